@@ -1,0 +1,117 @@
+//! The manifest: a JSON sidecar describing one backup, taken from the same snapshot as the dump.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Format;
+use crate::error::{Error, Result};
+
+/// Bumped when a field changes meaning; readers refuse versions they do not know.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// The sidecar's file name suffix, appended to the archive's file name.
+pub const SUFFIX: &str = ".manifest.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    /// `dbbackup <version>` that wrote this backup.
+    pub tool: String,
+    pub engine: EngineInfo,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// Where the data came from, with any password removed.
+    pub source: String,
+    pub format: Format,
+    /// File name of the archive this manifest describes (no directory: the pair moves together).
+    pub archive: String,
+    pub snapshot: Snapshot,
+    /// Bytes of the dump before compression.
+    pub raw_bytes: u64,
+    /// Bytes of the archive on disk.
+    pub compressed_bytes: u64,
+    /// sha256 of the archive file, lowercase hex.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// `sqlite` or `postgres`.
+    pub name: String,
+    /// Version of the database engine (server) the snapshot was taken from.
+    pub version: String,
+    /// Version of the dump tool, where one is used (e.g. `pg_dump (PostgreSQL) 15.4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump_tool: Option<String>,
+}
+
+/// What a database holds, described the same way on the source and on a restored copy, so the
+/// restore test can compare the two field by field.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Names the content checksum algorithm, so a reader never compares checksums of two kinds.
+    pub checksum_algorithm: String,
+    /// sha256 over the schema objects' definitions, in a stable order.
+    pub schema_checksum: String,
+    pub objects: Vec<SchemaObject>,
+    pub tables: Vec<TableStats>,
+    /// Engine-specific facts worth restoring faithfully (SQLite: user_version, application_id).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SchemaObject {
+    /// `table`, `index`, `view`, `trigger`, ...
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableStats {
+    pub name: String,
+    pub rows: u64,
+    /// Content checksum that depends on the rows only, never on page layout.
+    pub checksum: String,
+}
+
+impl Snapshot {
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+}
+
+/// The manifest path that belongs to an archive path.
+pub fn path_for(archive: &Path) -> PathBuf {
+    let mut name = archive.as_os_str().to_owned();
+    name.push(SUFFIX);
+    PathBuf::from(name)
+}
+
+impl Manifest {
+    /// Reads and checks a manifest file. Errors are "unreadable backup" errors, naming the file.
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::unreadable(path, format!("manifest missing or unreadable: {e}")))?;
+        Self::parse(&bytes).map_err(|reason| Error::unreadable(path, reason))
+    }
+
+    /// Parses manifest bytes; the error says what is wrong with them.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Manifest, String> {
+        let m: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a dbbackup manifest ({e})"))?;
+        if m.manifest_version != MANIFEST_VERSION {
+            return Err(format!(
+                "manifest version {} is not supported by this dbbackup (knows {}): upgrade dbbackup",
+                m.manifest_version, MANIFEST_VERSION
+            ));
+        }
+        Ok(m)
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a manifest always serializes")
+    }
+}

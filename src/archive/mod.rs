@@ -1,0 +1,52 @@
+//! The backup archive: what a backup is on disk.
+//!
+//! A backup is two files side by side:
+//! - `<stem>-<yyyymmdd-HHMMSS>[-N].<ext>.gz`: the dump itself, a plain gzip stream, so that
+//!   `gunzip` plus the engine's own tools restore it without dbbackup;
+//! - the same name plus `.manifest.json`: what the dump holds (tables, row counts, checksums)
+//!   and the archive's size and sha256.
+//!
+//! The manifest is a sidecar rather than something inside the gzip stream because it records
+//! the archive's own sha256, and because standard tools must see nothing but the dump.
+
+pub mod compress;
+pub mod manifest;
+pub mod naming;
+
+pub use manifest::Manifest;
+
+use serde::{Deserialize, Serialize};
+
+/// How the dump inside the archive is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// The engine's own file (SQLite: the database file itself).
+    Native,
+    /// A SQL text script.
+    Sql,
+    /// PostgreSQL's custom format (`pg_dump -Fc`), restorable with `pg_restore`.
+    Custom,
+}
+
+impl Format {
+    /// The file extension before `.gz`. `engine` matters because "native" means a different
+    /// file for each engine.
+    pub fn extension(self, engine: &str) -> &'static str {
+        match (self, engine) {
+            (Format::Native, "sqlite") => "sqlite",
+            (Format::Native, _) | (Format::Custom, _) => "dump",
+            (Format::Sql, _) => "sql",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Native => "native",
+            Format::Sql => "sql",
+            Format::Custom => "custom",
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! Backup file names: `<stem>-<UTC yyyymmdd-HHMMSS>[-N].<ext>.gz`.
+//!
+//! The name carries the order of backups (timestamp, then sequence number for backups taken in
+//! the same second), so rotation can sort without opening any file.
+
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// Extensions a dbbackup archive can carry before `.gz`.
+const EXTENSIONS: [&str; 3] = ["sqlite", "sql", "dump"];
+
+/// A parsed backup file name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BackupName {
+    /// `yyyymmdd-HHMMSS`, which sorts like the time it stands for.
+    pub stamp: String,
+    /// 1 for the first backup in a second, 2 for the second, ...
+    pub seq: u32,
+    pub ext: String,
+}
+
+/// The UTC timestamp part of a name.
+pub fn stamp(at: OffsetDateTime) -> String {
+    let fmt = format_description!("[year][month][day]-[hour][minute][second]");
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .expect("a UTC date always formats")
+}
+
+/// Makes a database name safe as a file name and artifact name on every platform: letters,
+/// digits, `.`, `_` and `-` stay, anything else (spaces, quotes, slashes, newlines) becomes `_`.
+pub fn sanitize_stem(raw: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim_matches('.');
+    if trimmed.is_empty() {
+        "db".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+pub fn file_name(stem: &str, stamp: &str, seq: u32, ext: &str) -> String {
+    if seq <= 1 {
+        format!("{stem}-{stamp}.{ext}.gz")
+    } else {
+        format!("{stem}-{stamp}-{seq}.{ext}.gz")
+    }
+}
+
+/// Parses `name` as a backup of the database called `stem`; `None` for anything else, so that
+/// rotation never touches a file it did not write.
+pub fn parse(name: &str, stem: &str) -> Option<BackupName> {
+    let rest = name.strip_prefix(stem)?.strip_prefix('-')?;
+    let rest = rest.strip_suffix(".gz")?;
+    let (body, ext) = rest.rsplit_once('.')?;
+    if !EXTENSIONS.contains(&ext) {
+        return None;
+    }
+    let (stamp, seq) = match body.get(15..) {
+        Some("") => (body, 1),
+        Some(tail) => {
+            let n: u32 = tail.strip_prefix('-')?.parse().ok()?;
+            if n < 2 || tail[1..].starts_with('0') {
+                return None;
+            }
+            (&body[..15], n)
+        }
+        None => return None,
+    };
+    let b = stamp.as_bytes();
+    let shape_ok = b.len() == 15
+        && b[8] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 8 || c.is_ascii_digit());
+    shape_ok.then(|| BackupName {
+        stamp: stamp.to_string(),
+        seq,
+        ext: ext.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_orders() {
+        let a = file_name("app", "20261125-175300", 1, "sqlite");
+        let b = file_name("app", "20261125-175300", 2, "sqlite");
+        let c = file_name("app", "20261125-175301", 1, "sql");
+        assert_eq!(a, "app-20261125-175300.sqlite.gz");
+        let (pa, pb, pc) = (
+            parse(&a, "app").unwrap(),
+            parse(&b, "app").unwrap(),
+            parse(&c, "app").unwrap(),
+        );
+        assert!(pa < pb && pb < pc);
+    }
+
+    #[test]
+    fn refuses_other_files() {
+        for name in [
+            "app-20261125-175300.sqlite",
+            "app-20261125-175300.txt.gz",
+            "app-2-20261125-175300.sqlite.gz",
+            "apple-20261125-175300.sqlite.gz",
+            "app-20261125-1753000.sqlite.gz",
+            "app-20261125-175300-1.sqlite.gz",
+            "app-20261125-175300-02.sqlite.gz",
+            "app-20261125-175300.sqlite.gz.manifest.json",
+            "notes.txt",
+        ] {
+            assert_eq!(parse(name, "app"), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn sanitizes_hostile_names() {
+        assert_eq!(sanitize_stem("my db\n\"x\""), "my_db__x_");
+        assert_eq!(sanitize_stem("données"), "données");
+        assert_eq!(sanitize_stem("../.."), "_");
+        assert_eq!(sanitize_stem(""), "db");
+    }
+}

@@ -1,0 +1,37 @@
+//! The command line: one thin file per subcommand, each parsing its arguments and calling the
+//! library.
+
+mod backup;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dbbackup",
+    version,
+    about = "Trustworthy database backups in CI"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Back up a database: snapshot, verify, compress, write atomically, rotate.
+    #[command(visible_alias = "run")]
+    Backup(backup::Args),
+}
+
+/// Runs the parsed command; `Ok` carries the exit code for outcomes that are not errors.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Backup(args) => backup::run(args),
+    }
+}
+
+/// Prints a JSON value on stdout. A closed pipe (`| head`) is not an error worth a panic.
+fn print_json(value: &serde_json::Value) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{value:#}");
+}

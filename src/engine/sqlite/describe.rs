@@ -1,0 +1,182 @@
+//! Describes a SQLite database for the manifest: schema objects, and per table a row count and
+//! a content checksum.
+//!
+//! The checksum hashes values, not pages: every row in rowid order (primary-key order for
+//! WITHOUT ROWID tables), each value tagged with its storage class. A VACUUMed copy, a copy
+//! with another page size, and a database rebuilt from a SQL dump all hash the same, while a
+//! changed value, a lost row or a renumbered rowid does not.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+use sha2::{Digest, Sha256};
+
+use crate::archive::compress::hex;
+use crate::archive::manifest::{SchemaObject, Snapshot, TableStats};
+
+pub const CHECKSUM_ALGORITHM: &str = "sqlite-rows-sha256-v1";
+
+pub fn describe(conn: &Connection) -> rusqlite::Result<Snapshot> {
+    let (objects, schema_checksum) = schema(conn)?;
+    let mut tables = Vec::new();
+    for table in data_tables(conn)? {
+        tables.push(table_stats(conn, &table)?);
+    }
+    Ok(Snapshot {
+        checksum_algorithm: CHECKSUM_ALGORITHM.into(),
+        schema_checksum,
+        objects,
+        tables,
+        properties: properties(conn)?,
+    })
+}
+
+/// Schema objects and a checksum over their definitions. Root pages are left out: they are
+/// layout, not schema.
+fn schema(conn: &Connection) -> rusqlite::Result<(Vec<SchemaObject>, String)> {
+    let mut stmt = conn.prepare(
+        "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name",
+    )?;
+    let mut hasher = Sha256::new();
+    let mut objects = Vec::new();
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (kind, name): (String, String) = (row.get(0)?, row.get(1)?);
+        for field in [
+            &kind,
+            &name,
+            &row.get::<_, String>(2)?,
+            &row.get::<_, String>(3)?,
+        ] {
+            hasher.update((field.len() as u64).to_le_bytes());
+            hasher.update(field.as_bytes());
+        }
+        objects.push(SchemaObject { kind, name });
+    }
+    Ok((objects, hex(&hasher.finalize())))
+}
+
+/// A table that holds rows of its own (virtual tables keep theirs in shadow tables, which are
+/// ordinary tables and so are listed themselves).
+struct DataTable {
+    name: String,
+    without_rowid: bool,
+}
+
+fn data_tables(conn: &Connection) -> rusqlite::Result<Vec<DataTable>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
+         AND name <> 'sqlite_schema' ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(DataTable {
+            name: r.get(0)?,
+            without_rowid: r.get::<_, i64>(1)? != 0,
+        })
+    })?;
+    rows.collect()
+}
+
+fn table_stats(conn: &Connection, table: &DataTable) -> rusqlite::Result<TableStats> {
+    let sql = row_query(conn, table)?;
+    let mut stmt = conn.prepare(&sql)?;
+    let columns = stmt.column_count();
+    let mut hasher = Sha256::new();
+    let mut count = 0u64;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        count += 1;
+        for i in 0..columns {
+            hash_value(&mut hasher, row.get_ref(i)?);
+        }
+    }
+    Ok(TableStats {
+        name: table.name.clone(),
+        rows: count,
+        checksum: hex(&hasher.finalize()),
+    })
+}
+
+/// `SELECT rowid, * ... ORDER BY rowid` (or the primary key for WITHOUT ROWID tables). The
+/// rowid is hashed because a faithful copy keeps it; when every alias of it is shadowed by a
+/// column, the real rowid cannot be read and the columns alone are hashed, in their order.
+fn row_query(conn: &Connection, table: &DataTable) -> rusqlite::Result<String> {
+    let quoted = quote_ident(&table.name);
+    let columns = column_names(conn, &table.name)?;
+    if table.without_rowid {
+        let pk = primary_key(conn, &table.name)?;
+        let order: Vec<String> = pk.iter().map(|c| quote_ident(c)).collect();
+        return Ok(format!(
+            "SELECT * FROM {quoted} ORDER BY {}",
+            order.join(", ")
+        ));
+    }
+    let alias = ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|a| !columns.iter().any(|c| c.eq_ignore_ascii_case(a)));
+    Ok(match alias {
+        Some(a) => format!("SELECT {a}, * FROM {quoted} ORDER BY {a}"),
+        None => {
+            let all: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
+            format!("SELECT * FROM {quoted} ORDER BY {}", all.join(", "))
+        }
+    })
+}
+
+pub fn column_names(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_xinfo(?1) ORDER BY cid")?;
+    let rows = stmt.query_map([table], |r| r.get(0))?;
+    rows.collect()
+}
+
+fn primary_key(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
+    let rows = stmt.query_map([table], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Storage class tag, then the value's bytes (length-prefixed where variable), so that no two
+/// different rows can feed the hasher the same bytes.
+fn hash_value(hasher: &mut Sha256, value: ValueRef<'_>) {
+    match value {
+        ValueRef::Null => hasher.update([0u8]),
+        ValueRef::Integer(i) => {
+            hasher.update([1u8]);
+            hasher.update(i.to_le_bytes());
+        }
+        ValueRef::Real(f) => {
+            hasher.update([2u8]);
+            hasher.update(f.to_bits().to_le_bytes());
+        }
+        ValueRef::Text(t) => {
+            hasher.update([3u8]);
+            hasher.update((t.len() as u64).to_le_bytes());
+            hasher.update(t);
+        }
+        ValueRef::Blob(b) => {
+            hasher.update([4u8]);
+            hasher.update((b.len() as u64).to_le_bytes());
+            hasher.update(b);
+        }
+    }
+}
+
+/// Database-level settings a faithful copy keeps.
+fn properties(conn: &Connection) -> rusqlite::Result<BTreeMap<String, String>> {
+    let mut props = BTreeMap::new();
+    for pragma in ["user_version", "application_id"] {
+        let v: i64 = conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))?;
+        props.insert(pragma.to_string(), v.to_string());
+    }
+    let encoding: String = conn.query_row("PRAGMA encoding", [], |r| r.get(0))?;
+    props.insert("encoding".into(), encoding);
+    Ok(props)
+}
+
+/// Quotes an identifier for SQL: `"` doubled inside double quotes, which is right for any name,
+/// keywords and odd characters included.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

@@ -1,0 +1,332 @@
+//! SQLite: snapshots through the online backup API, dumps as the database file or SQL text.
+//!
+//! Why the backup API and not `VACUUM INTO`: both give a consistent snapshot, but `VACUUM INTO`
+//! rebuilds the database, which renumbers the rowids of tables without an INTEGER PRIMARY KEY
+//! and so is not a faithful copy. The backup API copies pages as they are. It only restarts
+//! when the source changes *between* steps, so we copy in a single step (`step(-1)`): the whole
+//! copy happens inside one read transaction and can never restart, however busy the writers.
+//! In WAL mode writers carry on meanwhile; in rollback-journal mode they wait for the read lock
+//! (their own busy timeout), which is the price of a consistent copy in that mode.
+
+pub mod describe;
+pub mod dump;
+pub mod script;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Dumped, Engine, IntegrityCheck, Scratch};
+use crate::archive::Format;
+use crate::archive::manifest::{EngineInfo, Snapshot};
+use crate::archive::naming::sanitize_stem;
+use crate::error::{Error, Result};
+
+/// How long a backup waits for a lock held by a writer before it gives up.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Sqlite {
+    /// The source database; `None` for an engine that only restores.
+    path: Option<PathBuf>,
+}
+
+impl Sqlite {
+    /// SOURCE is a path or a `sqlite:` URL (`sqlite:app.db`, `sqlite://app.db`,
+    /// `sqlite:///abs/app.db`); a query string is ignored.
+    pub fn from_source(source: &str) -> Result<Self> {
+        let path = parse_source(source);
+        if path.as_os_str().is_empty() {
+            return Err(Error::Usage(format!(
+                "'{source}' names no database file: give a path such as app.db or sqlite:app.db"
+            )));
+        }
+        Ok(Self { path: Some(path) })
+    }
+
+    pub fn for_restore() -> Self {
+        Self { path: None }
+    }
+
+    fn source_path(&self) -> Result<&Path> {
+        self.path
+            .as_deref()
+            .ok_or_else(|| Error::Internal("this SQLite engine has no source".into()))
+    }
+
+    /// Copies the source into `dest` in one backup step, so the copy is one consistent snapshot.
+    fn snapshot_to(&self, dest: &Path) -> Result<()> {
+        let path = self.source_path()?;
+        let shown = path.display();
+        if !path.is_file() {
+            return Err(Error::source_db(
+                shown,
+                "no such file (check the path; dbbackup never creates the source)",
+            ));
+        }
+        let src = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| source_error(&shown, e))?;
+        src.busy_timeout(LOCK_TIMEOUT)
+            .map_err(|e| source_error(&shown, e))?;
+        // Reading the schema makes SQLite look at the header: "not a database" shows up here.
+        src.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+            .map_err(|e| source_error(&shown, e))?;
+        let mut dst = Connection::open(dest).map_err(|e| {
+            Error::output(
+                "create snapshot",
+                dest,
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
+        let backup = Backup::new(&src, &mut dst).map_err(|e| source_error(&shown, e))?;
+        let started = Instant::now();
+        loop {
+            match backup.step(-1).map_err(|e| source_error(&shown, e))? {
+                StepResult::Done => return Ok(()),
+                StepResult::More => continue,
+                StepResult::Busy | StepResult::Locked if started.elapsed() < LOCK_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                StepResult::Busy | StepResult::Locked => {
+                    return Err(Error::source_db(
+                        shown,
+                        format!(
+                            "database stayed locked for {}s: a writer holds it; retry when it is idle",
+                            LOCK_TIMEOUT.as_secs()
+                        ),
+                    ));
+                }
+                _ => continue,
+            }
+        }
+    }
+}
+
+impl Engine for Sqlite {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn stem(&self) -> String {
+        let stem = self
+            .path
+            .as_deref()
+            .and_then(Path::file_stem)
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        sanitize_stem(&stem)
+    }
+
+    fn display_source(&self) -> String {
+        self.path
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    fn dump(&self, format: Format, out: &mut dyn Write, work_dir: &Path) -> Result<Dumped> {
+        let snap_path = work_dir.join("snapshot.sqlite");
+        self.snapshot_to(&snap_path)?;
+        let conn = open_copy(&snap_path, "snapshot")?;
+        let object = format!("snapshot of {}", self.display_source());
+        check_integrity(&conn, false, &object)?;
+        let snapshot = describe::describe(&conn).map_err(|e| verify_error(&object, e))?;
+        match format {
+            Format::Native => {
+                drop(conn);
+                let mut file = std::fs::File::open(&snap_path)
+                    .map_err(|e| Error::output("read snapshot", &snap_path, e))?;
+                std::io::copy(&mut file, out)
+                    .map_err(|e| Error::output("write backup", work_dir, e))?;
+            }
+            Format::Sql => dump::write_sql(&conn, out)?,
+            Format::Custom => {
+                return Err(Error::Usage(
+                    "--format custom is PostgreSQL's; SQLite backups are native or sql".into(),
+                ));
+            }
+        }
+        Ok(Dumped {
+            engine: EngineInfo {
+                name: "sqlite".into(),
+                version: rusqlite::version().to_string(),
+                dump_tool: None,
+            },
+            snapshot,
+        })
+    }
+
+    fn restore_scratch(
+        &self,
+        format: Format,
+        dump: &mut dyn Read,
+        work_dir: &Path,
+    ) -> Result<Box<dyn Scratch>> {
+        let path = work_dir.join("restored.sqlite");
+        match format {
+            Format::Native => {
+                let mut file = std::fs::File::create(&path)
+                    .map_err(|e| Error::output("create scratch database", &path, e))?;
+                std::io::copy(dump, &mut file).map_err(|e| read_error(&path, e))?;
+                file.sync_all()
+                    .map_err(|e| Error::output("write scratch database", &path, e))?;
+            }
+            Format::Sql => {
+                let conn = Connection::open(&path)
+                    .map_err(|e| Error::Internal(format!("create scratch database: {e}")))?;
+                script::run(&conn, dump)?;
+            }
+            Format::Custom => {
+                return Err(Error::Usage(
+                    "a SQLite backup cannot be in custom format".into(),
+                ));
+            }
+        }
+        let conn = open_copy(&path, "restored database")?;
+        Ok(Box::new(SqliteScratch { conn, path }))
+    }
+}
+
+/// A restored SQLite database in the restore test's private directory.
+pub struct SqliteScratch {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteScratch {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Scratch for SqliteScratch {
+    fn integrity(&self, quick: bool) -> Result<Vec<IntegrityCheck>> {
+        let object = "restored database";
+        let (name, pragma) = if quick {
+            ("quick_check", "PRAGMA quick_check")
+        } else {
+            ("integrity_check", "PRAGMA integrity_check")
+        };
+        let problems: Vec<String> = collect_strings(&self.conn, pragma)
+            .map_err(|e| verify_error(object, e))?
+            .into_iter()
+            .filter(|line| line != "ok")
+            .collect();
+        let fk = foreign_key_problems(&self.conn).map_err(|e| verify_error(object, e))?;
+        Ok(vec![
+            IntegrityCheck {
+                name: name.into(),
+                problems,
+            },
+            IntegrityCheck {
+                name: "foreign_key_check".into(),
+                problems: fk,
+            },
+        ])
+    }
+
+    fn describe(&self) -> Result<Snapshot> {
+        describe::describe(&self.conn).map_err(|e| verify_error("restored database", e))
+    }
+}
+
+/// Strips a `sqlite:` scheme and any query string.
+fn parse_source(source: &str) -> PathBuf {
+    let Some(rest) = source.strip_prefix("sqlite:") else {
+        return PathBuf::from(source);
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let rest = rest.split_once('?').map_or(rest, |(p, _)| p);
+    PathBuf::from(rest)
+}
+
+/// Opens a copy we made ourselves (snapshot or restored database).
+fn open_copy(path: &Path, what: &str) -> Result<Connection> {
+    let conn = Connection::open(path)
+        .map_err(|e| Error::Internal(format!("open {what} {}: {e}", path.display())))?;
+    // Any read error on a copy we just wrote means the copy itself is damaged.
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+        .map_err(|e| verify_error(what, e))?;
+    Ok(conn)
+}
+
+/// Refuses a snapshot that fails SQLite's own integrity check, before anything is written.
+fn check_integrity(conn: &Connection, quick: bool, object: &str) -> Result<()> {
+    let pragma = if quick {
+        "PRAGMA quick_check"
+    } else {
+        "PRAGMA integrity_check"
+    };
+    let lines = collect_strings(conn, pragma).map_err(|e| verify_error(object, e))?;
+    if lines == ["ok"] {
+        return Ok(());
+    }
+    let shown: Vec<&str> = lines.iter().take(5).map(String::as_str).collect();
+    Err(Error::Verify {
+        object: object.to_string(),
+        reason: format!(
+            "integrity_check reports the source is corrupt: {} (repair the source, e.g. with \
+             sqlite3's .recover, before backing it up)",
+            shown.join("; ")
+        ),
+    })
+}
+
+fn foreign_key_problems(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "{} rowid {} references missing row in {}",
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<i64>>(1)?
+                .map_or("?".to_string(), |v| v.to_string()),
+            r.get::<_, String>(2)?
+        ))
+    })?;
+    rows.collect()
+}
+
+fn collect_strings(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
+/// Maps SQLite's errors on the source to messages that say what to do.
+fn source_error(path: &dyn std::fmt::Display, err: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    let reason = match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            "not a SQLite database (wrong file, or encrypted)".to_string()
+        }
+        Some(ErrorCode::DatabaseCorrupt) => {
+            format!("database is corrupt ({err}): repair it, e.g. with sqlite3's .recover")
+        }
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => format!(
+            "database stayed locked for {}s: a writer holds it; retry when it is idle",
+            LOCK_TIMEOUT.as_secs()
+        ),
+        Some(ErrorCode::CannotOpen) => {
+            format!("cannot open ({err}): check the path and permissions")
+        }
+        Some(ErrorCode::PermissionDenied) => format!("permission denied ({err})"),
+        _ => err.to_string(),
+    };
+    Error::source_db(path, reason)
+}
+
+fn verify_error(object: &str, err: rusqlite::Error) -> Error {
+    Error::Verify {
+        object: object.to_string(),
+        reason: err.to_string(),
+    }
+}
+
+fn read_error(path: &Path, err: std::io::Error) -> Error {
+    Error::unreadable(path, format!("reading the dump failed: {err}"))
+}

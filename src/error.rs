@@ -1,0 +1,107 @@
+//! The library's error type and the exit codes they map to.
+//!
+//! Exit codes are part of the public contract (scripts and the Action branch on them), so each
+//! error variant names its code here, in one place, and the README documents the table.
+
+use std::path::PathBuf;
+
+/// Exit codes, documented in the README. Kept as plain constants so that scripts can rely on them.
+pub mod exit {
+    /// Everything worked and every check passed.
+    pub const OK: u8 = 0;
+    /// An unexpected internal error (a bug: please report it).
+    pub const INTERNAL: u8 = 1;
+    /// The command line was wrong (clap uses 2 as well).
+    pub const USAGE: u8 = 2;
+    /// The source database could not be read: missing, not a database, corrupt, locked, refused.
+    pub const SOURCE: u8 = 3;
+    /// The output could not be written: unwritable directory, full disk.
+    pub const OUTPUT: u8 = 4;
+    /// A verification or restore-test check failed: the backup is not trustworthy.
+    pub const CHECK_FAILED: u8 = 5;
+    /// The backup could not be read at all: truncated, not a backup, manifest missing or broken.
+    pub const UNREADABLE: u8 = 6;
+    /// A required external tool (such as `pg_dump`) is missing or unusable.
+    pub const TOOL: u8 = 7;
+}
+
+/// Everything the library can fail with. Messages say what failed, on which object, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("source database {path}: {reason}")]
+    Source { path: String, reason: String },
+
+    #[error("{action} {path}: {source}{hint}", hint = io_hint(source))]
+    Output {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("verification failed for {object}: {reason}")]
+    Verify { object: String, reason: String },
+
+    #[error("backup {path} cannot be read: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+
+    #[error("{tool}: {reason}")]
+    Tool { tool: String, reason: String },
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Source { .. } => exit::SOURCE,
+            Error::Output { .. } => exit::OUTPUT,
+            Error::Verify { .. } => exit::CHECK_FAILED,
+            Error::Unreadable { .. } => exit::UNREADABLE,
+            Error::Tool { .. } => exit::TOOL,
+            Error::Internal(_) => exit::INTERNAL,
+        }
+    }
+
+    /// An output error: `action` is a verb phrase such as "write backup".
+    pub fn output(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Output {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn source_db(path: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
+        Error::Source {
+            path: path.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    pub fn unreadable(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Error::Unreadable {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// A short, actionable hint for the I/O failures users actually hit when writing backups.
+fn io_hint(err: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match err.kind() {
+        ErrorKind::StorageFull => " (the disk is full: free space or choose another --out)",
+        ErrorKind::PermissionDenied => " (no permission: choose a writable --out)",
+        ErrorKind::ReadOnlyFilesystem => " (read-only filesystem: choose a writable --out)",
+        _ => "",
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
