@@ -143,28 +143,27 @@ impl Engine for Sqlite {
             .unwrap_or_default()
     }
 
+    /// Verification (integrity check, then counts and checksums for the manifest) runs on its
+    /// own connection alongside the dump, so both cores work; the caller commits nothing until
+    /// this returns, and a failed verification wins over anything the dump wrote.
     fn dump(&self, format: Format, out: &mut dyn Write, work_dir: &Path) -> Result<Dumped> {
+        if format == Format::Custom {
+            return Err(Error::Usage(
+                "--format custom is PostgreSQL's; SQLite backups are native or sql".into(),
+            ));
+        }
         let snap_path = work_dir.join("snapshot.sqlite");
         self.snapshot_to(&snap_path)?;
-        let conn = open_copy(&snap_path, "snapshot")?;
         let object = format!("snapshot of {}", self.display_source());
-        check_integrity(&conn, false, &object)?;
-        let snapshot = describe::describe(&conn).map_err(|e| verify_error(&object, e))?;
-        match format {
-            Format::Native => {
-                drop(conn);
-                let mut file = std::fs::File::open(&snap_path)
-                    .map_err(|e| Error::output("read snapshot", &snap_path, e))?;
-                std::io::copy(&mut file, out)
-                    .map_err(|e| Error::output("write backup", work_dir, e))?;
-            }
-            Format::Sql => dump::write_sql(&conn, out)?,
-            Format::Custom => {
-                return Err(Error::Usage(
-                    "--format custom is PostgreSQL's; SQLite backups are native or sql".into(),
-                ));
-            }
-        }
+        let snapshot = std::thread::scope(|scope| {
+            let verifier = scope.spawn(|| verify_snapshot(&snap_path, &object));
+            let written = write_dump(format, &snap_path, out);
+            let verified = verifier
+                .join()
+                .map_err(|_| Error::Internal("the verification thread panicked".into()))?;
+            let snapshot = verified?;
+            written.map(|()| snapshot)
+        })?;
         Ok(Dumped {
             engine: EngineInfo {
                 name: "sqlite".into(),
@@ -204,6 +203,25 @@ impl Engine for Sqlite {
         let conn = open_copy(&path, "restored database")?;
         Ok(Box::new(SqliteScratch { conn, path }))
     }
+}
+
+/// The integrity check and the manifest's description of a snapshot.
+fn verify_snapshot(path: &Path, object: &str) -> Result<Snapshot> {
+    let conn = open_copy(path, "snapshot")?;
+    check_integrity(&conn, false, object)?;
+    describe::describe(&conn).map_err(|e| verify_error(object, e))
+}
+
+/// Writes the snapshot to `out` as the database file itself or as SQL text.
+fn write_dump(format: Format, snapshot: &Path, out: &mut dyn Write) -> Result<()> {
+    if format == Format::Sql {
+        let conn = open_copy(snapshot, "snapshot")?;
+        return dump::write_sql(&conn, out);
+    }
+    let mut file =
+        std::fs::File::open(snapshot).map_err(|e| Error::output("read snapshot", snapshot, e))?;
+    std::io::copy(&mut file, out).map_err(|e| Error::output("write backup", snapshot, e))?;
+    Ok(())
 }
 
 /// A restored SQLite database in the restore test's private directory.
