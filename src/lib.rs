@@ -9,5 +9,6 @@ pub mod engine;
 pub mod error;
 pub mod retention;
 pub mod store;
+pub mod verify;
 
 pub use error::{Error, Result};
