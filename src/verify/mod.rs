@@ -233,6 +233,13 @@ impl Report {
         }
     }
 
+    fn passed(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Passed)
+            .count()
+    }
+
     pub fn failed_checks(&self) -> impl Iterator<Item = &CheckResult> {
         self.checks.iter().filter(|c| c.status == Status::Failed)
     }
@@ -266,13 +273,21 @@ impl Report {
 
     fn failure_lines(&self, name: &str) -> Vec<String> {
         let failed: Vec<&CheckResult> = self.failed_checks().collect();
+        let skipped = self.checks.len() - failed.len() - self.passed();
+        let not_run = match skipped {
+            0 => String::new(),
+            n => format!(", {n} not run"),
+        };
         let mut lines = vec![format!(
-            "restore FAILED: {name}: {} of {} checks failed",
+            "restore FAILED: {name}: {} of {} checks failed{not_run}",
             failed.len(),
             self.checks.len()
         )];
         for check in failed {
-            lines.push(format!("  {} {}:", check.kind.as_str(), check.name));
+            lines.push(match check.kind.as_str() {
+                kind if kind == check.name => format!("  {kind}:"),
+                kind => format!("  {kind}: {}:", check.name),
+            });
             lines.extend(check.differences.iter().take(MAX_SHOWN).map(|d| {
                 format!(
                     "    {}: expected {}, actual {}",
