@@ -452,3 +452,61 @@ print(json.dumps({"tests": xml.tests, "failures": xml.failures, "cases": cases})
             .starts_with("rows: expected 8715, actual 8714")
     );
 }
+
+/// Ctrl-C (or CI cancelling the job) in the middle of a restore test removes the scratch copy:
+/// a signal ends the process without running destructors, so this needs the handler.
+#[cfg(unix)]
+#[test]
+fn interrupt_removes_the_scratch_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("big.db");
+    // Large enough that checking the restored copy takes a while even in a debug build.
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100000)
+             INSERT INTO t SELECT x, printf('%0120d', x) FROM c;",
+        )
+        .unwrap();
+    let archive = backup(&db, &dir.path().join("bk"), "native");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut child = bin()
+        .arg("restore-test")
+        .arg(&archive)
+        .env("TMPDIR", &tmp)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let restored = |tmp: &Path| {
+        std::fs::read_dir(tmp)
+            .unwrap()
+            .flatten()
+            .any(|d| d.path().join("restored.sqlite").exists())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !restored(&tmp) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "restore-test finished before it could be interrupted"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scratch copy appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
+    assert!(left.is_empty(), "scratch left behind: {left:?}");
+}
