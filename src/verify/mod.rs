@@ -18,7 +18,7 @@ mod stream;
 pub mod workdir;
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -494,36 +494,9 @@ fn run(
     let facts = stream.finish();
     let mut checks = vec![archive_check(&manifest, &facts).timed(finish)];
 
-    let scratch = match restored {
-        Ok(scratch) => {
-            let mut check = CheckResult::new(
-                CheckKind::Restore,
-                "restore",
-                format!("the {} dump restored", manifest.format),
-                Vec::new(),
-            );
-            check.seconds = restore_seconds;
-            checks.push(check);
-            Some(scratch)
-        }
-        Err(Error::Unreadable { .. }) if facts.stream_error.is_some() => {
-            checks.push(CheckResult::skipped(
-                CheckKind::Restore,
-                "restore",
-                "the archive is damaged",
-            ));
-            None
-        }
-        Err(err @ (Error::Verify { .. } | Error::Unreadable { .. })) => {
-            let reason = err.to_string();
-            let mut check =
-                CheckResult::failed(CheckKind::Restore, "restore", "restore", "success", reason);
-            check.seconds = restore_seconds;
-            checks.push(check);
-            None
-        }
-        Err(other) => return Err(other),
-    };
+    let (mut check, scratch) = restore_check(restored, &facts, &manifest)?;
+    check.seconds = restore_seconds;
+    checks.push(check);
     match &scratch {
         Some(s) => checks.extend(restored_checks(s.as_ref(), &manifest.snapshot, opts)?),
         None => checks.extend(skipped_after_restore(&manifest.snapshot, opts)),
@@ -549,6 +522,33 @@ fn run(
     Ok((report, kept))
 }
 
+/// The restore check from what `restore_scratch` returned. When the archive is damaged the
+/// restore stops on it and counts as not run: the archive check already reports the cause.
+fn restore_check(
+    restored: Result<Box<dyn Scratch>>,
+    facts: &ArchiveFacts,
+    manifest: &Manifest,
+) -> Result<(CheckResult, Option<Box<dyn Scratch>>)> {
+    let name = "restore";
+    match restored {
+        Ok(scratch) => {
+            let ok = format!("the {} dump restored", manifest.format);
+            let check = CheckResult::new(CheckKind::Restore, name, ok, Vec::new());
+            Ok((check, Some(scratch)))
+        }
+        Err(_) if facts.stream_error.is_some() => {
+            let why = "the archive is damaged";
+            Ok((CheckResult::skipped(CheckKind::Restore, name, why), None))
+        }
+        Err(err @ (Error::Verify { .. } | Error::Unreadable { .. } | Error::Usage(_))) => {
+            let reason = err.to_string();
+            let check = CheckResult::failed(CheckKind::Restore, name, name, "success", reason);
+            Ok((check, None))
+        }
+        Err(other) => Err(other),
+    }
+}
+
 /// The manifest and the opened archive; anything that leaves nothing to check is unreadable.
 fn open_backup(archive: &Path) -> Result<(Manifest, File)> {
     let manifest_path = manifest::path_for(archive);
@@ -563,20 +563,18 @@ fn open_backup(archive: &Path) -> Result<(Manifest, File)> {
         ));
     }
     let manifest = Manifest::load(&manifest_path)?;
-    let mut file = File::open(archive)
-        .map_err(|e| Error::unreadable(archive, format!("cannot open the archive: {e}")))?;
+    let cannot_read =
+        |e: std::io::Error| Error::unreadable(archive, format!("cannot read the archive: {e}"));
+    let mut file = File::open(archive).map_err(cannot_read)?;
     let mut magic = [0u8; 2];
-    let read = file
-        .read(&mut magic)
-        .map_err(|e| Error::unreadable(archive, format!("cannot read the archive: {e}")))?;
+    let read = file.read(&mut magic).map_err(cannot_read)?;
     if read == 0 {
         return Err(Error::unreadable(archive, "the archive is an empty file"));
     }
     if read < 2 || magic != [0x1f, 0x8b] {
         return Err(Error::unreadable(archive, "the archive is not a gzip file"));
     }
-    let file = File::open(archive)
-        .map_err(|e| Error::unreadable(archive, format!("cannot open the archive: {e}")))?;
+    file.rewind().map_err(cannot_read)?;
     Ok((manifest, file))
 }
 
