@@ -401,14 +401,14 @@ fn junitparser_reads_the_report_as_written() {
         "DELETE FROM PlaylistTrack WHERE PlaylistId = 1 AND TrackId = 3402;",
     );
     let report = dir.path().join("report.xml");
-    let status = bin()
+    let out = bin()
         .arg("restore-test")
         .args([&good, &bad])
         .arg("--junit")
         .arg(&report)
-        .status()
+        .output()
         .unwrap();
-    assert_eq!(status.code(), Some(CHECK_FAILED));
+    assert_eq!(out.status.code(), Some(CHECK_FAILED));
     validate_junit(&report);
 
     let script = r#"
