@@ -10,5 +10,6 @@ pub mod error;
 pub mod retention;
 pub mod runner;
 pub mod store;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -2,6 +2,9 @@
 //! library.
 
 mod backup;
+mod inspect;
+mod restore;
+mod restore_test;
 
 use clap::{Parser, Subcommand};
 
@@ -21,12 +24,21 @@ enum Command {
     /// Back up a database: snapshot, verify, compress, write atomically, rotate.
     #[command(visible_alias = "run")]
     Backup(backup::Args),
+    /// Restore-test backups into a throwaway copy; optionally write a JUnit report.
+    RestoreTest(restore_test::Args),
+    /// Restore a backup to a database file, after it passes the restore test.
+    Restore(restore::Args),
+    /// Show a backup's manifest: engine, time, format, sizes, tables and row counts.
+    Inspect(inspect::Args),
 }
 
 /// Runs the parsed command; `Ok` carries the exit code for outcomes that are not errors.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Backup(args) => backup::run(args),
+        Command::RestoreTest(args) => restore_test::run(args),
+        Command::Restore(args) => restore::run(args),
+        Command::Inspect(args) => inspect::run(args),
     }
 }
 

@@ -265,6 +265,45 @@ impl Scratch for SqliteScratch {
     fn describe(&self) -> Result<Snapshot> {
         describe::describe(&self.conn).map_err(|e| verify_error("restored database", e))
     }
+
+    /// A leftover `-wal` or `-journal` beside `target` would be replayed into the new file on
+    /// its next open and corrupt it, so its presence refuses the move, even with `overwrite`.
+    /// Without `overwrite` the file is hard-linked to `target`, which fails if `target` exists
+    /// even when it appeared a moment ago.
+    fn persist(self: Box<Self>, target: &Path, overwrite: bool) -> Result<()> {
+        let SqliteScratch { conn, path } = *self;
+        conn.close()
+            .map_err(|(_, e)| Error::Internal(format!("close the restored database: {e}")))?;
+        for suffix in ["-wal", "-journal"] {
+            let mut side = target.as_os_str().to_owned();
+            side.push(suffix);
+            if Path::new(&side).exists() {
+                return Err(Error::Usage(format!(
+                    "{} exists: the database at {} is open or was not closed cleanly; close \
+                     it (or remove that file if nothing uses it) and retry",
+                    Path::new(&side).display(),
+                    target.display()
+                )));
+            }
+        }
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::output("sync restored database", &path, e))?;
+        if overwrite {
+            std::fs::rename(&path, target)
+                .map_err(|e| Error::output("move the restored database to", target, e))?;
+        } else {
+            std::fs::hard_link(&path, target).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Usage(format!(
+                    "{} already exists: pass --force to replace it",
+                    target.display()
+                )),
+                _ => Error::output("move the restored database to", target, e),
+            })?;
+        }
+        let dir = target.parent().filter(|p| !p.as_os_str().is_empty());
+        crate::store::local::sync_dir(dir.unwrap_or(Path::new(".")))
+    }
 }
 
 /// Strips a `sqlite:` scheme and any query string.
