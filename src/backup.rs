@@ -17,6 +17,7 @@ use crate::engine::{self, Dumped};
 use crate::error::{Error, Result};
 use crate::retention;
 use crate::store::{self, Store, StoredBackup, local::LocalStore};
+use crate::verify::{self, Report, Verdict};
 
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
@@ -29,6 +30,8 @@ pub struct BackupOptions {
     pub format: Option<Format>,
     /// gzip level 1-9.
     pub level: u32,
+    /// Restore-test the new backup before anything old is rotated away.
+    pub restore_test: Option<verify::Options>,
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +44,20 @@ pub struct BackupOutcome {
     /// The manifest of the newest backup before this one, when there is one: the job summary
     /// shows the change in row counts since then.
     pub previous: Option<Manifest>,
+    /// The restore test of the new backup, when one was asked for. When it did not pass, the
+    /// backup was set aside under `<name>.failed` (so it never counts as a backup), `path`
+    /// names that file, and nothing was rotated: check [`BackupOutcome::verified`].
+    pub restore_test: Option<Report>,
     pub seconds: f64,
+}
+
+impl BackupOutcome {
+    /// False when the restore test ran and did not pass.
+    pub fn verified(&self) -> bool {
+        self.restore_test
+            .as_ref()
+            .is_none_or(|r| r.verdict == Verdict::Passed)
+    }
 }
 
 pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
@@ -123,6 +139,33 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
     drop(work);
     store.remove_orphan_manifests(&stem);
 
+    let mut path = path;
+    let restore_test = match &opts.restore_test {
+        Some(verify_opts) => {
+            let report = verify::restore_test(&path, verify_opts)?;
+            for line in report.summary_lines() {
+                info!("{line}");
+            }
+            Some(report)
+        }
+        None => None,
+    };
+    if restore_test
+        .as_ref()
+        .is_some_and(|r| r.verdict != Verdict::Passed)
+    {
+        path = store.set_aside(&path)?;
+        return Ok(BackupOutcome {
+            manifest_path: manifest::path_for(&path),
+            path,
+            manifest,
+            pruned: Vec::new(),
+            previous,
+            restore_test,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+
     let pruned = match opts.keep {
         Some(keep) => store::prune(&store, &stem, keep, Some(&manifest.archive), false)?.deleted,
         None => Vec::new(),
@@ -136,6 +179,7 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         manifest,
         pruned,
         previous,
+        restore_test,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

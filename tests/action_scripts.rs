@@ -176,11 +176,11 @@ fn run_step_backs_up_and_reports_outputs_and_summary() {
             ("INPUT_COMMAND", "backup"),
             ("INPUT_KEEP", "3"),
             ("INPUT_COMPRESSION_LEVEL", "6"),
-            ("INPUT_RESTORE_TEST", "false"),
+            ("INPUT_RESTORE_TEST", "true"),
             ("INPUT_UPLOAD", "false"),
             ("INPUT_PRUNE", "true"),
             ("INPUT_OUT", out_dir.to_str().unwrap()),
-            ("INPUT_JUNIT_PATH", "junit.xml"),
+            ("INPUT_JUNIT_PATH", runner.file("junit.xml").to_str().unwrap()),
         ],
     );
     assert!(
@@ -193,7 +193,15 @@ fn run_step_backs_up_and_reports_outputs_and_summary() {
     assert!(path.starts_with(&out_dir) && path.is_file());
     assert_eq!(output(&outputs, "rows").as_deref(), Some("15607"));
     assert_eq!(output(&outputs, "tables").as_deref(), Some("11"));
-    assert!(runner.read("summary").contains("| `Track` | 3503 |"));
+    assert_eq!(output(&outputs, "passed").as_deref(), Some("true"));
+    assert_eq!(
+        output(&outputs, "report-path").map(PathBuf::from),
+        Some(runner.file("junit.xml"))
+    );
+    assert!(runner.file("junit.xml").is_file());
+    let summary = runner.read("summary");
+    assert!(summary.contains("| `Track` | 3503 |"), "{summary}");
+    assert!(summary.contains("restore OK: 11 tables, 15607 rows"), "{summary}");
 }
 
 #[test]

@@ -423,3 +423,65 @@ fn json_output_carries_the_manifest() {
     .unwrap();
     assert_eq!(manifest, on_disk);
 }
+
+#[test]
+fn restore_test_of_the_new_backup_writes_a_valid_junit_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let out = tmp.path().join("b");
+    let junit = tmp.path().join("junit.xml");
+    let json = run_json(&[
+        "backup",
+        db.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(json["restore_test"]["verdict"], "passed");
+    let xsd = shared_data("junit-10.xsd");
+    let lint = StdCommand::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(&junit)
+        .output()
+        .expect("xmllint (Debian package libxml2-utils)");
+    assert!(lint.status.success(), "{}", String::from_utf8_lossy(&lint.stderr));
+    assert!(fs::read_to_string(&junit).unwrap().contains("table Track"));
+}
+
+/// A database with a dangling foreign key backs up faithfully, but its restore test fails
+/// `foreign_key_check`: the new backup is set aside, nothing old is rotated away, exit 5.
+#[test]
+fn failed_restore_test_sets_the_new_backup_aside_and_rotates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("shop.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             CREATE TABLE customer(id INTEGER PRIMARY KEY);
+             CREATE TABLE orders(id INTEGER PRIMARY KEY, customer INTEGER REFERENCES customer(id));
+             INSERT INTO orders VALUES (1, 42);",
+        )
+        .unwrap();
+    let out = tmp.path().join("b");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join("shop-20200101-000000.sqlite.gz"), b"old").unwrap();
+    let junit = tmp.path().join("junit.xml");
+    dbbackup()
+        .args(["backup", db.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["--keep", "1", "--junit", junit.to_str().unwrap()])
+        .assert()
+        .code(5)
+        .stderr(contains("failed its restore test"))
+        .stderr(contains("foreign_key_check"));
+    assert_eq!(archives(&out), ["shop-20200101-000000.sqlite.gz"]);
+    let set_aside: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".gz.failed"))
+        .collect();
+    assert_eq!(set_aside.len(), 1, "the failed backup is kept for inspection");
+    assert!(fs::read_to_string(&junit).unwrap().contains("<failure"));
+}

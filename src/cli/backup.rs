@@ -5,6 +5,7 @@ use dbbackup::archive::Format;
 use dbbackup::backup::{self, BackupOptions};
 use dbbackup::error::exit;
 use dbbackup::runner::{self, Runner};
+use dbbackup::verify::{self, junit};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,6 +26,15 @@ pub struct Args {
     /// gzip compression level, 1 (fastest) to 9 (smallest).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
     level: u32,
+    /// Restore-test the new backup (as `restore-test` does) before rotating anything away.
+    #[arg(long)]
+    restore_test: bool,
+    /// Write the restore test's JUnit XML report to FILE (implies --restore-test).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// With --restore-test: the engine's quick integrity check instead of the full one.
+    #[arg(long)]
+    quick: bool,
     /// Print one JSON object describing the backup on stdout.
     #[arg(long)]
     json: bool,
@@ -41,9 +51,22 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         keep: args.keep,
         format: args.format,
         level: args.level,
+        restore_test: (args.restore_test || args.junit.is_some())
+            .then_some(verify::Options { quick: args.quick }),
     })
     .with_context(|| format!("backup of {} failed; nothing was rotated away", args.source))?;
-    report_to_runner(&outcome)?;
+    let runner = Runner::detect();
+    if let Some(report) = &outcome.restore_test {
+        if let Some(path) = &args.junit {
+            junit::write_file(std::slice::from_ref(report), path)?;
+        }
+        super::restore_test::report_to_runner(
+            &runner,
+            std::slice::from_ref(report),
+            args.junit.as_deref(),
+        )?;
+    }
+    report_to_runner(&runner, &outcome)?;
     if args.json {
         let json = serde_json::json!({
             "path": outcome.path,
@@ -52,16 +75,25 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "sha256": outcome.manifest.sha256,
             "seconds": outcome.seconds,
             "pruned": outcome.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
+            "restore_test": outcome.restore_test,
             "manifest": outcome.manifest,
         });
         super::print_json(&json);
+    }
+    if !outcome.verified() {
+        return Err(dbbackup::Error::Verify {
+            object: outcome.path.display().to_string(),
+            reason: "the new backup failed its restore test; it was set aside as .failed and \
+                     nothing was rotated away"
+                .into(),
+        }
+        .into());
     }
     Ok(exit::OK)
 }
 
 /// Step outputs and the job summary, when running in GitHub Actions.
-fn report_to_runner(outcome: &backup::BackupOutcome) -> anyhow::Result<()> {
-    let runner = Runner::detect();
+fn report_to_runner(runner: &Runner, outcome: &backup::BackupOutcome) -> anyhow::Result<()> {
     let m = &outcome.manifest;
     for (name, value) in [
         ("backup-path", outcome.path.display().to_string()),

@@ -1,4 +1,8 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use dbbackup::runner::Runner;
+use dbbackup::verify::{Report, Verdict};
 
 use dbbackup::verify::{self, Options, junit, workdir};
 
@@ -34,6 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(path) = &args.junit {
         junit::write_file(&reports, path)?;
     }
+    report_to_runner(&Runner::detect(), &reports, args.junit.as_deref())?;
     if args.json {
         super::print_json(&serde_json::json!({
             "exit_code": code,
@@ -41,4 +46,44 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }));
     }
     Ok(code)
+}
+
+/// Step outputs (`passed`, `report-path`, `tables`, `rows`), an annotation per failed check and
+/// the result in the job summary, when running in GitHub Actions.
+pub fn report_to_runner(
+    runner: &Runner,
+    reports: &[Report],
+    junit: Option<&Path>,
+) -> anyhow::Result<()> {
+    let passed = reports.iter().all(|r| r.verdict == Verdict::Passed);
+    let mut outputs = vec![("passed", passed.to_string())];
+    if let Some(path) = junit {
+        outputs.push(("report-path", path.display().to_string()));
+    }
+    if let [report] = reports
+        && let Some(info) = &report.info
+    {
+        outputs.push(("tables", info.tables.to_string()));
+        outputs.push(("rows", info.rows.to_string()));
+    }
+    for (name, value) in outputs {
+        runner
+            .set_output(name, &value)
+            .context("write a step output to $GITHUB_OUTPUT")?;
+    }
+    let mut summary = String::from("### dbbackup restore test\n\n");
+    for report in reports {
+        for line in report.summary_lines() {
+            summary.push_str(&format!("- {line}\n"));
+        }
+        for check in report.failed_checks() {
+            runner.error(
+                &format!("restore test failed: {}", report.name()),
+                &format!("{}: {}", check.name, check.message),
+            );
+        }
+    }
+    runner
+        .append_summary(&summary)
+        .context("write the job summary to $GITHUB_STEP_SUMMARY")
 }
