@@ -27,21 +27,38 @@ pub struct Args {
     /// Print one JSON object describing the backup on stdout.
     #[arg(long)]
     json: bool,
+    /// Upload the verified backup as a workflow artifact (inside a GitHub Actions job); with
+    /// --keep, also delete this backup's artifacts past the newest N.
+    #[arg(long)]
+    upload: bool,
+    /// Artifact name base in place of the database name: artifacts are NAME-<stamp>.
+    #[arg(long, value_name = "NAME", requires = "upload")]
+    artifact_name: Option<String>,
+    /// Days GitHub keeps the artifact (default: the repository's setting).
+    #[arg(long, value_name = "D", requires = "upload")]
+    retention_days: Option<u32>,
+    #[command(flatten)]
+    token: super::artifact::TokenArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let out = args
         .out
-        .or(args.dir)
+        .clone()
+        .or(args.dir.clone())
         .ok_or_else(|| dbbackup::Error::Usage("give the backup directory: --out DIR".into()))?;
-    let outcome = backup::run(&BackupOptions {
+    let opts = BackupOptions {
         source: args.source.clone(),
         out,
         keep: args.keep,
         format: args.format,
         level: args.level,
-    })
-    .with_context(|| format!("backup of {} failed; nothing was rotated away", args.source))?;
+    };
+    if args.upload {
+        return upload(&args, &opts);
+    }
+    let outcome = backup::run(&opts)
+        .with_context(|| format!("backup of {} failed; nothing was rotated away", args.source))?;
     if args.json {
         let json = serde_json::json!({
             "path": outcome.path,
@@ -53,6 +70,42 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "manifest": outcome.manifest,
         });
         super::print_json(&json);
+    }
+    Ok(exit::OK)
+}
+
+fn upload(args: &Args, opts: &BackupOptions) -> anyhow::Result<u8> {
+    let github = match args.keep {
+        Some(_) => Some(args.token.clone().github()?),
+        None => None,
+    };
+    let done = backup::run_and_upload(
+        opts,
+        &backup::UploadOptions {
+            artifact_name: args.artifact_name.clone(),
+            retention_days: args.retention_days,
+            github,
+        },
+    )
+    .with_context(|| {
+        format!(
+            "backup with upload of {} failed; nothing was pruned (a backup already written stays in {})",
+            args.source,
+            opts.out.display()
+        )
+    })?;
+    if args.json {
+        super::print_json(&serde_json::json!({
+            "path": done.backup.path,
+            "manifest_path": done.backup.manifest_path,
+            "bytes": done.backup.manifest.compressed_bytes,
+            "sha256": done.backup.manifest.sha256,
+            "seconds": done.backup.seconds,
+            "pruned": done.backup.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
+            "artifact": {"id": done.artifact.id, "name": done.artifact.name, "size": done.artifact.size},
+            "pruned_artifacts": done.pruned_artifacts.iter().map(|b| &b.name).collect::<Vec<_>>(),
+            "manifest": done.backup.manifest,
+        }));
     }
     Ok(exit::OK)
 }

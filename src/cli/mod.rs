@@ -1,7 +1,9 @@
 //! The command line: one thin file per subcommand, each parsing its arguments and calling the
 //! library.
 
+mod artifact;
 mod backup;
+mod prune;
 
 use clap::{Parser, Subcommand};
 
@@ -21,12 +23,18 @@ enum Command {
     /// Back up a database: snapshot, verify, compress, write atomically, rotate.
     #[command(visible_alias = "run")]
     Backup(backup::Args),
+    /// Upload, download and list backups kept as GitHub Actions artifacts.
+    Artifact(artifact::Args),
+    /// Delete the backups of one name past the newest N, in a directory or as artifacts.
+    Prune(prune::Args),
 }
 
 /// Runs the parsed command; `Ok` carries the exit code for outcomes that are not errors.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Backup(args) => backup::run(args),
+        Command::Artifact(args) => artifact::run(args),
+        Command::Prune(args) => prune::run(args),
     }
 }
 

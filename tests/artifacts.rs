@@ -1,0 +1,597 @@
+//! GitHub Actions artifacts: the real binary against a local fake of GitHub (see
+//! tests/support/FAKE_SERVER.md for where each behaviour of the fake comes from).
+
+#[path = "support/fake_github.rs"]
+mod fake_github;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use fake_github::{FakeGitHub, Fault, Route, SIG, TOKEN};
+
+/// Environment variables a real job may have set that must not reach the binary under test.
+const CLEARED: [&str; 8] = [
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_RESULTS_URL",
+    "GITHUB_TOKEN",
+    "GITHUB_REPOSITORY",
+    "GITHUB_API_URL",
+    "GITHUB_RUN_ID",
+    "DBBACKUP_RETRY_BUDGET_SECS",
+    "DBBACKUP_RETRY_BASE_MS",
+];
+
+/// The binary with the job environment of `fake`, and a short retry budget so that giving up
+/// takes seconds, not minutes.
+fn dbbackup(fake: &FakeGitHub) -> Command {
+    let mut cmd = Command::cargo_bin("dbbackup").unwrap();
+    for var in CLEARED {
+        cmd.env_remove(var);
+    }
+    for (k, v) in fake.env() {
+        cmd.env(k, v);
+    }
+    cmd.env("DBBACKUP_RETRY_BUDGET_SECS", "4")
+        .env("DBBACKUP_RETRY_BASE_MS", "20");
+    cmd
+}
+
+/// A small SQLite database called `shop`, so backups are `shop-<stamp>.sqlite.gz`.
+fn shop_db(dir: &Path) -> PathBuf {
+    let path = dir.join("shop.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE item(id INTEGER PRIMARY KEY, name TEXT, price REAL);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+         INSERT INTO item(name, price) SELECT 'item ' || i, i * 1.5 FROM n;",
+    )
+    .unwrap();
+    path
+}
+
+/// A zip of one small file: the content of seeded artifacts.
+fn small_zip(name: &str) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file(name, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(b"seeded").unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+fn stamp_name(prefix: &str, n: u64) -> String {
+    format!("{prefix}-20261101-{:06}", 100_000 + n)
+}
+
+fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// No secret ever reaches the output: the GitHub token, the runtime token, a URL signature.
+fn assert_no_secrets(text: &str) {
+    for secret in [TOKEN, &fake_github::runtime_token(), SIG, "fakeSig"] {
+        assert!(
+            !text.contains(secret),
+            "a secret leaked into the output:\n{text}"
+        );
+    }
+}
+
+fn names(fake: &FakeGitHub) -> Vec<String> {
+    let mut names: Vec<String> = fake.artifacts().into_iter().map(|a| a.name).collect();
+    names.sort();
+    names
+}
+
+fn count(fake: &FakeGitHub, method: &str, route_prefix: &str) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.method == method && r.path.starts_with(route_prefix))
+        .count()
+}
+
+const LIST_PATH: &str = "/repos/octo/shop/actions/artifacts";
+const TWIRP: &str = "/twirp/github.actions.results.api.v1.ArtifactService/";
+
+#[test]
+fn upload_list_download_round_trip() {
+    let fake = FakeGitHub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = shop_db(dir.path());
+    let out = dir.path().join("backups");
+
+    let backup = dbbackup(&fake)
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--upload", "--retention-days", "7", "--json"])
+        .output()
+        .unwrap();
+    assert!(backup.status.success(), "{}", output_text(&backup));
+    assert_no_secrets(&output_text(&backup));
+    let json: serde_json::Value = serde_json::from_slice(&backup.stdout).unwrap();
+    let archive = PathBuf::from(json["path"].as_str().unwrap());
+    let manifest = PathBuf::from(json["manifest_path"].as_str().unwrap());
+    let name = json["artifact"]["name"].as_str().unwrap().to_string();
+    assert!(
+        name.starts_with("shop-") && !name.ends_with(".gz"),
+        "{name}"
+    );
+
+    // The zip a user would download from the run's page holds exactly the pair.
+    let stored = fake.artifacts();
+    assert_eq!(stored.len(), 1);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(stored[0].zip.clone())).unwrap();
+    let mut entries: Vec<String> = (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().unwrap().to_string())
+        .collect();
+    entries.sort();
+    let archive_name = archive.file_name().unwrap().to_str().unwrap().to_string();
+    assert_eq!(
+        entries,
+        vec![
+            archive_name.clone(),
+            format!("{archive_name}.manifest.json")
+        ]
+    );
+    // Retention reached the service as an expiry about 7 days ahead.
+    let create = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/CreateArtifact"))
+        .unwrap();
+    let expires = create.json()["expires_at"].as_str().unwrap().to_string();
+    let expires =
+        time::OffsetDateTime::parse(&expires, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let days = (expires - time::OffsetDateTime::now_utc()).whole_hours() as f64 / 24.0;
+    assert!((6.9..=7.01).contains(&days), "{days}");
+
+    let list = dbbackup(&fake)
+        .args(["artifact", "list", "--name", "shop", "--json"])
+        .output()
+        .unwrap();
+    assert!(list.status.success(), "{}", output_text(&list));
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["name"], name.as_str());
+    assert_eq!(listed[0]["expired"], false);
+    assert_eq!(listed[0]["run_id"], fake_github::RUN_ID);
+
+    let dl = dir.path().join("downloaded");
+    let download = dbbackup(&fake)
+        .args(["artifact", "download", "--name", "shop", "--latest"])
+        .args(["--out", dl.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(download.status.success(), "{}", output_text(&download));
+    assert_no_secrets(&output_text(&download));
+    assert_eq!(
+        std::fs::read(dl.join(&archive_name)).unwrap(),
+        std::fs::read(&archive).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(dl.join(format!("{archive_name}.manifest.json"))).unwrap(),
+        std::fs::read(&manifest).unwrap()
+    );
+    // The zip came from the signed URL without the GitHub token (the fake refuses it with one).
+    let fetched = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path.starts_with("/download/"))
+        .unwrap();
+    assert!(!fetched.headers.contains_key("authorization"));
+    // For the lead: once `restore-test` is merged, run it on `dl` here.
+}
+
+#[test]
+fn prune_keeps_the_newest_of_the_name_and_nothing_else() {
+    let fake = FakeGitHub::start();
+    for n in 0..10 {
+        fake.seed(
+            &stamp_name("shop", n),
+            1000 - n * 10,
+            false,
+            7,
+            small_zip("a"),
+        );
+    }
+    for other in ["shop-staging", "shopping", "shop_v2"] {
+        fake.seed(&stamp_name(other, 1), 5, false, 7, small_zip("a"));
+    }
+
+    let dry = dbbackup(&fake)
+        .args([
+            "prune",
+            "--artifacts",
+            "--name",
+            "shop",
+            "--keep",
+            "3",
+            "--dry-run",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(dry.status.success(), "{}", output_text(&dry));
+    let report: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(report["would_delete"].as_array().unwrap().len(), 7);
+    assert_eq!(fake.artifacts().len(), 13);
+    assert_eq!(count(&fake, "DELETE", LIST_PATH), 0);
+
+    let prune = dbbackup(&fake)
+        .args(["prune", "--artifacts", "--name", "shop", "--keep", "3"])
+        .output()
+        .unwrap();
+    assert!(prune.status.success(), "{}", output_text(&prune));
+    let mut expected: Vec<String> = (7..10).map(|n| stamp_name("shop", n)).collect();
+    expected.extend(["shop-staging", "shop_v2", "shopping"].map(|o| stamp_name(o, 1)));
+    expected.sort();
+    assert_eq!(names(&fake), expected);
+    assert_eq!(count(&fake, "DELETE", LIST_PATH), 7);
+}
+
+#[test]
+fn lists_every_page_past_100() {
+    let fake = FakeGitHub::start();
+    for n in 0..130 {
+        fake.seed(&stamp_name("shop", n), 10_000 - n, false, 7, small_zip("a"));
+    }
+    for n in 0..120 {
+        fake.seed(&stamp_name("other", n), 5_000 - n, false, 7, small_zip("a"));
+    }
+    let list = dbbackup(&fake)
+        .args(["artifact", "list", "--name", "shop", "--json"])
+        .output()
+        .unwrap();
+    assert!(list.status.success(), "{}", output_text(&list));
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 130);
+    assert_eq!(listed[0]["name"], stamp_name("shop", 129).as_str());
+    assert_eq!(listed[129]["name"], stamp_name("shop", 0).as_str());
+    let pages: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == LIST_PATH)
+        .map(|r| r.query["page"].clone())
+        .collect();
+    assert_eq!(pages, ["1", "2", "3"]);
+}
+
+#[test]
+fn retries_server_errors_then_succeeds() {
+    let fake = FakeGitHub::start();
+    fake.seed(&stamp_name("shop", 1), 10, false, 7, small_zip("a"));
+    fake.fail_next(Route::List, Fault::Status(500), 2);
+    fake.fail_next(Route::List, Fault::Status(502), 1);
+    let list = dbbackup(&fake)
+        .args(["artifact", "list", "--name", "shop"])
+        .output()
+        .unwrap();
+    assert!(list.status.success(), "{}", output_text(&list));
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&stamp_name("shop", 1)));
+    assert_eq!(count(&fake, "GET", LIST_PATH), 4);
+
+    // The upload side retries the same way, on the artifact service and on blob storage.
+    let dir = tempfile::tempdir().unwrap();
+    let db = shop_db(dir.path());
+    fake.fail_next(Route::Create, Fault::Status(503), 2);
+    fake.fail_next(Route::BlobBlock, Fault::Status(500), 1);
+    let backup = dbbackup(&fake)
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            dir.path().join("b").to_str().unwrap(),
+        ])
+        .arg("--upload")
+        .output()
+        .unwrap();
+    assert!(backup.status.success(), "{}", output_text(&backup));
+    assert_eq!(count(&fake, "POST", &format!("{TWIRP}CreateArtifact")), 3);
+    assert_eq!(fake.artifacts().len(), 2);
+}
+
+#[test]
+fn gives_up_after_the_retry_budget() {
+    let fake = FakeGitHub::start();
+    fake.fail_next(Route::List, Fault::Status(503), 10_000);
+    let started = Instant::now();
+    let list = dbbackup(&fake)
+        .env("DBBACKUP_RETRY_BUDGET_SECS", "1")
+        .args(["artifact", "list", "--name", "shop"])
+        .output()
+        .unwrap();
+    assert_eq!(list.status.code(), Some(8), "{}", output_text(&list));
+    assert!(
+        output_text(&list).contains("gave up"),
+        "{}",
+        output_text(&list)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(count(&fake, "GET", LIST_PATH) > 2);
+}
+
+#[test]
+fn honours_retry_after_on_429() {
+    let fake = FakeGitHub::start();
+    fake.seed(&stamp_name("shop", 1), 10, false, 7, small_zip("a"));
+    fake.fail_next(Route::List, Fault::TooMany { retry_after: 1 }, 1);
+    let started = Instant::now();
+    let list = dbbackup(&fake)
+        .args(["artifact", "list", "--name", "shop"])
+        .output()
+        .unwrap();
+    assert!(list.status.success(), "{}", output_text(&list));
+    assert!(started.elapsed() >= Duration::from_secs(1), "did not wait");
+    assert_eq!(count(&fake, "GET", LIST_PATH), 2);
+
+    // A wait longer than the budget ends at once with an error that says why.
+    fake.fail_next(Route::List, Fault::TooMany { retry_after: 3600 }, 1);
+    let started = Instant::now();
+    let list = dbbackup(&fake)
+        .args(["artifact", "list", "--name", "shop"])
+        .output()
+        .unwrap();
+    assert_eq!(list.status.code(), Some(8));
+    assert!(
+        output_text(&list).contains("asked to wait 3600s"),
+        "{}",
+        output_text(&list)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn waits_out_secondary_and_primary_rate_limits() {
+    let fake = FakeGitHub::start();
+    for n in 0..3 {
+        fake.seed(&stamp_name("shop", n), 100 - n, false, 7, small_zip("a"));
+    }
+    fake.fail_next(Route::Delete, Fault::Secondary { retry_after: 1 }, 1);
+    fake.fail_next(Route::List, Fault::Primary { reset_in: 1 }, 1);
+    let started = Instant::now();
+    let prune = dbbackup(&fake)
+        .args(["prune", "--artifacts", "--name", "shop", "--keep", "1"])
+        .output()
+        .unwrap();
+    assert!(prune.status.success(), "{}", output_text(&prune));
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(names(&fake), vec![stamp_name("shop", 2)]);
+    assert_eq!(count(&fake, "DELETE", LIST_PATH), 3);
+}
+
+#[test]
+fn skips_expired_artifacts() {
+    let fake = FakeGitHub::start();
+    let dir = tempfile::tempdir().unwrap();
+    fake.seed(
+        &stamp_name("shop", 1),
+        500,
+        false,
+        7,
+        small_zip("older.txt"),
+    );
+    fake.seed(
+        &stamp_name("shop", 2),
+        10,
+        true,
+        8,
+        small_zip("newest-expired.txt"),
+    );
+
+    let download = dbbackup(&fake)
+        .args(["artifact", "download", "--name", "shop", "--latest"])
+        .args(["--out", dir.path().join("dl").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(download.status.success(), "{}", output_text(&download));
+    assert!(dir.path().join("dl/older.txt").exists());
+    assert!(!dir.path().join("dl/newest-expired.txt").exists());
+
+    let list = dbbackup(&fake)
+        .args(["artifact", "list", "--name", "shop", "--json"])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed[0]["expired"], true);
+    assert_eq!(listed[1]["expired"], false);
+
+    // Expired artifacts do not use up kept places, and only an expired one is no download.
+    let prune = dbbackup(&fake)
+        .args(["prune", "--artifacts", "--name", "shop", "--keep", "1"])
+        .output()
+        .unwrap();
+    assert!(prune.status.success());
+    assert_eq!(fake.artifacts().len(), 2);
+    let download = dbbackup(&fake)
+        .args(["artifact", "download", "--name", "shop", "--run", "8"])
+        .args(["--out", dir.path().join("dl2").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(download.status.code(), Some(8));
+    assert!(output_text(&download).contains("no unexpired artifact"));
+}
+
+#[test]
+fn missing_or_refused_tokens_say_which_permissions_to_grant() {
+    let fake = FakeGitHub::start();
+    fake.seed(&stamp_name("shop", 1), 100, false, 7, small_zip("a"));
+    fake.seed(&stamp_name("shop", 2), 10, false, 7, small_zip("a"));
+
+    let missing = dbbackup(&fake)
+        .env_remove("GITHUB_TOKEN")
+        .args(["artifact", "list", "--name", "shop"])
+        .output()
+        .unwrap();
+    let wrong = dbbackup(&fake)
+        .env("GITHUB_TOKEN", "ghs_wrong_token_value")
+        .args(["artifact", "list", "--name", "shop"])
+        .output()
+        .unwrap();
+    fake.set_read_only(true);
+    let read_only = dbbackup(&fake)
+        .args(["prune", "--artifacts", "--name", "shop", "--keep", "1"])
+        .output()
+        .unwrap();
+    for (case, out) in [
+        ("missing", &missing),
+        ("wrong", &wrong),
+        ("read-only", &read_only),
+    ] {
+        let text = output_text(out);
+        assert_eq!(out.status.code(), Some(8), "{case}: {text}");
+        assert!(
+            text.contains("actions: write") && text.contains("contents: read"),
+            "{case}: {text}"
+        );
+        assert!(text.contains("permissions:"), "{case}: {text}");
+        assert_no_secrets(&text);
+        assert!(!text.contains("ghs_wrong_token_value"), "{case}: {text}");
+    }
+    assert_eq!(fake.artifacts().len(), 2, "nothing deleted");
+
+    // Outside a job (no runtime token) an upload says what it needs before any backup is made.
+    let dir = tempfile::tempdir().unwrap();
+    let db = shop_db(dir.path());
+    let out = dir.path().join("b");
+    let upload = dbbackup(&fake)
+        .env_remove("ACTIONS_RUNTIME_TOKEN")
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--upload",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(upload.status.code(), Some(8));
+    assert!(output_text(&upload).contains("ACTIONS_RUNTIME_TOKEN"));
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+}
+
+#[test]
+fn a_failed_finalize_prunes_nothing() {
+    let fake = FakeGitHub::start();
+    for n in 0..5 {
+        fake.seed(&stamp_name("shop", n), 1000 - n, false, 7, small_zip("a"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = shop_db(dir.path());
+    let out = dir.path().join("b");
+    // An earlier local backup, which --keep 1 would rotate away after a successful upload.
+    let first = dbbackup(&fake)
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    fake.fail_next(Route::Finalize, Fault::Status(500), 10_000);
+    let failed = dbbackup(&fake)
+        .env("DBBACKUP_RETRY_BUDGET_SECS", "1")
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--upload", "--keep", "1"])
+        .output()
+        .unwrap();
+    let text = output_text(&failed);
+    assert_eq!(failed.status.code(), Some(8), "{text}");
+    assert!(
+        text.contains("FinalizeArtifact") && text.contains("nothing was pruned"),
+        "{text}"
+    );
+    assert_no_secrets(&text);
+    assert_eq!(fake.artifacts().len(), 5);
+    assert_eq!(count(&fake, "DELETE", LIST_PATH), 0);
+    let local: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".sqlite.gz"))
+        .collect();
+    assert_eq!(local.len(), 2, "both local backups are kept");
+}
+
+#[test]
+fn backup_upload_keep_prunes_after_the_upload_is_final() {
+    let fake = FakeGitHub::start();
+    for n in 0..4 {
+        fake.seed(&stamp_name("shop", n), 1000 - n, false, 7, small_zip("a"));
+    }
+    fake.seed(&stamp_name("shopfront", 1), 1, false, 7, small_zip("a"));
+    let dir = tempfile::tempdir().unwrap();
+    let db = shop_db(dir.path());
+    let backup = dbbackup(&fake)
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            dir.path().join("b").to_str().unwrap(),
+        ])
+        .args(["--upload", "--keep", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(backup.status.success(), "{}", output_text(&backup));
+    let json: serde_json::Value = serde_json::from_slice(&backup.stdout).unwrap();
+    let new_name = json["artifact"]["name"].as_str().unwrap().to_string();
+    let mut expected = vec![new_name, stamp_name("shop", 3), stamp_name("shopfront", 1)];
+    expected.sort();
+    assert_eq!(names(&fake), expected);
+    let requests = fake.requests();
+    let finalized = requests
+        .iter()
+        .position(|r| r.path.ends_with("/FinalizeArtifact"))
+        .unwrap();
+    let first_delete = requests.iter().position(|r| r.method == "DELETE").unwrap();
+    assert!(finalized < first_delete);
+}
+
+#[test]
+fn refuses_artifacts_that_unpack_outside_the_directory() {
+    let fake = FakeGitHub::start();
+    let dir = tempfile::tempdir().unwrap();
+    fake.seed(
+        &stamp_name("shop", 1),
+        10,
+        false,
+        7,
+        small_zip("../escaped.txt"),
+    );
+    let out = dir.path().join("dl");
+    let download = dbbackup(&fake)
+        .args([
+            "artifact",
+            "download",
+            "--name",
+            "shop",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        download.status.code(),
+        Some(6),
+        "{}",
+        output_text(&download)
+    );
+    assert!(output_text(&download).contains("outside the output directory"));
+    assert!(!dir.path().join("escaped.txt").exists());
+}
