@@ -595,3 +595,343 @@ fn refuses_artifacts_that_unpack_outside_the_directory() {
     assert!(output_text(&download).contains("outside the output directory"));
     assert!(!dir.path().join("escaped.txt").exists());
 }
+
+/// The directory holding the official client's script, when node and the npm package are
+/// installed (`npm install --prefix tests/node`); `None` prints how to enable the test, unless
+/// DBBACKUP_REQUIRE_NODE=1 makes their absence a failure (CI).
+fn official_client() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let node_ok = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let package_ok = dir
+        .join("node_modules/@actions/artifact/package.json")
+        .exists();
+    if node_ok && package_ok {
+        return Some(dir);
+    }
+    let notice = "official-client check skipped: needs node and `npm install --prefix tests/node`";
+    assert!(
+        std::env::var("DBBACKUP_REQUIRE_NODE").as_deref() != Ok("1"),
+        "{notice}"
+    );
+    eprintln!("NOTICE: {notice}");
+    None
+}
+
+fn node(fake: &FakeGitHub, dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new("node");
+    cmd.current_dir(dir).arg("official-client.mjs").args(args);
+    for var in CLEARED {
+        cmd.env_remove(var);
+    }
+    for (k, v) in fake.env() {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// Which endpoint a recorded request went to, for comparing request sequences.
+fn kind(r: &fake_github::Recorded) -> String {
+    if let Some(method) = r.path.strip_prefix(TWIRP) {
+        return format!("{} twirp {method}", r.method);
+    }
+    if r.path.starts_with("/blob/") {
+        let comp = r.query.get("comp").cloned().unwrap_or_default();
+        return format!("{} blob comp={comp}", r.method);
+    }
+    if r.path.starts_with("/download/") {
+        return format!("{} signed download", r.method);
+    }
+    let id_free: Vec<&str> = r
+        .path
+        .split('/')
+        .map(|p| {
+            if p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() {
+                "{id}"
+            } else {
+                p
+            }
+        })
+        .collect();
+    format!("{} {}", r.method, id_free.join("/"))
+}
+
+/// The shape of a JSON body: each field and the JSON type of its value.
+fn shape(body: &serde_json::Value) -> Vec<(String, &'static str)> {
+    let mut fields: Vec<(String, &'static str)> = body
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let t = match v {
+                serde_json::Value::String(_) => "string",
+                serde_json::Value::Number(_) => "number",
+                serde_json::Value::Bool(_) => "bool",
+                serde_json::Value::Null => "null",
+                _ => "object",
+            };
+            (k.clone(), t)
+        })
+        .collect();
+    fields.sort();
+    fields
+}
+
+fn query_keys(r: &fake_github::Recorded) -> Vec<String> {
+    r.query.keys().cloned().collect()
+}
+
+fn find<'a>(requests: &'a [fake_github::Recorded], wanted: &str) -> &'a fake_github::Recorded {
+    requests
+        .iter()
+        .find(|r| kind(r) == wanted)
+        .unwrap_or_else(|| panic!("no {wanted} request"))
+}
+
+/// The fake is faithful to what the official client does, and dbbackup sends what it sends:
+/// the official `@actions/artifact` uploads to the fake and downloads dbbackup's artifact;
+/// dbbackup uploads and downloads the official client's artifact; the requests of both agree
+/// in endpoints, order, JSON fields and types, and the headers that matter.
+#[test]
+fn official_client_agrees_with_dbbackup() {
+    let Some(node_dir) = official_client() else {
+        return;
+    };
+    let fake = FakeGitHub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = shop_db(dir.path());
+    let out = dir.path().join("b");
+    let made = dbbackup(&fake)
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", output_text(&made));
+    let made: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    let archive = PathBuf::from(made["path"].as_str().unwrap());
+    let manifest = PathBuf::from(made["manifest_path"].as_str().unwrap());
+    let originals = [
+        std::fs::read(&archive).unwrap(),
+        std::fs::read(&manifest).unwrap(),
+    ];
+    let file_names = [archive.file_name().unwrap(), manifest.file_name().unwrap()];
+
+    fake.clear_requests();
+    let up = node(
+        &fake,
+        &node_dir,
+        &[
+            "upload",
+            "node-shop",
+            out.to_str().unwrap(),
+            archive.to_str().unwrap(),
+            manifest.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        up.status.success(),
+        "official client upload: {}",
+        output_text(&up)
+    );
+    let theirs = fake.requests();
+
+    fake.clear_requests();
+    let ours_out = dbbackup(&fake)
+        .args(["artifact", "upload", archive.to_str().unwrap()])
+        .args(["--name", "dbbackup-shop", "--retention-days", "7", "--json"])
+        .output()
+        .unwrap();
+    assert!(ours_out.status.success(), "{}", output_text(&ours_out));
+    let ours = fake.requests();
+
+    let sequence = |reqs: &[fake_github::Recorded]| {
+        let mut kinds: Vec<String> = reqs.iter().map(kind).collect();
+        kinds.dedup(); // one block or several, depending on size
+        kinds
+    };
+    assert_eq!(sequence(&ours), sequence(&theirs));
+    assert_eq!(
+        sequence(&ours),
+        [
+            "POST twirp CreateArtifact",
+            "PUT blob comp=block",
+            "PUT blob comp=blocklist",
+            "POST twirp FinalizeArtifact"
+        ]
+    );
+    for twirp in ["POST twirp CreateArtifact", "POST twirp FinalizeArtifact"] {
+        let (a, b) = (find(&ours, twirp), find(&theirs, twirp));
+        assert_eq!(shape(&a.json()), shape(&b.json()), "{twirp} fields");
+        assert_eq!(
+            a.headers["authorization"], b.headers["authorization"],
+            "{twirp}"
+        );
+        assert_eq!(
+            a.headers["content-type"].split(';').next(),
+            b.headers["content-type"].split(';').next(),
+            "{twirp}"
+        );
+    }
+    let (a, b) = (
+        find(&ours, "POST twirp CreateArtifact").json(),
+        find(&theirs, "POST twirp CreateArtifact").json(),
+    );
+    for field in [
+        "workflow_run_backend_id",
+        "workflow_job_run_backend_id",
+        "mime_type",
+        "version",
+    ] {
+        assert_eq!(a[field], b[field], "CreateArtifact {field}");
+    }
+    let (a, b) = (
+        find(&ours, "POST twirp FinalizeArtifact").json(),
+        find(&theirs, "POST twirp FinalizeArtifact").json(),
+    );
+    assert!(a["hash"].as_str().unwrap().starts_with("sha256:"));
+    assert!(b["hash"].as_str().unwrap().starts_with("sha256:"));
+    for blob in ["PUT blob comp=block", "PUT blob comp=blocklist"] {
+        let (a, b) = (find(&ours, blob), find(&theirs, blob));
+        assert_eq!(query_keys(a), query_keys(b), "{blob} query");
+        assert!(
+            !a.headers.contains_key("authorization") && !b.headers.contains_key("authorization")
+        );
+        assert!(a.headers.contains_key("x-ms-version") && b.headers.contains_key("x-ms-version"));
+        assert_eq!(
+            a.headers.get("content-type"),
+            b.headers.get("content-type"),
+            "{blob}"
+        );
+    }
+    let (a, b) = (
+        find(&ours, "PUT blob comp=blocklist"),
+        find(&theirs, "PUT blob comp=blocklist"),
+    );
+    assert_eq!(
+        a.headers.get("x-ms-blob-content-type"),
+        b.headers.get("x-ms-blob-content-type")
+    );
+    for commit in [a, b] {
+        let xml = String::from_utf8_lossy(&commit.body);
+        assert!(xml.contains("<BlockList><Latest>"), "{xml}");
+    }
+
+    // Each downloads the other's artifact; both unpack to the backup and its manifest.
+    let artifacts = fake.artifacts();
+    let id_of = |name: &str| {
+        artifacts
+            .iter()
+            .find(|a| a.name.starts_with(name))
+            .unwrap()
+            .id
+    };
+    fake.clear_requests();
+    let node_dl = dir.path().join("node-dl");
+    let down = node(
+        &fake,
+        &node_dir,
+        &[
+            "download",
+            &id_of("dbbackup-shop").to_string(),
+            node_dl.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        down.status.success(),
+        "official client download: {}",
+        output_text(&down)
+    );
+    let theirs = fake.requests();
+    fake.clear_requests();
+    let our_dl = dir.path().join("our-dl");
+    let ours_down = dbbackup(&fake)
+        .args([
+            "artifact",
+            "download",
+            "--name",
+            "node-shop",
+            "--out",
+            our_dl.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(ours_down.status.success(), "{}", output_text(&ours_down));
+    let ours = fake.requests();
+    for dl in [&node_dl, &our_dl] {
+        for (name, original) in file_names.iter().zip(&originals) {
+            assert_eq!(
+                &std::fs::read(dl.join(name)).unwrap(),
+                original,
+                "{}",
+                dl.display()
+            );
+        }
+    }
+    let list = find(&ours, "GET /repos/octo/shop/actions/artifacts");
+    assert_eq!(list.headers["accept"], "application/vnd.github+json");
+    assert_eq!(list.headers["x-github-api-version"], "2022-11-28");
+    let zip_get = "GET /repos/octo/shop/actions/artifacts/{id}/zip";
+    for reqs in [&ours, &theirs] {
+        let kinds: Vec<String> = reqs.iter().map(kind).collect();
+        let at = kinds
+            .iter()
+            .position(|k| k == zip_get)
+            .expect("zip endpoint");
+        assert_eq!(kinds[at + 1], "GET signed download");
+        assert!(!reqs[at + 1].headers.contains_key("authorization"));
+    }
+    assert_no_secrets(&output_text(&ours_out));
+    assert_no_secrets(&output_text(&ours_down));
+}
+
+#[test]
+fn prune_of_a_directory_uses_the_same_rule() {
+    let fake = FakeGitHub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = shop_db(dir.path());
+    let out = dir.path().join("b");
+    for _ in 0..3 {
+        let made = dbbackup(&fake)
+            .args([
+                "backup",
+                db.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{}", output_text(&made));
+    }
+    let prune = dbbackup(&fake)
+        .args([
+            "prune",
+            out.to_str().unwrap(),
+            "--name",
+            "shop",
+            "--keep",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(prune.status.success(), "{}", output_text(&prune));
+    let report: serde_json::Value = serde_json::from_slice(&prune.stdout).unwrap();
+    assert_eq!(report["deleted"].as_array().unwrap().len(), 2);
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "one archive and its manifest: {left:?}");
+    assert!(
+        fake.requests().is_empty(),
+        "a local prune never calls GitHub"
+    );
+}

@@ -216,6 +216,7 @@ impl ArtifactStore {
                     Error::Usage(format!("GITHUB_API_URL {:?} is not a URL: {e}", gh.api_url))
                 })?
                 .personal_token(gh.token.0.clone())
+                .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
                 .set_connect_timeout(Some(std::time::Duration::from_secs(30)))
                 .set_read_timeout(Some(std::time::Duration::from_secs(120)))
                 .build()

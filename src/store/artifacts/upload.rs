@@ -324,7 +324,16 @@ async fn upload_blob(
         size += block.len() as u64;
         let id = STANDARD.encode(format!("{prefix}-{:06}", block_ids.len()));
         let url = with_query(signed_url, &[("comp", "block"), ("blockid", &id)]);
-        blob_put(http, policy, &url, "upload a block", block.clone(), &[]).await?;
+        let headers = [("content-type", "application/octet-stream")];
+        blob_put(
+            http,
+            policy,
+            &url,
+            "upload a block",
+            block.clone(),
+            &headers,
+        )
+        .await?;
         block_ids.push(id);
         if block.len() < BLOCK_SIZE {
             break;
@@ -336,7 +345,10 @@ async fn upload_blob(
         .collect();
     let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><BlockList>{list}</BlockList>");
     let url = with_query(signed_url, &[("comp", "blocklist")]);
-    let headers = [("x-ms-blob-content-type", "application/zip")];
+    let headers = [
+        ("content-type", "application/xml"),
+        ("x-ms-blob-content-type", "application/zip"),
+    ];
     blob_put(
         http,
         policy,
