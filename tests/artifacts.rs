@@ -935,3 +935,77 @@ fn prune_of_a_directory_uses_the_same_rule() {
         "a local prune never calls GitHub"
     );
 }
+
+#[test]
+fn enterprise_server_api_root_keeps_its_path_across_pages() {
+    let fake = FakeGitHub::start();
+    for n in 0..120 {
+        fake.seed(&stamp_name("shop", n), 1000 - n, false, 7, small_zip("a"));
+    }
+    let ghes_root = format!("{}{}", fake.url, fake_github::GHES_PREFIX);
+    let dir = tempfile::tempdir().unwrap();
+    let download = dbbackup(&fake)
+        .env("GITHUB_API_URL", &ghes_root)
+        .args(["artifact", "download", "--name", "shop", "--latest"])
+        .args(["--out", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(download.status.success(), "{}", output_text(&download));
+    let requests = fake.requests();
+    let rest: Vec<&str> = requests
+        .iter()
+        .filter(|r| !r.path.contains("/download/"))
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(rest.len(), 3, "two pages and the zip: {rest:?}");
+    assert!(
+        rest.iter()
+            .all(|p| p.starts_with("/api/v3/repos/octo/shop/")),
+        "{rest:?}"
+    );
+}
+
+/// Backups larger than one 8 MiB block go up in several blocks, committed in order.
+#[test]
+fn uploads_large_backups_in_blocks() {
+    let fake = FakeGitHub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("big-20261125-120000.sqlite.gz");
+    let mut data = Vec::with_capacity(17 << 20);
+    let mut x: u32 = 1;
+    while data.len() < (17 << 20) + 5 {
+        // An incompressible pattern, so the zip stays larger than two blocks.
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(&archive, &data).unwrap();
+    std::fs::write(
+        dir.path()
+            .join("big-20261125-120000.sqlite.gz.manifest.json"),
+        b"{}",
+    )
+    .unwrap();
+    let upload = dbbackup(&fake)
+        .args(["artifact", "upload", archive.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(upload.status.success(), "{}", output_text(&upload));
+    let blocks = fake
+        .requests()
+        .iter()
+        .filter(|r| r.query.get("comp").map(String::as_str) == Some("block"))
+        .count();
+    assert_eq!(blocks, 3);
+    let stored = fake.artifacts();
+    assert_eq!(stored[0].name, "big-20261125-120000");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(stored[0].zip.clone())).unwrap();
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(
+        &mut zip.by_name("big-20261125-120000.sqlite.gz").unwrap(),
+        &mut unpacked,
+    )
+    .unwrap();
+    assert!(unpacked == data, "the archive came back different");
+}

@@ -25,6 +25,8 @@ pub const RUN_ID: u64 = 4242;
 /// What the signed URLs carry as their signature: a secret that must never be printed.
 pub const SIG: &str = "fakeSig%2Bsecret";
 const TWIRP: &str = "/twirp/github.actions.results.api.v1.ArtifactService/";
+/// Where GitHub Enterprise Server roots its REST API: `https://HOST/api/v3`.
+pub const GHES_PREFIX: &str = "/api/v3";
 
 /// Which endpoint a fault applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +127,17 @@ impl FakeGitHub {
                 let response = {
                     let mut state = st.lock().unwrap();
                     state.requests.push(recorded.clone());
-                    handle(&mut state, &base, &recorded)
+                    // GitHub Enterprise Server serves the REST API under /api/v3.
+                    match recorded.path.strip_prefix(GHES_PREFIX) {
+                        Some(rest) => {
+                            let inner = Recorded {
+                                path: rest.to_string(),
+                                ..recorded
+                            };
+                            handle(&mut state, &format!("{base}{GHES_PREFIX}"), &inner)
+                        }
+                        None => handle(&mut state, &base, &recorded),
+                    }
                 };
                 let _ = request.respond(response);
             }
