@@ -12,13 +12,15 @@ use assert_cmd::Command;
 use fake_github::{FakeGitHub, Fault, Route, SIG, TOKEN};
 
 /// Environment variables a real job may have set that must not reach the binary under test.
-const CLEARED: [&str; 8] = [
+const CLEARED: [&str; 10] = [
     "ACTIONS_RUNTIME_TOKEN",
     "ACTIONS_RESULTS_URL",
     "GITHUB_TOKEN",
     "GITHUB_REPOSITORY",
     "GITHUB_API_URL",
     "GITHUB_RUN_ID",
+    "GITHUB_RETENTION_DAYS",
+    "GITHUB_SERVER_URL",
     "DBBACKUP_RETRY_BUDGET_SECS",
     "DBBACKUP_RETRY_BASE_MS",
 ];

@@ -479,6 +479,29 @@ impl Store for ArtifactStore {
     }
 }
 
+/// GitHub keeps artifacts 1 to 90 days (up to 400 on private repositories), capped by the
+/// repository's setting, which the runner passes as `GITHUB_RETENTION_DAYS`; like the official
+/// client (`getExpiration`), a longer request is lowered to that cap with a warning.
+fn retention_within_limits(days: u32) -> Result<u32> {
+    if !(1..=400).contains(&days) {
+        return Err(Error::Usage(format!(
+            "--retention-days {days}: GitHub keeps artifacts 1 to 90 days (400 on private repositories)"
+        )));
+    }
+    let cap = std::env::var("GITHUB_RETENTION_DAYS")
+        .ok()
+        .and_then(|d| d.parse::<u32>().ok());
+    match cap {
+        Some(cap) if cap < days => {
+            tracing::warn!(
+                "--retention-days {days} is more than this repository allows; using {cap}"
+            );
+            Ok(cap)
+        }
+        _ => Ok(days),
+    }
+}
+
 /// Uploads a backup (the archive and its manifest sidecar, zipped) as the artifact `name`.
 /// `retention_days` of `None` leaves the repository's default retention.
 pub fn upload_backup(
@@ -488,13 +511,7 @@ pub fn upload_backup(
     retention_days: Option<u32>,
 ) -> Result<Uploaded> {
     validate_name(name)?;
-    if let Some(days) = retention_days
-        && !(1..=90).contains(&days)
-    {
-        return Err(Error::Usage(format!(
-            "--retention-days {days}: GitHub keeps artifacts 1 to 90 days (400 on private repositories of some plans)"
-        )));
-    }
+    let retention_days = retention_days.map(retention_within_limits).transpose()?;
     let manifest_path = manifest::path_for(archive);
     for file in [archive, manifest_path.as_path()] {
         if !file.is_file() {

@@ -9,7 +9,9 @@
 //!   minute.
 //!
 //! Every wait counts against one time budget; a wait that would overrun it ends the retries at
-//! once with an error saying so, instead of sleeping past the point of giving up anyway.
+//! once with an error saying so, instead of sleeping past the point of giving up anyway. A single
+//! attempt is bounded by the clients' connect and idle-read timeouts rather than by the budget,
+//! so that a large download that keeps making progress is never cut off.
 
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -100,16 +102,16 @@ where
         };
         let delay = wait.unwrap_or_else(|| policy.backoff(retries));
         if started.elapsed() + delay > policy.budget {
-            let asked = match wait {
-                Some(w) => format!(" (the server asked to wait {}s more)", w.as_secs()),
-                None => String::new(),
+            let next = match wait {
+                Some(w) => format!("the server asked to wait {}s more", w.as_secs()),
+                None => format!("the next wait of {:.1}s", delay.as_secs_f64()),
             };
             return Err(Error::Remote(format!(
-                "{what}: gave up after {} attempt(s) in {:.1}s, the retry budget is {}s{asked}: {why}; \
-                 try again later (or raise DBBACKUP_RETRY_BUDGET_SECS)",
+                "{what}: gave up after {} attempt(s) in {:.1}s ({next}, past the retry budget of {}s): \
+                 {why}; try again later (or raise DBBACKUP_RETRY_BUDGET_SECS)",
                 retries + 1,
                 started.elapsed().as_secs_f64(),
-                policy.budget.as_secs()
+                policy.budget.as_secs_f64()
             )));
         }
         warn!("{what}: {why}; retrying in {:.1}s", delay.as_secs_f64());
