@@ -1011,3 +1011,33 @@ fn uploads_large_backups_in_blocks() {
     .unwrap();
     assert!(unpacked == data, "the archive came back different");
 }
+
+#[test]
+fn a_partial_prune_names_what_failed_and_deletes_only_what_it_should() {
+    let fake = FakeGitHub::start();
+    for n in 0..5 {
+        fake.seed(&stamp_name("shop", n), 1000 - n, false, 7, small_zip("a"));
+    }
+    fake.seed(&stamp_name("shopfront", 1), 2000, false, 7, small_zip("a"));
+    // The first delete (the newest past the kept two: shop #2) is refused for good.
+    fake.fail_next(Route::Delete, Fault::Status(422), 1);
+    let prune = dbbackup(&fake)
+        .args(["prune", "--artifacts", "--name", "shop", "--keep", "2"])
+        .output()
+        .unwrap();
+    let text = output_text(&prune);
+    assert_eq!(prune.status.code(), Some(8), "{text}");
+    assert!(
+        text.contains("deleted 2 backup(s) but failed on 1"),
+        "{text}"
+    );
+    assert!(text.contains(&stamp_name("shop", 2)), "{text}");
+    let mut expected = vec![
+        stamp_name("shop", 2),
+        stamp_name("shop", 3),
+        stamp_name("shop", 4),
+        stamp_name("shopfront", 1),
+    ];
+    expected.sort();
+    assert_eq!(names(&fake), expected);
+}
