@@ -17,7 +17,7 @@ use crate::engine::{self, Dumped};
 use crate::error::{Error, Result};
 use crate::retention;
 use crate::store::artifacts::{self, ArtifactStore, GitHub, Runtime, Uploaded};
-use crate::store::{self, StoredBackup, local::LocalStore};
+use crate::store::{self, Store, StoredBackup, local::LocalStore};
 
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
@@ -39,6 +39,9 @@ pub struct BackupOutcome {
     pub manifest: Manifest,
     /// Old backups deleted by rotation.
     pub pruned: Vec<StoredBackup>,
+    /// The manifest of the newest backup before this one, when there is one: the job summary
+    /// shows the change in row counts since then.
+    pub previous: Option<Manifest>,
     pub seconds: f64,
 }
 
@@ -57,6 +60,7 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
     let format = opts.format.unwrap_or(Format::Native);
     let stem = engine.stem();
     let store = LocalStore::open(&opts.out)?;
+    let previous = previous_manifest(&store, &stem);
     let work = store.temp_dir()?;
     let created = OffsetDateTime::now_utc();
 
@@ -132,8 +136,14 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         path,
         manifest,
         pruned,
+        previous,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+fn previous_manifest(store: &LocalStore, stem: &str) -> Option<Manifest> {
+    let newest = store.list(stem).ok()?.into_iter().next()?;
+    Manifest::load(&manifest::path_for(&store.dir().join(newest.id))).ok()
 }
 
 fn file_name(path: &std::path::Path) -> String {

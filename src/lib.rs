@@ -8,6 +8,7 @@ pub mod backup;
 pub mod engine;
 pub mod error;
 pub mod retention;
+pub mod runner;
 pub mod store;
 
 pub use error::{Error, Result};

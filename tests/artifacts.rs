@@ -12,7 +12,10 @@ use assert_cmd::Command;
 use fake_github::{FakeGitHub, Fault, Route, SIG, TOKEN};
 
 /// Environment variables a real job may have set that must not reach the binary under test.
-const CLEARED: [&str; 10] = [
+const CLEARED: [&str; 13] = [
+    "GITHUB_ACTIONS",
+    "GITHUB_OUTPUT",
+    "GITHUB_STEP_SUMMARY",
     "ACTIONS_RUNTIME_TOKEN",
     "ACTIONS_RESULTS_URL",
     "GITHUB_TOKEN",

@@ -4,6 +4,7 @@ use anyhow::Context;
 use dbbackup::archive::Format;
 use dbbackup::backup::{self, BackupOptions};
 use dbbackup::error::exit;
+use dbbackup::runner::{self, Runner};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -59,6 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let outcome = backup::run(&opts)
         .with_context(|| format!("backup of {} failed; nothing was rotated away", args.source))?;
+    report_to_runner(&outcome)?;
     if args.json {
         let json = serde_json::json!({
             "path": outcome.path,
@@ -94,6 +96,7 @@ fn upload(args: &Args, opts: &BackupOptions) -> anyhow::Result<u8> {
             opts.out.display()
         )
     })?;
+    report_to_runner(&done.backup)?;
     if args.json {
         super::print_json(&serde_json::json!({
             "path": done.backup.path,
@@ -108,4 +111,29 @@ fn upload(args: &Args, opts: &BackupOptions) -> anyhow::Result<u8> {
         }));
     }
     Ok(exit::OK)
+}
+
+/// Step outputs and the job summary, when running in GitHub Actions.
+fn report_to_runner(outcome: &backup::BackupOutcome) -> anyhow::Result<()> {
+    let runner = Runner::detect();
+    let m = &outcome.manifest;
+    for (name, value) in [
+        ("backup-path", outcome.path.display().to_string()),
+        ("manifest-path", outcome.manifest_path.display().to_string()),
+        ("backup-size", m.compressed_bytes.to_string()),
+        ("sha256", m.sha256.clone()),
+        ("tables", m.snapshot.tables.len().to_string()),
+        ("rows", m.snapshot.total_rows().to_string()),
+    ] {
+        runner
+            .set_output(name, &value)
+            .context("write a step output to $GITHUB_OUTPUT")?;
+    }
+    runner
+        .append_summary(&runner::backup_summary(
+            m,
+            outcome.seconds,
+            outcome.previous.as_ref(),
+        ))
+        .context("write the job summary to $GITHUB_STEP_SUMMARY")
 }
