@@ -16,6 +16,7 @@ use crate::archive::{Format, naming};
 use crate::engine::{self, Dumped};
 use crate::error::{Error, Result};
 use crate::retention;
+use crate::store::artifacts::{self, ArtifactStore, GitHub, Runtime, Uploaded};
 use crate::store::{self, Store, StoredBackup, local::LocalStore};
 use crate::verify::{self, Report, Verdict};
 
@@ -211,4 +212,81 @@ pub fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.0} {}", UNITS[unit])
     }
+}
+
+/// What `backup --upload` adds to a backup.
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    /// Base of the artifact name in place of the database's stem.
+    pub artifact_name: Option<String>,
+    pub retention_days: Option<u32>,
+    /// REST access for pruning artifacts past `keep`; required when `keep` is set.
+    pub github: Option<GitHub>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadedBackup {
+    pub backup: BackupOutcome,
+    /// `None` when the backup failed its restore test: it was not uploaded.
+    pub artifact: Option<Uploaded>,
+    /// Artifacts of the same backup name deleted past the keep count.
+    pub pruned_artifacts: Vec<StoredBackup>,
+}
+
+/// A backup, then its upload, then (with `keep`) local rotation and artifact pruning. Nothing
+/// is pruned, locally or remotely, unless the backup was verified and its upload finalized;
+/// a failed upload leaves the new local backup in place.
+pub fn run_and_upload(opts: &BackupOptions, upload: &UploadOptions) -> Result<UploadedBackup> {
+    // Check the job's credentials before spending time on a backup that could not be uploaded.
+    let runtime = Runtime::from_env()?;
+    if let Some(keep) = opts.keep {
+        retention::validate_keep(keep).map_err(Error::Usage)?;
+    }
+    let remote = match (opts.keep, &upload.github) {
+        (Some(_), Some(gh)) => Some(ArtifactStore::connect(gh.clone())?),
+        (Some(_), None) => {
+            return Err(Error::Usage(
+                "--keep with --upload prunes old artifacts, which needs a GitHub token".into(),
+            ));
+        }
+        (None, _) => None,
+    };
+    let mut local = opts.clone();
+    local.keep = None;
+    let backup = run(&local)?;
+    if !backup.verified() {
+        return Ok(UploadedBackup {
+            backup,
+            artifact: None,
+            pruned_artifacts: Vec::new(),
+        });
+    }
+    let (name, prefix) =
+        artifacts::artifact_name(&backup.manifest.archive, upload.artifact_name.as_deref())?;
+    let artifact = artifacts::upload_backup(&runtime, &backup.path, &name, upload.retention_days)?;
+    info!("uploaded artifact {} (id {})", artifact.name, artifact.id);
+
+    let (mut pruned, mut pruned_artifacts) = (Vec::new(), Vec::new());
+    if let (Some(keep), Some(remote)) = (opts.keep, remote) {
+        let local_store = LocalStore::open(&opts.out)?;
+        let (_, stem) = artifacts::artifact_name(&backup.manifest.archive, None)?;
+        pruned = store::prune(
+            &local_store,
+            &stem,
+            keep,
+            Some(&backup.manifest.archive),
+            false,
+        )?
+        .deleted;
+        let id = artifact.id.to_string();
+        pruned_artifacts = store::prune(&remote, &prefix, keep, Some(&id), false)?.deleted;
+    }
+    for old in pruned.iter().chain(&pruned_artifacts) {
+        info!("pruned {}", old.name);
+    }
+    Ok(UploadedBackup {
+        backup: BackupOutcome { pruned, ..backup },
+        artifact: Some(artifact),
+        pruned_artifacts,
+    })
 }

@@ -142,6 +142,18 @@ fn unique_delimiter(value: &str) -> String {
     }
 }
 
+/// The artifact's page, as the run's page links it:
+/// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID/artifacts/ID`.
+pub fn artifact_url(id: u64) -> Option<String> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    Some(format!(
+        "{}/{}/actions/runs/{}/artifacts/{id}",
+        var("GITHUB_SERVER_URL")?.trim_end_matches('/'),
+        var("GITHUB_REPOSITORY")?,
+        var("GITHUB_RUN_ID")?
+    ))
+}
+
 /// The job summary for one backup: sizes, duration, and per table the row count with the
 /// change since `previous` (the backup before it) when that is known.
 pub fn backup_summary(manifest: &Manifest, seconds: f64, previous: Option<&Manifest>) -> String {

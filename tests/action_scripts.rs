@@ -180,7 +180,10 @@ fn run_step_backs_up_and_reports_outputs_and_summary() {
             ("INPUT_UPLOAD", "false"),
             ("INPUT_PRUNE", "true"),
             ("INPUT_OUT", out_dir.to_str().unwrap()),
-            ("INPUT_JUNIT_PATH", runner.file("junit.xml").to_str().unwrap()),
+            (
+                "INPUT_JUNIT_PATH",
+                runner.file("junit.xml").to_str().unwrap(),
+            ),
         ],
     );
     assert!(
@@ -201,7 +204,10 @@ fn run_step_backs_up_and_reports_outputs_and_summary() {
     assert!(runner.file("junit.xml").is_file());
     let summary = runner.read("summary");
     assert!(summary.contains("| `Track` | 3503 |"), "{summary}");
-    assert!(summary.contains("restore OK: 11 tables, 15607 rows"), "{summary}");
+    assert!(
+        summary.contains("restore OK: 11 tables, 15607 rows"),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -446,7 +446,11 @@ fn restore_test_of_the_new_backup_writes_a_valid_junit_report() {
         .arg(&junit)
         .output()
         .expect("xmllint (Debian package libxml2-utils)");
-    assert!(lint.status.success(), "{}", String::from_utf8_lossy(&lint.stderr));
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
     assert!(fs::read_to_string(&junit).unwrap().contains("table Track"));
 }
 
@@ -470,7 +474,12 @@ fn failed_restore_test_sets_the_new_backup_aside_and_rotates_nothing() {
     fs::write(out.join("shop-20200101-000000.sqlite.gz"), b"old").unwrap();
     let junit = tmp.path().join("junit.xml");
     dbbackup()
-        .args(["backup", db.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .args(["--keep", "1", "--junit", junit.to_str().unwrap()])
         .assert()
         .code(5)
@@ -482,6 +491,10 @@ fn failed_restore_test_sets_the_new_backup_aside_and_rotates_nothing() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".gz.failed"))
         .collect();
-    assert_eq!(set_aside.len(), 1, "the failed backup is kept for inspection");
+    assert_eq!(
+        set_aside.len(),
+        1,
+        "the failed backup is kept for inspection"
+    );
     assert!(fs::read_to_string(&junit).unwrap().contains("<failure"));
 }

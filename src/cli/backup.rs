@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use dbbackup::archive::Format;
-use dbbackup::backup::{self, BackupOptions};
+use dbbackup::backup::{self, BackupOptions, BackupOutcome, UploadOptions, UploadedBackup};
 use dbbackup::error::exit;
 use dbbackup::runner::{self, Runner};
 use dbbackup::verify::{self, junit};
@@ -17,7 +17,8 @@ pub struct Args {
     /// Directory for backups.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Keep the newest N backups of this database in DIR, delete older ones.
+    /// Keep the newest N backups of this database in DIR (and, with --upload, as artifacts),
+    /// delete older ones.
     #[arg(long, value_name = "N")]
     keep: Option<usize>,
     /// native: the database file itself; sql: a SQL text dump.
@@ -38,14 +39,27 @@ pub struct Args {
     /// Print one JSON object describing the backup on stdout.
     #[arg(long)]
     json: bool,
+    /// Upload the verified backup as a workflow artifact (inside a GitHub Actions job); with
+    /// --keep, also delete this backup's artifacts past the newest N.
+    #[arg(long)]
+    upload: bool,
+    /// Artifact name base in place of the database name: artifacts are NAME-<stamp>.
+    #[arg(long, value_name = "NAME", requires = "upload")]
+    artifact_name: Option<String>,
+    /// Days GitHub keeps the artifact (default: the repository's setting).
+    #[arg(long, value_name = "D", requires = "upload")]
+    retention_days: Option<u32>,
+    #[command(flatten)]
+    token: super::artifact::TokenArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let out = args
         .out
-        .or(args.dir)
+        .clone()
+        .or(args.dir.clone())
         .ok_or_else(|| dbbackup::Error::Usage("give the backup directory: --out DIR".into()))?;
-    let outcome = backup::run(&BackupOptions {
+    let opts = BackupOptions {
         source: args.source.clone(),
         out,
         keep: args.keep,
@@ -53,9 +67,55 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         level: args.level,
         restore_test: (args.restore_test || args.junit.is_some())
             .then_some(verify::Options { quick: args.quick }),
+    };
+    let done = if args.upload {
+        upload(&args, &opts)?
+    } else {
+        let backup = backup::run(&opts).with_context(|| {
+            format!("backup of {} failed; nothing was rotated away", args.source)
+        })?;
+        UploadedBackup {
+            backup,
+            artifact: None,
+            pruned_artifacts: Vec::new(),
+        }
+    };
+    report(&args, &done)?;
+    if !done.backup.verified() {
+        return Err(dbbackup::Error::Verify {
+            object: done.backup.path.display().to_string(),
+            reason: "the new backup failed its restore test; it was set aside as .failed, \
+                     not uploaded, and nothing was rotated away"
+                .into(),
+        }
+        .into());
+    }
+    Ok(exit::OK)
+}
+
+fn upload(args: &Args, opts: &BackupOptions) -> anyhow::Result<UploadedBackup> {
+    let github = match args.keep {
+        Some(_) => Some(args.token.clone().github()?),
+        None => None,
+    };
+    let upload = UploadOptions {
+        artifact_name: args.artifact_name.clone(),
+        retention_days: args.retention_days,
+        github,
+    };
+    backup::run_and_upload(opts, &upload).with_context(|| {
+        format!(
+            "backup with upload of {} failed; nothing was pruned (a backup already written stays in {})",
+            args.source,
+            opts.out.display()
+        )
     })
-    .with_context(|| format!("backup of {} failed; nothing was rotated away", args.source))?;
+}
+
+/// The JUnit report, GitHub Actions outputs and summary, and `--json`.
+fn report(args: &Args, done: &UploadedBackup) -> anyhow::Result<()> {
     let runner = Runner::detect();
+    let outcome = &done.backup;
     if let Some(report) = &outcome.restore_test {
         if let Some(path) = &args.junit {
             junit::write_file(std::slice::from_ref(report), path)?;
@@ -66,9 +126,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             args.junit.as_deref(),
         )?;
     }
-    report_to_runner(&runner, &outcome)?;
+    report_to_runner(&runner, done)?;
     if args.json {
-        let json = serde_json::json!({
+        super::print_json(&serde_json::json!({
             "path": outcome.path,
             "manifest_path": outcome.manifest_path,
             "bytes": outcome.manifest.compressed_bytes,
@@ -76,42 +136,55 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "seconds": outcome.seconds,
             "pruned": outcome.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
             "restore_test": outcome.restore_test,
+            "artifact": done.artifact.as_ref().map(|a| serde_json::json!({
+                "id": a.id, "name": a.name, "size": a.size,
+            })),
+            "pruned_artifacts": done.pruned_artifacts.iter().map(|b| &b.name).collect::<Vec<_>>(),
             "manifest": outcome.manifest,
-        });
-        super::print_json(&json);
+        }));
     }
-    if !outcome.verified() {
-        return Err(dbbackup::Error::Verify {
-            object: outcome.path.display().to_string(),
-            reason: "the new backup failed its restore test; it was set aside as .failed and \
-                     nothing was rotated away"
-                .into(),
-        }
-        .into());
-    }
-    Ok(exit::OK)
+    Ok(())
 }
 
 /// Step outputs and the job summary, when running in GitHub Actions.
-fn report_to_runner(runner: &Runner, outcome: &backup::BackupOutcome) -> anyhow::Result<()> {
-    let m = &outcome.manifest;
-    for (name, value) in [
-        ("backup-path", outcome.path.display().to_string()),
-        ("manifest-path", outcome.manifest_path.display().to_string()),
+fn report_to_runner(runner: &Runner, done: &UploadedBackup) -> anyhow::Result<()> {
+    let BackupOutcome {
+        manifest: m,
+        path,
+        manifest_path,
+        ..
+    } = &done.backup;
+    let mut outputs = vec![
+        ("backup-path", path.display().to_string()),
+        ("manifest-path", manifest_path.display().to_string()),
         ("backup-size", m.compressed_bytes.to_string()),
         ("sha256", m.sha256.clone()),
         ("tables", m.snapshot.tables.len().to_string()),
         ("rows", m.snapshot.total_rows().to_string()),
-    ] {
+    ];
+    let artifact_url = done
+        .artifact
+        .as_ref()
+        .and_then(|a| runner::artifact_url(a.id));
+    if let Some(artifact) = &done.artifact {
+        outputs.push(("artifact-id", artifact.id.to_string()));
+    }
+    if let Some(url) = &artifact_url {
+        outputs.push(("artifact-url", url.clone()));
+    }
+    for (name, value) in outputs {
         runner
             .set_output(name, &value)
             .context("write a step output to $GITHUB_OUTPUT")?;
     }
+    let mut summary = runner::backup_summary(m, done.backup.seconds, done.backup.previous.as_ref());
+    if let (Some(artifact), Some(url)) = (&done.artifact, &artifact_url) {
+        summary.push_str(&format!(
+            "\nUploaded as artifact [{}]({url}).\n",
+            artifact.name
+        ));
+    }
     runner
-        .append_summary(&runner::backup_summary(
-            m,
-            outcome.seconds,
-            outcome.previous.as_ref(),
-        ))
+        .append_summary(&summary)
         .context("write the job summary to $GITHUB_STEP_SUMMARY")
 }

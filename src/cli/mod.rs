@@ -1,8 +1,10 @@
 //! The command line: one thin file per subcommand, each parsing its arguments and calling the
 //! library.
 
+mod artifact;
 mod backup;
 mod inspect;
+mod prune;
 mod restore;
 mod restore_test;
 
@@ -30,6 +32,10 @@ enum Command {
     Restore(restore::Args),
     /// Show a backup's manifest: engine, time, format, sizes, tables and row counts.
     Inspect(inspect::Args),
+    /// Upload, download and list backups kept as GitHub Actions artifacts.
+    Artifact(artifact::Args),
+    /// Delete the backups of one name past the newest N, in a directory or as artifacts.
+    Prune(prune::Args),
 }
 
 /// Runs the parsed command; `Ok` carries the exit code for outcomes that are not errors.
@@ -39,6 +45,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::RestoreTest(args) => restore_test::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Artifact(args) => artifact::run(args),
+        Command::Prune(args) => prune::run(args),
     }
 }
 
