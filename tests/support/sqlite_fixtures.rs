@@ -80,6 +80,8 @@ pub fn build_edge_case_db(path: &Path) -> Connection {
     // Children go in before their parents (as they may in real data, checked or not).
     conn.execute_batch("PRAGMA foreign_keys = OFF")
         .expect("foreign keys off");
+    // One transaction: thousands of autocommitted inserts would each wait for a sync.
+    conn.execute_batch("BEGIN").expect("begin");
     conn.execute_batch(SCHEMA).expect("edge-case schema");
     // A schema written with Windows line ends keeps them in sqlite_schema.sql.
     conn.execute_batch("CREATE TABLE crlf(a,\r\n  b)\r\n;")
@@ -90,7 +92,8 @@ pub fn build_edge_case_db(path: &Path) -> Connection {
     conn.execute_batch(
         "ANALYZE;
          PRAGMA user_version = 42;
-         PRAGMA application_id = -123456789;",
+         PRAGMA application_id = -123456789;
+         COMMIT;",
     )
     .expect("analyze and header fields");
     conn
