@@ -26,10 +26,15 @@
 //!   whatever the restore itself put there (the AUTOINCREMENT counters it bumped). This also
 //!   keeps `sqlite_stat4` when the restoring SQLite was built without STAT4, where `.dump`'s
 //!   `ANALYZE sqlite_schema` would not create it (or would create it when the source had none).
-//! - **Values** keep their storage class and exact bits; see [`write_value`] (reals are not
-//!   written as decimals: SQLite's decimal parser is not exact, see [`write_real`]).
+//! - **Values** keep their storage class and exact bits; see `write_value` (reals are not
+//!   written as decimals: SQLite's decimal parser is not exact, see `write_real`).
 //! - **Database settings**: `user_version`, `application_id`, page size, auto-vacuum and, for a
 //!   non-UTF-8 database, the text encoding (which must come first, before anything exists).
+//!
+//! Limits, besides the rowid case above: a value whose literal exceeds SQLite's default 1 GB
+//! statement length (a blob over about 500 MB, written in hex) cannot be restored from SQL:
+//! back such a database up in native format. In a UTF-16 database, text holding an unpaired
+//! surrogate comes back with U+FFFD in its place (see `TextEncoding::bytes`).
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;

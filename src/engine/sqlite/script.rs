@@ -4,7 +4,9 @@
 //! Lines are gathered until SQLite's own `sqlite3_complete` says they end a statement (it knows
 //! that a `;` inside a string, a comment or a `CREATE TRIGGER` body ends nothing), and each
 //! complete chunk is run with `execute_batch`. This reads both this crate's dumps and the stock
-//! `sqlite3 .dump` output.
+//! `sqlite3 .dump` output, with one exception: statements must be UTF-8 (as rusqlite requires),
+//! so a stock dump of text that is not UTF-8, which `.dump` writes raw, is refused with its line
+//! number rather than altered. Our own dumps write such text in hex.
 
 use std::ffi::c_char;
 use std::io::{BufRead, BufReader, Read};
