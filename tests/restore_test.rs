@@ -81,14 +81,12 @@ fn good_native_backup_of_edge_db_passes() {
 }
 
 #[test]
-#[ignore = "needs the SQL dump from the sqldump branch"]
 fn good_sql_backup_of_chinook_passes() {
     let dir = tempfile::tempdir().unwrap();
     assert_passes(&chinook(), &backup(&chinook(), dir.path(), "sql"));
 }
 
 #[test]
-#[ignore = "needs the SQL dump from the sqldump branch"]
 fn good_sql_backup_of_edge_db_passes() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("edge.db");
