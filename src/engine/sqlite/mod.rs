@@ -208,6 +208,11 @@ impl Engine for Sqlite {
 /// The integrity check and the manifest's description of a snapshot.
 fn verify_snapshot(path: &Path, object: &str) -> Result<Snapshot> {
     let conn = open_copy(path, "snapshot")?;
+    // integrity_check walks every b-tree and revisits pages; with SQLite's default 2 MiB cache
+    // a third of its time went to re-reading them (200 MB database: 1.9 s, 1.2 s with 16 MiB).
+    // 16 MiB stays well inside the memory budget whatever the database size.
+    conn.pragma_update(None, "cache_size", -16384)
+        .map_err(|e| verify_error(object, e))?;
     check_integrity(&conn, false, object)?;
     describe::describe(&conn).map_err(|e| verify_error(object, e))
 }
