@@ -19,29 +19,15 @@ bin=target/release/dbbackup
 rm -rf "$work/rt" && "$bin" backup "$db" --out "$work/rt" 2>/dev/null
 archive=$(ls "$work"/rt/*.gz)
 
-run() {
-  local name=$1
-  shift
-  rm -f "$work/x.db"
-  sync
-  /usr/bin/time -f "%e %M" -o "$work/time" bash -c "$*" >/dev/null 2>"$work/stderr" ||
-    { cat "$work/stderr"; exit 1; }
-  echo "$name $(cat "$work/time")" >>"$work/results-rt"
-}
-
-: >"$work/results-rt"
+results="$work/results-restore"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+: >"$results"
 for _ in $(seq "$runs"); do
-  run "dbbackup restore-test" "$bin restore-test $archive"
-  run "gunzip + integrity_check" "gunzip -c $archive > $work/x.db && sqlite3 $work/x.db 'pragma integrity_check'"
+  timed "dbbackup restore-test" - "$bin restore-test $archive"
+  timed "gunzip + integrity_check" - "gunzip -c $archive > $work/run/x.db && sqlite3 $work/run/x.db 'pragma integrity_check'"
 done
-rm -f "$work/x.db"
 
 echo "archive: $(stat -c %s "$archive") bytes of a $(stat -c %s "$db")-byte database, $(nproc) cores, median of $runs runs"
 echo
-echo "| command | wall (s) | peak RSS (MiB) |"
-echo "| --- | ---: | ---: |"
-for name in "dbbackup restore-test" "gunzip + integrity_check"; do
-  grep -F "$name " "$work/results-rt" | sed "s/^$name //" | sort -n |
-    awk -v n="$name" '{ w[NR] = $1; r[NR] = $2 }
-      END { m = int((NR + 1) / 2); printf "| %s | %.2f | %.1f |\n", n, w[m], r[m] / 1024 }'
-done
+table "dbbackup restore-test" "gunzip + integrity_check"

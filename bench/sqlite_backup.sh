@@ -18,32 +18,16 @@ db="$work/bench-${size}mb.db"
 cargo build --release --quiet
 bin=target/release/dbbackup
 
-# run NAME OUTPUT-FILE COMMAND...: one timed run; appends "name wall_s rss_kb bytes" to results.
-run() {
-  local name=$1 output=$2
-  shift 2
-  rm -rf "$work/run" && mkdir -p "$work/run"
-  sync
-  /usr/bin/time -f "%e %M" -o "$work/time" bash -c "$*" >/dev/null 2>"$work/stderr" ||
-    { cat "$work/stderr"; exit 1; }
-  local bytes
-  bytes=$(stat -c %s $output)
-  echo "$name $(cat "$work/time") $bytes" >>"$work/results"
-}
-
-: >"$work/results"
+results="$work/results-sqlite"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+: >"$results"
 for _ in $(seq "$runs"); do
-  run dbbackup "$work/run/*.gz" "$bin backup $db --out $work/run --level $level"
-  run sqlite3+gzip "$work/run/x.gz" "sqlite3 $db '.backup $work/run/x' && gzip -$level $work/run/x"
-  run sqlite3+pigz "$work/run/x.gz" "sqlite3 $db '.backup $work/run/x' && pigz -$level $work/run/x"
+  timed dbbackup "$work/run/*.gz" "$bin backup $db --out $work/run --level $level"
+  timed sqlite3+gzip "$work/run/x.gz" "sqlite3 $db '.backup $work/run/x' && gzip -$level $work/run/x"
+  timed sqlite3+pigz "$work/run/x.gz" "sqlite3 $db '.backup $work/run/x' && pigz -$level $work/run/x"
 done
 
 echo "database: $(stat -c %s "$db") bytes, level $level, $(nproc) cores, median of $runs runs"
 echo
-echo "| command | wall (s) | peak RSS (MiB) | output (bytes) |"
-echo "| --- | ---: | ---: | ---: |"
-for name in dbbackup sqlite3+gzip sqlite3+pigz; do
-  awk -v n="$name" '$1 == n { print $2, $3, $4 }' "$work/results" | sort -n |
-    awk -v n="$name" '{ w[NR] = $1; r[NR] = $2; b[NR] = $3 }
-      END { m = int((NR + 1) / 2); printf "| %s | %.2f | %.1f | %d |\n", n, w[m], r[m] / 1024, b[m] }'
-done
+table dbbackup sqlite3+gzip sqlite3+pigz
