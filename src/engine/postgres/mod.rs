@@ -1,0 +1,597 @@
+//! PostgreSQL: `pg_dump` for the dump, our own connection for the manifest, both reading one
+//! snapshot.
+//!
+//! Our connection opens a `REPEATABLE READ READ ONLY` transaction and exports its snapshot;
+//! `pg_dump --snapshot` reads exactly that snapshot while we count and checksum every table in
+//! it, concurrently, so the manifest describes exactly the rows the dump holds however busy the
+//! writers are. The transaction stays open until `pg_dump` has finished.
+//!
+//! Our connection uses the synchronous `postgres` crate: the work is a handful of sequential
+//! queries next to one subprocess, so an async runtime in our own code would add nothing, and
+//! rust-postgres speaks the protocol itself (no libpq to link).
+//!
+//! Restore tests restore into a scratch database with a unique name on a target server and
+//! drop it again (`WITH (FORCE)`) when the scratch is dropped, on failure as well.
+
+pub mod conn;
+pub mod describe;
+pub mod tool;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use postgres::{Client, IsolationLevel};
+use tracing::{info, warn};
+
+use super::{Dumped, Engine, IntegrityCheck, Scratch};
+use crate::archive::Format;
+use crate::archive::manifest::{EngineInfo, Snapshot};
+use crate::archive::naming::sanitize_stem;
+use crate::error::{Error, Result};
+use conn::{ConnInfo, db_message};
+use describe::{quote_ident, quote_literal};
+
+pub use conn::is_postgres_url;
+
+/// The maintenance database we connect to when creating and dropping scratch databases.
+const MAINTENANCE_DB: &str = "postgres";
+
+/// Where a restore test restores to, and what the backup says about the source.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// `--restore-into postgres://...`: the server to restore on (its database is only used to
+    /// connect). Wins over everything else.
+    pub into: Option<String>,
+    /// The manifest's `source`: its server is the default target. Without either, the `PG*`
+    /// variables name the server.
+    pub source: Option<String>,
+    /// The manifest's snapshot properties: the scratch database gets the source's encoding
+    /// and locale, so that text compares byte for byte.
+    pub properties: BTreeMap<String, String>,
+}
+
+pub struct Postgres {
+    /// The source database (backup), or the server to restore on (restore).
+    conn: ConnInfo,
+    /// Backup: a limit for the whole dump, snapshot queries included.
+    timeout: Option<Duration>,
+    properties: BTreeMap<String, String>,
+}
+
+impl Postgres {
+    pub fn from_source(source: &str, timeout: Option<Duration>) -> Result<Self> {
+        Ok(Self {
+            conn: ConnInfo::parse(source)?,
+            timeout,
+            properties: BTreeMap::new(),
+        })
+    }
+
+    /// An engine that restores on the server named by `opts` (see [`RestoreOptions`]).
+    pub fn for_restore(opts: &RestoreOptions) -> Result<Self> {
+        let conn = match (&opts.into, &opts.source) {
+            (Some(into), _) => ConnInfo::parse(into)?,
+            (None, Some(source)) => ConnInfo::parse(source)?.with_dbname(MAINTENANCE_DB),
+            (None, None) => ConnInfo::parse("postgres://")?.with_dbname(MAINTENANCE_DB),
+        };
+        Ok(Self {
+            conn,
+            timeout: None,
+            properties: opts.properties.clone(),
+        })
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.timeout.map(|t| Instant::now() + t)
+    }
+
+    /// Connects to the source with the output settings the checksums depend on.
+    fn connect_source(&self) -> Result<Client> {
+        let mut client = self.conn.connect(self.timeout)?;
+        let mut settings = describe::SESSION_SETTINGS.to_string();
+        if let Some(t) = self.timeout {
+            settings.push_str(&format!("; SET statement_timeout = {}", t.as_millis()));
+        }
+        client
+            .batch_execute(&settings)
+            .map_err(|e| self.source_error(e))?;
+        Ok(client)
+    }
+
+    fn source_error(&self, err: postgres::Error) -> Error {
+        Error::source_db(self.conn.display(), db_message(&err))
+    }
+
+    fn timeout_error(&self) -> Error {
+        Error::source_db(
+            self.conn.display(),
+            format!(
+                "the backup did not finish within --timeout {}s: pg_dump was stopped; raise \
+                 --timeout or look for long-held locks on the database",
+                self.timeout.map_or(0, |t| t.as_secs())
+            ),
+        )
+    }
+
+    /// Starts `pg_dump` on our exported snapshot, writing to a pipe we read.
+    fn spawn_pg_dump(&self, format: Format, snapshot_id: &str) -> Result<std::process::Child> {
+        let fmt = if format == Format::Custom {
+            "--format=custom"
+        } else {
+            "--format=plain"
+        };
+        Command::new("pg_dump")
+            .arg(fmt)
+            .arg(format!("--snapshot={snapshot_id}"))
+            .arg("--no-password")
+            .arg(format!("--dbname={}", self.conn.libpq_conninfo()))
+            .envs(self.conn.tool_env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| tool::spawn_error("pg_dump", e))
+    }
+}
+
+impl Engine for Postgres {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn stem(&self) -> String {
+        sanitize_stem(&self.conn.dbname)
+    }
+
+    fn display_source(&self) -> String {
+        self.conn.display()
+    }
+
+    fn default_format(&self) -> Format {
+        Format::Sql
+    }
+
+    fn dump(&self, format: Format, out: &mut dyn Write, _work_dir: &Path) -> Result<Dumped> {
+        if format == Format::Native {
+            return Err(Error::Usage(
+                "PostgreSQL backups are --format sql (plain pg_dump) or --format custom (pg_dump -Fc)"
+                    .into(),
+            ));
+        }
+        let deadline = self.deadline();
+        let pg_dump_version = tool::version("pg_dump")?;
+        let mut client = self.connect_source()?;
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
+                &[],
+            )
+            .map_err(|e| self.source_error(e))?;
+        let (server_version, server_num): (String, i32) = (row.get(0), row.get(1));
+        tool::check_dump_version(&pg_dump_version, &server_version, server_num as u32)?;
+
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(|e| self.source_error(e))?;
+        let snapshot_id: String = tx
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .map_err(|e| self.source_error(e))?
+            .get(0);
+        let mut child = self.spawn_pg_dump(format, &snapshot_id)?;
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let running = tool::Running::watch(child, deadline);
+        let (described, copied) = std::thread::scope(|s| {
+            let describing = s.spawn(|| describe::describe(&mut tx));
+            let copied = std::io::copy(&mut stdout, out);
+            // Closing our end stops pg_dump at once if writing failed.
+            drop(stdout);
+            (describing.join(), copied)
+        });
+        let finished = running.finish("pg_dump")?;
+        let _ = tx.rollback();
+        if finished.timed_out {
+            return Err(self.timeout_error());
+        }
+        // A failed snapshot query ends the exporting transaction, which fails pg_dump too:
+        // the query's error is the cause.
+        let snapshot = described
+            .map_err(|_| Error::Internal("the thread describing the snapshot panicked".into()))?
+            .map_err(|e| {
+                if e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED)
+                    && self.timeout.is_some()
+                {
+                    self.timeout_error()
+                } else {
+                    self.source_error(e)
+                }
+            })?;
+
+        if !finished.status.success() {
+            return Err(Error::source_db(
+                self.conn.display(),
+                format!(
+                    "pg_dump failed ({}): {}",
+                    finished.status,
+                    if finished.stderr.is_empty() {
+                        "it printed nothing"
+                    } else {
+                        &finished.stderr
+                    }
+                ),
+            ));
+        }
+        copied.map_err(|e| Error::output("write backup", PathBuf::from("the backup file"), e))?;
+        Ok(Dumped {
+            engine: EngineInfo {
+                name: "postgres".into(),
+                version: server_version,
+                dump_tool: Some(pg_dump_version),
+            },
+            snapshot,
+        })
+    }
+
+    fn restore_scratch(
+        &self,
+        format: Format,
+        dump: &mut dyn Read,
+        _work_dir: &Path,
+    ) -> Result<Box<dyn Scratch>> {
+        let db = ScratchDb::create(&self.conn, &self.properties)?;
+        let target = self.conn.with_dbname(&db.name);
+        let mut notes = Vec::new();
+        match format {
+            Format::Sql => {
+                let skipped = restore_plain(&target, dump)?;
+                notes.push(format!(
+                    "restored with --no-owner semantics: {skipped} `ALTER ... OWNER TO` \
+                     statements skipped, objects are owned by '{}' (roles missing on the target \
+                     do not fail the test; GRANTs to them still do)",
+                    target.user
+                ));
+            }
+            Format::Custom => {
+                restore_custom(&target, dump)?;
+                notes.push(format!(
+                    "restored with pg_restore --no-owner: objects are owned by '{}' (roles \
+                     missing on the target do not fail the test; GRANTs to them still do)",
+                    target.user
+                ));
+            }
+            Format::Native => {
+                return Err(Error::Usage(
+                    "a PostgreSQL backup is sql or custom, never native".into(),
+                ));
+            }
+        }
+        info!("restored into scratch database {}", target.display());
+        let mut client = target.connect(None)?;
+        client
+            .batch_execute(describe::SESSION_SETTINGS)
+            .map_err(|e| restore_error(&db.name, db_message(&e)))?;
+        Ok(Box::new(PostgresScratch {
+            client: RefCell::new(client),
+            notes: RefCell::new(notes),
+            db,
+        }))
+    }
+}
+
+/// Feeds a plain SQL dump to `psql`, stopping at the first error. `ALTER ... OWNER TO` lines
+/// outside `COPY` data are left out (`pg_restore --no-owner` semantics); returns how many.
+fn restore_plain(target: &ConnInfo, dump: &mut dyn Read) -> Result<usize> {
+    let mut child = Command::new("psql")
+        .args([
+            "--no-psqlrc",
+            "--quiet",
+            "--no-password",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .arg(format!("--dbname={}", target.libpq_conninfo()))
+        .envs(target.tool_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| tool::spawn_error("psql", e))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let running = tool::Running::watch(child, None);
+    let fed = feed_without_owners(dump, &mut stdin);
+    drop(stdin);
+    let finished = running.finish("psql")?;
+    check_restore(&target.dbname, "psql", &finished)?;
+    match fed {
+        Feed::Done(skipped) => Ok(skipped),
+        Feed::ReadFailed(e) => Err(read_error(e)),
+        Feed::WriteFailed(e) => Err(restore_error(
+            &target.dbname,
+            format!("psql stopped reading the dump: {e}"),
+        )),
+    }
+}
+
+enum Feed {
+    Done(usize),
+    ReadFailed(std::io::Error),
+    WriteFailed(std::io::Error),
+}
+
+fn feed_without_owners(dump: &mut dyn Read, to: &mut dyn Write) -> Feed {
+    let mut reader = BufReader::with_capacity(1 << 20, dump);
+    let mut to = std::io::BufWriter::with_capacity(1 << 20, to);
+    let mut line = Vec::new();
+    let mut in_copy = false;
+    let mut skipped = 0;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Feed::ReadFailed(e),
+        }
+        if in_copy {
+            in_copy = line != b"\\.\n";
+        } else if is_owner_statement(&line) {
+            skipped += 1;
+            continue;
+        } else {
+            in_copy = line.starts_with(b"COPY ") && line.ends_with(b" FROM stdin;\n");
+        }
+        if let Err(e) = to.write_all(&line) {
+            return Feed::WriteFailed(e);
+        }
+    }
+    match to.flush() {
+        Ok(()) => Feed::Done(skipped),
+        Err(e) => Feed::WriteFailed(e),
+    }
+}
+
+/// `ALTER <kind> <name> OWNER TO <role>;` on one line, as pg_dump writes it.
+fn is_owner_statement(line: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return false;
+    };
+    let text = text.trim_end();
+    text.starts_with("ALTER ") && text.ends_with(';') && text.contains(" OWNER TO ")
+}
+
+/// Streams a custom-format dump to `pg_restore --exit-on-error --no-owner`.
+fn restore_custom(target: &ConnInfo, dump: &mut dyn Read) -> Result<()> {
+    let mut child = Command::new("pg_restore")
+        .args(["--exit-on-error", "--no-owner", "--no-password"])
+        .arg(format!("--dbname={}", target.libpq_conninfo()))
+        .envs(target.tool_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| tool::spawn_error("pg_restore", e))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let running = tool::Running::watch(child, None);
+    let copied = copy_reporting_side(dump, &mut stdin);
+    drop(stdin);
+    let finished = running.finish("pg_restore")?;
+    check_restore(&target.dbname, "pg_restore", &finished)?;
+    match copied {
+        Feed::Done(_) => Ok(()),
+        Feed::ReadFailed(e) => Err(read_error(e)),
+        Feed::WriteFailed(e) => Err(restore_error(
+            &target.dbname,
+            format!("pg_restore stopped reading the dump: {e}"),
+        )),
+    }
+}
+
+/// Copies like `io::copy`, but tells a failure to read the dump from a failure to write it.
+fn copy_reporting_side(from: &mut dyn Read, to: &mut dyn Write) -> Feed {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Feed::Done(0),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Feed::ReadFailed(e),
+        };
+        if let Err(e) = to.write_all(&buf[..n]) {
+            return Feed::WriteFailed(e);
+        }
+    }
+}
+
+fn check_restore(scratch: &str, tool: &str, finished: &tool::Finished) -> Result<()> {
+    if finished.status.success() {
+        return Ok(());
+    }
+    Err(restore_error(
+        scratch,
+        format!(
+            "{tool} stopped at the first error ({}): {}",
+            finished.status, finished.stderr
+        ),
+    ))
+}
+
+fn restore_error(scratch: &str, reason: String) -> Error {
+    Error::Verify {
+        object: format!("restore into scratch database {scratch}"),
+        reason,
+    }
+}
+
+fn read_error(err: std::io::Error) -> Error {
+    Error::unreadable(
+        PathBuf::from("the backup"),
+        format!("reading the dump failed: {err}"),
+    )
+}
+
+/// A scratch database on the target server, dropped (`WITH (FORCE)`) when this is dropped.
+struct ScratchDb {
+    admin: ConnInfo,
+    name: String,
+}
+
+impl ScratchDb {
+    /// `dbbackup_scratch_<pid>_<random>`, from `template0` (a `template1` with objects of its
+    /// own would clash with the dump) with the source's encoding and locale when known.
+    fn create(admin: &ConnInfo, properties: &BTreeMap<String, String>) -> Result<Self> {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let name = format!(
+            "dbbackup_scratch_{}_{:08x}",
+            std::process::id(),
+            random as u32
+        );
+        let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name));
+        for (key, clause) in [
+            ("encoding", "ENCODING"),
+            ("lc_collate", "LC_COLLATE"),
+            ("lc_ctype", "LC_CTYPE"),
+        ] {
+            if let Some(value) = properties.get(key) {
+                sql.push_str(&format!(" {clause} {}", quote_literal(value)));
+            }
+        }
+        let mut client = admin.connect(None)?;
+        client.batch_execute(&sql).map_err(|e| {
+            Error::source_db(
+                admin.display(),
+                format!("cannot create scratch database {name}: {}", db_message(&e)),
+            )
+        })?;
+        Ok(Self {
+            admin: admin.clone(),
+            name,
+        })
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        let sql = format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&self.name)
+        );
+        let dropped = self.admin.connect(None).and_then(|mut c| {
+            c.batch_execute(&sql)
+                .map_err(|e| Error::source_db(self.admin.display(), db_message(&e)))
+        });
+        if let Err(e) = dropped {
+            warn!(
+                "could not drop scratch database {} ({e}): drop it by hand with {sql}",
+                self.name
+            );
+        }
+    }
+}
+
+/// A backup restored into a scratch database. Fields drop in order: our connection closes
+/// before the database is dropped.
+pub struct PostgresScratch {
+    client: RefCell<Client>,
+    notes: RefCell<Vec<String>>,
+    db: ScratchDb,
+}
+
+impl PostgresScratch {
+    pub fn database(&self) -> &str {
+        &self.db.name
+    }
+
+    /// `bt_index_check` on every valid B-tree index (with `heapallindexed` unless `quick`).
+    /// `None` when amcheck cannot be installed in the scratch database.
+    fn amcheck(&self, quick: bool) -> Result<Option<Vec<String>>> {
+        let mut client = self.client.borrow_mut();
+        if let Err(e) = client.batch_execute("CREATE EXTENSION IF NOT EXISTS amcheck") {
+            self.notes.borrow_mut().push(format!(
+                "amcheck skipped: the extension cannot be installed ({})",
+                db_message(&e)
+            ));
+            return Ok(None);
+        }
+        let indexes = client
+            .query(
+                "SELECT c.oid, c.oid::regclass::text FROM pg_index i \
+                 JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam \
+                 WHERE a.amname = 'btree' AND i.indisvalid AND i.indisready \
+                   AND c.relpersistence <> 't' ORDER BY 2",
+                &[],
+            )
+            .map_err(|e| restore_error(&self.db.name, db_message(&e)))?;
+        let mut problems = Vec::new();
+        for row in indexes {
+            let (oid, name): (postgres::types::Oid, String) = (row.get(0), row.get(1));
+            if let Err(e) = client.execute(
+                "SELECT bt_index_check($1::oid::regclass, $2)",
+                &[&oid, &!quick],
+            ) {
+                problems.push(format!("{name}: {}", db_message(&e)));
+            }
+        }
+        Ok(Some(problems))
+    }
+}
+
+impl Scratch for PostgresScratch {
+    fn integrity(&self, quick: bool) -> Result<Vec<IntegrityCheck>> {
+        // Reaching here means psql/pg_restore ran the whole dump with stop-on-error.
+        let mut checks = vec![IntegrityCheck {
+            name: "restore_ran_clean".into(),
+            problems: Vec::new(),
+        }];
+        if let Some(problems) = self.amcheck(quick)? {
+            checks.push(IntegrityCheck {
+                name: "amcheck".into(),
+                problems,
+            });
+        }
+        Ok(checks)
+    }
+
+    fn describe(&self) -> Result<Snapshot> {
+        describe::describe(&mut *self.client.borrow_mut())
+            .map_err(|e| restore_error(&self.db.name, db_message(&e)))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.borrow().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_lines_are_skipped_outside_copy_data_only() {
+        let dump = "CREATE TABLE public.t (a text);\n\
+                    ALTER TABLE public.t OWNER TO nobody_here;\n\
+                    COPY public.t (a) FROM stdin;\n\
+                    ALTER TABLE public.t OWNER TO data;\n\
+                    \\.\n\
+                    ALTER FUNCTION public.f() OWNER TO nobody_here;\n";
+        let mut out = Vec::new();
+        let Feed::Done(skipped) = feed_without_owners(&mut dump.as_bytes(), &mut out) else {
+            panic!("feeding failed");
+        };
+        assert_eq!(skipped, 2);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "CREATE TABLE public.t (a text);\n\
+             COPY public.t (a) FROM stdin;\n\
+             ALTER TABLE public.t OWNER TO data;\n\
+             \\.\n"
+        );
+    }
+}
