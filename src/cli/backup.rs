@@ -47,7 +47,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         level: args.level,
         timeout: args.timeout,
     })
-    .with_context(|| format!("backup of {} failed; nothing was rotated away", args.source))?;
+    .with_context(|| {
+        format!(
+            "backup of {} failed; nothing was rotated away",
+            dbbackup::engine::redact_source(&args.source)
+        )
+    })?;
     if args.json {
         let json = serde_json::json!({
             "path": outcome.path,

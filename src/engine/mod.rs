@@ -91,6 +91,15 @@ pub fn open_source(source: &str, timeout: Option<Duration>) -> Result<Box<dyn En
     Ok(Box::new(sqlite::Sqlite::from_source(source)?))
 }
 
+/// SOURCE as it may be shown: a URL's password removed.
+pub fn redact_source(source: &str) -> String {
+    if postgres::is_postgres_url(source) {
+        postgres::conn::redact(source)
+    } else {
+        source.to_string()
+    }
+}
+
 /// The engine that restores backups made by the engine called `name` in a manifest.
 pub fn for_restore(name: &str) -> Result<Box<dyn Engine>> {
     for_restore_with(name, &postgres::RestoreOptions::default())

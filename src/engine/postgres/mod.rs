@@ -23,6 +23,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use postgres::{Client, IsolationLevel};
@@ -137,114 +138,12 @@ impl Postgres {
             .spawn()
             .map_err(|e| tool::spawn_error("pg_dump", e))
     }
-}
-
-impl Engine for Postgres {
-    fn name(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn stem(&self) -> String {
-        sanitize_stem(&self.conn.dbname)
-    }
-
-    fn display_source(&self) -> String {
-        self.conn.display()
-    }
-
-    fn default_format(&self) -> Format {
-        Format::Sql
-    }
-
-    fn dump(&self, format: Format, out: &mut dyn Write, _work_dir: &Path) -> Result<Dumped> {
-        if format == Format::Native {
-            return Err(Error::Usage(
-                "PostgreSQL backups are --format sql (plain pg_dump) or --format custom (pg_dump -Fc)"
-                    .into(),
-            ));
-        }
-        let deadline = self.deadline();
-        let pg_dump_version = tool::version("pg_dump")?;
-        let mut client = self.connect_source()?;
-        let row = client
-            .query_one(
-                "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
-                &[],
-            )
-            .map_err(|e| self.source_error(e))?;
-        let (server_version, server_num): (String, i32) = (row.get(0), row.get(1));
-        tool::check_dump_version(&pg_dump_version, &server_version, server_num as u32)?;
-
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(|e| self.source_error(e))?;
-        let snapshot_id: String = tx
-            .query_one("SELECT pg_export_snapshot()", &[])
-            .map_err(|e| self.source_error(e))?
-            .get(0);
-        let mut child = self.spawn_pg_dump(format, &snapshot_id)?;
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let running = tool::Running::watch(child, deadline);
-        let (described, copied) = std::thread::scope(|s| {
-            let describing = s.spawn(|| describe::describe(&mut tx));
-            let copied = std::io::copy(&mut stdout, out);
-            // Closing our end stops pg_dump at once if writing failed.
-            drop(stdout);
-            (describing.join(), copied)
-        });
-        let finished = running.finish("pg_dump")?;
-        let _ = tx.rollback();
-        if finished.timed_out {
-            return Err(self.timeout_error());
-        }
-        // A failed snapshot query ends the exporting transaction, which fails pg_dump too:
-        // the query's error is the cause.
-        let snapshot = described
-            .map_err(|_| Error::Internal("the thread describing the snapshot panicked".into()))?
-            .map_err(|e| {
-                if e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED)
-                    && self.timeout.is_some()
-                {
-                    self.timeout_error()
-                } else {
-                    self.source_error(e)
-                }
-            })?;
-
-        if !finished.status.success() {
-            return Err(Error::source_db(
-                self.conn.display(),
-                format!(
-                    "pg_dump failed ({}): {}",
-                    finished.status,
-                    if finished.stderr.is_empty() {
-                        "it printed nothing"
-                    } else {
-                        &finished.stderr
-                    }
-                ),
-            ));
-        }
-        copied.map_err(|e| Error::output("write backup", PathBuf::from("the backup file"), e))?;
-        Ok(Dumped {
-            engine: EngineInfo {
-                name: "postgres".into(),
-                version: server_version,
-                dump_tool: Some(pg_dump_version),
-            },
-            snapshot,
-        })
-    }
-
-    fn restore_scratch(
+    /// [`Engine::restore_scratch`], with the scratch database's own type (its name is known).
+    pub fn restore_scratch_db(
         &self,
         format: Format,
         dump: &mut dyn Read,
-        _work_dir: &Path,
-    ) -> Result<Box<dyn Scratch>> {
+    ) -> Result<PostgresScratch> {
         let db = ScratchDb::create(&self.conn, &self.properties)?;
         let target = self.conn.with_dbname(&db.name);
         let mut notes = Vec::new();
@@ -277,11 +176,130 @@ impl Engine for Postgres {
         client
             .batch_execute(describe::SESSION_SETTINGS)
             .map_err(|e| restore_error(&db.name, db_message(&e)))?;
-        Ok(Box::new(PostgresScratch {
+        Ok(PostgresScratch {
             client: RefCell::new(client),
             notes: RefCell::new(notes),
             db,
-        }))
+        })
+    }
+
+    /// Exports a snapshot, runs `pg_dump` on it into `out` while describing it, and says what
+    /// went wrong first when something did.
+    fn dump_in_snapshot(
+        &self,
+        client: &mut Client,
+        format: Format,
+        out: &mut dyn Write,
+        work_dir: &Path,
+        deadline: Option<Instant>,
+    ) -> Result<Snapshot> {
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(|e| self.source_error(e))?;
+        let snapshot_id: String = tx
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .map_err(|e| self.source_error(e))?
+            .get(0);
+        let mut child = self.spawn_pg_dump(format, &snapshot_id)?;
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let running = tool::Running::watch(child, deadline);
+        let (described, copied) = std::thread::scope(|s| {
+            let describing = s.spawn(|| describe::describe(&mut tx));
+            let copied = std::io::copy(&mut stdout, out);
+            // Closing our end stops pg_dump at once if writing failed.
+            drop(stdout);
+            (describing.join(), copied)
+        });
+        let finished = running.finish("pg_dump")?;
+        let _ = tx.rollback();
+        if finished.timed_out {
+            return Err(self.timeout_error());
+        }
+        copied.map_err(|e| Error::output("write backup into", work_dir, e))?;
+        // A failed snapshot query ends the exporting transaction, which fails pg_dump too:
+        // the query's error is the cause.
+        let snapshot = described
+            .map_err(|_| Error::Internal("the thread describing the snapshot panicked".into()))?
+            .map_err(|e| self.describe_error(e))?;
+        if !finished.status.success() {
+            let stderr = match finished.stderr.as_str() {
+                "" => "it printed nothing",
+                text => text,
+            };
+            return Err(Error::source_db(
+                self.conn.display(),
+                format!("pg_dump failed ({}): {stderr}", finished.status),
+            ));
+        }
+        Ok(snapshot)
+    }
+
+    fn describe_error(&self, err: postgres::Error) -> Error {
+        if err.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) && self.timeout.is_some()
+        {
+            self.timeout_error()
+        } else {
+            self.source_error(err)
+        }
+    }
+}
+
+impl Engine for Postgres {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn stem(&self) -> String {
+        sanitize_stem(&self.conn.dbname)
+    }
+
+    fn display_source(&self) -> String {
+        self.conn.display()
+    }
+
+    fn default_format(&self) -> Format {
+        Format::Sql
+    }
+
+    fn dump(&self, format: Format, out: &mut dyn Write, work_dir: &Path) -> Result<Dumped> {
+        if format == Format::Native {
+            return Err(Error::Usage(
+                "PostgreSQL backups are --format sql (plain pg_dump) or --format custom (pg_dump -Fc)"
+                    .into(),
+            ));
+        }
+        let deadline = self.deadline();
+        let pg_dump_version = tool::version("pg_dump")?;
+        let mut client = self.connect_source()?;
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
+                &[],
+            )
+            .map_err(|e| self.source_error(e))?;
+        let (server_version, server_num): (String, i32) = (row.get(0), row.get(1));
+        tool::check_dump_version(&pg_dump_version, &server_version, server_num as u32)?;
+        let snapshot = self.dump_in_snapshot(&mut client, format, out, work_dir, deadline)?;
+        Ok(Dumped {
+            engine: EngineInfo {
+                name: "postgres".into(),
+                version: server_version,
+                dump_tool: Some(pg_dump_version),
+            },
+            snapshot,
+        })
+    }
+
+    fn restore_scratch(
+        &self,
+        format: Format,
+        dump: &mut dyn Read,
+        _work_dir: &Path,
+    ) -> Result<Box<dyn Scratch>> {
+        Ok(Box::new(self.restore_scratch_db(format, dump)?))
     }
 }
 
@@ -435,6 +453,30 @@ fn read_error(err: std::io::Error) -> Error {
     )
 }
 
+/// Scratch databases this process created and has not dropped yet. A signal that ends the
+/// process skips every `Drop`, so an interrupt handler calls [`drop_scratch_databases`].
+static LIVE_SCRATCH: Mutex<Vec<(String, ConnInfo)>> = Mutex::new(Vec::new());
+
+/// Drops every scratch database this process still has. For a Ctrl-C handler, before exiting:
+/// `ctrlc::set_handler(|| { drop_scratch_databases(); std::process::exit(130) })`.
+pub fn drop_scratch_databases() {
+    let live = std::mem::take(&mut *LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner()));
+    for (name, admin) in live {
+        drop_database(&admin, &name);
+    }
+}
+
+fn drop_database(admin: &ConnInfo, name: &str) {
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
+    let dropped = admin.connect(None).and_then(|mut c| {
+        c.batch_execute(&sql)
+            .map_err(|e| Error::source_db(admin.display(), db_message(&e)))
+    });
+    if let Err(e) = dropped {
+        warn!("could not drop scratch database {name} ({e}): drop it by hand with {sql}");
+    }
+}
+
 /// A scratch database on the target server, dropped (`WITH (FORCE)`) when this is dropped.
 struct ScratchDb {
     admin: ConnInfo,
@@ -470,6 +512,10 @@ impl ScratchDb {
                 format!("cannot create scratch database {name}: {}", db_message(&e)),
             )
         })?;
+        LIVE_SCRATCH
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.clone(), admin.clone()));
         Ok(Self {
             admin: admin.clone(),
             name,
@@ -479,19 +525,12 @@ impl ScratchDb {
 
 impl Drop for ScratchDb {
     fn drop(&mut self) {
-        let sql = format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            quote_ident(&self.name)
-        );
-        let dropped = self.admin.connect(None).and_then(|mut c| {
-            c.batch_execute(&sql)
-                .map_err(|e| Error::source_db(self.admin.display(), db_message(&e)))
-        });
-        if let Err(e) = dropped {
-            warn!(
-                "could not drop scratch database {} ({e}): drop it by hand with {sql}",
-                self.name
-            );
+        let mut live = LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+        let registered = live.iter().position(|(n, _)| *n == self.name);
+        if let Some(i) = registered {
+            live.remove(i);
+            drop(live);
+            drop_database(&self.admin, &self.name);
         }
     }
 }
@@ -510,37 +549,49 @@ impl PostgresScratch {
     }
 
     /// `bt_index_check` on every valid B-tree index (with `heapallindexed` unless `quick`).
-    /// `None` when amcheck cannot be installed in the scratch database.
+    /// `None` when amcheck cannot be installed in the scratch database. It lives in a schema
+    /// of its own for the duration, so the restored database is described as it was restored.
     fn amcheck(&self, quick: bool) -> Result<Option<Vec<String>>> {
         let mut client = self.client.borrow_mut();
-        if let Err(e) = client.batch_execute("CREATE EXTENSION IF NOT EXISTS amcheck") {
+        if let Err(e) = client.batch_execute(
+            "CREATE SCHEMA dbbackup_amcheck; CREATE EXTENSION amcheck SCHEMA dbbackup_amcheck",
+        ) {
             self.notes.borrow_mut().push(format!(
                 "amcheck skipped: the extension cannot be installed ({})",
                 db_message(&e)
             ));
+            let _ = client.batch_execute("DROP SCHEMA IF EXISTS dbbackup_amcheck CASCADE");
             return Ok(None);
         }
-        let indexes = client
-            .query(
-                "SELECT c.oid, c.oid::regclass::text FROM pg_index i \
-                 JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam \
-                 WHERE a.amname = 'btree' AND i.indisvalid AND i.indisready \
-                   AND c.relpersistence <> 't' ORDER BY 2",
-                &[],
-            )
+        let checked = check_btree_indexes(&mut client, quick);
+        client
+            .batch_execute("DROP SCHEMA dbbackup_amcheck CASCADE")
             .map_err(|e| restore_error(&self.db.name, db_message(&e)))?;
-        let mut problems = Vec::new();
-        for row in indexes {
-            let (oid, name): (postgres::types::Oid, String) = (row.get(0), row.get(1));
-            if let Err(e) = client.execute(
-                "SELECT bt_index_check($1::oid::regclass, $2)",
-                &[&oid, &!quick],
-            ) {
-                problems.push(format!("{name}: {}", db_message(&e)));
-            }
-        }
-        Ok(Some(problems))
+        checked.map(Some)
     }
+}
+
+fn check_btree_indexes(client: &mut Client, quick: bool) -> Result<Vec<String>> {
+    let indexes = client
+        .query(
+            "SELECT c.oid, c.oid::regclass::text FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam \
+             WHERE a.amname = 'btree' AND i.indisvalid AND i.indisready \
+               AND c.relpersistence <> 't' ORDER BY 2",
+            &[],
+        )
+        .map_err(|e| Error::Internal(format!("listing indexes for amcheck: {e}")))?;
+    let mut problems = Vec::new();
+    for row in indexes {
+        let (oid, name): (postgres::types::Oid, String) = (row.get(0), row.get(1));
+        if let Err(e) = client.execute(
+            "SELECT dbbackup_amcheck.bt_index_check($1::oid::regclass, $2)",
+            &[&oid, &!quick],
+        ) {
+            problems.push(format!("{name}: {}", db_message(&e)));
+        }
+    }
+    Ok(problems)
 }
 
 impl Scratch for PostgresScratch {
