@@ -40,6 +40,14 @@ impl std::fmt::Debug for ConnInfo {
     }
 }
 
+/// Whether a URL names a database itself (path or `dbname=`), rather than leaving it to the
+/// defaults.
+pub fn names_database(url: &str) -> bool {
+    Url::parse(url).is_ok_and(|u| {
+        !u.path().trim_start_matches('/').is_empty() || u.query_pairs().any(|(k, _)| k == "dbname")
+    })
+}
+
 /// Whether SOURCE names a PostgreSQL database.
 pub fn is_postgres_url(source: &str) -> bool {
     source.starts_with("postgres://") || source.starts_with("postgresql://")
@@ -110,7 +118,7 @@ impl ConnInfo {
             params,
         };
         if info.password.is_none() {
-            info.password = pgpass_lookup(&info);
+            info.password = pgpass_file().and_then(|f| pgpass_lookup(&f, &info));
         }
         Ok(info)
     }
@@ -235,6 +243,12 @@ impl ConnInfo {
                 self.dbname, self.host, self.port
             ),
             Some(_) => db_message(&err),
+            // The postgres crate's own wording when the server asks for a password.
+            None if err.to_string().contains("password missing") => format!(
+                "the server asks for a password for user '{}' and none was given: put it in \
+                 PGPASSWORD or ~/.pgpass",
+                self.user
+            ),
             None => format!(
                 "cannot connect to the server at {}:{} ({}): is it running and accepting \
                  connections? check the host and port",
@@ -328,17 +342,20 @@ fn os_user() -> String {
         .unwrap_or_else(|| "postgres".into())
 }
 
-/// The password from `PGPASSFILE` or `~/.pgpass`, as libpq looks it up: the first line whose
+fn pgpass_file() -> Option<PathBuf> {
+    env("PGPASSFILE")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".pgpass")))
+}
+
+/// The password from a `.pgpass` file, as libpq looks it up: the first line whose
 /// `host:port:database:user` fields match, `*` matching anything. Like libpq, a file that group
 /// or others can read is ignored.
-fn pgpass_lookup(info: &ConnInfo) -> Option<String> {
-    let path = env("PGPASSFILE")
-        .map(PathBuf::from)
-        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
-    if !private_file(&path) {
+fn pgpass_lookup(path: &Path, info: &ConnInfo) -> Option<String> {
+    if !private_file(path) {
         return None;
     }
-    let text = std::fs::read_to_string(&path).ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
     let host = if info.host.starts_with('/') {
         "localhost"
     } else {
@@ -407,6 +424,36 @@ mod tests {
         );
         assert!(info.libpq_conninfo().contains("dbname='my db'"));
         assert!(!redact("postgres://u:pw@h/d?password=pw2").contains("pw"));
+    }
+
+    #[test]
+    fn pgpass_file_is_searched_like_libpq_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pgpass");
+        std::fs::write(
+            &file,
+            "# comment\nother:5432:*:app:nope\ndb.example:6543:*:app:right\n*:*:*:*:fallback\n",
+        )
+        .unwrap();
+        let info = ConnInfo::parse("postgres://app:x@db.example:6543/shop").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert_eq!(
+                pgpass_lookup(&file, &info),
+                None,
+                "a readable file is ignored"
+            );
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert_eq!(pgpass_lookup(&file, &info).as_deref(), Some("right"));
+        let other = info.with_dbname("x");
+        let other = ConnInfo {
+            user: "someone".into(),
+            ..other
+        };
+        assert_eq!(pgpass_lookup(&file, &other).as_deref(), Some("fallback"));
     }
 
     #[test]

@@ -8,11 +8,16 @@
 //!   `pg_get_constraintdef`, `format_type`...) with `search_path` empty, so every name is
 //!   schema-qualified. Those are what `pg_dump` itself writes, so they survive a restore; oids,
 //!   owners, attribute numbers and storage never enter the hash.
-//! - Data: per table (and populated materialized view) `count(*)` and the sum of the first 64
-//!   bits of `md5(row::text)` over all rows, computed by the server. A sum does not depend on
-//!   row order (a restore reorders rows on disk) and `FROM ONLY` counts each inheritance child
-//!   once, in its own table. Row text depends on output settings, so both sides pin them
-//!   (`TimeZone`, `DateStyle`, `extra_float_digits`, ...). Sequence positions are not data of
+//! - Data: per table (and populated materialized view) `count(*)` and the sum of
+//!   `hashtextextended(row::text, 0)` over all rows, computed by the server. A sum does not
+//!   depend on row order (a restore reorders rows on disk) and `FROM ONLY` counts each
+//!   inheritance child once, in its own table. `hashtextextended` is the 64-bit hash behind
+//!   hash partitioning (PostgreSQL 11+), kept stable across releases because partitions depend
+//!   on it. Over `md5` it cuts the manifest's cost about threefold (what remains is mostly the
+//!   conversion of rows to text). It hashes the bytes in the database encoding and may
+//!   differ between big- and little-endian servers, so a restore onto another architecture or
+//!   encoding is reported as different. Row text depends on output settings, so both sides pin
+//!   them (`TimeZone`, `DateStyle`, `extra_float_digits`, ...). Sequence positions are not data of
 //!   the snapshot (sequences are not transactional) and are left out.
 
 use std::collections::BTreeMap;
@@ -23,7 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::archive::compress::hex;
 use crate::archive::manifest::{SchemaObject, Snapshot, TableStats};
 
-pub const CHECKSUM_ALGORITHM: &str = "postgres-md5-sum64-v1";
+pub const CHECKSUM_ALGORITHM: &str = "postgres-hashtextextended-sum-v1";
 
 /// Output settings that row text depends on, pinned on both sides.
 pub const SESSION_SETTINGS: &str = "SET search_path = ''; SET TimeZone = 'UTC'; \
@@ -152,7 +157,7 @@ fn table_stats(
     table: &str,
 ) -> Result<TableStats, postgres::Error> {
     let sql = format!(
-        "SELECT count(*), coalesce(sum(('x' || substr(md5(dbbackup_row::text), 1, 16))::bit(64)::bigint::numeric), 0)::text \
+        "SELECT count(*), coalesce(sum(hashtextextended(dbbackup_row::text, 0)), 0)::text \
          FROM ONLY {}.{} AS dbbackup_row",
         quote_ident(schema),
         quote_ident(table)

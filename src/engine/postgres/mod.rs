@@ -76,7 +76,8 @@ impl Postgres {
     /// An engine that restores on the server named by `opts` (see [`RestoreOptions`]).
     pub fn for_restore(opts: &RestoreOptions) -> Result<Self> {
         let conn = match (&opts.into, &opts.source) {
-            (Some(into), _) => ConnInfo::parse(into)?,
+            (Some(into), _) if conn::names_database(into) => ConnInfo::parse(into)?,
+            (Some(into), _) => ConnInfo::parse(into)?.with_dbname(MAINTENANCE_DB),
             (None, Some(source)) => ConnInfo::parse(source)?.with_dbname(MAINTENANCE_DB),
             (None, None) => ConnInfo::parse("postgres://")?.with_dbname(MAINTENANCE_DB),
         };
@@ -282,6 +283,15 @@ impl Engine for Postgres {
             .map_err(|e| self.source_error(e))?;
         let (server_version, server_num): (String, i32) = (row.get(0), row.get(1));
         tool::check_dump_version(&pg_dump_version, &server_version, server_num as u32)?;
+        if server_num < 110000 {
+            return Err(Error::source_db(
+                self.conn.display(),
+                format!(
+                    "PostgreSQL {server_version} is older than 11, which dbbackup's checksums \
+                     need (hashtextextended): upgrade the server"
+                ),
+            ));
+        }
         let snapshot = self.dump_in_snapshot(&mut client, format, out, work_dir, deadline)?;
         Ok(Dumped {
             engine: EngineInfo {
