@@ -14,6 +14,7 @@ use assert_cmd::cargo::cargo_bin;
 use dbbackup::archive::Format;
 use dbbackup::archive::manifest::{self, Manifest, Snapshot};
 use dbbackup::engine::Scratch;
+use dbbackup::engine::postgres::conn::ConnInfo;
 use dbbackup::engine::postgres::{Postgres, PostgresScratch, RestoreOptions};
 use flate2::read::GzDecoder;
 
@@ -567,4 +568,67 @@ fn timeout_stops_a_stalled_backup() {
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
     let _ = locker.kill();
     let _ = locker.wait();
+}
+
+/// The server's TLS certificate file, when it offers TLS (Debian's default: a self-signed
+/// "snakeoil" certificate for `localhost`).
+fn server_tls_cert() -> Option<String> {
+    if psql("postgres", "SHOW ssl") != "on" {
+        eprintln!("skipping TLS checks: the server has ssl = off");
+        return None;
+    }
+    Some(psql("postgres", "SHOW ssl_cert_file"))
+}
+
+/// sslmode means what it means to libpq, for our connection and pg_dump's alike.
+#[test]
+fn tls_modes_behave_like_libpq() {
+    if !server_up() {
+        return;
+    }
+    let Some(cert) = server_tls_cert() else {
+        return;
+    };
+    let encrypted = |mode: &str| {
+        let url = format!("postgres://postgres@{HOST}:{PORT}/postgres?sslmode={mode}");
+        let mut client = ConnInfo::parse(&url).unwrap().connect(None).unwrap();
+        let row = client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .unwrap();
+        row.get::<_, bool>(0)
+    };
+    assert!(encrypted("require"));
+    assert!(!encrypted("disable"));
+
+    let db = TestDb::new("tls");
+    let out = tempfile::tempdir().unwrap();
+    let root = url::form_urlencoded::byte_serialize(cert.as_bytes()).collect::<String>();
+    // The certificate is its own root: the chain checks out, the name (localhost) is not
+    // 127.0.0.1.
+    backup(
+        &format!("{}?sslmode=verify-ca&sslrootcert={root}", db.url()),
+        out.path(),
+        &[],
+    );
+    for (query, code, expected) in [
+        (
+            format!("sslmode=verify-full&sslrootcert={root}"),
+            3,
+            "certificate not valid for name \"127.0.0.1\"",
+        ),
+        ("sslmode=verify-full".to_string(), 2, "sslrootcert"),
+    ] {
+        let output = dbbackup()
+            .args(["backup", &format!("{}?{query}", db.url()), "--out"])
+            .arg(out.path())
+            .env("HOME", out.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
 }

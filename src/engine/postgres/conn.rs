@@ -185,37 +185,37 @@ impl ConnInfo {
             .collect()
     }
 
-    /// Opens our own connection (the `postgres` crate). TLS is not built in: `sslmode=require`
-    /// and stricter modes are refused up front rather than silently downgraded.
+    /// Opens our own connection (the `postgres` crate), with TLS as `sslmode` asks (see
+    /// [`super::tls`]).
     pub fn connect(&self, timeout: Option<Duration>) -> Result<postgres::Client> {
-        if let Some(mode) = self.sslmode.as_deref()
-            && !matches!(mode, "disable" | "allow" | "prefer")
+        if let Some(param) = ["sslcert", "sslkey"]
+            .into_iter()
+            .find(|p| self.params.contains_key(*p))
         {
             return Err(Error::Usage(format!(
-                "{}: sslmode={mode} needs TLS, which this dbbackup does not support yet; \
-                 use sslmode=prefer or disable on a trusted network",
+                "{}: {param}: TLS client certificates are not supported by this dbbackup yet",
                 self.display()
             )));
         }
+        let (ssl_mode, tls) = super::tls::connector(
+            self.sslmode.as_deref(),
+            self.params.get("sslrootcert").map(String::as_str),
+        )?;
         let mut config = postgres::Config::new();
         config
             .host(&self.host)
             .port(self.port)
             .user(&self.user)
             .dbname(&self.dbname)
-            .application_name("dbbackup");
+            .application_name("dbbackup")
+            .ssl_mode(ssl_mode);
         if let Some(p) = &self.password {
             config.password(p);
         }
         if let Some(t) = timeout.or_else(|| self.connect_timeout()) {
             config.connect_timeout(t);
         }
-        if self.sslmode.as_deref() == Some("disable") {
-            config.ssl_mode(postgres::config::SslMode::Disable);
-        }
-        config
-            .connect(postgres::NoTls)
-            .map_err(|e| self.connect_error(e))
+        config.connect(tls).map_err(|e| self.connect_error(e))
     }
 
     fn connect_timeout(&self) -> Option<Duration> {
@@ -248,6 +248,10 @@ impl ConnInfo {
                 "the server asks for a password for user '{}' and none was given: put it in \
                  PGPASSWORD or ~/.pgpass",
                 self.user
+            ),
+            None if error_chain(&err).contains("certificate") => format!(
+                "the server's TLS certificate was refused ({}): check sslrootcert and sslmode",
+                error_chain(&err)
             ),
             None => format!(
                 "cannot connect to the server at {}:{} ({}): is it running and accepting \

@@ -15,6 +15,7 @@
 
 pub mod conn;
 pub mod describe;
+pub mod tls;
 pub mod tool;
 
 use std::cell::RefCell;
