@@ -632,3 +632,49 @@ fn tls_modes_behave_like_libpq() {
         assert!(stderr.contains(expected), "{stderr}");
     }
 }
+
+/// What the URL leaves out comes from the PG* variables, as for psql; a Unix socket directory
+/// works as the host.
+#[test]
+fn pg_variables_and_unix_sockets_fill_in_the_url() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("env");
+    psql(
+        &db.name,
+        "CREATE TABLE t AS SELECT generate_series(1, 7) AS n",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let output = dbbackup()
+        .args(["backup", "postgres://", "--json", "--out"])
+        .arg(out.path())
+        .env("PGHOST", HOST)
+        .env("PGPORT", PORT)
+        .env("PGUSER", "postgres")
+        .env("PGDATABASE", &db.name)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["manifest"]["source"], db.url().as_str());
+    assert_eq!(json["manifest"]["snapshot"]["tables"][0]["rows"], 7);
+
+    let socket_dir = psql("postgres", "SHOW unix_socket_directories");
+    let socket_dir = socket_dir.split(',').next().unwrap().trim();
+    if !Path::new(socket_dir)
+        .join(format!(".s.PGSQL.{PORT}"))
+        .exists()
+    {
+        eprintln!("no Unix socket in {socket_dir}: socket check skipped");
+        return;
+    }
+    let url = format!("postgres:///{}?host={socket_dir}&user=postgres", db.name);
+    let (_, m, _) = backup(&url, out.path(), &[]);
+    assert!(m.source.contains("host=%2F"), "{}", m.source);
+    assert_eq!(m.snapshot.tables[0].rows, 7);
+}

@@ -133,19 +133,27 @@ impl ConnInfo {
     }
 
     /// `postgres://user@host:port/db?sslmode=...`: for logs, errors and the manifest.
+    /// A Unix socket directory goes in the query string (`postgres:///db?host=/run/...`), where
+    /// the user goes too, as a URL without a host cannot carry one.
     pub fn display(&self) -> String {
-        let mut url = Url::parse("postgres://placeholder").expect("static URL parses");
         let socket = self.host.starts_with('/');
+        let mut url = if socket {
+            Url::parse("postgres:///")
+        } else {
+            Url::parse("postgres://placeholder")
+        }
+        .expect("static URL parses");
         if !socket && url.set_host(Some(&self.host)).is_ok() {
             let _ = url.set_port(Some(self.port));
+            let _ = url.set_username(&self.user);
         }
-        let _ = url.set_username(&self.user);
         url.set_path(&self.dbname);
         {
             let mut q = url.query_pairs_mut();
             if socket {
                 q.append_pair("host", &self.host);
                 q.append_pair("port", &self.port.to_string());
+                q.append_pair("user", &self.user);
             }
             if let Some(mode) = &self.sslmode {
                 q.append_pair("sslmode", mode);
@@ -428,6 +436,23 @@ mod tests {
         );
         assert!(info.libpq_conninfo().contains("dbname='my db'"));
         assert!(!redact("postgres://u:pw@h/d?password=pw2").contains("pw"));
+    }
+
+    #[test]
+    fn unix_socket_urls_round_trip() {
+        let url = "postgres:///shop?host=%2Fvar%2Frun%2Fpostgresql&port=5433&user=app";
+        let info = ConnInfo::parse(url).unwrap();
+        assert_eq!(
+            (
+                info.host.as_str(),
+                info.port,
+                info.user.as_str(),
+                info.dbname.as_str()
+            ),
+            ("/var/run/postgresql", 5433, "app", "shop")
+        );
+        assert_eq!(info.display(), url);
+        assert_eq!(ConnInfo::parse(&info.display()).unwrap().display(), url);
     }
 
     #[test]
