@@ -205,10 +205,7 @@ impl ConnInfo {
                 self.display()
             )));
         }
-        let (ssl_mode, tls) = super::tls::connector(
-            self.sslmode.as_deref(),
-            self.params.get("sslrootcert").map(String::as_str),
-        )?;
+        let (ssl_mode, tls) = self.tls()?;
         let mut config = postgres::Config::new();
         config
             .host(&self.host)
@@ -224,6 +221,19 @@ impl ConnInfo {
             config.connect_timeout(t);
         }
         config.connect(tls).map_err(|e| self.connect_error(e))
+    }
+
+    /// The TLS mode and connector for this server (see [`super::tls`]).
+    pub fn tls(
+        &self,
+    ) -> Result<(
+        postgres::config::SslMode,
+        tokio_postgres_rustls::MakeRustlsConnect,
+    )> {
+        super::tls::connector(
+            self.sslmode.as_deref(),
+            self.params.get("sslrootcert").map(String::as_str),
+        )
     }
 
     fn connect_timeout(&self) -> Option<Duration> {

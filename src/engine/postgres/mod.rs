@@ -25,6 +25,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, IsolationLevel};
@@ -96,7 +97,11 @@ impl Postgres {
     /// Connects to the source with the output settings the checksums depend on.
     fn connect_source(&self) -> Result<Client> {
         let mut client = self.conn.connect(self.timeout)?;
-        let mut settings = describe::SESSION_SETTINGS.to_string();
+        // Our transaction idles while pg_dump works: a server-wide idle timeout must not end it.
+        let mut settings = format!(
+            "{}; SET idle_in_transaction_session_timeout = 0",
+            describe::SESSION_SETTINGS
+        );
         if let Some(t) = self.timeout {
             settings.push_str(&format!("; SET statement_timeout = {}", t.as_millis()));
         }
@@ -140,12 +145,18 @@ impl Postgres {
             .spawn()
             .map_err(|e| tool::spawn_error("pg_dump", e))
     }
+
     /// [`Engine::restore_scratch`], with the scratch database's own type (its name is known).
     pub fn restore_scratch_db(
         &self,
         format: Format,
         dump: &mut dyn Read,
     ) -> Result<PostgresScratch> {
+        if format == Format::Native {
+            return Err(Error::Usage(
+                "a PostgreSQL backup is sql or custom, never native".into(),
+            ));
+        }
         let db = ScratchDb::create(&self.conn, &self.properties)?;
         let target = self.conn.with_dbname(&db.name);
         let mut notes = Vec::new();
@@ -167,11 +178,7 @@ impl Postgres {
                     target.user
                 ));
             }
-            Format::Native => {
-                return Err(Error::Usage(
-                    "a PostgreSQL backup is sql or custom, never native".into(),
-                ));
-            }
+            Format::Native => unreachable!("refused above"),
         }
         info!("restored into scratch database {}", target.display());
         let mut client = target.connect(None)?;
@@ -208,24 +215,42 @@ impl Postgres {
         let mut child = self.spawn_pg_dump(format, &snapshot_id)?;
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let running = tool::Running::watch(child, deadline);
+        let cancel = tx.cancel_token();
+        let tls = self.conn.tls()?.1;
         let (described, copied) = std::thread::scope(|s| {
-            let describing = s.spawn(|| describe::describe(&mut tx));
+            let (done, done_rx) = mpsc::channel::<()>();
+            // At the deadline, cancel whatever snapshot query is running.
+            s.spawn(move || {
+                let Some(deadline) = deadline else { return };
+                let left = deadline.saturating_duration_since(Instant::now());
+                if let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(left) {
+                    let _ = cancel.cancel_query(tls);
+                }
+            });
+            let describing = s.spawn(move || {
+                let described = describe::describe(&mut tx);
+                drop(done);
+                (described, tx)
+            });
             let copied = std::io::copy(&mut stdout, out);
             // Closing our end stops pg_dump at once if writing failed.
             drop(stdout);
             (describing.join(), copied)
         });
         let finished = running.finish("pg_dump")?;
-        let _ = tx.rollback();
+        let described = described
+            .map(|(described, tx)| {
+                let _ = tx.rollback();
+                described
+            })
+            .map_err(|_| Error::Internal("the thread describing the snapshot panicked".into()))?;
         if finished.timed_out {
             return Err(self.timeout_error());
         }
         copied.map_err(|e| Error::output("write backup into", work_dir, e))?;
         // A failed snapshot query ends the exporting transaction, which fails pg_dump too:
         // the query's error is the cause.
-        let snapshot = described
-            .map_err(|_| Error::Internal("the thread describing the snapshot panicked".into()))?
-            .map_err(|e| self.describe_error(e))?;
+        let snapshot = described.map_err(|e| self.describe_error(e))?;
         if !finished.status.success() {
             let stderr = match finished.stderr.as_str() {
                 "" => "it printed nothing",
