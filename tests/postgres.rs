@@ -678,3 +678,47 @@ fn pg_variables_and_unix_sockets_fill_in_the_url() {
     assert!(m.source.contains("host=%2F"), "{}", m.source);
     assert_eq!(m.snapshot.tables[0].rows, 7);
 }
+
+/// Inheritance, a materialized view, a dropped column and types whose text depends on session
+/// settings: the restored copy still describes exactly as the source, and each inheritance
+/// child's rows are counted in the child only.
+#[test]
+fn awkward_schemas_restore_to_the_same_description() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("awkward");
+    psql(
+        &db.name,
+        "CREATE SCHEMA \"Odd Schema\"; \
+         CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); \
+         CREATE TABLE parent (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, gone text, \
+           f float8, at timestamptz, b bytea, j jsonb, a int[], m mood, \
+           twice int GENERATED ALWAYS AS (id * 2) STORED); \
+         ALTER TABLE parent DROP COLUMN gone; \
+         CREATE TABLE \"Odd Schema\".\"Child \"\"One\"\"\" (extra text) INHERITS (parent); \
+         SET TimeZone = 'America/New_York'; \
+         INSERT INTO parent (f, at, b, j, a, m) VALUES \
+           (0.1, '2024-03-10 01:30', '\\xdeadbeef', '{\"k\": [1, 2]}', '{1,NULL,3}', 'ok'), \
+           (1e300, 'infinity', '', 'null', '{}', NULL); \
+         INSERT INTO \"Odd Schema\".\"Child \"\"One\"\"\" (id, f, at, m, extra) VALUES \
+           (101, -0.0, '1999-12-31 23:59:59.999999+14', 'happy', 'x'), (102, 3.14159, now(), 'sad', NULL); \
+         CREATE MATERIALIZED VIEW happy AS SELECT id, m FROM parent WHERE m IS NOT NULL;",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &[]);
+    let rows = |name: &str| {
+        m.snapshot
+            .tables
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .rows
+    };
+    assert_eq!(rows("public.parent"), 2);
+    assert_eq!(rows("Odd Schema.Child \"One\""), 2);
+    assert_eq!(rows("public.happy"), 3);
+    let _restoring = RESTORES.read().unwrap();
+    let scratch = restore(&path, &m).unwrap();
+    assert_same(&scratch.describe().unwrap(), &m.snapshot);
+}
