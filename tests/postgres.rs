@@ -15,6 +15,7 @@ use dbbackup::archive::Format;
 use dbbackup::archive::manifest::{self, Manifest, Snapshot};
 use dbbackup::engine::Scratch;
 use dbbackup::engine::postgres::conn::ConnInfo;
+use dbbackup::engine::postgres::describe;
 use dbbackup::engine::postgres::{Postgres, PostgresScratch, RestoreOptions};
 use flate2::read::GzDecoder;
 
@@ -721,4 +722,31 @@ fn awkward_schemas_restore_to_the_same_description() {
     let _restoring = RESTORES.read().unwrap();
     let scratch = restore(&path, &m).unwrap();
     assert_same(&scratch.describe().unwrap(), &m.snapshot);
+}
+
+/// `restore B TARGET_URL` restores into an existing empty database, and refuses one that holds
+/// anything.
+#[test]
+fn restore_into_an_empty_database_only() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::sakila("into_src");
+    let target = TestDb::new("into_dst");
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &["--format", "custom"]);
+    let open = || GzDecoder::new(BufReader::new(File::open(&path).unwrap()));
+
+    let err = Postgres::restore_into(&db.url(), m.format, &mut open()).unwrap_err();
+    assert_eq!(err.exit_code(), dbbackup::error::exit::USAGE);
+    assert!(err.to_string().contains("is not empty"), "{err}");
+
+    let notes = Postgres::restore_into(&target.url(), m.format, &mut open()).unwrap();
+    assert!(notes[0].contains("--no-owner"), "{notes:?}");
+    let mut client = ConnInfo::parse(&target.url())
+        .unwrap()
+        .connect(None)
+        .unwrap();
+    client.batch_execute(describe::SESSION_SETTINGS).unwrap();
+    assert_same(&describe::describe(&mut client).unwrap(), &m.snapshot);
 }

@@ -118,14 +118,7 @@ const PROPERTIES: &str = "SELECT pg_encoding_to_char(encoding), datcollate, datc
 
 /// Describes the database `client` is connected to, in whatever transaction it is in.
 pub fn describe(client: &mut impl GenericClient) -> Result<Snapshot, postgres::Error> {
-    let mut objects: Vec<(String, String, String)> = client
-        .query(&format!("{USER_NAMESPACES}{OBJECTS}"), &[])?
-        .iter()
-        .map(|r| {
-            let def: Option<String> = r.get(2);
-            (r.get(0), r.get(1), def.unwrap_or_default())
-        })
-        .collect();
+    let mut objects = definitions(client)?;
     objects.sort();
     let mut hasher = Sha256::new();
     for (kind, name, def) in &objects {
@@ -149,6 +142,30 @@ pub fn describe(client: &mut impl GenericClient) -> Result<Snapshot, postgres::E
         tables,
         properties: properties(client)?,
     })
+}
+
+/// The schema objects alone, without reading any table.
+pub fn objects(client: &mut impl GenericClient) -> Result<Vec<SchemaObject>, postgres::Error> {
+    let mut objects: Vec<SchemaObject> = definitions(client)?
+        .into_iter()
+        .map(|(kind, name, _)| SchemaObject { kind, name })
+        .collect();
+    objects.sort();
+    Ok(objects)
+}
+
+/// (kind, name, definition) of every object in user schemas.
+fn definitions(
+    client: &mut impl GenericClient,
+) -> Result<Vec<(String, String, String)>, postgres::Error> {
+    Ok(client
+        .query(&format!("{USER_NAMESPACES}{OBJECTS}"), &[])?
+        .iter()
+        .map(|r| {
+            let def: Option<String> = r.get(2);
+            (r.get(0), r.get(1), def.unwrap_or_default())
+        })
+        .collect())
 }
 
 fn table_stats(

@@ -146,40 +146,48 @@ impl Postgres {
             .map_err(|e| tool::spawn_error("pg_dump", e))
     }
 
+    /// `dbbackup restore B TARGET_URL`: restores a dump into an existing database, which must
+    /// hold nothing but empty schemas, so that a restore never mixes into live data. Owners
+    /// are skipped as in restore tests; returns what the report should say about that.
+    pub fn restore_into(
+        target_url: &str,
+        format: Format,
+        dump: &mut dyn Read,
+    ) -> Result<Vec<String>> {
+        let target = ConnInfo::parse(target_url)?;
+        let mut client = target.connect(None)?;
+        client
+            .batch_execute(describe::SESSION_SETTINGS)
+            .map_err(|e| Error::source_db(target.display(), db_message(&e)))?;
+        let present: Vec<String> = describe::objects(&mut client)
+            .map_err(|e| Error::source_db(target.display(), db_message(&e)))?
+            .into_iter()
+            .filter(|o| o.kind != "schema")
+            .map(|o| format!("{} {}", o.kind, o.name))
+            .collect();
+        drop(client);
+        if !present.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} is not empty ({} objects, e.g. {}): restore into a new database \
+                 (createdb NAME) so nothing is overwritten or mixed",
+                target.display(),
+                present.len(),
+                present[..present.len().min(3)].join(", ")
+            )));
+        }
+        restore_dump(&target, format, dump)
+    }
+
     /// [`Engine::restore_scratch`], with the scratch database's own type (its name is known).
     pub fn restore_scratch_db(
         &self,
         format: Format,
         dump: &mut dyn Read,
     ) -> Result<PostgresScratch> {
-        if format == Format::Native {
-            return Err(Error::Usage(
-                "a PostgreSQL backup is sql or custom, never native".into(),
-            ));
-        }
+        refuse_native(format)?;
         let db = ScratchDb::create(&self.conn, &self.properties)?;
         let target = self.conn.with_dbname(&db.name);
-        let mut notes = Vec::new();
-        match format {
-            Format::Sql => {
-                let skipped = restore_plain(&target, dump)?;
-                notes.push(format!(
-                    "restored with --no-owner semantics: {skipped} `ALTER ... OWNER TO` \
-                     statements skipped, objects are owned by '{}' (roles missing on the target \
-                     do not fail the test; GRANTs to them still do)",
-                    target.user
-                ));
-            }
-            Format::Custom => {
-                restore_custom(&target, dump)?;
-                notes.push(format!(
-                    "restored with pg_restore --no-owner: objects are owned by '{}' (roles \
-                     missing on the target do not fail the test; GRANTs to them still do)",
-                    target.user
-                ));
-            }
-            Format::Native => unreachable!("refused above"),
-        }
+        let notes = restore_dump(&target, format, dump)?;
         info!("restored into scratch database {}", target.display());
         let mut client = target.connect(None)?;
         client
@@ -339,6 +347,37 @@ impl Engine for Postgres {
     }
 }
 
+/// Restores with psql or pg_restore, owners skipped; returns notes for the report.
+fn restore_dump(target: &ConnInfo, format: Format, dump: &mut dyn Read) -> Result<Vec<String>> {
+    refuse_native(format)?;
+    let note = if format == Format::Sql {
+        let skipped = restore_plain(target, dump)?;
+        format!(
+            "restored with --no-owner semantics: {skipped} `ALTER ... OWNER TO` statements \
+             skipped, objects are owned by '{}' (roles missing on the target do not fail the \
+             restore; GRANTs to them still do)",
+            target.user
+        )
+    } else {
+        restore_custom(target, dump)?;
+        format!(
+            "restored with pg_restore --no-owner: objects are owned by '{}' (roles missing on \
+             the target do not fail the restore; GRANTs to them still do)",
+            target.user
+        )
+    };
+    Ok(vec![note])
+}
+
+fn refuse_native(format: Format) -> Result<()> {
+    if format == Format::Native {
+        return Err(Error::Usage(
+            "a PostgreSQL backup is sql or custom, never native".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Feeds a plain SQL dump to `psql`, stopping at the first error. `ALTER ... OWNER TO` lines
 /// outside `COPY` data are left out (`pg_restore --no-owner` semantics); returns how many.
 fn restore_plain(target: &ConnInfo, dump: &mut dyn Read) -> Result<usize> {
@@ -475,9 +514,9 @@ fn check_restore(scratch: &str, tool: &str, finished: &tool::Finished) -> Result
     ))
 }
 
-fn restore_error(scratch: &str, reason: String) -> Error {
+fn restore_error(database: &str, reason: String) -> Error {
     Error::Verify {
-        object: format!("restore into scratch database {scratch}"),
+        object: format!("restore into database {database}"),
         reason,
     }
 }
