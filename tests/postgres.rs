@@ -691,7 +691,7 @@ fn awkward_schemas_restore_to_the_same_description() {
     let db = TestDb::new("awkward");
     psql(
         &db.name,
-        "CREATE SCHEMA \"Odd Schema\"; \
+        "CREATE SCHEMA \"Odd Schema\"; CREATE EXTENSION pg_trgm SCHEMA \"Odd Schema\"; \
          CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); \
          CREATE TABLE parent (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, gone text, \
            f float8, at timestamptz, b bytea, j jsonb, a int[], m mood, \
@@ -704,6 +704,7 @@ fn awkward_schemas_restore_to_the_same_description() {
            (1e300, 'infinity', '', 'null', '{}', NULL); \
          INSERT INTO \"Odd Schema\".\"Child \"\"One\"\"\" (id, f, at, m, extra) VALUES \
            (101, -0.0, '1999-12-31 23:59:59.999999+14', 'happy', 'x'), (102, 3.14159, now(), 'sad', NULL); \
+         CREATE INDEX trgm ON \"Odd Schema\".\"Child \"\"One\"\"\" USING gin (extra \"Odd Schema\".gin_trgm_ops); \
          CREATE MATERIALIZED VIEW happy AS SELECT id, m FROM parent WHERE m IS NOT NULL;",
     );
     let out = tempfile::tempdir().unwrap();
@@ -719,6 +720,18 @@ fn awkward_schemas_restore_to_the_same_description() {
     assert_eq!(rows("public.parent"), 2);
     assert_eq!(rows("Odd Schema.Child \"One\""), 2);
     assert_eq!(rows("public.happy"), 3);
+    let objects = &m.snapshot.objects;
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.kind == "extension" && o.name == "pg_trgm")
+    );
+    assert!(
+        !objects
+            .iter()
+            .any(|o| o.name.starts_with("Odd Schema.similarity(")),
+        "an extension's own functions are not the database's objects"
+    );
     let _restoring = RESTORES.read().unwrap();
     let scratch = restore(&path, &m).unwrap();
     assert_same(&scratch.describe().unwrap(), &m.snapshot);

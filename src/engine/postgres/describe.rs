@@ -3,7 +3,8 @@
 //!
 //! - Schema: every object in user schemas (not `pg_catalog`, `information_schema`, `pg_toast`,
 //!   nor objects that belong to an extension, which a restore recreates with
-//!   `CREATE EXTENSION`). The checksum hashes names and definitions printed by the server's
+//!   `CREATE EXTENSION`; the extensions themselves are listed, without their versions, which
+//!   follow the target server). The checksum hashes names and definitions printed by the server's
 //!   own deparsers (`pg_get_viewdef`, `pg_get_functiondef`, `pg_get_indexdef`,
 //!   `pg_get_constraintdef`, `format_type`...) with `search_path` empty, so every name is
 //!   schema-qualified. Those are what `pg_dump` itself writes, so they survive a restore; oids,
@@ -45,6 +46,8 @@ const USER_NAMESPACES: &str = "WITH ext AS (SELECT classid, objid FROM pg_catalo
 /// (kind, name, definition) of every schema object.
 const OBJECTS: &str = "
 SELECT 'schema', nspname, '' FROM ns
+UNION ALL
+SELECT 'extension', e.extname, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 UNION ALL
 SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
          WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table'
