@@ -147,7 +147,8 @@ impl Postgres {
     }
 
     /// `dbbackup restore B TARGET_URL`: restores a dump into an existing database, which must
-    /// hold nothing but empty schemas, so that a restore never mixes into live data. Owners
+    /// hold nothing but empty schemas and extensions (the dump creates them only if missing),
+    /// so that a restore never mixes into live data. Owners
     /// are skipped as in restore tests; returns what the report should say about that.
     pub fn restore_into(
         target_url: &str,
@@ -162,7 +163,7 @@ impl Postgres {
         let present: Vec<String> = describe::objects(&mut client)
             .map_err(|e| Error::source_db(target.display(), db_message(&e)))?
             .into_iter()
-            .filter(|o| o.kind != "schema")
+            .filter(|o| o.kind != "schema" && o.kind != "extension")
             .map(|o| format!("{} {}", o.kind, o.name))
             .collect();
         drop(client);
