@@ -16,7 +16,9 @@ use crate::archive::{Format, naming};
 use crate::engine::{self, Dumped};
 use crate::error::{Error, Result};
 use crate::retention;
-use crate::store::{self, StoredBackup, local::LocalStore};
+use crate::store::artifacts::{self, ArtifactStore, GitHub, Runtime, Uploaded};
+use crate::store::{self, Store, StoredBackup, local::LocalStore};
+use crate::verify::{self, Report, Verdict};
 
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
@@ -31,6 +33,8 @@ pub struct BackupOptions {
     pub level: u32,
     /// Give up (PostgreSQL: stop pg_dump) after this long.
     pub timeout: Option<Duration>,
+    /// Restore-test the new backup before anything old is rotated away.
+    pub restore_test: Option<verify::Options>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +44,23 @@ pub struct BackupOutcome {
     pub manifest: Manifest,
     /// Old backups deleted by rotation.
     pub pruned: Vec<StoredBackup>,
+    /// The manifest of the newest backup before this one, when there is one: the job summary
+    /// shows the change in row counts since then.
+    pub previous: Option<Manifest>,
+    /// The restore test of the new backup, when one was asked for. When it did not pass, the
+    /// backup was set aside under `<name>.failed` (so it never counts as a backup), `path`
+    /// names that file, and nothing was rotated: check [`BackupOutcome::verified`].
+    pub restore_test: Option<Report>,
     pub seconds: f64,
+}
+
+impl BackupOutcome {
+    /// False when the restore test ran and did not pass.
+    pub fn verified(&self) -> bool {
+        self.restore_test
+            .as_ref()
+            .is_none_or(|r| r.verdict == Verdict::Passed)
+    }
 }
 
 pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
@@ -58,6 +78,7 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
     let format = opts.format.unwrap_or_else(|| engine.default_format());
     let stem = engine.stem();
     let store = LocalStore::open(&opts.out)?;
+    let previous = previous_manifest(&store, &stem);
     let work = store.temp_dir()?;
     let created = OffsetDateTime::now_utc();
 
@@ -121,6 +142,33 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
     drop(work);
     store.remove_orphan_manifests(&stem);
 
+    let mut path = path;
+    let restore_test = match &opts.restore_test {
+        Some(verify_opts) => {
+            let report = verify::restore_test(&path, verify_opts)?;
+            for line in report.summary_lines() {
+                info!("{line}");
+            }
+            Some(report)
+        }
+        None => None,
+    };
+    if restore_test
+        .as_ref()
+        .is_some_and(|r| r.verdict != Verdict::Passed)
+    {
+        path = store.set_aside(&path)?;
+        return Ok(BackupOutcome {
+            manifest_path: manifest::path_for(&path),
+            path,
+            manifest,
+            pruned: Vec::new(),
+            previous,
+            restore_test,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+
     let pruned = match opts.keep {
         Some(keep) => store::prune(&store, &stem, keep, Some(&manifest.archive), false)?.deleted,
         None => Vec::new(),
@@ -133,8 +181,15 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         path,
         manifest,
         pruned,
+        previous,
+        restore_test,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+fn previous_manifest(store: &LocalStore, stem: &str) -> Option<Manifest> {
+    let newest = store.list(stem).ok()?.into_iter().next()?;
+    Manifest::load(&manifest::path_for(&store.dir().join(newest.id))).ok()
 }
 
 fn file_name(path: &std::path::Path) -> String {
@@ -179,4 +234,81 @@ pub fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.0} {}", UNITS[unit])
     }
+}
+
+/// What `backup --upload` adds to a backup.
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    /// Base of the artifact name in place of the database's stem.
+    pub artifact_name: Option<String>,
+    pub retention_days: Option<u32>,
+    /// REST access for pruning artifacts past `keep`; required when `keep` is set.
+    pub github: Option<GitHub>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadedBackup {
+    pub backup: BackupOutcome,
+    /// `None` when the backup failed its restore test: it was not uploaded.
+    pub artifact: Option<Uploaded>,
+    /// Artifacts of the same backup name deleted past the keep count.
+    pub pruned_artifacts: Vec<StoredBackup>,
+}
+
+/// A backup, then its upload, then (with `keep`) local rotation and artifact pruning. Nothing
+/// is pruned, locally or remotely, unless the backup was verified and its upload finalized;
+/// a failed upload leaves the new local backup in place.
+pub fn run_and_upload(opts: &BackupOptions, upload: &UploadOptions) -> Result<UploadedBackup> {
+    // Check the job's credentials before spending time on a backup that could not be uploaded.
+    let runtime = Runtime::from_env()?;
+    if let Some(keep) = opts.keep {
+        retention::validate_keep(keep).map_err(Error::Usage)?;
+    }
+    let remote = match (opts.keep, &upload.github) {
+        (Some(_), Some(gh)) => Some(ArtifactStore::connect(gh.clone())?),
+        (Some(_), None) => {
+            return Err(Error::Usage(
+                "--keep with --upload prunes old artifacts, which needs a GitHub token".into(),
+            ));
+        }
+        (None, _) => None,
+    };
+    let mut local = opts.clone();
+    local.keep = None;
+    let backup = run(&local)?;
+    if !backup.verified() {
+        return Ok(UploadedBackup {
+            backup,
+            artifact: None,
+            pruned_artifacts: Vec::new(),
+        });
+    }
+    let (name, prefix) =
+        artifacts::artifact_name(&backup.manifest.archive, upload.artifact_name.as_deref())?;
+    let artifact = artifacts::upload_backup(&runtime, &backup.path, &name, upload.retention_days)?;
+    info!("uploaded artifact {} (id {})", artifact.name, artifact.id);
+
+    let (mut pruned, mut pruned_artifacts) = (Vec::new(), Vec::new());
+    if let (Some(keep), Some(remote)) = (opts.keep, remote) {
+        let local_store = LocalStore::open(&opts.out)?;
+        let (_, stem) = artifacts::artifact_name(&backup.manifest.archive, None)?;
+        pruned = store::prune(
+            &local_store,
+            &stem,
+            keep,
+            Some(&backup.manifest.archive),
+            false,
+        )?
+        .deleted;
+        let id = artifact.id.to_string();
+        pruned_artifacts = store::prune(&remote, &prefix, keep, Some(&id), false)?.deleted;
+    }
+    for old in pruned.iter().chain(&pruned_artifacts) {
+        info!("pruned {}", old.name);
+    }
+    Ok(UploadedBackup {
+        backup: BackupOutcome { pruned, ..backup },
+        artifact: Some(artifact),
+        pruned_artifacts,
+    })
 }

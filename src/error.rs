@@ -23,6 +23,8 @@ pub mod exit {
     pub const UNREADABLE: u8 = 6;
     /// A required external tool (such as `pg_dump`) is missing or unusable.
     pub const TOOL: u8 = 7;
+    /// GitHub or the artifact service failed or refused: network, rate limit, missing permission.
+    pub const REMOTE: u8 = 8;
 }
 
 /// Everything the library can fail with. Messages say what failed, on which object, and what to do.
@@ -53,6 +55,11 @@ pub enum Error {
 
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// GitHub's REST API or the Actions artifact service failed or refused. The message never
+    /// carries a token or a signed URL.
+    #[error("{0}")]
+    Remote(String),
 }
 
 impl Error {
@@ -66,6 +73,7 @@ impl Error {
             Error::Unreadable { .. } => exit::UNREADABLE,
             Error::Tool { .. } => exit::TOOL,
             Error::Internal(_) => exit::INTERNAL,
+            Error::Remote(_) => exit::REMOTE,
         }
     }
 

@@ -8,6 +8,8 @@ pub mod backup;
 pub mod engine;
 pub mod error;
 pub mod retention;
+pub mod runner;
 pub mod store;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -19,6 +19,8 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("error: {err:#}");
+            // Loud on the run's page too: an annotation, not only a red step.
+            dbbackup::runner::Runner::detect().error("dbbackup failed", &format!("{err:#}"));
             ExitCode::from(exit_code(&err))
         }
     }

@@ -18,6 +18,7 @@ use dbbackup::engine::postgres::conn::ConnInfo;
 use dbbackup::engine::postgres::describe;
 use dbbackup::engine::postgres::{Postgres, PostgresScratch, RestoreOptions};
 use flate2::read::GzDecoder;
+use sha2::Digest;
 
 const HOST: &str = "127.0.0.1";
 const PORT: &str = "5432";
@@ -737,29 +738,139 @@ fn awkward_schemas_restore_to_the_same_description() {
     assert_same(&scratch.describe().unwrap(), &m.snapshot);
 }
 
-/// `restore B TARGET_URL` restores into an existing empty database, and refuses one that holds
-/// anything.
+/// `restore B TARGET_URL`: the verified scratch database is renamed into place; an existing
+/// target is replaced only when asked, and the scratch database is gone either way.
 #[test]
-fn restore_into_an_empty_database_only() {
+fn persist_renames_the_verified_copy_into_place() {
     if !server_up() {
         return;
     }
-    let db = TestDb::sakila("into_src");
-    let target = TestDb::new("into_dst");
+    let db = TestDb::sakila("persist_src");
+    let target = TestDb {
+        name: format!("{}_restored", db.name),
+    };
     let out = tempfile::tempdir().unwrap();
     let (path, m, _) = backup(&db.url(), out.path(), &["--format", "custom"]);
-    let open = || GzDecoder::new(BufReader::new(File::open(&path).unwrap()));
+    let _restoring = RESTORES.read().unwrap();
+    let target_url = PathBuf::from(target.url());
 
-    let err = Postgres::restore_into(&db.url(), m.format, &mut open()).unwrap_err();
-    assert_eq!(err.exit_code(), dbbackup::error::exit::USAGE);
-    assert!(err.to_string().contains("is not empty"), "{err}");
-
-    let notes = Postgres::restore_into(&target.url(), m.format, &mut open()).unwrap();
-    assert!(notes[0].contains("--no-owner"), "{notes:?}");
+    let scratch = restore(&path, &m).unwrap();
+    let scratch_name = scratch.database().to_string();
+    Box::new(scratch).persist(&target_url, false).unwrap();
+    assert!(!database_exists(&scratch_name));
     let mut client = ConnInfo::parse(&target.url())
         .unwrap()
         .connect(None)
         .unwrap();
     client.batch_execute(describe::SESSION_SETTINGS).unwrap();
     assert_same(&describe::describe(&mut client).unwrap(), &m.snapshot);
+
+    // An existing target needs overwrite; replacing it ends connections to it.
+    let scratch = restore(&path, &m).unwrap();
+    let scratch_name = scratch.database().to_string();
+    let err = Box::new(scratch).persist(&target_url, false).unwrap_err();
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert!(!database_exists(&scratch_name));
+    let scratch = restore(&path, &m).unwrap();
+    Box::new(scratch).persist(&target_url, true).unwrap();
+    assert!(client.is_closed() || client.simple_query("SELECT 1").is_err());
+    assert!(database_exists(&target.name));
+    assert_eq!(
+        psql(&target.name, "SELECT count(*) FROM public.actor"),
+        "200"
+    );
+}
+
+/// The commands end to end on a PostgreSQL backup: restore-test passes with a JUnit report that
+/// says owners were skipped, `--restore-into` picks the server, `restore` lands the database.
+#[test]
+fn restore_test_and_restore_commands_on_a_postgres_backup() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::sakila("cli");
+    let target = TestDb {
+        name: format!("{}_restored", db.name),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &[]);
+    let junit = out.path().join("report.xml");
+    let output = dbbackup()
+        .args(["restore-test", "--json", "--restore-into"])
+        .arg(format!("postgres://postgres@{HOST}:{PORT}"))
+        .arg(&path)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("public.payment_p2007_01"), "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let checks = json["backups"][0]["checks"].as_array().unwrap();
+    let restore = checks.iter().find(|c| c["name"] == "restore").unwrap();
+    assert!(restore.to_string().contains("OWNER TO"), "{restore}");
+    let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"amcheck"), "{names:?}");
+
+    let output = dbbackup()
+        .arg("restore")
+        .arg(&path)
+        .arg(target.url())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    for t in &m.snapshot.tables {
+        let count = psql(
+            &target.name,
+            &format!("SELECT count(*) FROM ONLY {}", t.name),
+        );
+        assert_eq!(t.rows.to_string(), count, "{}", t.name);
+    }
+}
+
+/// A dump edited after the backup (manifest's sha256 updated, so only the data tells) fails
+/// restore-test with exit 5, naming the table.
+#[test]
+fn restore_test_fails_an_edited_postgres_dump() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::sakila("cli_edit");
+    let out = tempfile::tempdir().unwrap();
+    let (path, mut m, _) = backup(&db.url(), out.path(), &[]);
+    let mut sql = String::new();
+    GzDecoder::new(File::open(&path).unwrap())
+        .read_to_string(&mut sql)
+        .unwrap();
+    let edited = sql.replacen("\tPENELOPE\tGUINESS\t", "\tPENELOPX\tGUINESS\t", 1);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(edited.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    m.compressed_bytes = bytes.len() as u64;
+    m.raw_bytes = edited.len() as u64;
+    m.sha256 = dbbackup::archive::compress::hex(&sha2::Sha256::digest(&bytes));
+    std::fs::write(manifest::path_for(&path), m.to_json_pretty()).unwrap();
+
+    let output = dbbackup()
+        .args(["restore-test", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(5), "{stdout}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let failed: Vec<&str> = json["backups"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "passed")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("public.actor"), "{failed:?}");
 }

@@ -89,6 +89,14 @@ pub fn parse(name: &str, stem: &str) -> Option<BackupName> {
     })
 }
 
+/// Parses a backup file name of any database (a directory can hold several): the stem is what
+/// comes before the timestamp. Returns the stem and the parsed name.
+pub fn parse_any(name: &str) -> Option<(String, BackupName)> {
+    name.match_indices('-')
+        .filter(|&(i, _)| i > 0)
+        .find_map(|(i, _)| parse(name, &name[..i]).map(|b| (name[..i].to_string(), b)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +130,22 @@ mod tests {
         ] {
             assert_eq!(parse(name, "app"), None, "{name}");
         }
+    }
+
+    #[test]
+    fn parses_any_stem() {
+        let (stem, b) = parse_any("my-app-20261125-175300-3.sql.gz").unwrap();
+        assert_eq!(
+            (stem.as_str(), b.stamp.as_str(), b.seq),
+            ("my-app", "20261125-175300", 3)
+        );
+        let (stem, _) = parse_any("x-20261125-175300-20261125-175301.sqlite.gz").unwrap();
+        assert_eq!(stem, "x-20261125-175300");
+        assert_eq!(parse_any("-20261125-175300.sqlite.gz"), None);
+        assert_eq!(
+            parse_any("app-20261125-175300.sqlite.gz.manifest.json"),
+            None
+        );
     }
 
     #[test]

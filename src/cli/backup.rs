@@ -2,8 +2,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use dbbackup::archive::Format;
-use dbbackup::backup::{self, BackupOptions};
+use dbbackup::backup::{self, BackupOptions, BackupOutcome, UploadOptions, UploadedBackup};
 use dbbackup::error::exit;
+use dbbackup::runner::{self, Runner};
+use dbbackup::verify::{self, junit};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,7 +18,8 @@ pub struct Args {
     /// Directory for backups.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Keep the newest N backups of this database in DIR, delete older ones.
+    /// Keep the newest N backups of this database in DIR (and, with --upload, as artifacts),
+    /// delete older ones.
     #[arg(long, value_name = "N")]
     keep: Option<usize>,
     /// native: the database file itself (SQLite's default); sql: a SQL text dump (PostgreSQL's
@@ -29,41 +32,170 @@ pub struct Args {
     /// Give up after this long (PostgreSQL: pg_dump and the snapshot queries): 90s, 15m, 2h.
     #[arg(long, value_name = "DURATION", value_parser = backup::parse_duration)]
     timeout: Option<std::time::Duration>,
+    /// Restore-test the new backup (as `restore-test` does) before rotating anything away.
+    #[arg(long)]
+    restore_test: bool,
+    /// Write the restore test's JUnit XML report to FILE (implies --restore-test).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// With --restore-test: the engine's quick integrity check instead of the full one.
+    #[arg(long)]
+    quick: bool,
     /// Print one JSON object describing the backup on stdout.
     #[arg(long)]
     json: bool,
+    /// Upload the verified backup as a workflow artifact (inside a GitHub Actions job); with
+    /// --keep, also delete this backup's artifacts past the newest N.
+    #[arg(long)]
+    upload: bool,
+    /// Artifact name base in place of the database name: artifacts are NAME-<stamp>.
+    #[arg(long, value_name = "NAME", requires = "upload")]
+    artifact_name: Option<String>,
+    /// Days GitHub keeps the artifact (default: the repository's setting).
+    #[arg(long, value_name = "D", requires = "upload")]
+    retention_days: Option<u32>,
+    #[command(flatten)]
+    token: super::artifact::TokenArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let out = args
         .out
-        .or(args.dir)
+        .clone()
+        .or(args.dir.clone())
         .ok_or_else(|| dbbackup::Error::Usage("give the backup directory: --out DIR".into()))?;
-    let outcome = backup::run(&BackupOptions {
+    let opts = BackupOptions {
         source: args.source.clone(),
         out,
         keep: args.keep,
         format: args.format,
         level: args.level,
         timeout: args.timeout,
-    })
-    .with_context(|| {
+        restore_test: (args.restore_test || args.junit.is_some()).then_some(verify::Options {
+            quick: args.quick,
+            ..Default::default()
+        }),
+    };
+    let done = if args.upload {
+        upload(&args, &opts)?
+    } else {
+        let backup = backup::run(&opts).with_context(|| {
+            format!(
+                "backup of {} failed; nothing was rotated away",
+                dbbackup::engine::redact_source(&args.source)
+            )
+        })?;
+        UploadedBackup {
+            backup,
+            artifact: None,
+            pruned_artifacts: Vec::new(),
+        }
+    };
+    report(&args, &done)?;
+    if !done.backup.verified() {
+        return Err(dbbackup::Error::Verify {
+            object: done.backup.path.display().to_string(),
+            reason: "the new backup failed its restore test; it was set aside as .failed, \
+                     not uploaded, and nothing was rotated away"
+                .into(),
+        }
+        .into());
+    }
+    Ok(exit::OK)
+}
+
+fn upload(args: &Args, opts: &BackupOptions) -> anyhow::Result<UploadedBackup> {
+    let github = match args.keep {
+        Some(_) => Some(args.token.clone().github()?),
+        None => None,
+    };
+    let upload = UploadOptions {
+        artifact_name: args.artifact_name.clone(),
+        retention_days: args.retention_days,
+        github,
+    };
+    backup::run_and_upload(opts, &upload).with_context(|| {
         format!(
-            "backup of {} failed; nothing was rotated away",
-            dbbackup::engine::redact_source(&args.source)
+            "backup with upload of {} failed; nothing was pruned (a backup already written stays in {})",
+            dbbackup::engine::redact_source(&args.source),
+            opts.out.display()
         )
-    })?;
+    })
+}
+
+/// The JUnit report, GitHub Actions outputs and summary, and `--json`.
+fn report(args: &Args, done: &UploadedBackup) -> anyhow::Result<()> {
+    let runner = Runner::detect();
+    let outcome = &done.backup;
+    if let Some(report) = &outcome.restore_test {
+        if let Some(path) = &args.junit {
+            junit::write_file(std::slice::from_ref(report), path)?;
+        }
+        super::restore_test::report_to_runner(
+            &runner,
+            std::slice::from_ref(report),
+            args.junit.as_deref(),
+        )?;
+    }
+    report_to_runner(&runner, done)?;
     if args.json {
-        let json = serde_json::json!({
+        super::print_json(&serde_json::json!({
             "path": outcome.path,
             "manifest_path": outcome.manifest_path,
             "bytes": outcome.manifest.compressed_bytes,
             "sha256": outcome.manifest.sha256,
             "seconds": outcome.seconds,
             "pruned": outcome.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
+            "restore_test": outcome.restore_test,
+            "artifact": done.artifact.as_ref().map(|a| serde_json::json!({
+                "id": a.id, "name": a.name, "size": a.size,
+            })),
+            "pruned_artifacts": done.pruned_artifacts.iter().map(|b| &b.name).collect::<Vec<_>>(),
             "manifest": outcome.manifest,
-        });
-        super::print_json(&json);
+        }));
     }
-    Ok(exit::OK)
+    Ok(())
+}
+
+/// Step outputs and the job summary, when running in GitHub Actions.
+fn report_to_runner(runner: &Runner, done: &UploadedBackup) -> anyhow::Result<()> {
+    let BackupOutcome {
+        manifest: m,
+        path,
+        manifest_path,
+        ..
+    } = &done.backup;
+    let mut outputs = vec![
+        ("backup-path", path.display().to_string()),
+        ("manifest-path", manifest_path.display().to_string()),
+        ("backup-size", m.compressed_bytes.to_string()),
+        ("sha256", m.sha256.clone()),
+        ("tables", m.snapshot.tables.len().to_string()),
+        ("rows", m.snapshot.total_rows().to_string()),
+    ];
+    let artifact_url = done
+        .artifact
+        .as_ref()
+        .and_then(|a| runner::artifact_url(a.id));
+    if let Some(artifact) = &done.artifact {
+        outputs.push(("artifact-id", artifact.id.to_string()));
+    }
+    if let Some(url) = &artifact_url {
+        outputs.push(("artifact-url", url.clone()));
+    }
+    for (name, value) in outputs {
+        runner
+            .set_output(name, &value)
+            .context("write a step output to $GITHUB_OUTPUT")?;
+    }
+    let mut summary = runner::backup_summary(m, done.backup.seconds, done.backup.previous.as_ref());
+    if let (Some(artifact), Some(url)) = (&done.artifact, &artifact_url) {
+        summary.push_str(&format!(
+            "\nUploaded as artifact [{}]({url}).\n",
+            artifact.name
+        ));
+    }
+    runner
+        .append_summary(&summary)
+        .context("write the job summary to $GITHUB_STEP_SUMMARY")
 }

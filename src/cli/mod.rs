@@ -1,7 +1,12 @@
 //! The command line: one thin file per subcommand, each parsing its arguments and calling the
 //! library.
 
+mod artifact;
 mod backup;
+mod inspect;
+mod prune;
+mod restore;
+mod restore_test;
 
 use clap::{Parser, Subcommand};
 
@@ -21,12 +26,27 @@ enum Command {
     /// Back up a database: snapshot, verify, compress, write atomically, rotate.
     #[command(visible_alias = "run")]
     Backup(backup::Args),
+    /// Restore-test backups into a throwaway copy; optionally write a JUnit report.
+    RestoreTest(restore_test::Args),
+    /// Restore a backup to a database file, after it passes the restore test.
+    Restore(restore::Args),
+    /// Show a backup's manifest: engine, time, format, sizes, tables and row counts.
+    Inspect(inspect::Args),
+    /// Upload, download and list backups kept as GitHub Actions artifacts.
+    Artifact(artifact::Args),
+    /// Delete the backups of one name past the newest N, in a directory or as artifacts.
+    Prune(prune::Args),
 }
 
 /// Runs the parsed command; `Ok` carries the exit code for outcomes that are not errors.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Backup(args) => backup::run(args),
+        Command::RestoreTest(args) => restore_test::run(args),
+        Command::Restore(args) => restore::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Artifact(args) => artifact::run(args),
+        Command::Prune(args) => prune::run(args),
     }
 }
 

@@ -74,6 +74,12 @@ pub trait Scratch {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// Makes this verified copy the database at `target` (SQLite: a file path), atomically:
+    /// `target` ends up either untouched or the complete copy. An existing `target` is refused
+    /// unless `overwrite`. `dbbackup restore` restores into a work directory beside `target`,
+    /// so for a file this is a rename on one filesystem.
+    fn persist(self: Box<Self>, target: &Path, overwrite: bool) -> Result<()>;
 }
 
 /// The engine for a backup SOURCE given on the command line: a URL names its engine, anything

@@ -83,6 +83,20 @@ impl LocalStore {
         )))
     }
 
+    /// Renames a backup that failed its restore test to `<name>.failed` (and its manifest to
+    /// `<name>.failed.manifest.json`): kept for inspection, but no longer a backup that
+    /// rotation counts or a directory restore-test picks. Returns the new archive path.
+    pub fn set_aside(&self, archive: &Path) -> Result<PathBuf> {
+        let mut failed = archive.as_os_str().to_owned();
+        failed.push(".failed");
+        let failed = PathBuf::from(failed);
+        fs::rename(manifest::path_for(archive), manifest::path_for(&failed))
+            .and_then(|()| fs::rename(archive, &failed))
+            .map_err(|e| Error::output("set aside the failed backup", archive, e))?;
+        sync_dir(&self.dir)?;
+        Ok(failed)
+    }
+
     /// Removes manifests whose archive never arrived (a crash between commit steps 2 and 3).
     pub fn remove_orphan_manifests(&self, stem: &str) {
         let Ok(entries) = fs::read_dir(&self.dir) else {

@@ -1,5 +1,6 @@
 //! Where backups are kept, behind one trait so that rotation is the same rule everywhere.
 
+pub mod artifacts;
 pub mod local;
 
 use crate::error::{Error, Result};
@@ -53,20 +54,29 @@ pub fn prune(
     }
     let mut pruned = Pruned::default();
     let mut failures = Vec::new();
+    let mut remote = false;
     for backup in doomed {
         match store.delete(&backup) {
             Ok(()) => pruned.deleted.push(backup),
-            Err(e) => failures.push(format!("{}: {e}", backup.name)),
+            Err(e) => {
+                remote |= matches!(e, Error::Remote(_));
+                failures.push(format!("{}: {e}", backup.name));
+            }
         }
     }
     if failures.is_empty() {
-        Ok(pruned)
-    } else {
-        Err(Error::Internal(format!(
-            "pruning deleted {} backup(s) but failed on {}: {}",
-            pruned.deleted.len(),
-            failures.len(),
-            failures.join("; ")
-        )))
+        return Ok(pruned);
     }
+    let message = format!(
+        "pruning deleted {} backup(s) but failed on {}: {}",
+        pruned.deleted.len(),
+        failures.len(),
+        failures.join("; ")
+    );
+    // A refusal by GitHub (permissions, rate limits) is not a bug: it keeps its own exit code.
+    Err(if remote {
+        Error::Remote(message)
+    } else {
+        Error::Internal(message)
+    })
 }

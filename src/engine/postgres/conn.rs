@@ -48,6 +48,26 @@ pub fn names_database(url: &str) -> bool {
     })
 }
 
+/// The same server and login (password included) with the maintenance database `postgres`:
+/// where to connect to create a database that does not exist yet.
+pub fn server_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .into_owned()
+                .filter(|(k, _)| k != "dbname")
+                .collect();
+            u.set_path("/postgres");
+            if u.query().is_some() {
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
 /// Whether SOURCE names a PostgreSQL database.
 pub fn is_postgres_url(source: &str) -> bool {
     source.starts_with("postgres://") || source.starts_with("postgresql://")
@@ -446,6 +466,10 @@ mod tests {
         );
         assert!(info.libpq_conninfo().contains("dbname='my db'"));
         assert!(!redact("postgres://u:pw@h/d?password=pw2").contains("pw"));
+        assert_eq!(
+            server_url("postgres://u:pw@h:1/d?dbname=x&sslmode=require"),
+            "postgres://u:pw@h:1/postgres?sslmode=require"
+        );
     }
 
     #[test]

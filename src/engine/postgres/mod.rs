@@ -146,39 +146,6 @@ impl Postgres {
             .map_err(|e| tool::spawn_error("pg_dump", e))
     }
 
-    /// `dbbackup restore B TARGET_URL`: restores a dump into an existing database, which must
-    /// hold nothing but empty schemas and extensions (the dump creates them only if missing),
-    /// so that a restore never mixes into live data. Owners
-    /// are skipped as in restore tests; returns what the report should say about that.
-    pub fn restore_into(
-        target_url: &str,
-        format: Format,
-        dump: &mut dyn Read,
-    ) -> Result<Vec<String>> {
-        let target = ConnInfo::parse(target_url)?;
-        let mut client = target.connect(None)?;
-        client
-            .batch_execute(describe::SESSION_SETTINGS)
-            .map_err(|e| Error::source_db(target.display(), db_message(&e)))?;
-        let present: Vec<String> = describe::objects(&mut client)
-            .map_err(|e| Error::source_db(target.display(), db_message(&e)))?
-            .into_iter()
-            .filter(|o| o.kind != "schema" && o.kind != "extension")
-            .map(|o| format!("{} {}", o.kind, o.name))
-            .collect();
-        drop(client);
-        if !present.is_empty() {
-            return Err(Error::Usage(format!(
-                "{} is not empty ({} objects, e.g. {}): restore into a new database \
-                 (createdb NAME) so nothing is overwritten or mixed",
-                target.display(),
-                present.len(),
-                present[..present.len().min(3)].join(", ")
-            )));
-        }
-        restore_dump(&target, format, dump)
-    }
-
     /// [`Engine::restore_scratch`], with the scratch database's own type (its name is known).
     pub fn restore_scratch_db(
         &self,
@@ -530,11 +497,11 @@ fn read_error(err: std::io::Error) -> Error {
 }
 
 /// Scratch databases this process created and has not dropped yet. A signal that ends the
-/// process skips every `Drop`, so an interrupt handler calls [`drop_scratch_databases`].
+/// process skips every `Drop`, so the interrupt handler (`verify::workdir`) calls
+/// [`drop_scratch_databases`].
 static LIVE_SCRATCH: Mutex<Vec<(String, ConnInfo)>> = Mutex::new(Vec::new());
 
-/// Drops every scratch database this process still has. For a Ctrl-C handler, before exiting:
-/// `ctrlc::set_handler(|| { drop_scratch_databases(); std::process::exit(130) })`.
+/// Drops every scratch database this process still has: for the Ctrl-C handler, before exiting.
 pub fn drop_scratch_databases() {
     let live = std::mem::take(&mut *LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner()));
     for (name, admin) in live {
@@ -544,10 +511,13 @@ pub fn drop_scratch_databases() {
 
 fn drop_database(admin: &ConnInfo, name: &str) {
     let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
-    let dropped = admin.connect(None).and_then(|mut c| {
-        c.batch_execute(&sql)
-            .map_err(|e| Error::source_db(admin.display(), db_message(&e)))
-    });
+    // Bounded: this also runs in the Ctrl-C handler, which must not hang on a dead server.
+    let dropped = admin
+        .connect(Some(Duration::from_secs(10)))
+        .and_then(|mut c| {
+            c.batch_execute(&sql)
+                .map_err(|e| Error::source_db(admin.display(), db_message(&e)))
+        });
     if let Err(e) = dropped {
         warn!("could not drop scratch database {name} ({e}): drop it by hand with {sql}");
     }
@@ -599,13 +569,78 @@ impl ScratchDb {
     }
 }
 
+impl ScratchDb {
+    /// Renames this database to `target` on the same server, after which it is no longer
+    /// scratch. An existing `target` is refused unless `overwrite`; then it is renamed aside
+    /// first and dropped only once the new one is in place, so a failure leaves it as it was.
+    fn keep_as(self, target: &str, overwrite: bool) -> Result<()> {
+        let server = self.admin.display();
+        let fail = |e: postgres::Error| {
+            Error::source_db(
+                &server,
+                format!(
+                    "cannot move the restored database to '{target}': {}",
+                    db_message(&e)
+                ),
+            )
+        };
+        let mut client = self.admin.connect(None)?;
+        let exists: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+                &[&target],
+            )
+            .map_err(fail)?
+            .get(0);
+        if exists && !overwrite {
+            return Err(Error::Usage(format!(
+                "database '{target}' already exists on {server}: pass --force to replace it"
+            )));
+        }
+        let aside = format!("{}_replaced", self.name);
+        if exists {
+            client
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                    &[&target],
+                )
+                .map_err(fail)?;
+            client
+                .batch_execute(&rename_sql(target, &aside))
+                .map_err(fail)?;
+        }
+        if let Err(e) = client.batch_execute(&rename_sql(&self.name, target)) {
+            if exists {
+                let _ = client.batch_execute(&rename_sql(&aside, target));
+            }
+            return Err(fail(e));
+        }
+        forget_scratch(&self.name);
+        if exists {
+            drop_database(&self.admin, &aside);
+        }
+        Ok(())
+    }
+}
+
+fn rename_sql(from: &str, to: &str) -> String {
+    format!(
+        "ALTER DATABASE {} RENAME TO {}",
+        quote_ident(from),
+        quote_ident(to)
+    )
+}
+
+/// Takes a database off the list of scratch databases to drop; whether it was on it.
+fn forget_scratch(name: &str) -> bool {
+    let mut live = LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    let registered = live.iter().position(|(n, _)| n == name);
+    registered.map(|i| live.remove(i)).is_some()
+}
+
 impl Drop for ScratchDb {
     fn drop(&mut self) {
-        let mut live = LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
-        let registered = live.iter().position(|(n, _)| *n == self.name);
-        if let Some(i) = registered {
-            live.remove(i);
-            drop(live);
+        if forget_scratch(&self.name) {
             drop_database(&self.admin, &self.name);
         }
     }
@@ -693,6 +728,33 @@ impl Scratch for PostgresScratch {
 
     fn notes(&self) -> Vec<String> {
         self.notes.borrow().clone()
+    }
+
+    /// `target` is a `postgres://` URL of a database on the scratch's own server: the
+    /// verified database is renamed to it, so what lands is exactly what was tested.
+    fn persist(self: Box<Self>, target: &Path, overwrite: bool) -> Result<()> {
+        let url = target
+            .to_str()
+            .filter(|u| is_postgres_url(u))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "restore a PostgreSQL backup to a postgres:// URL, not {}",
+                    target.display()
+                ))
+            })?;
+        let wanted = ConnInfo::parse(url)?;
+        let PostgresScratch { client, db, .. } = *self;
+        if (wanted.host.as_str(), wanted.port) != (db.admin.host.as_str(), db.admin.port) {
+            return Err(Error::Usage(format!(
+                "{} is on another server than the restored copy ({}:{}): the copy is renamed \
+                 into place, so restore it on the target's server",
+                wanted.display(),
+                db.admin.host,
+                db.admin.port
+            )));
+        }
+        drop(client);
+        db.keep_as(&wanted.dbname, overwrite)
     }
 }
 

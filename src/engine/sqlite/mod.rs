@@ -71,11 +71,20 @@ impl Sqlite {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| source_error(&shown, e))?;
-        src.busy_timeout(LOCK_TIMEOUT)
+        // No busy handler: SQLite's own backs off up to 100 ms per try, and under a writer that
+        // commits continuously in rollback-journal mode it keeps missing the short gaps between
+        // commits. Polling every millisecond (below) catches them.
+        // (rusqlite installs a 5 s busy timeout on every connection: turn it off.)
+        src.busy_handler(None)
             .map_err(|e| source_error(&shown, e))?;
+        let deadline = Instant::now() + LOCK_TIMEOUT;
         // Reading the schema makes SQLite look at the header: "not a database" shows up here.
-        src.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
-            .map_err(|e| source_error(&shown, e))?;
+        loop {
+            match src.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())) {
+                Err(e) if is_busy(&e) && Instant::now() < deadline => wait_for_lock(),
+                other => break other.map_err(|e| source_error(&shown, e))?,
+            }
+        }
         let mut dst = Connection::open(dest).map_err(|e| {
             Error::output(
                 "create snapshot",
@@ -84,13 +93,18 @@ impl Sqlite {
             )
         })?;
         let backup = Backup::new(&src, &mut dst).map_err(|e| source_error(&shown, e))?;
-        let started = Instant::now();
         loop {
-            match backup.step(-1).map_err(|e| source_error(&shown, e))? {
+            let step = backup
+                .step(-1)
+                .map_err(|e| match snapshot_write_error(&e) {
+                    Some(kind) => Error::output("write snapshot", dest, std::io::Error::from(kind)),
+                    None => source_error(&shown, e),
+                })?;
+            match step {
                 StepResult::Done => return Ok(()),
                 StepResult::More => continue,
-                StepResult::Busy | StepResult::Locked if started.elapsed() < LOCK_TIMEOUT => {
-                    std::thread::sleep(Duration::from_millis(50));
+                StepResult::Busy | StepResult::Locked if Instant::now() < deadline => {
+                    wait_for_lock()
                 }
                 StepResult::Busy | StepResult::Locked => {
                     return Err(Error::source_db(
@@ -129,28 +143,27 @@ impl Engine for Sqlite {
             .unwrap_or_default()
     }
 
+    /// Verification (integrity check, then counts and checksums for the manifest) runs on its
+    /// own connection alongside the dump, so both cores work; the caller commits nothing until
+    /// this returns, and a failed verification wins over anything the dump wrote.
     fn dump(&self, format: Format, out: &mut dyn Write, work_dir: &Path) -> Result<Dumped> {
+        if format == Format::Custom {
+            return Err(Error::Usage(
+                "--format custom is PostgreSQL's; SQLite backups are native or sql".into(),
+            ));
+        }
         let snap_path = work_dir.join("snapshot.sqlite");
         self.snapshot_to(&snap_path)?;
-        let conn = open_copy(&snap_path, "snapshot")?;
         let object = format!("snapshot of {}", self.display_source());
-        check_integrity(&conn, false, &object)?;
-        let snapshot = describe::describe(&conn).map_err(|e| verify_error(&object, e))?;
-        match format {
-            Format::Native => {
-                drop(conn);
-                let mut file = std::fs::File::open(&snap_path)
-                    .map_err(|e| Error::output("read snapshot", &snap_path, e))?;
-                std::io::copy(&mut file, out)
-                    .map_err(|e| Error::output("write backup", work_dir, e))?;
-            }
-            Format::Sql => dump::write_sql(&conn, out)?,
-            Format::Custom => {
-                return Err(Error::Usage(
-                    "--format custom is PostgreSQL's; SQLite backups are native or sql".into(),
-                ));
-            }
-        }
+        let snapshot = std::thread::scope(|scope| {
+            let verifier = scope.spawn(|| verify_snapshot(&snap_path, &object));
+            let written = write_dump(format, &snap_path, out);
+            let verified = verifier
+                .join()
+                .map_err(|_| Error::Internal("the verification thread panicked".into()))?;
+            let snapshot = verified?;
+            written.map(|()| snapshot)
+        })?;
         Ok(Dumped {
             engine: EngineInfo {
                 name: "sqlite".into(),
@@ -190,6 +203,25 @@ impl Engine for Sqlite {
         let conn = open_copy(&path, "restored database")?;
         Ok(Box::new(SqliteScratch { conn, path }))
     }
+}
+
+/// The integrity check and the manifest's description of a snapshot.
+fn verify_snapshot(path: &Path, object: &str) -> Result<Snapshot> {
+    let conn = open_copy(path, "snapshot")?;
+    check_integrity(&conn, false, object)?;
+    describe::describe(&conn).map_err(|e| verify_error(object, e))
+}
+
+/// Writes the snapshot to `out` as the database file itself or as SQL text.
+fn write_dump(format: Format, snapshot: &Path, out: &mut dyn Write) -> Result<()> {
+    if format == Format::Sql {
+        let conn = open_copy(snapshot, "snapshot")?;
+        return dump::write_sql(&conn, out);
+    }
+    let mut file =
+        std::fs::File::open(snapshot).map_err(|e| Error::output("read snapshot", snapshot, e))?;
+    std::io::copy(&mut file, out).map_err(|e| Error::output("write backup", snapshot, e))?;
+    Ok(())
 }
 
 /// A restored SQLite database in the restore test's private directory.
@@ -232,6 +264,45 @@ impl Scratch for SqliteScratch {
 
     fn describe(&self) -> Result<Snapshot> {
         describe::describe(&self.conn).map_err(|e| verify_error("restored database", e))
+    }
+
+    /// A leftover `-wal` or `-journal` beside `target` would be replayed into the new file on
+    /// its next open and corrupt it, so its presence refuses the move, even with `overwrite`.
+    /// Without `overwrite` the file is hard-linked to `target`, which fails if `target` exists
+    /// even when it appeared a moment ago.
+    fn persist(self: Box<Self>, target: &Path, overwrite: bool) -> Result<()> {
+        let SqliteScratch { conn, path } = *self;
+        conn.close()
+            .map_err(|(_, e)| Error::Internal(format!("close the restored database: {e}")))?;
+        for suffix in ["-wal", "-journal"] {
+            let mut side = target.as_os_str().to_owned();
+            side.push(suffix);
+            if Path::new(&side).exists() {
+                return Err(Error::Usage(format!(
+                    "{} exists: the database at {} is open or was not closed cleanly; close \
+                     it (or remove that file if nothing uses it) and retry",
+                    Path::new(&side).display(),
+                    target.display()
+                )));
+            }
+        }
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::output("sync restored database", &path, e))?;
+        if overwrite {
+            std::fs::rename(&path, target)
+                .map_err(|e| Error::output("move the restored database to", target, e))?;
+        } else {
+            std::fs::hard_link(&path, target).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Usage(format!(
+                    "{} already exists: pass --force to replace it",
+                    target.display()
+                )),
+                _ => Error::output("move the restored database to", target, e),
+            })?;
+        }
+        let dir = target.parent().filter(|p| !p.as_os_str().is_empty());
+        crate::store::local::sync_dir(dir.unwrap_or(Path::new(".")))
     }
 }
 
@@ -295,6 +366,28 @@ fn collect_strings(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     rows.collect()
+}
+
+fn is_busy(err: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+fn wait_for_lock() {
+    std::thread::sleep(Duration::from_micros(100));
+}
+
+/// The backup step fails on either side; these codes are the destination's (our output).
+fn snapshot_write_error(err: &rusqlite::Error) -> Option<std::io::ErrorKind> {
+    use rusqlite::ErrorCode;
+    match err.sqlite_error_code()? {
+        ErrorCode::DiskFull => Some(std::io::ErrorKind::StorageFull),
+        ErrorCode::ReadOnly => Some(std::io::ErrorKind::ReadOnlyFilesystem),
+        _ => None,
+    }
 }
 
 /// Maps SQLite's errors on the source to messages that say what to do.

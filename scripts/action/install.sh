@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Step 1 of the composite action: install the release binary that matches the action's version
+# and the runner's OS/arch, checked against the release's SHA256SUMS. When there is no release
+# (a branch, a fork, `uses: ./`), say so in the step outputs: the next steps build from source.
+# A binary whose checksum does not match is an error, never a silent fallback.
+set -euo pipefail
+
+out() { echo "$1=$2" >>"$GITHUB_OUTPUT"; }
+build_root="${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-/tmp}}/dbbackup-build"
+out build-root "$build_root"
+
+case "${RUNNER_OS:-}/${RUNNER_ARCH:-}" in
+  Linux/X64) target=x86_64-unknown-linux-musl ;;
+  Linux/ARM64) target=aarch64-unknown-linux-musl ;;
+  macOS/X64) target=x86_64-apple-darwin ;;
+  macOS/ARM64) target=aarch64-apple-darwin ;;
+  Windows/X64) target=x86_64-pc-windows-msvc ;;
+  *) echo "no release binary for ${RUNNER_OS:-?}/${RUNNER_ARCH:-?}: building from source"
+     out found false; exit 0 ;;
+esac
+
+# The action's own Cargo.toml names the version, so `@v1`, `@v1.2.3` and a SHA all find the
+# release the checked-out source was tagged as.
+version=$(sed -n 's/^version = "\(.*\)"$/v\1/p' "$ACTION_PATH/Cargo.toml" | head -n 1)
+if [ -z "${ACTION_REPOSITORY:-}" ] || [ -z "$version" ]; then
+  echo "running from a local checkout: building from source"
+  out found false; exit 0
+fi
+base="${DBBACKUP_RELEASE_BASE_URL:-${GITHUB_SERVER_URL:-https://github.com}/$ACTION_REPOSITORY/releases/download}/$version"
+asset="dbbackup-$target.tar.gz"
+dir="${RUNNER_TEMP:-/tmp}/dbbackup-bin"
+mkdir -p "$dir"
+
+if ! curl -fsSL --retry 3 -o "$dir/$asset" "$base/$asset" ||
+   ! curl -fsSL --retry 3 -o "$dir/SHA256SUMS" "$base/SHA256SUMS"; then
+  echo "no release $version of $ACTION_REPOSITORY with $asset: building from source"
+  out found false; exit 0
+fi
+expected=$(awk -v a="$asset" '$2 == a || $2 == "*"a { print $1 }' "$dir/SHA256SUMS")
+actual=$( (sha256sum "$dir/$asset" 2>/dev/null || shasum -a 256 "$dir/$asset") | awk '{ print $1 }')
+if [ -z "$expected" ] || [ "$expected" != "$actual" ]; then
+  echo "::error title=dbbackup install::$asset from $base does not match SHA256SUMS (expected ${expected:-nothing}, got $actual); refusing to run it"
+  exit 1
+fi
+tar -xzf "$dir/$asset" -C "$dir"
+echo "$dir" >>"$GITHUB_PATH"
+echo "installed dbbackup $version ($target), sha256 $actual"
+out found true

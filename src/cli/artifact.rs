@@ -1,0 +1,185 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use dbbackup::error::exit;
+use dbbackup::store::artifacts::{self, Artifact, ArtifactStore, GitHub, Runtime};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Upload a backup and its manifest as a workflow artifact (inside a GitHub Actions job).
+    Upload(UploadArgs),
+    /// Download a backup artifact of this repository and unpack it for restore-test.
+    Download(DownloadArgs),
+    /// List the backup artifacts of one name.
+    List(ListArgs),
+}
+
+/// GitHub REST access, shared by the commands that use it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// GitHub token (the job's GITHUB_TOKEN); the repository comes from GITHUB_REPOSITORY and
+    /// the API root from GITHUB_API_URL.
+    #[arg(
+        long,
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    github_token: Option<String>,
+}
+
+impl TokenArgs {
+    pub fn store(self) -> anyhow::Result<ArtifactStore> {
+        Ok(ArtifactStore::connect(GitHub::from_env(
+            self.github_token,
+        )?)?)
+    }
+
+    pub fn github(self) -> dbbackup::Result<GitHub> {
+        GitHub::from_env(self.github_token)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct UploadArgs {
+    /// The backup archive; its .manifest.json must sit beside it.
+    file: PathBuf,
+    /// Artifact name base in place of the database name: the artifact is NAME-<stamp>.
+    #[arg(long)]
+    name: Option<String>,
+    /// Days GitHub keeps the artifact (default: the repository's setting).
+    #[arg(long, value_name = "D")]
+    retention_days: Option<u32>,
+    /// Print one JSON object describing the artifact on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct DownloadArgs {
+    /// Backup name (the database's stem or the --artifact-name used at upload).
+    #[arg(long, value_name = "PREFIX")]
+    name: String,
+    /// Take the newest of several matching artifacts (without it, several is an error).
+    #[arg(long)]
+    latest: bool,
+    /// Only artifacts uploaded by this workflow run.
+    #[arg(long, value_name = "ID")]
+    run: Option<u64>,
+    /// Directory to unpack the backup and its manifest into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    token: TokenArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    /// Backup name (the database's stem or the --artifact-name used at upload).
+    #[arg(long, value_name = "PREFIX")]
+    name: String,
+    /// Print a JSON array on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    token: TokenArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    match args.command {
+        Command::Upload(a) => upload(a),
+        Command::Download(a) => download(a),
+        Command::List(a) => list(a),
+    }
+}
+
+fn upload(args: UploadArgs) -> anyhow::Result<u8> {
+    let runtime = Runtime::from_env()?;
+    let file_name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (name, _) = artifacts::artifact_name(&file_name, args.name.as_deref())?;
+    let uploaded = artifacts::upload_backup(&runtime, &args.file, &name, args.retention_days)
+        .with_context(|| format!("upload of {} failed", args.file.display()))?;
+    tracing::info!("uploaded artifact {} (id {})", uploaded.name, uploaded.id);
+    if args.json {
+        super::print_json(&serde_json::json!({
+            "id": uploaded.id,
+            "name": uploaded.name,
+            "size": uploaded.size,
+            "sha256": uploaded.sha256,
+        }));
+    }
+    Ok(exit::OK)
+}
+
+fn download(args: DownloadArgs) -> anyhow::Result<u8> {
+    let store = args.token.store()?;
+    let candidates: Vec<Artifact> = store
+        .backups(&args.name, false)?
+        .into_iter()
+        .filter(|a| args.run.is_none_or(|run| a.run_id == Some(run)))
+        .collect();
+    let chosen = match candidates.as_slice() {
+        [] => anyhow::bail!(dbbackup::Error::Remote(format!(
+            "no unexpired artifact named {} or {}-<stamp>{}",
+            args.name,
+            args.name,
+            args.run.map(|r| format!(" in run {r}")).unwrap_or_default()
+        ))),
+        [only] => only,
+        [newest, ..] if args.latest => newest,
+        several => anyhow::bail!(dbbackup::Error::Usage(format!(
+            "{} artifacts match {} (newest: {}): pass --latest to take the newest, or --run ID",
+            several.len(),
+            args.name,
+            several[0].name
+        ))),
+    };
+    let files = store
+        .download(chosen, &args.out)
+        .with_context(|| format!("download of artifact {} failed", chosen.name))?;
+    tracing::info!(
+        "downloaded {} (id {}, created {}) → {}",
+        chosen.name,
+        chosen.id,
+        chosen.created_at,
+        args.out.display()
+    );
+    for file in files {
+        println!("{}", file.display());
+    }
+    Ok(exit::OK)
+}
+
+fn list(args: ListArgs) -> anyhow::Result<u8> {
+    let found = args.token.store()?.backups(&args.name, true)?;
+    if args.json {
+        super::print_json(&serde_json::to_value(&found)?);
+        return Ok(exit::OK);
+    }
+    println!(
+        "{:<40} {:>12} {:>12}  {:<20}  {:<7}  RUN",
+        "NAME", "ID", "SIZE", "CREATED", "EXPIRED"
+    );
+    for a in &found {
+        println!(
+            "{:<40} {:>12} {:>12}  {:<20}  {:<7}  {}",
+            a.name,
+            a.id,
+            a.size_in_bytes,
+            a.created_at,
+            if a.expired { "yes" } else { "no" },
+            a.run_id.map(|r| r.to_string()).unwrap_or_default()
+        );
+    }
+    Ok(exit::OK)
+}

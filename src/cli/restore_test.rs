@@ -1,0 +1,96 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use dbbackup::runner::Runner;
+use dbbackup::verify::{Report, Verdict};
+
+use dbbackup::verify::{self, Options, junit, workdir};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Backup files (the .gz next to its .manifest.json), or directories: their newest backup.
+    #[arg(value_name = "BACKUP", required = true)]
+    backups: Vec<PathBuf>,
+    /// Write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Run the engine's quick integrity check (SQLite: quick_check) instead of the full one.
+    #[arg(long)]
+    quick: bool,
+    /// For a directory, test every backup in it, not just the newest.
+    #[arg(long)]
+    all: bool,
+    /// PostgreSQL: restore on this server (postgres://USER@HOST:PORT/DB; DB is only used to
+    /// connect) instead of the one in the backup's manifest.
+    #[arg(long, value_name = "URL")]
+    restore_into: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    workdir::remove_on_interrupt()?;
+    let opts = Options {
+        quick: args.quick,
+        restore_into: args.restore_into,
+    };
+    let reports = verify::restore_test_all(&args.backups, args.all, &opts)?;
+    for report in &reports {
+        for line in report.summary_lines() {
+            tracing::info!("{line}");
+        }
+    }
+    let code = verify::exit_code(&reports);
+    if let Some(path) = &args.junit {
+        junit::write_file(&reports, path)?;
+    }
+    report_to_runner(&Runner::detect(), &reports, args.junit.as_deref())?;
+    if args.json {
+        super::print_json(&serde_json::json!({
+            "exit_code": code,
+            "backups": reports,
+        }));
+    }
+    Ok(code)
+}
+
+/// Step outputs (`passed`, `report-path`, `tables`, `rows`), an annotation per failed check and
+/// the result in the job summary, when running in GitHub Actions.
+pub fn report_to_runner(
+    runner: &Runner,
+    reports: &[Report],
+    junit: Option<&Path>,
+) -> anyhow::Result<()> {
+    let passed = reports.iter().all(|r| r.verdict == Verdict::Passed);
+    let mut outputs = vec![("passed", passed.to_string())];
+    if let Some(path) = junit {
+        outputs.push(("report-path", path.display().to_string()));
+    }
+    if let [report] = reports
+        && let Some(info) = &report.info
+    {
+        outputs.push(("tables", info.tables.to_string()));
+        outputs.push(("rows", info.rows.to_string()));
+    }
+    for (name, value) in outputs {
+        runner
+            .set_output(name, &value)
+            .context("write a step output to $GITHUB_OUTPUT")?;
+    }
+    let mut summary = String::from("### dbbackup restore test\n\n");
+    for report in reports {
+        for line in report.summary_lines() {
+            summary.push_str(&format!("- {line}\n"));
+        }
+        for check in report.failed_checks() {
+            runner.error(
+                &format!("restore test failed: {}", report.name()),
+                &format!("{}: {}", check.name, check.message),
+            );
+        }
+    }
+    runner
+        .append_summary(&summary)
+        .context("write the job summary to $GITHUB_STEP_SUMMARY")
+}

@@ -1,0 +1,258 @@
+//! GitHub Actions glue: step outputs, the job summary, annotations, masking and log groups.
+//!
+//! The formats follow the runner's documented workflow commands and environment files (the
+//! same ones `@actions/core` writes): outputs go to `$GITHUB_OUTPUT` as
+//! `name<<DELIMITER\nvalue\nDELIMITER\n` so any value, multiline included, is safe; commands
+//! such as `::error::` escape `%`, CR and LF in their message, and also `:` and `,` in their
+//! properties. Outside Actions every function here does nothing, so callers need no checks.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::archive::Manifest;
+use crate::backup::human_bytes;
+
+/// The runner environment, read once.
+#[derive(Debug, Clone, Default)]
+pub struct Runner {
+    active: bool,
+    output_file: Option<PathBuf>,
+    summary_file: Option<PathBuf>,
+}
+
+impl Runner {
+    /// Reads `GITHUB_ACTIONS`, `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY`.
+    pub fn detect() -> Self {
+        let file = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Self {
+            active: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+            output_file: file("GITHUB_OUTPUT"),
+            summary_file: file("GITHUB_STEP_SUMMARY"),
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Sets a step output. Values may hold anything, newlines included.
+    pub fn set_output(&self, name: &str, value: &str) -> std::io::Result<()> {
+        let Some(path) = self.output_file.as_ref().filter(|_| self.active) else {
+            return Ok(());
+        };
+        let delimiter = unique_delimiter(value);
+        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        write!(file, "{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    }
+
+    /// Appends Markdown to the job summary.
+    pub fn append_summary(&self, markdown: &str) -> std::io::Result<()> {
+        let Some(path) = self.summary_file.as_ref().filter(|_| self.active) else {
+            return Ok(());
+        };
+        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        writeln!(file, "{markdown}")
+    }
+
+    /// An error annotation on the run's page.
+    pub fn error(&self, title: &str, message: &str) {
+        self.command("error", &[("title", title)], message);
+    }
+
+    pub fn warning(&self, title: &str, message: &str) {
+        self.command("warning", &[("title", title)], message);
+    }
+
+    /// Tells the runner to hide `secret` in every log line from now on. Call it as soon as a
+    /// secret is known, before anything could print it.
+    pub fn mask(&self, secret: &str) {
+        if !secret.is_empty() {
+            self.command("add-mask", &[], secret);
+        }
+    }
+
+    /// Folds the log lines printed until the guard is dropped.
+    pub fn group(&self, title: &str) -> Group {
+        self.command("group", &[], title);
+        Group {
+            active: self.active,
+        }
+    }
+
+    /// Commands go to stderr: the runner reads both streams for them, and stdout stays clean
+    /// for `--json`.
+    fn command(&self, name: &str, properties: &[(&str, &str)], message: &str) {
+        if self.active {
+            eprintln!("{}", format_command(name, properties, message));
+        }
+    }
+}
+
+pub struct Group {
+    active: bool,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if self.active {
+            eprintln!("::endgroup::");
+        }
+    }
+}
+
+/// `::name key=value,key=value::message`, escaped as the runner expects.
+fn format_command(name: &str, properties: &[(&str, &str)], message: &str) -> String {
+    let props: Vec<String> = properties
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", escape_property(v)))
+        .collect();
+    let props = if props.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", props.join(","))
+    };
+    format!("::{name}{props}::{}", escape_data(message))
+}
+
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// A heredoc delimiter that cannot occur in the value.
+fn unique_delimiter(value: &str) -> String {
+    let mut n = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    loop {
+        let candidate = format!("ghadelimiter_{n:016x}");
+        if !value.contains(&candidate) {
+            return candidate;
+        }
+        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    }
+}
+
+/// The artifact's page, as the run's page links it:
+/// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID/artifacts/ID`.
+pub fn artifact_url(id: u64) -> Option<String> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    Some(format!(
+        "{}/{}/actions/runs/{}/artifacts/{id}",
+        var("GITHUB_SERVER_URL")?.trim_end_matches('/'),
+        var("GITHUB_REPOSITORY")?,
+        var("GITHUB_RUN_ID")?
+    ))
+}
+
+/// The job summary for one backup: sizes, duration, and per table the row count with the
+/// change since `previous` (the backup before it) when that is known.
+pub fn backup_summary(manifest: &Manifest, seconds: f64, previous: Option<&Manifest>) -> String {
+    let mut md = format!(
+        "### dbbackup: `{}`\n\n| | |\n| --- | --- |\n| source | `{}` ({} {}) |\n| format | {} |\n\
+         | size | {} compressed, {} raw |\n| sha256 | `{}` |\n| took | {seconds:.1} s |\n\n",
+        manifest.archive,
+        manifest.source,
+        manifest.engine.name,
+        manifest.engine.version,
+        manifest.format,
+        human_bytes(manifest.compressed_bytes),
+        human_bytes(manifest.raw_bytes),
+        manifest.sha256,
+    );
+    md.push_str("| table | rows | change |\n| --- | ---: | ---: |\n");
+    for table in &manifest.snapshot.tables {
+        let before = previous.and_then(|p| p.snapshot.tables.iter().find(|t| t.name == table.name));
+        let change = match before {
+            Some(b) => format!("{:+}", table.rows as i128 - b.rows as i128),
+            None if previous.is_some() => "new".to_string(),
+            None => String::new(),
+        };
+        md.push_str(&format!(
+            "| `{}` | {} | {change} |\n",
+            table.name.replace('|', "\\|").replace('`', "'"),
+            table.rows
+        ));
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_escape_what_the_runner_would_misread() {
+        assert_eq!(
+            format_command("error", &[("title", "a: b, c")], "50% done\nnext"),
+            "::error title=a%3A b%2C c::50%25 done%0Anext"
+        );
+        assert_eq!(
+            format_command("add-mask", &[], "s3cret"),
+            "::add-mask::s3cret"
+        );
+    }
+
+    #[test]
+    fn outputs_survive_multiline_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let runner = Runner {
+            active: true,
+            output_file: Some(path.clone()),
+            summary_file: None,
+        };
+        runner.set_output("tables", "a\nb").unwrap();
+        runner.set_output("passed", "true").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed = parse_output_file(&text);
+        assert_eq!(
+            parsed,
+            [
+                ("tables".into(), "a\nb".into()),
+                ("passed".into(), "true".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn inactive_runner_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let runner = Runner {
+            active: false,
+            output_file: Some(path.clone()),
+            summary_file: Some(path.clone()),
+        };
+        runner.set_output("x", "y").unwrap();
+        runner.append_summary("z").unwrap();
+        assert!(!path.exists());
+    }
+
+    /// Reads `$GITHUB_OUTPUT` as the runner does: `name<<DELIM`, lines, `DELIM`.
+    fn parse_output_file(text: &str) -> Vec<(String, String)> {
+        let mut lines = text.lines();
+        let mut out = Vec::new();
+        while let Some(head) = lines.next() {
+            let (name, delim) = head.split_once("<<").unwrap();
+            let mut value = Vec::new();
+            for line in lines.by_ref() {
+                if line == delim {
+                    break;
+                }
+                value.push(line);
+            }
+            out.push((name.to_string(), value.join("\n")));
+        }
+        out
+    }
+}

@@ -1,0 +1,573 @@
+//! Backups kept as GitHub Actions artifacts.
+//!
+//! Uploading goes through the Actions artifact service (see `upload`), the way
+//! `actions/upload-artifact` v4+ does; listing, downloading and deleting go through GitHub's
+//! REST API ("Artifacts" in the REST docs) with `octocrab`, using the repository token.
+//!
+//! An artifact holds one backup: a zip of the archive and its manifest, named
+//! `<stem>-<stamp>[-N]` after the archive, so names are unique per run and the backups of one
+//! database are those named `<stem>` or `<stem>-<stamp>...`; nothing else is ever pruned.
+//!
+//! The REST calls use octocrab's raw request methods (`_get`, `_delete`) rather than its typed
+//! builders because retrying needs the status and headers (`retry-after`, `x-ratelimit-*`) of
+//! each failed response, and because the zip download answers with a redirect to a signed
+//! storage URL that must be fetched without the GitHub token (reqwest does that part).
+//! Listing still parses pages with octocrab's `Page` and `WorkflowListArtifact` models.
+
+mod bundle;
+pub mod retry;
+pub mod upload;
+
+use std::io::{Seek, Write};
+use std::path::{Path, PathBuf};
+
+use http::{HeaderMap, StatusCode};
+use octocrab::models::workflows::WorkflowListArtifact;
+use octocrab::{FromResponse, Octocrab, Page};
+use serde::Serialize;
+
+pub use bundle::DEFAULT_MAX_UNPACKED;
+use retry::{Attempt, RetryPolicy, retry_for, short_message, with_retries};
+pub use upload::{Runtime, Uploaded};
+
+use super::{Store, StoredBackup};
+use crate::archive::manifest;
+use crate::error::{Error, Result};
+
+/// A token that never shows in `Debug` output, so it cannot leak through a log or an error.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The permissions a workflow needs, shown whenever GitHub refuses or no token is given.
+pub const PERMISSIONS_HINT: &str = "the workflow's GITHUB_TOKEN needs `actions: write` (list, \
+download and delete artifacts) and `contents: read`; grant them in the workflow or job YAML:
+
+    permissions:
+      actions: write
+      contents: read
+
+and pass the token to dbbackup:
+
+    env:
+      GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}";
+
+/// How to reach GitHub's REST API for one repository.
+#[derive(Debug, Clone)]
+pub struct GitHub {
+    /// `https://api.github.com`, or `https://HOST/api/v3` on GitHub Enterprise Server.
+    pub api_url: String,
+    pub owner: String,
+    pub repo: String,
+    pub token: Secret,
+    pub retry: RetryPolicy,
+}
+
+impl GitHub {
+    /// From the job's environment (`GITHUB_API_URL`, `GITHUB_REPOSITORY`) and a token from
+    /// `--github-token` or `GITHUB_TOKEN`.
+    pub fn from_env(token: Option<String>) -> Result<GitHub> {
+        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| {
+            Error::Remote(format!(
+                "no GitHub token: set GITHUB_TOKEN or pass --github-token; {PERMISSIONS_HINT}"
+            ))
+        })?;
+        let repository = std::env::var("GITHUB_REPOSITORY").unwrap_or_default();
+        let Some((owner, repo)) = repository
+            .split_once('/')
+            .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
+        else {
+            return Err(Error::Usage(format!(
+                "GITHUB_REPOSITORY must name the repository as OWNER/REPO (got {repository:?}); \
+                 GitHub Actions sets it in every job"
+            )));
+        };
+        let api_url = std::env::var("GITHUB_API_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "https://api.github.com".to_string());
+        Ok(GitHub {
+            api_url: api_url.trim_end_matches('/').to_string(),
+            owner: owner.to_string(),
+            repo: repo.to_string(),
+            token: Secret(token),
+            retry: RetryPolicy::from_env(),
+        })
+    }
+}
+
+/// One artifact as `artifact list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Artifact {
+    pub id: u64,
+    pub name: String,
+    pub size_in_bytes: u64,
+    /// RFC 3339.
+    pub created_at: String,
+    pub expired: bool,
+    /// The workflow run that uploaded it.
+    pub run_id: Option<u64>,
+}
+
+/// The artifact name for a backup archive `<stem>-<stamp>[-N].<ext>.gz`, and the prefix its
+/// backups share: `<stem>-<stamp>[-N]` and `<stem>`, or with a user's `base` in place of the
+/// stem. An archive named otherwise keeps its bare name, or takes `base` as it is.
+pub fn artifact_name(archive_file_name: &str, base: Option<&str>) -> Result<(String, String)> {
+    let bare = archive_file_name
+        .strip_suffix(".gz")
+        .and_then(|n| n.rsplit_once('.'))
+        .map_or(archive_file_name, |(bare, _ext)| bare);
+    let stem = bare
+        .match_indices('-')
+        .map(|(i, _)| &bare[..i])
+        .find(|stem| !stem.is_empty() && is_backup_of(bare, stem));
+    let (name, prefix) = match (stem, base) {
+        (Some(stem), Some(base)) => (format!("{base}{}", &bare[stem.len()..]), base.to_string()),
+        (Some(stem), None) => (bare.to_string(), stem.to_string()),
+        (None, Some(base)) => (base.to_string(), base.to_string()),
+        (None, None) => (bare.to_string(), bare.to_string()),
+    };
+    validate_name(&name)?;
+    Ok((name, prefix))
+}
+
+/// GitHub refuses these characters in artifact names (`validateArtifactName` in
+/// `@actions/artifact`, `path-and-artifact-name-validation.ts`).
+const FORBIDDEN_IN_NAMES: [char; 11] = ['"', ':', '<', '>', '|', '*', '?', '\r', '\n', '\\', '/'];
+
+pub fn validate_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::Usage("the artifact name is empty".into()));
+    }
+    if let Some(c) = name.chars().find(|c| FORBIDDEN_IN_NAMES.contains(c)) {
+        return Err(Error::Usage(format!(
+            "artifact name {name:?} contains {c:?}, which GitHub refuses (no \" : < > | * ? \\ / or line breaks)"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the artifact `name` is a backup of `prefix`: the name itself, or the name followed
+/// by `-<yyyymmdd-HHMMSS>` and an optional `-N`. `app-staging-...` is not a backup of `app`.
+pub fn is_backup_of(name: &str, prefix: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    let Some(rest) = rest.strip_prefix('-') else {
+        return rest.is_empty();
+    };
+    let (stamp, seq) = match rest.get(15..) {
+        Some("") => (rest, None),
+        Some(tail) => (&rest[..15], Some(tail)),
+        None => return false,
+    };
+    let stamp_ok = stamp.bytes().enumerate().all(|(i, c)| {
+        if i == 8 {
+            c == b'-'
+        } else {
+            c.is_ascii_digit()
+        }
+    });
+    let seq_ok = seq.is_none_or(|t| {
+        t.strip_prefix('-').is_some_and(|n| {
+            !n.is_empty() && !n.starts_with('0') && n.bytes().all(|c| c.is_ascii_digit())
+        })
+    });
+    stamp_ok && seq_ok
+}
+
+/// The repository's artifacts through the REST API. Calls block: each runs on a private
+/// single-threaded runtime, so the CLI stays synchronous.
+pub struct ArtifactStore {
+    rt: tokio::runtime::Runtime,
+    client: Octocrab,
+    gh: GitHub,
+    /// The bound on what one download may unpack to.
+    pub max_unpacked: u64,
+}
+
+/// rustls needs one process-wide crypto provider; `ring` is the one compiled in.
+fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl ArtifactStore {
+    pub fn connect(gh: GitHub) -> Result<ArtifactStore> {
+        install_crypto();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+        let client = rt.block_on(async {
+            Octocrab::builder()
+                .base_uri(gh.api_url.as_str())
+                .map_err(|e| {
+                    Error::Usage(format!("GITHUB_API_URL {:?} is not a URL: {e}", gh.api_url))
+                })?
+                .personal_token(gh.token.0.clone())
+                .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
+                .set_connect_timeout(Some(std::time::Duration::from_secs(30)))
+                .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+                .build()
+                .map_err(|e| Error::Internal(format!("cannot set up the GitHub client: {e}")))
+        })?;
+        Ok(ArtifactStore {
+            rt,
+            client,
+            gh,
+            max_unpacked: DEFAULT_MAX_UNPACKED,
+        })
+    }
+
+    fn repo_path(&self) -> String {
+        format!("/repos/{}/{}", self.gh.owner, self.gh.repo)
+    }
+
+    /// Every artifact of the repository, all pages, as GitHub lists them (newest first).
+    pub fn list_all(&self) -> Result<Vec<Artifact>> {
+        self.rt.block_on(async {
+            let mut next = format!("{}/actions/artifacts?per_page=100&page=1", self.repo_path());
+            let mut all = Vec::new();
+            for _ in 0..10_000 {
+                let page = self.get_page(&next).await?;
+                all.extend(page.items.into_iter().map(Artifact::from));
+                match page.next {
+                    Some(uri) => next = uri.to_string(),
+                    None => return Ok(all),
+                }
+            }
+            Err(Error::Remote(format!(
+                "listing artifacts of {}/{}: more than 10000 pages; giving up",
+                self.gh.owner, self.gh.repo
+            )))
+        })
+    }
+
+    async fn get_page(&self, uri: &str) -> Result<Page<WorkflowListArtifact>> {
+        let what = format!("list artifacts of {}/{}", self.gh.owner, self.gh.repo);
+        with_retries(&self.gh.retry, &what, || async {
+            let response = match self.client._get(uri).await {
+                Ok(r) => r,
+                Err(e) => return octocrab_retry(e),
+            };
+            if response.status().is_success() {
+                return match Page::<WorkflowListArtifact>::from_response(response).await {
+                    Ok(page) => Attempt::Done(page),
+                    Err(e) => Attempt::Fail(Error::Remote(format!(
+                        "{what}: unexpected answer from GitHub ({e})"
+                    ))),
+                };
+            }
+            let (status, headers) = (response.status(), response.headers().clone());
+            let body = self
+                .client
+                .body_to_string(response)
+                .await
+                .unwrap_or_default();
+            self.failed(&what, status, &headers, &body)
+        })
+        .await
+    }
+
+    /// The backups of `prefix`, newest first by creation time; expired ones only when asked.
+    pub fn backups(&self, prefix: &str, include_expired: bool) -> Result<Vec<Artifact>> {
+        let mut found: Vec<Artifact> = self
+            .list_all()?
+            .into_iter()
+            .filter(|a| is_backup_of(&a.name, prefix) && (include_expired || !a.expired))
+            .collect();
+        found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(found)
+    }
+
+    /// Downloads the artifact's zip and unpacks it into `out`; returns the files written.
+    pub fn download(&self, artifact: &Artifact, out: &Path) -> Result<Vec<PathBuf>> {
+        let path = format!("{}/actions/artifacts/{}/zip", self.repo_path(), artifact.id);
+        let what = format!("download artifact {} ({})", artifact.name, artifact.id);
+        let location = self.rt.block_on(self.redirect_location(&path, &what))?;
+        let mut zip = self.rt.block_on(self.fetch_blob(&location, &what))?;
+        zip.rewind()
+            .map_err(|e| Error::output("read back", std::env::temp_dir(), e))?;
+        bundle::unpack(zip, &artifact.name, out, self.max_unpacked)
+    }
+
+    /// GitHub answers the zip endpoint with `302 Found` and a short-lived signed URL.
+    async fn redirect_location(&self, path: &str, what: &str) -> Result<String> {
+        with_retries(&self.gh.retry, what, || async {
+            let response = match self.client._get(path).await {
+                Ok(r) => r,
+                Err(e) => return octocrab_retry(e),
+            };
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string);
+            match (response.status().is_redirection(), location) {
+                (true, Some(location)) => Attempt::Done(location),
+                (true, None) => Attempt::Fail(Error::Remote(format!(
+                    "{what}: GitHub redirected without a Location"
+                ))),
+                (false, _) if response.status().is_success() => {
+                    Attempt::Fail(Error::Remote(format!(
+                        "{what}: expected a redirect to the zip, got {}",
+                        response.status()
+                    )))
+                }
+                _ => {
+                    let (status, headers) = (response.status(), response.headers().clone());
+                    let body = self
+                        .client
+                        .body_to_string(response)
+                        .await
+                        .unwrap_or_default();
+                    self.failed(what, status, &headers, &body)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Fetches the signed storage URL into a temporary file, without GitHub credentials,
+    /// bounded in size.
+    async fn fetch_blob(&self, url: &str, what: &str) -> Result<std::fs::File> {
+        let http = upload::http_client()?;
+        let limit = self.max_unpacked;
+        with_retries(&self.gh.retry, what, || async {
+            let mut response = match http.get(url).send().await {
+                Ok(r) => r,
+                Err(e) => return upload::transport_retry(e),
+            };
+            let status = response.status();
+            if !status.is_success() {
+                let headers = response.headers().clone();
+                let text = response.text().await.unwrap_or_default();
+                return match retry_for(status, &headers, &text) {
+                    Some(retry) => retry.into(),
+                    None => Attempt::Fail(Error::Remote(format!(
+                        "{what}: the storage URL answered HTTP {status}"
+                    ))),
+                };
+            }
+            let temp_dir = std::env::temp_dir();
+            let mut out = match tempfile::tempfile() {
+                Ok(f) => f,
+                Err(e) => return Attempt::Fail(Error::output("create a file in", temp_dir, e)),
+            };
+            let mut written = 0u64;
+            loop {
+                let chunk = match response.chunk().await {
+                    Ok(Some(chunk)) => chunk,
+                    Ok(None) => return Attempt::Done(out),
+                    Err(e) => return upload::transport_retry(e),
+                };
+                written += chunk.len() as u64;
+                if written > limit {
+                    return Attempt::Fail(Error::Remote(format!(
+                        "{what}: the zip is larger than {limit} bytes; refusing it"
+                    )));
+                }
+                if let Err(e) = out.write_all(&chunk) {
+                    return Attempt::Fail(Error::output("write", temp_dir, e));
+                }
+            }
+        })
+        .await
+    }
+
+    /// A failed REST response: a retry when GitHub says to wait, else a final error that says
+    /// what to do.
+    fn failed<T>(
+        &self,
+        what: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &str,
+    ) -> Attempt<T> {
+        if let Some(retry) = retry_for(status, headers, body) {
+            return retry.into();
+        }
+        let hint = match status {
+            StatusCode::UNAUTHORIZED => {
+                format!(
+                    " (the token was refused: it is missing, expired or wrong; {PERMISSIONS_HINT})"
+                )
+            }
+            StatusCode::FORBIDDEN => format!(" ({PERMISSIONS_HINT})"),
+            StatusCode::NOT_FOUND => format!(
+                " (check GITHUB_REPOSITORY={}/{} and GITHUB_API_URL, and that the token can read it; {PERMISSIONS_HINT})",
+                self.gh.owner, self.gh.repo
+            ),
+            _ => String::new(),
+        };
+        Attempt::Fail(Error::Remote(format!(
+            "{what}: GitHub answered HTTP {status}{}{hint}",
+            short_message(body)
+        )))
+    }
+}
+
+/// Errors before any response (connect, timeout) are worth retrying.
+fn octocrab_retry<T>(err: octocrab::Error) -> Attempt<T> {
+    Attempt::Retry {
+        wait: None,
+        why: format!("network error: {err}"),
+    }
+}
+
+impl From<WorkflowListArtifact> for Artifact {
+    fn from(a: WorkflowListArtifact) -> Self {
+        Artifact {
+            id: a.id.into_inner(),
+            name: a.name,
+            size_in_bytes: a.size_in_bytes as u64,
+            created_at: a.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            expired: a.expired,
+            run_id: a.workflow_run.map(|r| r.id.into_inner()),
+        }
+    }
+}
+
+impl Store for ArtifactStore {
+    /// Non-expired backups only: an expired artifact holds nothing and must not use up one of
+    /// the kept places.
+    fn list(&self, stem: &str) -> Result<Vec<StoredBackup>> {
+        Ok(self
+            .backups(stem, false)?
+            .into_iter()
+            .map(|a| StoredBackup {
+                id: a.id.to_string(),
+                name: a.name,
+            })
+            .collect())
+    }
+
+    fn delete(&self, backup: &StoredBackup) -> Result<()> {
+        let path = format!("{}/actions/artifacts/{}", self.repo_path(), backup.id);
+        let what = format!("delete artifact {} ({})", backup.name, backup.id);
+        self.rt
+            .block_on(with_retries(&self.gh.retry, &what, || async {
+                let response = match self.client._delete(path.as_str(), None::<&()>).await {
+                    Ok(r) => r,
+                    Err(e) => return octocrab_retry(e),
+                };
+                match response.status() {
+                    // Already gone (deleted by another job, or expired and removed): the goal holds.
+                    s if s.is_success() || s == StatusCode::NOT_FOUND => Attempt::Done(()),
+                    status => {
+                        let headers = response.headers().clone();
+                        let body = self
+                            .client
+                            .body_to_string(response)
+                            .await
+                            .unwrap_or_default();
+                        self.failed(&what, status, &headers, &body)
+                    }
+                }
+            }))
+    }
+}
+
+/// GitHub keeps artifacts 1 to 90 days (up to 400 on private repositories), capped by the
+/// repository's setting, which the runner passes as `GITHUB_RETENTION_DAYS`; like the official
+/// client (`getExpiration`), a longer request is lowered to that cap with a warning.
+fn retention_within_limits(days: u32) -> Result<u32> {
+    if !(1..=400).contains(&days) {
+        return Err(Error::Usage(format!(
+            "--retention-days {days}: GitHub keeps artifacts 1 to 90 days (400 on private repositories)"
+        )));
+    }
+    let cap = std::env::var("GITHUB_RETENTION_DAYS")
+        .ok()
+        .and_then(|d| d.parse::<u32>().ok());
+    match cap {
+        Some(cap) if cap < days => {
+            tracing::warn!(
+                "--retention-days {days} is more than this repository allows; using {cap}"
+            );
+            Ok(cap)
+        }
+        _ => Ok(days),
+    }
+}
+
+/// Uploads a backup (the archive and its manifest sidecar, zipped) as the artifact `name`.
+/// `retention_days` of `None` leaves the repository's default retention.
+pub fn upload_backup(
+    runtime: &Runtime,
+    archive: &Path,
+    name: &str,
+    retention_days: Option<u32>,
+) -> Result<Uploaded> {
+    validate_name(name)?;
+    let retention_days = retention_days.map(retention_within_limits).transpose()?;
+    let manifest_path = manifest::path_for(archive);
+    for file in [archive, manifest_path.as_path()] {
+        if !file.is_file() {
+            return Err(Error::unreadable(
+                file,
+                "missing: an artifact holds a backup and its .manifest.json side by side",
+            ));
+        }
+    }
+    let work = tempfile::tempdir()
+        .map_err(|e| Error::output("create a temporary directory in", std::env::temp_dir(), e))?;
+    let zip_path = work.path().join(format!("{name}.zip"));
+    bundle::pack(&[archive.to_path_buf(), manifest_path], &zip_path)?;
+    install_crypto();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(upload::upload_zip(
+        runtime,
+        &RetryPolicy::from_env(),
+        &zip_path,
+        name,
+        retention_days,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_backups_and_recognises_only_their_own() {
+        let (name, prefix) = artifact_name("app-20261125-175300-2.sqlite.gz", None).unwrap();
+        assert_eq!(
+            (name.as_str(), prefix.as_str()),
+            ("app-20261125-175300-2", "app")
+        );
+        let (name, prefix) = artifact_name("app-20261125-175300.sql.gz", Some("nightly")).unwrap();
+        assert_eq!(
+            (name.as_str(), prefix.as_str()),
+            ("nightly-20261125-175300", "nightly")
+        );
+        assert!(artifact_name("x.sqlite.gz", Some("a/b")).is_err());
+        assert!(is_backup_of("app-20261125-175300", "app"));
+        assert!(is_backup_of("app-20261125-175300-12", "app"));
+        assert!(is_backup_of("app", "app"));
+        for other in [
+            "app-staging-20261125-175300",
+            "apple-20261125-175300",
+            "app-20261125-175300-01",
+            "app-20261125-175300-x",
+            "app-2026112-175300",
+            "app-",
+        ] {
+            assert!(!is_backup_of(other, "app"), "{other}");
+        }
+    }
+}

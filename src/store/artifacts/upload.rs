@@ -1,0 +1,447 @@
+//! Uploading an artifact through the Actions artifact service (v4), the way `@actions/artifact`
+//! does it (`packages/artifact/src/internal/upload/upload-artifact.ts` in actions/toolkit):
+//!
+//! 1. `POST {ACTIONS_RESULTS_URL origin}/twirp/github.actions.results.api.v1.ArtifactService/CreateArtifact`
+//!    with the runtime token as a bearer token, JSON with protobuf field names:
+//!    `workflow_run_backend_id`, `workflow_job_run_backend_id`, `name`, `mime_type`
+//!    (`application/zip`), `version` (7), and `expires_at` when a retention is asked for. The
+//!    two backend ids come from the runtime token itself: its `scp` claim holds
+//!    `Actions.Results:<run id>:<job id>` (`internal/shared/util.ts`, `getBackendIdsFromToken`).
+//!    The answer is `{ok, signed_upload_url}`.
+//! 2. The zip goes to that signed Azure Blob URL as a block blob, as the Azure SDK's
+//!    `BlockBlobClient.uploadStream` sends it: `PUT ?comp=block&blockid=<base64>` per 8 MiB
+//!    block, then `PUT ?comp=blocklist` with the XML list of blocks and the content type in
+//!    `x-ms-blob-content-type`. The signed URL is the credential: no token goes with it.
+//! 3. `FinalizeArtifact` with the same ids and name, `size` (int64, so a JSON string) and
+//!    `hash` = `sha256:<hex of the zip>`; the answer is `{ok, artifact_id}`.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::Secret;
+use super::retry::{Attempt, RetryPolicy, Retryable, retry_for, short_message, with_retries};
+use crate::error::{Error, Result};
+
+const SERVICE: &str = "github.actions.results.api.v1.ArtifactService";
+/// The artifact version the official client sends today (`@actions/artifact` 2.x to 6.x).
+const ARTIFACT_VERSION: u32 = 7;
+/// The block size the official client uploads with (`getUploadChunkSize`).
+const BLOCK_SIZE: usize = 8 << 20;
+/// The Azure Storage REST API version sent with blob requests.
+const AZURE_VERSION: &str = "2025-01-05";
+
+/// Where and as whom to upload: what the runner gives a job step.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    token: Secret,
+    /// Scheme and host of `ACTIONS_RESULTS_URL`: the client keeps only the origin.
+    results_origin: String,
+    run_backend_id: String,
+    job_backend_id: String,
+}
+
+const NOT_IN_ACTIONS: &str = "uploading an artifact needs ACTIONS_RUNTIME_TOKEN and \
+ACTIONS_RESULTS_URL, which the GitHub Actions runner gives to actions but not to `run:` steps; \
+run dbbackup inside a GitHub Actions job and expose them to the step, for instance with \
+`uses: crazy-max/ghaction-github-runtime@v3` before it";
+
+impl Runtime {
+    /// Reads the runtime token and results URL from the job's environment.
+    pub fn from_env() -> Result<Runtime> {
+        let token = std::env::var("ACTIONS_RUNTIME_TOKEN").unwrap_or_default();
+        let url = std::env::var("ACTIONS_RESULTS_URL").unwrap_or_default();
+        if token.is_empty() || url.is_empty() {
+            return Err(Error::Remote(NOT_IN_ACTIONS.into()));
+        }
+        let (run_backend_id, job_backend_id) = backend_ids(&token)?;
+        Ok(Runtime {
+            token: Secret(token),
+            results_origin: origin(&url)?,
+            run_backend_id,
+            job_backend_id,
+        })
+    }
+}
+
+/// The scheme, host and port of a URL, as `new URL(url).origin` gives them.
+fn origin(url: &str) -> Result<String> {
+    let parsed: reqwest::Url = url
+        .parse()
+        .map_err(|e| Error::Remote(format!("ACTIONS_RESULTS_URL is not a URL ({e})")))?;
+    Ok(parsed.origin().ascii_serialization())
+}
+
+/// The workflow run and job backend ids, from the runtime token's `scp` claim. The token is a
+/// JWT; only its payload is read, its signature is the service's business.
+fn backend_ids(token: &str) -> Result<(String, String)> {
+    let invalid = || {
+        Error::Remote(
+            "ACTIONS_RUNTIME_TOKEN is not a runtime token with an Actions.Results scope; \
+             run dbbackup inside a GitHub Actions job"
+                .into(),
+        )
+    };
+    let payload = token.split('.').nth(1).ok_or_else(invalid)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| invalid())?;
+    let claims: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    let scp = claims
+        .get("scp")
+        .and_then(Value::as_str)
+        .ok_or_else(invalid)?;
+    scp.split(' ')
+        .map(|scope| scope.split(':').collect::<Vec<_>>())
+        .find(|parts| parts[0] == "Actions.Results")
+        .and_then(|parts| match parts.as_slice() {
+            [_, run, job] => Some((run.to_string(), job.to_string())),
+            _ => None,
+        })
+        .ok_or_else(invalid)
+}
+
+/// What the service says about a finished upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    pub id: u64,
+    pub name: String,
+    /// Bytes of the zip.
+    pub size: u64,
+    /// sha256 of the zip, lowercase hex.
+    pub sha256: String,
+}
+
+/// Uploads the zip at `zip_path` as the artifact `name`.
+pub async fn upload_zip(
+    runtime: &Runtime,
+    policy: &RetryPolicy,
+    zip_path: &Path,
+    name: &str,
+    retention_days: Option<u32>,
+) -> Result<Uploaded> {
+    let http = http_client()?;
+    let twirp = Twirp {
+        http: &http,
+        runtime,
+        policy,
+    };
+    let mut create = json!({
+        "workflow_run_backend_id": runtime.run_backend_id,
+        "workflow_job_run_backend_id": runtime.job_backend_id,
+        "name": name,
+        "mime_type": "application/zip",
+        "version": ARTIFACT_VERSION,
+    });
+    if let Some(days) = retention_days {
+        let expires = OffsetDateTime::now_utc() + time::Duration::days(days.into());
+        create["expires_at"] = json!(expires.format(&Rfc3339).expect("UTC time formats"));
+    }
+    let created: CreateResponse = twirp.call("CreateArtifact", &create).await?;
+    if !created.ok {
+        return Err(Error::Remote(format!(
+            "CreateArtifact for {name}: the artifact service answered not ok"
+        )));
+    }
+    let (size, sha256) = upload_blob(&http, policy, &created.signed_upload_url, zip_path).await?;
+    let finalize = json!({
+        "workflow_run_backend_id": runtime.run_backend_id,
+        "workflow_job_run_backend_id": runtime.job_backend_id,
+        "name": name,
+        "size": size.to_string(),
+        "hash": format!("sha256:{sha256}"),
+    });
+    let finalized: FinalizeResponse = twirp.call("FinalizeArtifact", &finalize).await?;
+    let id = finalized.artifact_id.as_u64();
+    match (finalized.ok, id) {
+        (true, Some(id)) => Ok(Uploaded {
+            id,
+            name: name.to_string(),
+            size,
+            sha256,
+        }),
+        _ => Err(Error::Remote(format!(
+            "FinalizeArtifact for {name}: the artifact service answered not ok; the artifact was not saved"
+        ))),
+    }
+}
+
+pub(super) fn http_client() -> Result<reqwest::Client> {
+    super::install_crypto();
+    reqwest::Client::builder()
+        .user_agent(concat!("dbbackup/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30))
+        .read_timeout(Duration::from_secs(300))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot set up the HTTP client: {e}")))
+}
+
+#[derive(Deserialize)]
+struct CreateResponse {
+    #[serde(default)]
+    ok: bool,
+    #[serde(default)]
+    signed_upload_url: String,
+}
+
+#[derive(Deserialize)]
+struct FinalizeResponse {
+    #[serde(default)]
+    ok: bool,
+    /// int64 in protobuf JSON is a string; accept a number as well, as the official client does.
+    #[serde(default)]
+    artifact_id: Int64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum Int64 {
+    Text(String),
+    Number(u64),
+    #[default]
+    Missing,
+}
+
+impl Int64 {
+    fn as_u64(&self) -> Option<u64> {
+        match self {
+            Int64::Text(t) => t.parse().ok(),
+            Int64::Number(n) => Some(*n),
+            Int64::Missing => None,
+        }
+    }
+}
+
+struct Twirp<'a> {
+    http: &'a reqwest::Client,
+    runtime: &'a Runtime,
+    policy: &'a RetryPolicy,
+}
+
+impl Twirp<'_> {
+    async fn call<T: serde::de::DeserializeOwned>(&self, method: &str, body: &Value) -> Result<T> {
+        let url = format!("{}/twirp/{SERVICE}/{method}", self.runtime.results_origin);
+        let body = body.to_string();
+        let what = format!("artifact service {method}");
+        with_retries(self.policy, &what, || async {
+            let sent = self
+                .http
+                .post(&url)
+                .bearer_auth(&self.runtime.token.0)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) => return transport_retry(e),
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            let text = response.text().await.unwrap_or_default();
+            if status.is_success() {
+                return match serde_json::from_str(&text) {
+                    Ok(parsed) => Attempt::Done(parsed),
+                    Err(e) => {
+                        Attempt::Fail(Error::Remote(format!("{what}: unexpected answer ({e})")))
+                    }
+                };
+            }
+            if let Some(retry) = twirp_retry(status, &headers, &text) {
+                return retry.into();
+            }
+            Attempt::Fail(Error::Remote(format!(
+                "{what} refused: HTTP {status}{}{}",
+                short_message(&text),
+                twirp_hint(status)
+            )))
+        })
+        .await
+    }
+}
+
+/// The official client retries 429 and 500/502/503/504 on the artifact service, never a 403.
+fn twirp_retry(
+    status: reqwest::StatusCode,
+    headers: &http::HeaderMap,
+    body: &str,
+) -> Option<Retryable> {
+    if status == reqwest::StatusCode::FORBIDDEN {
+        return None;
+    }
+    retry_for(status, headers, body)
+}
+
+fn twirp_hint(status: reqwest::StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 | 403 => {
+            " (the runtime token was refused: it is valid only inside the job that received it)"
+        }
+        409 => {
+            " (an artifact of that name already exists in this run: give another --artifact-name)"
+        }
+        _ => "",
+    }
+}
+
+/// Connection errors and timeouts are retried; the error text leaves out the URL, which may be
+/// a signed one.
+pub(super) fn transport_retry<T>(err: reqwest::Error) -> Attempt<T> {
+    Attempt::Retry {
+        wait: None,
+        why: format!("network error: {}", err.without_url()),
+    }
+}
+
+/// Uploads the file as a block blob in 8 MiB blocks; returns its size and sha256.
+async fn upload_blob(
+    http: &reqwest::Client,
+    policy: &RetryPolicy,
+    signed_url: &str,
+    path: &Path,
+) -> Result<(u64, String)> {
+    let mut file =
+        File::open(path).map_err(|e| Error::unreadable(path, format!("cannot read: {e}")))?;
+    let mut hasher = Sha256::new();
+    let mut block_ids = Vec::new();
+    let mut size = 0u64;
+    let prefix = format!("{:016x}", fastrand::u64(..));
+    loop {
+        let block = read_block(&mut file, path)?;
+        if block.is_empty() && !block_ids.is_empty() {
+            break;
+        }
+        hasher.update(&block);
+        size += block.len() as u64;
+        let id = STANDARD.encode(format!("{prefix}-{:06}", block_ids.len()));
+        let url = with_query(signed_url, &[("comp", "block"), ("blockid", &id)]);
+        let headers = [("content-type", "application/octet-stream")];
+        blob_put(
+            http,
+            policy,
+            &url,
+            "upload a block",
+            block.clone(),
+            &headers,
+        )
+        .await?;
+        block_ids.push(id);
+        if block.len() < BLOCK_SIZE {
+            break;
+        }
+    }
+    let list: String = block_ids
+        .iter()
+        .map(|id| format!("<Latest>{id}</Latest>"))
+        .collect();
+    let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><BlockList>{list}</BlockList>");
+    let url = with_query(signed_url, &[("comp", "blocklist")]);
+    let headers = [
+        ("content-type", "application/xml"),
+        ("x-ms-blob-content-type", "application/zip"),
+    ];
+    blob_put(
+        http,
+        policy,
+        &url,
+        "commit the block list",
+        xml.into_bytes(),
+        &headers,
+    )
+    .await?;
+    Ok((size, format!("{:x}", hasher.finalize())))
+}
+
+fn read_block(file: &mut File, path: &Path) -> Result<Vec<u8>> {
+    let mut block = Vec::with_capacity(BLOCK_SIZE);
+    file.take(BLOCK_SIZE as u64)
+        .read_to_end(&mut block)
+        .map_err(|e| Error::unreadable(path, format!("cannot read: {e}")))?;
+    Ok(block)
+}
+
+fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
+    let mut parsed: reqwest::Url = url.parse().expect("the signed URL was parsed before");
+    parsed.query_pairs_mut().extend_pairs(pairs);
+    parsed.to_string()
+}
+
+async fn blob_put(
+    http: &reqwest::Client,
+    policy: &RetryPolicy,
+    url: &str,
+    what: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> Result<()> {
+    let what = format!("blob storage: {what}");
+    with_retries(policy, &what, || async {
+        let mut request = http
+            .put(url)
+            .header("x-ms-version", AZURE_VERSION)
+            .body(body.clone());
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return transport_retry(e),
+        };
+        let status = response.status();
+        let response_headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return Attempt::Done(());
+        }
+        match retry_for(status, &response_headers, &text) {
+            Some(retry) => retry.into(),
+            None => Attempt::Fail(Error::Remote(format!(
+                "{what} refused: HTTP {status} (the signed upload URL may have expired)"
+            ))),
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: &str) -> String {
+        format!("x.{}.sig", URL_SAFE_NO_PAD.encode(claims))
+    }
+
+    #[test]
+    fn reads_backend_ids_from_the_scp_claim() {
+        let token = jwt(r#"{"scp":"Actions.ExampleScope Actions.Results:run-1:job-2"}"#);
+        assert_eq!(
+            backend_ids(&token).unwrap(),
+            ("run-1".to_string(), "job-2".to_string())
+        );
+        for bad in [
+            jwt(r#"{"scp":"Actions.ExampleScope"}"#),
+            jwt(r#"{"scp":"Actions.Results:only-one"}"#),
+            jwt(r#"{"sub":"x"}"#),
+            "not-a-jwt".to_string(),
+        ] {
+            assert!(backend_ids(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keeps_only_the_origin_of_the_results_url() {
+        assert_eq!(
+            origin("https://results.example:8443/some/path?x=1").unwrap(),
+            "https://results.example:8443"
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! The composite action's shell steps, run locally under a fake runner environment:
+//! `GITHUB_OUTPUT`, `GITHUB_PATH`, `GITHUB_STEP_SUMMARY` as temp files, `RUNNER_OS`/`RUNNER_ARCH`
+//! set, a fake release served from a `file://` URL.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct FakeRunner {
+    dir: tempfile::TempDir,
+}
+
+impl FakeRunner {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.file(name)).unwrap_or_default()
+    }
+
+    /// Runs a script of the action with the runner's variables and `env`.
+    fn run(&self, script: &str, env: &[(&str, &str)]) -> Output {
+        let bin_dir = assert_cmd::cargo::cargo_bin("dbbackup")
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo().join("scripts/action").join(script))
+            .env_clear()
+            .env("PATH", path)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", self.file("output"))
+            .env("GITHUB_PATH", self.file("path"))
+            .env("GITHUB_STEP_SUMMARY", self.file("summary"))
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env("RUNNER_TEMP", self.file("temp"))
+            .env("RUNNER_TOOL_CACHE", self.file("toolcache"))
+            .env("ACTION_PATH", repo());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+}
+
+/// `name=value` lines and `name<<DELIM` blocks, as the runner reads `$GITHUB_OUTPUT`.
+fn output(text: &str, name: &str) -> Option<String> {
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some(v) = line.strip_prefix(&format!("{name}=")) {
+            return Some(v.to_string());
+        }
+        if let Some(delim) = line.strip_prefix(&format!("{name}<<")) {
+            let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delim).collect();
+            return Some(value.join("\n"));
+        }
+    }
+    None
+}
+
+fn version_tag() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A release directory as GitHub would serve it: the asset and SHA256SUMS under the tag.
+fn fake_release(root: &Path, tamper: bool) -> String {
+    let tag_dir = root.join(version_tag());
+    fs::create_dir_all(&tag_dir).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("dbbackup");
+    let asset = "dbbackup-x86_64-unknown-linux-musl.tar.gz";
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(tag_dir.join(asset))
+        .arg("-C")
+        .arg(bin.parent().unwrap())
+        .arg("dbbackup")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sums = Command::new("sha256sum")
+        .arg(asset)
+        .current_dir(&tag_dir)
+        .output()
+        .unwrap();
+    let mut sums = String::from_utf8(sums.stdout).unwrap();
+    if tamper {
+        sums = format!("{}{}", "0".repeat(64), &sums[64..]);
+    }
+    fs::write(tag_dir.join("SHA256SUMS"), sums).unwrap();
+    format!("file://{}", root.display())
+}
+
+#[test]
+fn install_uses_a_release_binary_whose_checksum_matches() {
+    let runner = FakeRunner::new();
+    let base = fake_release(&runner.file("releases"), false);
+    let out = runner.run(
+        "install.sh",
+        &[
+            ("ACTION_REPOSITORY", "owner/dbbackup"),
+            ("DBBACKUP_RELEASE_BASE_URL", &base),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        output(&runner.read("output"), "found").as_deref(),
+        Some("true")
+    );
+    let installed = PathBuf::from(runner.read("path").trim()).join("dbbackup");
+    let version = Command::new(installed).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn install_refuses_a_binary_whose_checksum_does_not_match() {
+    let runner = FakeRunner::new();
+    let base = fake_release(&runner.file("releases"), true);
+    let out = runner.run(
+        "install.sh",
+        &[
+            ("ACTION_REPOSITORY", "owner/dbbackup"),
+            ("DBBACKUP_RELEASE_BASE_URL", &base),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("::error title=dbbackup install::"));
+    assert_eq!(runner.read("path"), "", "nothing was put on PATH");
+}
+
+#[test]
+fn install_falls_back_to_building_when_there_is_no_release() {
+    let runner = FakeRunner::new();
+    let out = runner.run(
+        "install.sh",
+        &[
+            ("ACTION_REPOSITORY", "owner/dbbackup"),
+            (
+                "DBBACKUP_RELEASE_BASE_URL",
+                &format!("file://{}", runner.file("nothing-here").display()),
+            ),
+        ],
+    );
+    assert!(out.status.success());
+    let outputs = runner.read("output");
+    assert_eq!(output(&outputs, "found").as_deref(), Some("false"));
+    assert!(output(&outputs, "build-root").is_some_and(|r| r.contains("toolcache")));
+}
+
+#[test]
+fn run_step_backs_up_and_reports_outputs_and_summary() {
+    let runner = FakeRunner::new();
+    let db = runner.file("app.db");
+    fs::copy(repo().join("../shared/data/chinook.sqlite"), &db).unwrap();
+    let out_dir = runner.file("backups");
+    let out = runner.run(
+        "run.sh",
+        &[
+            ("INPUT_DATABASE", db.to_str().unwrap()),
+            ("INPUT_COMMAND", "backup"),
+            ("INPUT_KEEP", "3"),
+            ("INPUT_COMPRESSION_LEVEL", "6"),
+            ("INPUT_RESTORE_TEST", "true"),
+            ("INPUT_UPLOAD", "false"),
+            ("INPUT_PRUNE", "true"),
+            ("INPUT_OUT", out_dir.to_str().unwrap()),
+            (
+                "INPUT_JUNIT_PATH",
+                runner.file("junit.xml").to_str().unwrap(),
+            ),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outputs = runner.read("output");
+    let path = PathBuf::from(output(&outputs, "backup-path").expect("backup-path output"));
+    assert!(path.starts_with(&out_dir) && path.is_file());
+    assert_eq!(output(&outputs, "rows").as_deref(), Some("15607"));
+    assert_eq!(output(&outputs, "tables").as_deref(), Some("11"));
+    assert_eq!(output(&outputs, "passed").as_deref(), Some("true"));
+    assert_eq!(
+        output(&outputs, "report-path").map(PathBuf::from),
+        Some(runner.file("junit.xml"))
+    );
+    assert!(runner.file("junit.xml").is_file());
+    let summary = runner.read("summary");
+    assert!(summary.contains("| `Track` | 3503 |"), "{summary}");
+    assert!(
+        summary.contains("restore OK: 11 tables, 15607 rows"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn run_step_fails_loudly_without_a_database() {
+    let runner = FakeRunner::new();
+    let out = runner.run("run.sh", &[("INPUT_COMMAND", "backup")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("::error title=dbbackup::"));
+}

@@ -1,0 +1,500 @@
+//! `dbbackup backup` driven as a user runs it, on real SQLite databases.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+use dbbackup::archive::Manifest;
+use dbbackup::archive::compress::hex;
+use predicates::str::contains;
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+
+fn shared_data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name)
+}
+
+/// A private copy of chinook: tests must never write to the shared sample.
+fn chinook_copy(dir: &Path) -> PathBuf {
+    let path = dir.join("chinook.sqlite");
+    fs::copy(shared_data("chinook.sqlite"), &path).unwrap();
+    path
+}
+
+fn dbbackup() -> Command {
+    Command::cargo_bin("dbbackup").unwrap()
+}
+
+/// Backup archives (not manifests, not temp dirs) in `dir`, sorted by name.
+fn archives(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".gz"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn run_json(args: &[&str]) -> serde_json::Value {
+    let out = dbbackup().args(args).arg("--json").assert().success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+fn gunzip(path: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(fs::File::open(path).unwrap())
+        .read_to_end(&mut bytes)
+        .unwrap();
+    bytes
+}
+
+fn count(conn: &Connection, table: &str) -> i64 {
+    conn.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+#[test]
+fn native_backup_of_chinook_restores_with_standard_tools() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let out = tmp.path().join("backups");
+    let json = run_json(&[
+        "backup",
+        db.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+
+    let path = PathBuf::from(json["path"].as_str().unwrap());
+    let name = path.file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("chinook-") && name.ends_with(".sqlite.gz"),
+        "{name}"
+    );
+    let archive = fs::read(&path).unwrap();
+    assert_eq!(json["sha256"], hex(&Sha256::digest(&archive)));
+    assert_eq!(json["bytes"], archive.len() as u64);
+
+    let manifest = Manifest::load(&PathBuf::from(format!("{}.manifest.json", path.display())))
+        .expect("manifest sidecar");
+    assert_eq!(manifest.sha256, hex(&Sha256::digest(&archive)));
+    assert_eq!(manifest.archive, name);
+    assert_eq!(manifest.engine.name, "sqlite");
+    assert!(!manifest.source.is_empty());
+
+    // gunzip + sqlite3, nothing of ours: the restored file is the source, table by table.
+    let restored = tmp.path().join("restored.sqlite");
+    let raw = gunzip(&path);
+    assert_eq!(manifest.raw_bytes, raw.len() as u64);
+    fs::write(&restored, raw).unwrap();
+    let check = StdCommand::new("sqlite3")
+        .arg(&restored)
+        .arg("PRAGMA integrity_check")
+        .output()
+        .expect("sqlite3 CLI (Debian package sqlite3)");
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    let diff = StdCommand::new("sqldiff")
+        .arg(&db)
+        .arg(&restored)
+        .output()
+        .expect("sqldiff (Debian package sqlite3-tools)");
+    assert!(diff.status.success());
+    assert_eq!(String::from_utf8_lossy(&diff.stdout), "");
+
+    let source = Connection::open(&db).unwrap();
+    assert_eq!(manifest.snapshot.tables.len(), 11);
+    for table in &manifest.snapshot.tables {
+        assert_eq!(
+            table.rows as i64,
+            count(&source, &table.name),
+            "{}",
+            table.name
+        );
+    }
+}
+
+#[test]
+fn lesson_command_line_works_as_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("app.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);")
+        .unwrap();
+    dbbackup()
+        .current_dir(tmp.path())
+        .args(["run", "app.db", "backups/db", "--keep", "7"])
+        .assert()
+        .success()
+        .stderr(contains("compressed →"));
+    let backups = archives(&tmp.path().join("backups/db"));
+    assert_eq!(backups.len(), 1);
+    assert!(backups[0].starts_with("app-"));
+}
+
+#[test]
+fn sqlite_url_sources_are_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let out = tmp.path().join("b");
+    let url = format!("sqlite://{}", db.display());
+    run_json(&["backup", &url, "--out", out.to_str().unwrap()]);
+    assert_eq!(archives(&out).len(), 1);
+}
+
+#[test]
+fn rotation_keeps_newest_of_this_database_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let out = tmp.path().join("b");
+    fs::create_dir_all(&out).unwrap();
+    // Older backups of this database, another database's backup, and a stranger's file.
+    for name in [
+        "chinook-20200101-000000.sqlite.gz",
+        "chinook-20200102-000000.sqlite.gz",
+        "chinook-20200102-000000-2.sql.gz",
+        "chinookx-20200101-000000.sqlite.gz",
+        "other-20200101-000000.sqlite.gz",
+        "chinook-notes.gz",
+    ] {
+        fs::write(out.join(name), b"old").unwrap();
+    }
+    fs::write(
+        out.join("chinook-20200101-000000.sqlite.gz.manifest.json"),
+        b"{}",
+    )
+    .unwrap();
+
+    let json = run_json(&[
+        "backup",
+        db.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--keep",
+        "2",
+    ]);
+    let new = Path::new(json["path"].as_str().unwrap())
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let pruned: Vec<&str> = json["pruned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pruned,
+        [
+            "chinook-20200102-000000.sqlite.gz",
+            "chinook-20200101-000000.sqlite.gz"
+        ]
+    );
+    let mut expected = vec![
+        new,
+        "chinook-20200102-000000-2.sql.gz".to_string(),
+        "chinook-notes.gz".to_string(),
+        "chinookx-20200101-000000.sqlite.gz".to_string(),
+        "other-20200101-000000.sqlite.gz".to_string(),
+    ];
+    expected.sort();
+    assert_eq!(archives(&out), expected);
+    assert!(
+        !out.join("chinook-20200101-000000.sqlite.gz.manifest.json")
+            .exists(),
+        "a rotated backup's manifest goes with it"
+    );
+}
+
+#[test]
+fn backups_in_the_same_second_get_distinct_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("small.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let out = tmp.path().join("b");
+    let paths: Vec<String> = (0..3)
+        .map(|_| {
+            run_json(&[
+                "backup",
+                db.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])["path"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(archives(&out).len(), 3, "{paths:?}");
+    for path in &paths {
+        let manifest = Manifest::load(Path::new(&format!("{path}.manifest.json"))).unwrap();
+        assert_eq!(
+            manifest.archive,
+            Path::new(path).file_name().unwrap().to_str().unwrap()
+        );
+    }
+}
+
+/// Failures must be loud and lose nothing: the old backup stays, nothing partial is left.
+fn assert_fails_keeping(args: &[&str], out: &Path, code: i32, message: &str) {
+    let before = archives(out);
+    dbbackup()
+        .args(args)
+        .args(["--out", out.to_str().unwrap(), "--keep", "1"])
+        .assert()
+        .code(code)
+        .stderr(contains(message));
+    assert_eq!(archives(out), before, "nothing added or rotated away");
+    let leftovers: Vec<_> = fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".dbbackup-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+fn out_with_one_old_backup(tmp: &Path) -> PathBuf {
+    let out = tmp.join("b");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join("bad-20200101-000000.sqlite.gz"), b"old").unwrap();
+    out
+}
+
+#[test]
+fn missing_database_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = out_with_one_old_backup(tmp.path());
+    let missing = tmp.path().join("bad.sqlite");
+    assert_fails_keeping(
+        &["backup", missing.to_str().unwrap()],
+        &out,
+        3,
+        "no such file",
+    );
+}
+
+#[test]
+fn non_database_file_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = out_with_one_old_backup(tmp.path());
+    let bad = tmp.path().join("bad.sqlite");
+    fs::write(&bad, "this is not a database, just some text\n".repeat(200)).unwrap();
+    assert_fails_keeping(
+        &["backup", bad.to_str().unwrap()],
+        &out,
+        3,
+        "not a SQLite database",
+    );
+}
+
+#[test]
+fn corrupt_database_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = out_with_one_old_backup(tmp.path());
+    let bad = tmp.path().join("bad.sqlite");
+    let mut bytes = fs::read(shared_data("chinook.sqlite")).unwrap();
+    // Wreck the middle of the file (b-tree pages), keep the header: SQLite opens it, and only
+    // the integrity check can tell.
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 8192] {
+        *b = 0x5a;
+    }
+    fs::write(&bad, bytes).unwrap();
+    let assert = dbbackup()
+        .args(["backup", bad.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--keep", "1"])
+        .assert()
+        .failure();
+    let code = assert.get_output().status.code().unwrap();
+    assert!(code == 3 || code == 5, "exit code {code}");
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("corrupt") || stderr.contains("malformed"),
+        "{stderr}"
+    );
+    assert_eq!(archives(&out), ["bad-20200101-000000.sqlite.gz"]);
+}
+
+#[test]
+fn keep_zero_is_refused_before_anything_happens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let out = tmp.path().join("b");
+    dbbackup()
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--keep", "0"])
+        .assert()
+        .code(2)
+        .stderr(contains("--keep 0"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn output_that_cannot_be_a_directory_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let file = tmp.path().join("a-file");
+    fs::write(&file, b"x").unwrap();
+    dbbackup()
+        .args(["backup", db.to_str().unwrap(), "--out"])
+        .arg(file.join("sub"))
+        .assert()
+        .code(4)
+        .stderr(contains("create output directory"));
+}
+
+/// A few MB of tmpfs: the backup does not fit. Mounting needs root; CI runs as root, a laptop
+/// may not, and there the test says so instead of pretending.
+#[test]
+fn full_disk_fails_cleanly_and_keeps_old_backups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("big.db");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t(x BLOB);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)
+         INSERT INTO t SELECT randomblob(8192) FROM n;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = tmp.path().join("tiny");
+    fs::create_dir(&out).unwrap();
+    let mounted = StdCommand::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&out)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to mount a tmpfs (run as root)"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = StdCommand::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&out);
+    fs::write(out.join("big-20200101-000000.sqlite.gz"), b"old").unwrap();
+    assert_fails_keeping(&["backup", db.to_str().unwrap()], &out, 4, "disk is full");
+}
+
+#[test]
+fn json_output_carries_the_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let out = tmp.path().join("b");
+    let json = run_json(&[
+        "backup",
+        db.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--level",
+        "1",
+    ]);
+    let manifest: Manifest = serde_json::from_value(json["manifest"].clone()).unwrap();
+    assert_eq!(manifest.snapshot.total_rows(), 15607);
+    assert_eq!(manifest.compressed_bytes, json["bytes"].as_u64().unwrap());
+    let on_disk = Manifest::load(Path::new(&format!(
+        "{}.manifest.json",
+        json["path"].as_str().unwrap()
+    )))
+    .unwrap();
+    assert_eq!(manifest, on_disk);
+}
+
+#[test]
+fn restore_test_of_the_new_backup_writes_a_valid_junit_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let out = tmp.path().join("b");
+    let junit = tmp.path().join("junit.xml");
+    let json = run_json(&[
+        "backup",
+        db.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(json["restore_test"]["verdict"], "passed");
+    let xsd = shared_data("junit-10.xsd");
+    let lint = StdCommand::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(&junit)
+        .output()
+        .expect("xmllint (Debian package libxml2-utils)");
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    assert!(fs::read_to_string(&junit).unwrap().contains("table Track"));
+}
+
+/// A database with a dangling foreign key backs up faithfully, but its restore test fails
+/// `foreign_key_check`: the new backup is set aside, nothing old is rotated away, exit 5.
+#[test]
+fn failed_restore_test_sets_the_new_backup_aside_and_rotates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("shop.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             CREATE TABLE customer(id INTEGER PRIMARY KEY);
+             CREATE TABLE orders(id INTEGER PRIMARY KEY, customer INTEGER REFERENCES customer(id));
+             INSERT INTO orders VALUES (1, 42);",
+        )
+        .unwrap();
+    let out = tmp.path().join("b");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join("shop-20200101-000000.sqlite.gz"), b"old").unwrap();
+    let junit = tmp.path().join("junit.xml");
+    dbbackup()
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--keep", "1", "--junit", junit.to_str().unwrap()])
+        .assert()
+        .code(5)
+        .stderr(contains("failed its restore test"))
+        .stderr(contains("foreign_key_check"));
+    assert_eq!(archives(&out), ["shop-20200101-000000.sqlite.gz"]);
+    let set_aside: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".gz.failed"))
+        .collect();
+    assert_eq!(
+        set_aside.len(),
+        1,
+        "the failed backup is kept for inspection"
+    );
+    assert!(fs::read_to_string(&junit).unwrap().contains("<failure"));
+}
