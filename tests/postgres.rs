@@ -874,3 +874,70 @@ fn restore_test_fails_an_edited_postgres_dump() {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].contains("public.actor"), "{failed:?}");
 }
+
+/// Ctrl-C during a restore test still drops the scratch database: the dump is made to stall
+/// (a `pg_sleep` at its start, the manifest's sha256 updated), then the process gets SIGINT.
+#[cfg(unix)]
+#[test]
+fn interrupted_restore_test_drops_its_scratch_database() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("interrupt");
+    psql(&db.name, "CREATE TABLE t AS SELECT 1 AS x");
+    let out = tempfile::tempdir().unwrap();
+    let (path, mut m, _) = backup(&db.url(), out.path(), &[]);
+    let mut sql = String::new();
+    GzDecoder::new(File::open(&path).unwrap())
+        .read_to_string(&mut sql)
+        .unwrap();
+    let stalled = format!("SELECT pg_sleep(60);\n{sql}");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(stalled.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    m.compressed_bytes = bytes.len() as u64;
+    m.raw_bytes = stalled.len() as u64;
+    m.sha256 = dbbackup::archive::compress::hex(&sha2::Sha256::digest(&bytes));
+    std::fs::write(manifest::path_for(&path), m.to_json_pretty()).unwrap();
+
+    let child = dbbackup()
+        .arg("restore-test")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pattern = format!("dbbackup\\_scratch\\_{}\\_%", child.id());
+    let count = || {
+        psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{pattern}'"),
+        )
+    };
+    let started = std::time::Instant::now();
+    while count() != "1" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no scratch database appeared"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the restore ran to its end"
+    );
+    assert_eq!(
+        count(),
+        "0",
+        "the scratch database survived Ctrl-C: {stderr}"
+    );
+}
