@@ -363,6 +363,12 @@ fn an_edited_or_broken_dump_is_caught() {
         .collect();
     assert_eq!(differing, ["public.actor"]);
     assert_eq!(restored.total_rows(), m.snapshot.total_rows());
+
+    // A truncated archive is an unreadable backup, whatever psql made of the part it got.
+    let bytes = std::fs::read(&path).unwrap();
+    let mut truncated = GzDecoder::new(&bytes[..bytes.len() / 2]);
+    let err = restore_bytes(&mut truncated, &m).err().unwrap();
+    assert_eq!(err.exit_code(), dbbackup::error::exit::UNREADABLE, "{err}");
     drop(restoring);
 
     // A broken statement stops the restore with psql's own message, and the scratch goes.

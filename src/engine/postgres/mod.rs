@@ -369,13 +369,22 @@ fn restore_plain(target: &ConnInfo, dump: &mut dyn Read) -> Result<usize> {
     let fed = feed_without_owners(dump, &mut stdin);
     drop(stdin);
     let finished = running.finish("psql")?;
-    check_restore(&target.dbname, "psql", &finished)?;
-    match fed {
-        Feed::Done(skipped) => Ok(skipped),
+    finish_feed(&target.dbname, "psql", fed, &finished)
+}
+
+/// The outcome of feeding a dump to a tool, the first cause first: a dump that could not be
+/// read (the tool then fails on the truncated input too), then the tool's own error.
+fn finish_feed(database: &str, tool: &str, feed: Feed, finished: &tool::Finished) -> Result<usize> {
+    if let Feed::ReadFailed(e) = feed {
+        return Err(read_error(e));
+    }
+    check_restore(database, tool, finished)?;
+    match feed {
+        Feed::Done(n) => Ok(n),
         Feed::ReadFailed(e) => Err(read_error(e)),
         Feed::WriteFailed(e) => Err(restore_error(
-            &target.dbname,
-            format!("psql stopped reading the dump: {e}"),
+            database,
+            format!("{tool} stopped reading the dump: {e}"),
         )),
     }
 }
@@ -442,15 +451,7 @@ fn restore_custom(target: &ConnInfo, dump: &mut dyn Read) -> Result<()> {
     let copied = copy_reporting_side(dump, &mut stdin);
     drop(stdin);
     let finished = running.finish("pg_restore")?;
-    check_restore(&target.dbname, "pg_restore", &finished)?;
-    match copied {
-        Feed::Done(_) => Ok(()),
-        Feed::ReadFailed(e) => Err(read_error(e)),
-        Feed::WriteFailed(e) => Err(restore_error(
-            &target.dbname,
-            format!("pg_restore stopped reading the dump: {e}"),
-        )),
-    }
+    finish_feed(&target.dbname, "pg_restore", copied, &finished).map(|_| ())
 }
 
 /// Copies like `io::copy`, but tells a failure to read the dump from a failure to write it.
