@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -31,6 +31,8 @@ pub struct BackupOptions {
     pub format: Option<Format>,
     /// gzip level 1-9.
     pub level: u32,
+    /// Give up (PostgreSQL: stop pg_dump) after this long.
+    pub timeout: Option<Duration>,
     /// Restore-test the new backup before anything old is rotated away.
     pub restore_test: Option<verify::Options>,
 }
@@ -72,8 +74,8 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
     if let Some(keep) = opts.keep {
         retention::validate_keep(keep).map_err(Error::Usage)?;
     }
-    let engine = engine::open_source(&opts.source)?;
-    let format = opts.format.unwrap_or(Format::Native);
+    let engine = engine::open_source(&opts.source, opts.timeout)?;
+    let format = opts.format.unwrap_or_else(|| engine.default_format());
     let stem = engine.stem();
     let store = LocalStore::open(&opts.out)?;
     let previous = previous_manifest(&store, &stem);
@@ -194,6 +196,26 @@ fn file_name(path: &std::path::Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// `90`, `90s`, `15m`, `2h`: a `--timeout` value.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let (number, unit) = match text.strip_suffix(['s', 'm', 'h']) {
+        Some(n) => (n, &text[n.len()..]),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration: write e.g. 90s, 15m or 2h"))?;
+    let secs = match unit {
+        "h" => n * 3600,
+        "m" => n * 60,
+        _ => n,
+    };
+    if secs == 0 {
+        return Err("a timeout of 0 would stop every backup: give a positive duration".into());
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// `148 KB`, `1.2 MB`: sizes as the log lines show them.

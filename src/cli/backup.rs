@@ -9,7 +9,8 @@ use dbbackup::verify::{self, junit};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Database to back up: a SQLite path or `sqlite:` URL.
+    /// Database to back up: a SQLite path or `sqlite:` URL, or `postgres://USER@HOST:PORT/DB`
+    /// (missing parts from PG* variables and ~/.pgpass).
     source: String,
     /// Directory for backups (same as --out).
     #[arg(value_name = "DIR", conflicts_with = "out")]
@@ -21,12 +22,16 @@ pub struct Args {
     /// delete older ones.
     #[arg(long, value_name = "N")]
     keep: Option<usize>,
-    /// native: the database file itself; sql: a SQL text dump.
+    /// native: the database file itself (SQLite's default); sql: a SQL text dump (PostgreSQL's
+    /// default); custom: pg_dump -Fc, for pg_restore.
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// gzip compression level, 1 (fastest) to 9 (smallest).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
     level: u32,
+    /// Give up after this long (PostgreSQL: pg_dump and the snapshot queries): 90s, 15m, 2h.
+    #[arg(long, value_name = "DURATION", value_parser = backup::parse_duration)]
+    timeout: Option<std::time::Duration>,
     /// Restore-test the new backup (as `restore-test` does) before rotating anything away.
     #[arg(long)]
     restore_test: bool,
@@ -65,14 +70,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         keep: args.keep,
         format: args.format,
         level: args.level,
-        restore_test: (args.restore_test || args.junit.is_some())
-            .then_some(verify::Options { quick: args.quick }),
+        timeout: args.timeout,
+        restore_test: (args.restore_test || args.junit.is_some()).then_some(verify::Options {
+            quick: args.quick,
+            ..Default::default()
+        }),
     };
     let done = if args.upload {
         upload(&args, &opts)?
     } else {
         let backup = backup::run(&opts).with_context(|| {
-            format!("backup of {} failed; nothing was rotated away", args.source)
+            format!(
+                "backup of {} failed; nothing was rotated away",
+                dbbackup::engine::redact_source(&args.source)
+            )
         })?;
         UploadedBackup {
             backup,
@@ -106,7 +117,7 @@ fn upload(args: &Args, opts: &BackupOptions) -> anyhow::Result<UploadedBackup> {
     backup::run_and_upload(opts, &upload).with_context(|| {
         format!(
             "backup with upload of {} failed; nothing was pruned (a backup already written stays in {})",
-            args.source,
+            dbbackup::engine::redact_source(&args.source),
             opts.out.display()
         )
     })

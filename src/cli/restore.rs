@@ -7,7 +7,8 @@ use dbbackup::verify::{self, Options, Verdict, workdir};
 pub struct Args {
     /// The backup to restore: a .gz next to its .manifest.json, or a directory (its newest).
     backup: PathBuf,
-    /// The database to write (SQLite: a file path).
+    /// The database to write (SQLite: a file path; PostgreSQL: postgres://USER@HOST:PORT/DB, a
+    /// database on the server the copy is restored on).
     target: PathBuf,
     /// Replace TARGET if it exists.
     #[arg(long)]

@@ -23,11 +23,18 @@ pub struct Args {
     /// For a directory, test every backup in it, not just the newest.
     #[arg(long)]
     all: bool,
+    /// PostgreSQL: restore on this server (postgres://USER@HOST:PORT/DB; DB is only used to
+    /// connect) instead of the one in the backup's manifest.
+    #[arg(long, value_name = "URL")]
+    restore_into: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     workdir::remove_on_interrupt()?;
-    let opts = Options { quick: args.quick };
+    let opts = Options {
+        quick: args.quick,
+        restore_into: args.restore_into,
+    };
     let reports = verify::restore_test_all(&args.backups, args.all, &opts)?;
     for report in &reports {
         for line in report.summary_lines() {

@@ -3,10 +3,12 @@
 //!
 //! Adding an engine means one new module here and one arm in [`open_source`] / [`for_restore`].
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::io::{Read, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use crate::archive::Format;
 use crate::archive::manifest::{EngineInfo, Snapshot};
@@ -38,6 +40,11 @@ pub trait Engine {
     /// The source for logs and the manifest, never with a password in it.
     fn display_source(&self) -> String;
 
+    /// The format `backup` writes when `--format` is not given.
+    fn default_format(&self) -> Format {
+        Format::Native
+    }
+
     /// Takes a consistent snapshot, checks it, writes it in `format` to `out` and describes
     /// exactly what was written. `work_dir` is a private directory for temporary files.
     fn dump(&self, format: Format, out: &mut dyn Write, work_dir: &Path) -> Result<Dumped>;
@@ -62,6 +69,12 @@ pub trait Scratch {
     /// Describes the restored data exactly as the manifest describes the source.
     fn describe(&self) -> Result<Snapshot>;
 
+    /// What the report should say about how the copy was restored (PostgreSQL: owners were
+    /// skipped, amcheck was unavailable).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Makes this verified copy the database at `target` (SQLite: a file path), atomically:
     /// `target` ends up either untouched or the complete copy. An existing `target` is refused
     /// unless `overwrite`. `dbbackup restore` restores into a work directory beside `target`,
@@ -70,15 +83,40 @@ pub trait Scratch {
 }
 
 /// The engine for a backup SOURCE given on the command line: a URL names its engine, anything
-/// else is a SQLite path.
-pub fn open_source(source: &str) -> Result<Box<dyn Engine>> {
+/// else is a SQLite path. `timeout` bounds a PostgreSQL dump; SQLite has its own lock timeout.
+pub fn open_source(source: &str, timeout: Option<Duration>) -> Result<Box<dyn Engine>> {
+    if postgres::is_postgres_url(source) {
+        return Ok(Box::new(postgres::Postgres::from_source(source, timeout)?));
+    }
+    if timeout.is_some() {
+        return Err(Error::Usage(
+            "--timeout applies to PostgreSQL sources; a SQLite backup waits at most 30s for locks"
+                .into(),
+        ));
+    }
     Ok(Box::new(sqlite::Sqlite::from_source(source)?))
+}
+
+/// SOURCE as it may be shown: a URL's password removed.
+pub fn redact_source(source: &str) -> String {
+    if postgres::is_postgres_url(source) {
+        postgres::conn::redact(source)
+    } else {
+        source.to_string()
+    }
 }
 
 /// The engine that restores backups made by the engine called `name` in a manifest.
 pub fn for_restore(name: &str) -> Result<Box<dyn Engine>> {
+    for_restore_with(name, &postgres::RestoreOptions::default())
+}
+
+/// [`for_restore`], with where a PostgreSQL backup is restored (`--restore-into`, the manifest's
+/// source server, or the `PG*` variables).
+pub fn for_restore_with(name: &str, pg: &postgres::RestoreOptions) -> Result<Box<dyn Engine>> {
     match name {
         "sqlite" => Ok(Box::new(sqlite::Sqlite::for_restore())),
+        "postgres" => Ok(Box::new(postgres::Postgres::for_restore(pg)?)),
         other => Err(Error::Usage(format!(
             "backups of engine '{other}' cannot be restored by this dbbackup"
         ))),

@@ -33,10 +33,12 @@ use crate::error::{Error, Result, exit};
 use stream::{ArchiveFacts, ArchiveStream};
 use workdir::WorkDir;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// The engine's quick integrity check (SQLite: `quick_check`) instead of the full one.
     pub quick: bool,
+    /// PostgreSQL: the server to restore on (`--restore-into`) instead of the manifest's.
+    pub restore_into: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -348,6 +350,17 @@ pub fn restore_test(archive: &Path, opts: &Options) -> Result<Report> {
 /// is moved into place, so what lands is exactly what was tested. Returns the report; the
 /// target is written only when its verdict is `passed`.
 pub fn restore(archive: &Path, target: &Path, overwrite: bool, opts: &Options) -> Result<Report> {
+    // A database URL target: the copy is restored on that server and renamed into place.
+    if let Some(url) = target
+        .to_str()
+        .filter(|t| engine::postgres::is_postgres_url(t))
+    {
+        let opts = Options {
+            restore_into: Some(engine::postgres::conn::server_url(url)),
+            ..opts.clone()
+        };
+        return persist_passed(run(archive, &opts, None)?, target, overwrite);
+    }
     if !overwrite && target.exists() {
         return Err(Error::Usage(format!(
             "{} already exists: pass --force to replace it",
@@ -359,7 +372,14 @@ pub fn restore(archive: &Path, target: &Path, overwrite: bool, opts: &Options) -
         _ => Path::new("."),
     };
     // The scratch copy is made beside the target so that moving it there is a rename.
-    let (report, restored) = run(archive, opts, Some(parent))?;
+    persist_passed(run(archive, opts, Some(parent))?, target, overwrite)
+}
+
+fn persist_passed(
+    (report, restored): (Report, Option<Restored>),
+    target: &Path,
+    overwrite: bool,
+) -> Result<Report> {
     if let (Verdict::Passed, Some(restored)) = (report.verdict, restored) {
         let Restored { scratch, dir } = restored;
         scratch.persist(target, overwrite)?;
@@ -480,7 +500,12 @@ fn run(
         Ok(opened) => opened,
         Err(err) => return Ok((Report::unreadable(archive, &err, started, started_at), None)),
     };
-    let engine = match engine::for_restore(&manifest.engine.name) {
+    let target = engine::postgres::RestoreOptions {
+        into: opts.restore_into.clone(),
+        source: Some(manifest.source.clone()),
+        properties: manifest.snapshot.properties.clone(),
+    };
+    let engine = match engine::for_restore_with(&manifest.engine.name, &target) {
         Ok(engine) => engine,
         Err(err) => return Ok((Report::unreadable(archive, &err, started, started_at), None)),
     };
@@ -532,7 +557,10 @@ fn restore_check(
     let name = "restore";
     match restored {
         Ok(scratch) => {
-            let ok = format!("the {} dump restored", manifest.format);
+            let mut ok = format!("the {} dump restored", manifest.format);
+            for note in scratch.notes() {
+                ok.push_str(&format!("; {note}"));
+            }
             let check = CheckResult::new(CheckKind::Restore, name, ok, Vec::new());
             Ok((check, Some(scratch)))
         }

@@ -21,6 +21,7 @@ pub fn remove_on_interrupt() -> Result<()> {
         for dir in live.iter() {
             let _ = std::fs::remove_dir_all(dir);
         }
+        crate::engine::postgres::drop_scratch_databases();
         eprintln!("interrupted: removed the restored scratch copies");
         std::process::exit(INTERRUPTED);
     })

@@ -1,0 +1,787 @@
+//! PostgreSQL: `pg_dump` for the dump, our own connection for the manifest, both reading one
+//! snapshot.
+//!
+//! Our connection opens a `REPEATABLE READ READ ONLY` transaction and exports its snapshot;
+//! `pg_dump --snapshot` reads exactly that snapshot while we count and checksum every table in
+//! it, concurrently, so the manifest describes exactly the rows the dump holds however busy the
+//! writers are. The transaction stays open until `pg_dump` has finished.
+//!
+//! Our connection uses the synchronous `postgres` crate: the work is a handful of sequential
+//! queries next to one subprocess, so an async runtime in our own code would add nothing, and
+//! rust-postgres speaks the protocol itself (no libpq to link).
+//!
+//! Restore tests restore into a scratch database with a unique name on a target server and
+//! drop it again (`WITH (FORCE)`) when the scratch is dropped, on failure as well.
+
+pub mod conn;
+pub mod describe;
+pub mod tls;
+pub mod tool;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use postgres::{Client, IsolationLevel};
+use tracing::{info, warn};
+
+use super::{Dumped, Engine, IntegrityCheck, Scratch};
+use crate::archive::Format;
+use crate::archive::manifest::{EngineInfo, Snapshot};
+use crate::archive::naming::sanitize_stem;
+use crate::error::{Error, Result};
+use conn::{ConnInfo, db_message};
+use describe::{quote_ident, quote_literal};
+
+pub use conn::is_postgres_url;
+
+/// The maintenance database we connect to when creating and dropping scratch databases.
+const MAINTENANCE_DB: &str = "postgres";
+
+/// Where a restore test restores to, and what the backup says about the source.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// `--restore-into postgres://...`: the server to restore on (its database is only used to
+    /// connect). Wins over everything else.
+    pub into: Option<String>,
+    /// The manifest's `source`: its server is the default target. Without either, the `PG*`
+    /// variables name the server.
+    pub source: Option<String>,
+    /// The manifest's snapshot properties: the scratch database gets the source's encoding
+    /// and locale, so that text compares byte for byte.
+    pub properties: BTreeMap<String, String>,
+}
+
+pub struct Postgres {
+    /// The source database (backup), or the server to restore on (restore).
+    conn: ConnInfo,
+    /// Backup: a limit for the whole dump, snapshot queries included.
+    timeout: Option<Duration>,
+    properties: BTreeMap<String, String>,
+}
+
+impl Postgres {
+    pub fn from_source(source: &str, timeout: Option<Duration>) -> Result<Self> {
+        Ok(Self {
+            conn: ConnInfo::parse(source)?,
+            timeout,
+            properties: BTreeMap::new(),
+        })
+    }
+
+    /// An engine that restores on the server named by `opts` (see [`RestoreOptions`]).
+    pub fn for_restore(opts: &RestoreOptions) -> Result<Self> {
+        let conn = match (&opts.into, &opts.source) {
+            (Some(into), _) if conn::names_database(into) => ConnInfo::parse(into)?,
+            (Some(into), _) => ConnInfo::parse(into)?.with_dbname(MAINTENANCE_DB),
+            (None, Some(source)) => ConnInfo::parse(source)?.with_dbname(MAINTENANCE_DB),
+            (None, None) => ConnInfo::parse("postgres://")?.with_dbname(MAINTENANCE_DB),
+        };
+        Ok(Self {
+            conn,
+            timeout: None,
+            properties: opts.properties.clone(),
+        })
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.timeout.map(|t| Instant::now() + t)
+    }
+
+    /// Connects to the source with the output settings the checksums depend on.
+    fn connect_source(&self) -> Result<Client> {
+        let mut client = self.conn.connect(self.timeout)?;
+        // Our transaction idles while pg_dump works: a server-wide idle timeout must not end it.
+        let mut settings = format!(
+            "{}; SET idle_in_transaction_session_timeout = 0",
+            describe::SESSION_SETTINGS
+        );
+        if let Some(t) = self.timeout {
+            settings.push_str(&format!("; SET statement_timeout = {}", t.as_millis()));
+        }
+        client
+            .batch_execute(&settings)
+            .map_err(|e| self.source_error(e))?;
+        Ok(client)
+    }
+
+    fn source_error(&self, err: postgres::Error) -> Error {
+        Error::source_db(self.conn.display(), db_message(&err))
+    }
+
+    fn timeout_error(&self) -> Error {
+        Error::source_db(
+            self.conn.display(),
+            format!(
+                "the backup did not finish within --timeout {}s: pg_dump was stopped; raise \
+                 --timeout or look for long-held locks on the database",
+                self.timeout.map_or(0, |t| t.as_secs())
+            ),
+        )
+    }
+
+    /// Starts `pg_dump` on our exported snapshot, writing to a pipe we read.
+    fn spawn_pg_dump(&self, format: Format, snapshot_id: &str) -> Result<std::process::Child> {
+        let fmt = if format == Format::Custom {
+            "--format=custom"
+        } else {
+            "--format=plain"
+        };
+        Command::new("pg_dump")
+            .arg(fmt)
+            .arg(format!("--snapshot={snapshot_id}"))
+            .arg("--no-password")
+            .arg(format!("--dbname={}", self.conn.libpq_conninfo()))
+            .envs(self.conn.tool_env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| tool::spawn_error("pg_dump", e))
+    }
+
+    /// [`Engine::restore_scratch`], with the scratch database's own type (its name is known).
+    pub fn restore_scratch_db(
+        &self,
+        format: Format,
+        dump: &mut dyn Read,
+    ) -> Result<PostgresScratch> {
+        refuse_native(format)?;
+        let db = ScratchDb::create(&self.conn, &self.properties)?;
+        let target = self.conn.with_dbname(&db.name);
+        let notes = restore_dump(&target, format, dump)?;
+        info!("restored into scratch database {}", target.display());
+        let mut client = target.connect(None)?;
+        client
+            .batch_execute(describe::SESSION_SETTINGS)
+            .map_err(|e| restore_error(&db.name, db_message(&e)))?;
+        Ok(PostgresScratch {
+            client: RefCell::new(client),
+            notes: RefCell::new(notes),
+            db,
+        })
+    }
+
+    /// Exports a snapshot, runs `pg_dump` on it into `out` while describing it, and says what
+    /// went wrong first when something did.
+    fn dump_in_snapshot(
+        &self,
+        client: &mut Client,
+        format: Format,
+        out: &mut dyn Write,
+        work_dir: &Path,
+        deadline: Option<Instant>,
+    ) -> Result<Snapshot> {
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(|e| self.source_error(e))?;
+        let snapshot_id: String = tx
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .map_err(|e| self.source_error(e))?
+            .get(0);
+        let mut child = self.spawn_pg_dump(format, &snapshot_id)?;
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let running = tool::Running::watch(child, deadline);
+        let cancel = tx.cancel_token();
+        let tls = self.conn.tls()?.1;
+        let (described, copied) = std::thread::scope(|s| {
+            let (done, done_rx) = mpsc::channel::<()>();
+            // At the deadline, cancel whatever snapshot query is running.
+            s.spawn(move || {
+                let Some(deadline) = deadline else { return };
+                let left = deadline.saturating_duration_since(Instant::now());
+                if let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(left) {
+                    let _ = cancel.cancel_query(tls);
+                }
+            });
+            let describing = s.spawn(move || {
+                let described = describe::describe(&mut tx);
+                drop(done);
+                (described, tx)
+            });
+            let copied = std::io::copy(&mut stdout, out);
+            // Closing our end stops pg_dump at once if writing failed.
+            drop(stdout);
+            (describing.join(), copied)
+        });
+        let finished = running.finish("pg_dump")?;
+        let described = described
+            .map(|(described, tx)| {
+                let _ = tx.rollback();
+                described
+            })
+            .map_err(|_| Error::Internal("the thread describing the snapshot panicked".into()))?;
+        if finished.timed_out {
+            return Err(self.timeout_error());
+        }
+        copied.map_err(|e| Error::output("write backup into", work_dir, e))?;
+        // A failed snapshot query ends the exporting transaction, which fails pg_dump too:
+        // the query's error is the cause.
+        let snapshot = described.map_err(|e| self.describe_error(e))?;
+        if !finished.status.success() {
+            let stderr = match finished.stderr.as_str() {
+                "" => "it printed nothing",
+                text => text,
+            };
+            return Err(Error::source_db(
+                self.conn.display(),
+                format!("pg_dump failed ({}): {stderr}", finished.status),
+            ));
+        }
+        Ok(snapshot)
+    }
+
+    fn describe_error(&self, err: postgres::Error) -> Error {
+        if err.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) && self.timeout.is_some()
+        {
+            self.timeout_error()
+        } else {
+            self.source_error(err)
+        }
+    }
+}
+
+impl Engine for Postgres {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn stem(&self) -> String {
+        sanitize_stem(&self.conn.dbname)
+    }
+
+    fn display_source(&self) -> String {
+        self.conn.display()
+    }
+
+    fn default_format(&self) -> Format {
+        Format::Sql
+    }
+
+    fn dump(&self, format: Format, out: &mut dyn Write, work_dir: &Path) -> Result<Dumped> {
+        if format == Format::Native {
+            return Err(Error::Usage(
+                "PostgreSQL backups are --format sql (plain pg_dump) or --format custom (pg_dump -Fc)"
+                    .into(),
+            ));
+        }
+        let deadline = self.deadline();
+        let pg_dump_version = tool::version("pg_dump")?;
+        let mut client = self.connect_source()?;
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
+                &[],
+            )
+            .map_err(|e| self.source_error(e))?;
+        let (server_version, server_num): (String, i32) = (row.get(0), row.get(1));
+        tool::check_dump_version(&pg_dump_version, &server_version, server_num as u32)?;
+        if server_num < 110000 {
+            return Err(Error::source_db(
+                self.conn.display(),
+                format!(
+                    "PostgreSQL {server_version} is older than 11, which dbbackup's checksums \
+                     need (hashtextextended): upgrade the server"
+                ),
+            ));
+        }
+        let snapshot = self.dump_in_snapshot(&mut client, format, out, work_dir, deadline)?;
+        Ok(Dumped {
+            engine: EngineInfo {
+                name: "postgres".into(),
+                version: server_version,
+                dump_tool: Some(pg_dump_version),
+            },
+            snapshot,
+        })
+    }
+
+    fn restore_scratch(
+        &self,
+        format: Format,
+        dump: &mut dyn Read,
+        _work_dir: &Path,
+    ) -> Result<Box<dyn Scratch>> {
+        Ok(Box::new(self.restore_scratch_db(format, dump)?))
+    }
+}
+
+/// Restores with psql or pg_restore, owners skipped; returns notes for the report.
+fn restore_dump(target: &ConnInfo, format: Format, dump: &mut dyn Read) -> Result<Vec<String>> {
+    refuse_native(format)?;
+    let note = if format == Format::Sql {
+        let skipped = restore_plain(target, dump)?;
+        format!(
+            "restored with --no-owner semantics: {skipped} `ALTER ... OWNER TO` statements \
+             skipped, objects are owned by '{}' (roles missing on the target do not fail the \
+             restore; GRANTs to them still do)",
+            target.user
+        )
+    } else {
+        restore_custom(target, dump)?;
+        format!(
+            "restored with pg_restore --no-owner: objects are owned by '{}' (roles missing on \
+             the target do not fail the restore; GRANTs to them still do)",
+            target.user
+        )
+    };
+    Ok(vec![note])
+}
+
+fn refuse_native(format: Format) -> Result<()> {
+    if format == Format::Native {
+        return Err(Error::Usage(
+            "a PostgreSQL backup is sql or custom, never native".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Feeds a plain SQL dump to `psql`, stopping at the first error. `ALTER ... OWNER TO` lines
+/// outside `COPY` data are left out (`pg_restore --no-owner` semantics); returns how many.
+fn restore_plain(target: &ConnInfo, dump: &mut dyn Read) -> Result<usize> {
+    let mut child = Command::new("psql")
+        .args([
+            "--no-psqlrc",
+            "--quiet",
+            "--no-password",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .arg(format!("--dbname={}", target.libpq_conninfo()))
+        .envs(target.tool_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| tool::spawn_error("psql", e))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let running = tool::Running::watch(child, None);
+    let fed = feed_without_owners(dump, &mut stdin);
+    drop(stdin);
+    let finished = running.finish("psql")?;
+    finish_feed(&target.dbname, "psql", fed, &finished)
+}
+
+/// The outcome of feeding a dump to a tool, the first cause first: a dump that could not be
+/// read (the tool then fails on the truncated input too), then the tool's own error.
+fn finish_feed(database: &str, tool: &str, feed: Feed, finished: &tool::Finished) -> Result<usize> {
+    if let Feed::ReadFailed(e) = feed {
+        return Err(read_error(e));
+    }
+    check_restore(database, tool, finished)?;
+    match feed {
+        Feed::Done(n) => Ok(n),
+        Feed::ReadFailed(e) => Err(read_error(e)),
+        Feed::WriteFailed(e) => Err(restore_error(
+            database,
+            format!("{tool} stopped reading the dump: {e}"),
+        )),
+    }
+}
+
+enum Feed {
+    Done(usize),
+    ReadFailed(std::io::Error),
+    WriteFailed(std::io::Error),
+}
+
+fn feed_without_owners(dump: &mut dyn Read, to: &mut dyn Write) -> Feed {
+    let mut reader = BufReader::with_capacity(1 << 20, dump);
+    let mut to = std::io::BufWriter::with_capacity(1 << 20, to);
+    let mut line = Vec::new();
+    let mut in_copy = false;
+    let mut skipped = 0;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Feed::ReadFailed(e),
+        }
+        if in_copy {
+            in_copy = line != b"\\.\n";
+        } else if is_owner_statement(&line) {
+            skipped += 1;
+            continue;
+        } else {
+            in_copy = line.starts_with(b"COPY ") && line.ends_with(b" FROM stdin;\n");
+        }
+        if let Err(e) = to.write_all(&line) {
+            return Feed::WriteFailed(e);
+        }
+    }
+    match to.flush() {
+        Ok(()) => Feed::Done(skipped),
+        Err(e) => Feed::WriteFailed(e),
+    }
+}
+
+/// `ALTER <kind> <name> OWNER TO <role>;` on one line, as pg_dump writes it.
+fn is_owner_statement(line: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return false;
+    };
+    let text = text.trim_end();
+    text.starts_with("ALTER ") && text.ends_with(';') && text.contains(" OWNER TO ")
+}
+
+/// Streams a custom-format dump to `pg_restore --exit-on-error --no-owner`.
+fn restore_custom(target: &ConnInfo, dump: &mut dyn Read) -> Result<()> {
+    let mut child = Command::new("pg_restore")
+        .args(["--exit-on-error", "--no-owner", "--no-password"])
+        .arg(format!("--dbname={}", target.libpq_conninfo()))
+        .envs(target.tool_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| tool::spawn_error("pg_restore", e))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let running = tool::Running::watch(child, None);
+    let copied = copy_reporting_side(dump, &mut stdin);
+    drop(stdin);
+    let finished = running.finish("pg_restore")?;
+    finish_feed(&target.dbname, "pg_restore", copied, &finished).map(|_| ())
+}
+
+/// Copies like `io::copy`, but tells a failure to read the dump from a failure to write it.
+fn copy_reporting_side(from: &mut dyn Read, to: &mut dyn Write) -> Feed {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Feed::Done(0),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Feed::ReadFailed(e),
+        };
+        if let Err(e) = to.write_all(&buf[..n]) {
+            return Feed::WriteFailed(e);
+        }
+    }
+}
+
+fn check_restore(scratch: &str, tool: &str, finished: &tool::Finished) -> Result<()> {
+    if finished.status.success() {
+        return Ok(());
+    }
+    Err(restore_error(
+        scratch,
+        format!(
+            "{tool} stopped at the first error ({}): {}",
+            finished.status, finished.stderr
+        ),
+    ))
+}
+
+fn restore_error(database: &str, reason: String) -> Error {
+    Error::Verify {
+        object: format!("restore into database {database}"),
+        reason,
+    }
+}
+
+fn read_error(err: std::io::Error) -> Error {
+    Error::unreadable(
+        PathBuf::from("the backup"),
+        format!("reading the dump failed: {err}"),
+    )
+}
+
+/// Scratch databases this process created and has not dropped yet. A signal that ends the
+/// process skips every `Drop`, so the interrupt handler (`verify::workdir`) calls
+/// [`drop_scratch_databases`].
+static LIVE_SCRATCH: Mutex<Vec<(String, ConnInfo)>> = Mutex::new(Vec::new());
+
+/// Drops every scratch database this process still has: for the Ctrl-C handler, before exiting.
+pub fn drop_scratch_databases() {
+    let live = std::mem::take(&mut *LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner()));
+    for (name, admin) in live {
+        drop_database(&admin, &name);
+    }
+}
+
+fn drop_database(admin: &ConnInfo, name: &str) {
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
+    // Bounded: this also runs in the Ctrl-C handler, which must not hang on a dead server.
+    let dropped = admin
+        .connect(Some(Duration::from_secs(10)))
+        .and_then(|mut c| {
+            c.batch_execute(&sql)
+                .map_err(|e| Error::source_db(admin.display(), db_message(&e)))
+        });
+    if let Err(e) = dropped {
+        warn!("could not drop scratch database {name} ({e}): drop it by hand with {sql}");
+    }
+}
+
+/// A scratch database on the target server, dropped (`WITH (FORCE)`) when this is dropped.
+struct ScratchDb {
+    admin: ConnInfo,
+    name: String,
+}
+
+impl ScratchDb {
+    /// `dbbackup_scratch_<pid>_<random>`, from `template0` (a `template1` with objects of its
+    /// own would clash with the dump) with the source's encoding and locale when known.
+    fn create(admin: &ConnInfo, properties: &BTreeMap<String, String>) -> Result<Self> {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let name = format!(
+            "dbbackup_scratch_{}_{:08x}",
+            std::process::id(),
+            random as u32
+        );
+        let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name));
+        for (key, clause) in [
+            ("encoding", "ENCODING"),
+            ("lc_collate", "LC_COLLATE"),
+            ("lc_ctype", "LC_CTYPE"),
+        ] {
+            if let Some(value) = properties.get(key) {
+                sql.push_str(&format!(" {clause} {}", quote_literal(value)));
+            }
+        }
+        let mut client = admin.connect(None)?;
+        client.batch_execute(&sql).map_err(|e| {
+            Error::source_db(
+                admin.display(),
+                format!("cannot create scratch database {name}: {}", db_message(&e)),
+            )
+        })?;
+        LIVE_SCRATCH
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.clone(), admin.clone()));
+        Ok(Self {
+            admin: admin.clone(),
+            name,
+        })
+    }
+}
+
+impl ScratchDb {
+    /// Renames this database to `target` on the same server, after which it is no longer
+    /// scratch. An existing `target` is refused unless `overwrite`; then it is renamed aside
+    /// first and dropped only once the new one is in place, so a failure leaves it as it was.
+    fn keep_as(self, target: &str, overwrite: bool) -> Result<()> {
+        let server = self.admin.display();
+        let fail = |e: postgres::Error| {
+            Error::source_db(
+                &server,
+                format!(
+                    "cannot move the restored database to '{target}': {}",
+                    db_message(&e)
+                ),
+            )
+        };
+        let mut client = self.admin.connect(None)?;
+        let exists: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+                &[&target],
+            )
+            .map_err(fail)?
+            .get(0);
+        if exists && !overwrite {
+            return Err(Error::Usage(format!(
+                "database '{target}' already exists on {server}: pass --force to replace it"
+            )));
+        }
+        let aside = format!("{}_replaced", self.name);
+        if exists {
+            client
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                    &[&target],
+                )
+                .map_err(fail)?;
+            client
+                .batch_execute(&rename_sql(target, &aside))
+                .map_err(fail)?;
+        }
+        if let Err(e) = client.batch_execute(&rename_sql(&self.name, target)) {
+            if exists {
+                let _ = client.batch_execute(&rename_sql(&aside, target));
+            }
+            return Err(fail(e));
+        }
+        forget_scratch(&self.name);
+        if exists {
+            drop_database(&self.admin, &aside);
+        }
+        Ok(())
+    }
+}
+
+fn rename_sql(from: &str, to: &str) -> String {
+    format!(
+        "ALTER DATABASE {} RENAME TO {}",
+        quote_ident(from),
+        quote_ident(to)
+    )
+}
+
+/// Takes a database off the list of scratch databases to drop; whether it was on it.
+fn forget_scratch(name: &str) -> bool {
+    let mut live = LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    let registered = live.iter().position(|(n, _)| n == name);
+    registered.map(|i| live.remove(i)).is_some()
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        if forget_scratch(&self.name) {
+            drop_database(&self.admin, &self.name);
+        }
+    }
+}
+
+/// A backup restored into a scratch database. Fields drop in order: our connection closes
+/// before the database is dropped.
+pub struct PostgresScratch {
+    client: RefCell<Client>,
+    notes: RefCell<Vec<String>>,
+    db: ScratchDb,
+}
+
+impl PostgresScratch {
+    pub fn database(&self) -> &str {
+        &self.db.name
+    }
+
+    /// `bt_index_check` on every valid B-tree index (with `heapallindexed` unless `quick`).
+    /// `None` when amcheck cannot be installed in the scratch database. It lives in a schema
+    /// of its own for the duration, so the restored database is described as it was restored.
+    fn amcheck(&self, quick: bool) -> Result<Option<Vec<String>>> {
+        let mut client = self.client.borrow_mut();
+        if let Err(e) = client.batch_execute(
+            "CREATE SCHEMA dbbackup_amcheck; CREATE EXTENSION amcheck SCHEMA dbbackup_amcheck",
+        ) {
+            self.notes.borrow_mut().push(format!(
+                "amcheck skipped: the extension cannot be installed ({})",
+                db_message(&e)
+            ));
+            let _ = client.batch_execute("DROP SCHEMA IF EXISTS dbbackup_amcheck CASCADE");
+            return Ok(None);
+        }
+        let checked = check_btree_indexes(&mut client, quick);
+        client
+            .batch_execute("DROP SCHEMA dbbackup_amcheck CASCADE")
+            .map_err(|e| restore_error(&self.db.name, db_message(&e)))?;
+        checked.map(Some)
+    }
+}
+
+fn check_btree_indexes(client: &mut Client, quick: bool) -> Result<Vec<String>> {
+    let indexes = client
+        .query(
+            "SELECT c.oid, c.oid::regclass::text FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam \
+             WHERE a.amname = 'btree' AND i.indisvalid AND i.indisready \
+               AND c.relpersistence <> 't' ORDER BY 2",
+            &[],
+        )
+        .map_err(|e| Error::Internal(format!("listing indexes for amcheck: {e}")))?;
+    let mut problems = Vec::new();
+    for row in indexes {
+        let (oid, name): (postgres::types::Oid, String) = (row.get(0), row.get(1));
+        if let Err(e) = client.execute(
+            "SELECT dbbackup_amcheck.bt_index_check($1::oid::regclass, $2)",
+            &[&oid, &!quick],
+        ) {
+            problems.push(format!("{name}: {}", db_message(&e)));
+        }
+    }
+    Ok(problems)
+}
+
+impl Scratch for PostgresScratch {
+    fn integrity(&self, quick: bool) -> Result<Vec<IntegrityCheck>> {
+        // Reaching here means psql/pg_restore ran the whole dump with stop-on-error.
+        let mut checks = vec![IntegrityCheck {
+            name: "restore_ran_clean".into(),
+            problems: Vec::new(),
+        }];
+        if let Some(problems) = self.amcheck(quick)? {
+            checks.push(IntegrityCheck {
+                name: "amcheck".into(),
+                problems,
+            });
+        }
+        Ok(checks)
+    }
+
+    fn describe(&self) -> Result<Snapshot> {
+        describe::describe(&mut *self.client.borrow_mut())
+            .map_err(|e| restore_error(&self.db.name, db_message(&e)))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.borrow().clone()
+    }
+
+    /// `target` is a `postgres://` URL of a database on the scratch's own server: the
+    /// verified database is renamed to it, so what lands is exactly what was tested.
+    fn persist(self: Box<Self>, target: &Path, overwrite: bool) -> Result<()> {
+        let url = target
+            .to_str()
+            .filter(|u| is_postgres_url(u))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "restore a PostgreSQL backup to a postgres:// URL, not {}",
+                    target.display()
+                ))
+            })?;
+        let wanted = ConnInfo::parse(url)?;
+        let PostgresScratch { client, db, .. } = *self;
+        if (wanted.host.as_str(), wanted.port) != (db.admin.host.as_str(), db.admin.port) {
+            return Err(Error::Usage(format!(
+                "{} is on another server than the restored copy ({}:{}): the copy is renamed \
+                 into place, so restore it on the target's server",
+                wanted.display(),
+                db.admin.host,
+                db.admin.port
+            )));
+        }
+        drop(client);
+        db.keep_as(&wanted.dbname, overwrite)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_lines_are_skipped_outside_copy_data_only() {
+        let dump = "CREATE TABLE public.t (a text);\n\
+                    ALTER TABLE public.t OWNER TO nobody_here;\n\
+                    COPY public.t (a) FROM stdin;\n\
+                    ALTER TABLE public.t OWNER TO data;\n\
+                    \\.\n\
+                    ALTER FUNCTION public.f() OWNER TO nobody_here;\n";
+        let mut out = Vec::new();
+        let Feed::Done(skipped) = feed_without_owners(&mut dump.as_bytes(), &mut out) else {
+            panic!("feeding failed");
+        };
+        assert_eq!(skipped, 2);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "CREATE TABLE public.t (a text);\n\
+             COPY public.t (a) FROM stdin;\n\
+             ALTER TABLE public.t OWNER TO data;\n\
+             \\.\n"
+        );
+    }
+}

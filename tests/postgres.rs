@@ -1,0 +1,949 @@
+//! PostgreSQL backups against the real server at 127.0.0.1:5432 (user postgres). Every test
+//! makes its own database and drops it. Without a server the tests skip, except under
+//! `CI=true`, where an unreachable server is a failure.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use assert_cmd::cargo::cargo_bin;
+use dbbackup::archive::Format;
+use dbbackup::archive::manifest::{self, Manifest, Snapshot};
+use dbbackup::engine::Scratch;
+use dbbackup::engine::postgres::conn::ConnInfo;
+use dbbackup::engine::postgres::describe;
+use dbbackup::engine::postgres::{Postgres, PostgresScratch, RestoreOptions};
+use flate2::read::GzDecoder;
+use sha2::Digest;
+
+const HOST: &str = "127.0.0.1";
+const PORT: &str = "5432";
+
+/// Whether the server answers; under CI=true it must.
+fn server_up() -> bool {
+    let up = Command::new("psql")
+        .args([
+            "-h", HOST, "-p", PORT, "-U", "postgres", "-d", "postgres", "-Atc", "SELECT 1",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "PostgreSQL at {HOST}:{PORT} is unreachable and CI=true: the Postgres tests must run"
+        );
+        eprintln!("skipping: no PostgreSQL at {HOST}:{PORT}");
+    }
+    up
+}
+
+fn psql(db: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-h", HOST, "-p", PORT, "-U", "postgres", "-d", db])
+        .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql -c {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A database of the test's own, dropped at the end.
+struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "dbbackup_test_{tag}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        psql("postgres", &format!("CREATE DATABASE {name}"));
+        Self { name }
+    }
+
+    fn sakila(tag: &str) -> Self {
+        let db = Self::new(tag);
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        let status = Command::new("psql")
+            .args(["-h", HOST, "-p", PORT, "-U", "postgres", "-d", &db.name])
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(data.join("sakila-postgres-schema.sql"))
+            .arg("-f")
+            .arg(data.join("sakila-postgres-data.sql"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("psql runs");
+        assert!(status.success(), "loading Sakila failed");
+        db
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@{HOST}:{PORT}/{}", self.name)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-h", HOST, "-p", PORT, "-U", "postgres", "-d", "postgres", "-Xqc",
+            ])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
+fn dbbackup() -> Command {
+    Command::new(cargo_bin("dbbackup"))
+}
+
+/// Runs `dbbackup backup` and returns the archive path, its manifest and stderr.
+fn backup(source: &str, out: &Path, extra: &[&str]) -> (PathBuf, Manifest, String) {
+    let output = dbbackup()
+        .args(["backup", source, "--json", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "backup failed: {stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let path = PathBuf::from(json["path"].as_str().unwrap());
+    let manifest = Manifest::load(&manifest::path_for(&path)).unwrap();
+    (path, manifest, stderr)
+}
+
+fn restore_options(m: &Manifest) -> RestoreOptions {
+    RestoreOptions {
+        into: None,
+        source: Some(m.source.clone()),
+        properties: m.snapshot.properties.clone(),
+    }
+}
+
+/// Held (shared) by every restore, and exclusively by the test that drops all of this
+/// process's scratch databases at once.
+static RESTORES: RwLock<()> = RwLock::new(());
+
+/// Restores a backup into a scratch database through the library, as restore-test does.
+fn restore(path: &Path, m: &Manifest) -> dbbackup::Result<PostgresScratch> {
+    let mut dump = GzDecoder::new(BufReader::new(File::open(path).unwrap()));
+    restore_bytes(&mut dump, m)
+}
+
+fn restore_bytes(dump: &mut dyn Read, m: &Manifest) -> dbbackup::Result<PostgresScratch> {
+    Postgres::for_restore(&restore_options(m))?.restore_scratch_db(m.format, dump)
+}
+
+fn assert_same(restored: &Snapshot, manifest: &Snapshot) {
+    assert_eq!(
+        restored.tables, manifest.tables,
+        "per-table counts and checksums"
+    );
+    assert_eq!(restored.objects, manifest.objects);
+    assert_eq!(restored.schema_checksum, manifest.schema_checksum);
+    assert_eq!(restored, manifest);
+}
+
+fn database_exists(name: &str) -> bool {
+    psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+    ) == "1"
+}
+
+/// This process's scratch databases, e.g. one a failed restore left behind.
+fn scratch_databases() -> String {
+    psql(
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbbackup\\_scratch\\_{}\\_%'",
+            std::process::id()
+        ),
+    )
+}
+
+#[test]
+fn sakila_plain_backup_matches_the_source_and_restores_identically() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::sakila("plain");
+    let out = tempfile::tempdir().unwrap();
+    let secret = "hunter2-not-shown";
+    let url = format!("postgres://postgres:{secret}@{HOST}:{PORT}/{}", db.name);
+    let (path, m, stderr) = backup(&url, out.path(), &[]);
+
+    // Default format: plain SQL, and the password is nowhere to be seen.
+    assert!(path.to_str().unwrap().ends_with(".sql.gz"), "{path:?}");
+    assert_eq!(m.format, Format::Sql);
+    let manifest_text = std::fs::read_to_string(manifest::path_for(&path)).unwrap();
+    for shown in [&manifest_text, &stderr] {
+        assert!(!shown.contains(secret), "password leaked: {shown}");
+    }
+    assert_eq!(m.source, db.url());
+    assert!(
+        m.engine
+            .dump_tool
+            .as_deref()
+            .unwrap()
+            .starts_with("pg_dump")
+    );
+    assert!(
+        m.engine
+            .version
+            .starts_with(&psql(&db.name, "SHOW server_version"))
+    );
+
+    // Every table's count is the source's (inheritance children counted in their own right).
+    let tables: Vec<&str> = m.snapshot.tables.iter().map(|t| t.name.as_str()).collect();
+    for expected in ["public.actor", "public.payment", "public.payment_p2007_01"] {
+        assert!(
+            tables.contains(&expected),
+            "{expected} missing from {tables:?}"
+        );
+    }
+    for t in &m.snapshot.tables {
+        let count = psql(&db.name, &format!("SELECT count(*) FROM ONLY {}", t.name));
+        assert_eq!(t.rows.to_string(), count, "{}", t.name);
+    }
+    let all_tables = psql(
+        &db.name,
+        "SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY schemaname, tablename) FROM pg_tables \
+         WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+    );
+    assert_eq!(tables.join(","), all_tables);
+    let kinds: Vec<&str> = m.snapshot.objects.iter().map(|o| o.kind.as_str()).collect();
+    for kind in [
+        "table", "view", "index", "sequence", "function", "trigger", "type",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} in the manifest");
+    }
+
+    let _restoring = RESTORES.read().unwrap();
+    let scratch = restore(&path, &m).unwrap();
+    let name = scratch.database().to_string();
+    assert!(name.starts_with("dbbackup_scratch_") && database_exists(&name));
+    let checks = scratch.integrity(false).unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["restore_ran_clean", "amcheck"]);
+    assert!(checks.iter().all(|c| c.problems.is_empty()), "{checks:?}");
+    assert_same(&scratch.describe().unwrap(), &m.snapshot);
+    assert!(scratch.notes()[0].contains("OWNER TO"));
+    drop(scratch);
+    assert!(
+        !database_exists(&name),
+        "the scratch database {name} was not dropped"
+    );
+}
+
+#[test]
+fn sakila_custom_format_restores_identically() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::sakila("custom");
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &["--format", "custom"]);
+    assert!(path.to_str().unwrap().ends_with(".dump.gz"), "{path:?}");
+    let mut magic = [0u8; 5];
+    GzDecoder::new(File::open(&path).unwrap())
+        .read_exact(&mut magic)
+        .unwrap();
+    assert_eq!(&magic, b"PGDMP", "not a pg_dump custom archive");
+    let _restoring = RESTORES.write().unwrap();
+    let scratch = restore(&path, &m).unwrap();
+    assert_same(&scratch.describe().unwrap(), &m.snapshot);
+
+    // What a Ctrl-C handler does: every live scratch database goes at once.
+    let name = scratch.database().to_string();
+    dbbackup::engine::postgres::drop_scratch_databases();
+    assert!(
+        !database_exists(&name),
+        "{name} survived drop_scratch_databases"
+    );
+    drop(scratch);
+}
+
+/// pgbench writes throughout the backup; the restored data must be exactly the snapshot's.
+#[test]
+fn backup_during_pgbench_writes_restores_exactly_the_manifest() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("pgbench");
+    let init = Command::new("pgbench")
+        .args([
+            "-h", HOST, "-p", PORT, "-U", "postgres", "-i", "-s", "2", "-q", &db.name,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    // pgbench runs until stopped, so it writes before, during and after the backup.
+    let mut bench: Child = Command::new("pgbench")
+        .args([
+            "-h", HOST, "-p", PORT, "-U", "postgres", "-n", "-T", "120", "-c", "2", &db.name,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(bench.try_wait().unwrap().is_none(), "pgbench stopped early");
+    bench.kill().unwrap();
+    bench.wait().unwrap();
+
+    let history = m
+        .snapshot
+        .tables
+        .iter()
+        .find(|t| t.name == "public.pgbench_history")
+        .unwrap();
+    let after: u64 = psql(&db.name, "SELECT count(*) FROM pgbench_history")
+        .parse()
+        .unwrap();
+    assert!(history.rows > 0, "no write happened before the snapshot");
+    assert!(after > history.rows, "no write happened after the snapshot");
+
+    let _restoring = RESTORES.read().unwrap();
+    let scratch = restore(&path, &m).unwrap();
+    assert_same(&scratch.describe().unwrap(), &m.snapshot);
+}
+
+#[test]
+fn an_edited_or_broken_dump_is_caught() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::sakila("edited");
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &[]);
+    let mut sql = String::new();
+    GzDecoder::new(File::open(&path).unwrap())
+        .read_to_string(&mut sql)
+        .unwrap();
+
+    // One value changed in the data: same counts, the actor table's checksum differs.
+    let edited = sql.replacen("\tPENELOPE\tGUINESS\t", "\tPENELOPX\tGUINESS\t", 1);
+    assert_ne!(edited, sql, "the row to edit is not in the dump");
+    let restoring = RESTORES.read().unwrap();
+    let restored = restore_bytes(&mut edited.as_bytes(), &m)
+        .unwrap()
+        .describe()
+        .unwrap();
+    assert_eq!(restored.schema_checksum, m.snapshot.schema_checksum);
+    let differing: Vec<&str> = restored
+        .tables
+        .iter()
+        .zip(&m.snapshot.tables)
+        .filter(|(r, s)| r != s)
+        .map(|(r, _)| r.name.as_str())
+        .collect();
+    assert_eq!(differing, ["public.actor"]);
+    assert_eq!(restored.total_rows(), m.snapshot.total_rows());
+
+    // A truncated archive is an unreadable backup, whatever psql made of the part it got.
+    let bytes = std::fs::read(&path).unwrap();
+    let mut truncated = GzDecoder::new(&bytes[..bytes.len() / 2]);
+    let err = restore_bytes(&mut truncated, &m).err().unwrap();
+    assert_eq!(err.exit_code(), dbbackup::error::exit::UNREADABLE, "{err}");
+    drop(restoring);
+
+    // A broken statement stops the restore with psql's own message, and the scratch goes.
+    let broken = sql.replacen("CREATE TABLE public.actor", "CREATE TABLEX public.actor", 1);
+    let err = {
+        let _restoring = RESTORES.write().unwrap();
+        let err = restore_bytes(&mut broken.as_bytes(), &m).err().unwrap();
+        assert_eq!(
+            scratch_databases(),
+            "0",
+            "the scratch database was not dropped"
+        );
+        err
+    };
+    let msg = err.to_string();
+    assert_eq!(
+        err.exit_code(),
+        dbbackup::error::exit::CHECK_FAILED,
+        "{msg}"
+    );
+    assert!(
+        msg.contains("psql stopped at the first error") && msg.contains("TABLEX"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_pg_dump_exits_7_naming_the_package() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = dbbackup()
+        .args([
+            "backup",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "--out",
+        ])
+        .arg(out.path().join("b"))
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains("pg_dump") && stderr.contains("postgresql-client"),
+        "{stderr}"
+    );
+}
+
+/// A `pg_dump` that reports an older major release than the server is refused before it runs.
+#[test]
+fn pg_dump_older_than_the_server_exits_7_with_both_versions() {
+    if !server_up() {
+        return;
+    }
+    let bin = tempfile::tempdir().unwrap();
+    let fake = bin.path().join("pg_dump");
+    std::fs::write(&fake, "#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let output = dbbackup()
+        .args([
+            "backup",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "--out",
+        ])
+        .arg(out.path())
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let server = psql("postgres", "SHOW server_version");
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains("9.6.24") && stderr.contains(&server),
+        "{stderr}"
+    );
+    assert!(stderr.contains("put it first on PATH"), "{stderr}");
+}
+
+#[test]
+fn server_down_exits_3_and_writes_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("backups");
+    let output = dbbackup()
+        .args([
+            "backup",
+            "postgres://postgres:pw-not-shown@127.0.0.1:1/app",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to the server at 127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("pw-not-shown"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&dir).map_or(vec![], |d| d.collect());
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// The server trusts every connection from 127.0.0.1 (see pg_hba.conf), so a wrong password
+/// cannot be provoked here; a missing database and a missing role take the same path (the
+/// server refuses the login) and are what this checks.
+#[test]
+fn missing_database_or_role_exits_3_without_the_password() {
+    if !server_up() {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    for (url, expected) in [
+        (
+            "postgres://postgres:pw-not-shown@127.0.0.1:5432/dbbackup_no_such_db",
+            "database 'dbbackup_no_such_db' does not exist",
+        ),
+        (
+            "postgres://dbbackup_no_such_role:pw-not-shown@127.0.0.1:5432/postgres",
+            "dbbackup_no_such_role",
+        ),
+    ] {
+        let output = dbbackup()
+            .args(["backup", url, "--out"])
+            .arg(out.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("pw-not-shown"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+/// pg_dump dies after writing part of the dump (a character its client encoding cannot
+/// represent, in the last table): its stderr is in the message and no file is left.
+#[test]
+fn pg_dump_failing_half_way_leaves_nothing_and_shows_its_error() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("halfway");
+    psql(
+        &db.name,
+        "CREATE TABLE a_fine AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 20000) g; \
+         CREATE TABLE z_bad (t text); INSERT INTO z_bad VALUES ('中文');",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let output = dbbackup()
+        .args(["backup", &db.url(), "--out"])
+        .arg(out.path())
+        .env("PGCLIENTENCODING", "LATIN1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("pg_dump failed"), "{stderr}");
+    assert!(stderr.contains("has no equivalent in encoding"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A lock held elsewhere stalls the dump; --timeout stops it with a clear message.
+#[test]
+fn timeout_stops_a_stalled_backup() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("timeout");
+    psql(&db.name, "CREATE TABLE t AS SELECT 1 AS x");
+    let mut locker = Command::new("psql")
+        .args([
+            "-h", HOST, "-p", PORT, "-U", "postgres", "-d", &db.name, "-X", "-q",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = locker.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(20);"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let out = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let output = dbbackup()
+        .args(["backup", &db.url(), "--timeout", "2s", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("did not finish within --timeout 2s"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    let _ = locker.kill();
+    let _ = locker.wait();
+}
+
+/// The server's TLS certificate file, when it offers TLS (Debian's default: a self-signed
+/// "snakeoil" certificate for `localhost`).
+fn server_tls_cert() -> Option<String> {
+    if psql("postgres", "SHOW ssl") != "on" {
+        eprintln!("skipping TLS checks: the server has ssl = off");
+        return None;
+    }
+    Some(psql("postgres", "SHOW ssl_cert_file"))
+}
+
+/// sslmode means what it means to libpq, for our connection and pg_dump's alike.
+#[test]
+fn tls_modes_behave_like_libpq() {
+    if !server_up() {
+        return;
+    }
+    let Some(cert) = server_tls_cert() else {
+        return;
+    };
+    let encrypted = |mode: &str| {
+        let url = format!("postgres://postgres@{HOST}:{PORT}/postgres?sslmode={mode}");
+        let mut client = ConnInfo::parse(&url).unwrap().connect(None).unwrap();
+        let row = client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .unwrap();
+        row.get::<_, bool>(0)
+    };
+    assert!(encrypted("require"));
+    assert!(!encrypted("disable"));
+
+    let db = TestDb::new("tls");
+    let out = tempfile::tempdir().unwrap();
+    let root = url::form_urlencoded::byte_serialize(cert.as_bytes()).collect::<String>();
+    // The certificate is its own root: the chain checks out, the name (localhost) is not
+    // 127.0.0.1.
+    backup(
+        &format!("{}?sslmode=verify-ca&sslrootcert={root}", db.url()),
+        out.path(),
+        &[],
+    );
+    for (query, code, expected) in [
+        (
+            format!("sslmode=verify-full&sslrootcert={root}"),
+            3,
+            "certificate not valid for name \"127.0.0.1\"",
+        ),
+        ("sslmode=verify-full".to_string(), 2, "sslrootcert"),
+    ] {
+        let output = dbbackup()
+            .args(["backup", &format!("{}?{query}", db.url()), "--out"])
+            .arg(out.path())
+            .env("HOME", out.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
+/// What the URL leaves out comes from the PG* variables, as for psql; a Unix socket directory
+/// works as the host.
+#[test]
+fn pg_variables_and_unix_sockets_fill_in_the_url() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("env");
+    psql(
+        &db.name,
+        "CREATE TABLE t AS SELECT generate_series(1, 7) AS n",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let output = dbbackup()
+        .args(["backup", "postgres://", "--json", "--out"])
+        .arg(out.path())
+        .env("PGHOST", HOST)
+        .env("PGPORT", PORT)
+        .env("PGUSER", "postgres")
+        .env("PGDATABASE", &db.name)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["manifest"]["source"], db.url().as_str());
+    assert_eq!(json["manifest"]["snapshot"]["tables"][0]["rows"], 7);
+
+    let socket_dir = psql("postgres", "SHOW unix_socket_directories");
+    let socket_dir = socket_dir.split(',').next().unwrap().trim();
+    if !Path::new(socket_dir)
+        .join(format!(".s.PGSQL.{PORT}"))
+        .exists()
+    {
+        eprintln!("no Unix socket in {socket_dir}: socket check skipped");
+        return;
+    }
+    let url = format!("postgres:///{}?host={socket_dir}&user=postgres", db.name);
+    let (_, m, _) = backup(&url, out.path(), &[]);
+    assert!(m.source.contains("host=%2F"), "{}", m.source);
+    assert_eq!(m.snapshot.tables[0].rows, 7);
+}
+
+/// Inheritance, a materialized view, a dropped column and types whose text depends on session
+/// settings: the restored copy still describes exactly as the source, and each inheritance
+/// child's rows are counted in the child only.
+#[test]
+fn awkward_schemas_restore_to_the_same_description() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("awkward");
+    psql(
+        &db.name,
+        "CREATE SCHEMA \"Odd Schema\"; CREATE EXTENSION pg_trgm SCHEMA \"Odd Schema\"; \
+         CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); \
+         CREATE TABLE parent (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, gone text, \
+           f float8, at timestamptz, b bytea, j jsonb, a int[], m mood, \
+           twice int GENERATED ALWAYS AS (id * 2) STORED); \
+         ALTER TABLE parent DROP COLUMN gone; \
+         CREATE TABLE \"Odd Schema\".\"Child \"\"One\"\"\" (extra text) INHERITS (parent); \
+         SET TimeZone = 'America/New_York'; \
+         INSERT INTO parent (f, at, b, j, a, m) VALUES \
+           (0.1, '2024-03-10 01:30', '\\xdeadbeef', '{\"k\": [1, 2]}', '{1,NULL,3}', 'ok'), \
+           (1e300, 'infinity', '', 'null', '{}', NULL); \
+         INSERT INTO \"Odd Schema\".\"Child \"\"One\"\"\" (id, f, at, m, extra) VALUES \
+           (101, -0.0, '1999-12-31 23:59:59.999999+14', 'happy', 'x'), (102, 3.14159, now(), 'sad', NULL); \
+         CREATE INDEX trgm ON \"Odd Schema\".\"Child \"\"One\"\"\" USING gin (extra \"Odd Schema\".gin_trgm_ops); \
+         CREATE MATERIALIZED VIEW happy AS SELECT id, m FROM parent WHERE m IS NOT NULL;",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &[]);
+    let rows = |name: &str| {
+        m.snapshot
+            .tables
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .rows
+    };
+    assert_eq!(rows("public.parent"), 2);
+    assert_eq!(rows("Odd Schema.Child \"One\""), 2);
+    assert_eq!(rows("public.happy"), 3);
+    let objects = &m.snapshot.objects;
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.kind == "extension" && o.name == "pg_trgm")
+    );
+    assert!(
+        !objects
+            .iter()
+            .any(|o| o.name.starts_with("Odd Schema.similarity(")),
+        "an extension's own functions are not the database's objects"
+    );
+    let _restoring = RESTORES.read().unwrap();
+    let scratch = restore(&path, &m).unwrap();
+    assert_same(&scratch.describe().unwrap(), &m.snapshot);
+}
+
+/// `restore B TARGET_URL`: the verified scratch database is renamed into place; an existing
+/// target is replaced only when asked, and the scratch database is gone either way.
+#[test]
+fn persist_renames_the_verified_copy_into_place() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::sakila("persist_src");
+    let target = TestDb {
+        name: format!("{}_restored", db.name),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &["--format", "custom"]);
+    let _restoring = RESTORES.read().unwrap();
+    let target_url = PathBuf::from(target.url());
+
+    let scratch = restore(&path, &m).unwrap();
+    let scratch_name = scratch.database().to_string();
+    Box::new(scratch).persist(&target_url, false).unwrap();
+    assert!(!database_exists(&scratch_name));
+    let mut client = ConnInfo::parse(&target.url())
+        .unwrap()
+        .connect(None)
+        .unwrap();
+    client.batch_execute(describe::SESSION_SETTINGS).unwrap();
+    assert_same(&describe::describe(&mut client).unwrap(), &m.snapshot);
+
+    // An existing target needs overwrite; replacing it ends connections to it.
+    let scratch = restore(&path, &m).unwrap();
+    let scratch_name = scratch.database().to_string();
+    let err = Box::new(scratch).persist(&target_url, false).unwrap_err();
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert!(!database_exists(&scratch_name));
+    let scratch = restore(&path, &m).unwrap();
+    Box::new(scratch).persist(&target_url, true).unwrap();
+    assert!(client.is_closed() || client.simple_query("SELECT 1").is_err());
+    assert!(database_exists(&target.name));
+    assert_eq!(
+        psql(&target.name, "SELECT count(*) FROM public.actor"),
+        "200"
+    );
+}
+
+/// The commands end to end on a PostgreSQL backup: restore-test passes with a JUnit report that
+/// says owners were skipped, `--restore-into` picks the server, `restore` lands the database.
+#[test]
+fn restore_test_and_restore_commands_on_a_postgres_backup() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::sakila("cli");
+    let target = TestDb {
+        name: format!("{}_restored", db.name),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &[]);
+    let junit = out.path().join("report.xml");
+    let output = dbbackup()
+        .args(["restore-test", "--json", "--restore-into"])
+        .arg(format!("postgres://postgres@{HOST}:{PORT}"))
+        .arg(&path)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("public.payment_p2007_01"), "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let checks = json["backups"][0]["checks"].as_array().unwrap();
+    let restore = checks.iter().find(|c| c["name"] == "restore").unwrap();
+    assert!(restore.to_string().contains("OWNER TO"), "{restore}");
+    let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"amcheck"), "{names:?}");
+
+    let output = dbbackup()
+        .arg("restore")
+        .arg(&path)
+        .arg(target.url())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    for t in &m.snapshot.tables {
+        let count = psql(
+            &target.name,
+            &format!("SELECT count(*) FROM ONLY {}", t.name),
+        );
+        assert_eq!(t.rows.to_string(), count, "{}", t.name);
+    }
+}
+
+/// A dump edited after the backup (manifest's sha256 updated, so only the data tells) fails
+/// restore-test with exit 5, naming the table.
+#[test]
+fn restore_test_fails_an_edited_postgres_dump() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::sakila("cli_edit");
+    let out = tempfile::tempdir().unwrap();
+    let (path, mut m, _) = backup(&db.url(), out.path(), &[]);
+    let mut sql = String::new();
+    GzDecoder::new(File::open(&path).unwrap())
+        .read_to_string(&mut sql)
+        .unwrap();
+    let edited = sql.replacen("\tPENELOPE\tGUINESS\t", "\tPENELOPX\tGUINESS\t", 1);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(edited.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    m.compressed_bytes = bytes.len() as u64;
+    m.raw_bytes = edited.len() as u64;
+    m.sha256 = dbbackup::archive::compress::hex(&sha2::Sha256::digest(&bytes));
+    std::fs::write(manifest::path_for(&path), m.to_json_pretty()).unwrap();
+
+    let output = dbbackup()
+        .args(["restore-test", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(5), "{stdout}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let failed: Vec<&str> = json["backups"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "passed")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("public.actor"), "{failed:?}");
+}
+
+/// Ctrl-C during a restore test still drops the scratch database: the dump is made to stall
+/// (a `pg_sleep` at its start, the manifest's sha256 updated), then the process gets SIGINT.
+#[cfg(unix)]
+#[test]
+fn interrupted_restore_test_drops_its_scratch_database() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("interrupt");
+    psql(&db.name, "CREATE TABLE t AS SELECT 1 AS x");
+    let out = tempfile::tempdir().unwrap();
+    let (path, mut m, _) = backup(&db.url(), out.path(), &[]);
+    let mut sql = String::new();
+    GzDecoder::new(File::open(&path).unwrap())
+        .read_to_string(&mut sql)
+        .unwrap();
+    let stalled = format!("SELECT pg_sleep(60);\n{sql}");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(stalled.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    m.compressed_bytes = bytes.len() as u64;
+    m.raw_bytes = stalled.len() as u64;
+    m.sha256 = dbbackup::archive::compress::hex(&sha2::Sha256::digest(&bytes));
+    std::fs::write(manifest::path_for(&path), m.to_json_pretty()).unwrap();
+
+    let child = dbbackup()
+        .arg("restore-test")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pattern = format!("dbbackup\\_scratch\\_{}\\_%", child.id());
+    let count = || {
+        psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{pattern}'"),
+        )
+    };
+    let started = std::time::Instant::now();
+    while count() != "1" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no scratch database appeared"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the restore ran to its end"
+    );
+    assert_eq!(
+        count(),
+        "0",
+        "the scratch database survived Ctrl-C: {stderr}"
+    );
+}
