@@ -90,9 +90,9 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         engine: engine_info,
         snapshot,
     } = engine.dump(format, &mut gz, work.path())?;
+    info!("dumped → {}", engine.display_source());
     info!(
-        "dumped → {} ({} tables, {} rows), verified: integrity ok",
-        engine.display_source(),
+        "verified: {} tables, {} rows",
         snapshot.tables.len(),
         snapshot.total_rows()
     );
