@@ -8,6 +8,12 @@ use clap::Parser;
 use dbbackup::error::exit;
 
 fn main() -> ExitCode {
+    let runner = dbbackup::runner::Runner::detect();
+    if runner.is_active() {
+        for secret in dbbackup::runner::known_secrets(std::env::args()) {
+            runner.mask(&secret);
+        }
+    }
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -20,7 +26,7 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             // Loud on the run's page too: an annotation, not only a red step.
-            dbbackup::runner::Runner::detect().error("dbbackup failed", &format!("{err:#}"));
+            runner.error("dbbackup failed", &format!("{err:#}"));
             ExitCode::from(exit_code(&err))
         }
     }

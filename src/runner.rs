@@ -142,6 +142,47 @@ fn unique_delimiter(value: &str) -> String {
     }
 }
 
+/// Environment variables whose values are secrets dbbackup may be handed.
+const SECRET_VARS: [&str; 4] = [
+    "PGPASSWORD",
+    "GITHUB_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "DBBACKUP_IDENTITY",
+];
+
+/// The secrets this process was given: passwords inside URL arguments (as written and
+/// percent-decoded), `--github-token` values, and the values of [`SECRET_VARS`]. Masking them
+/// first thing means no later log line, error or summary can show them in a workflow log, even
+/// when a user put a password where it does not belong.
+pub fn known_secrets(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut secrets = Vec::new();
+    let mut token_next = false;
+    for arg in args {
+        if std::mem::take(&mut token_next) {
+            secrets.push(arg.clone());
+        }
+        if arg == "--github-token" {
+            token_next = true;
+        } else if let Some(token) = arg.strip_prefix("--github-token=") {
+            secrets.push(token.to_string());
+        }
+        if let Some(password) = url::Url::parse(&arg)
+            .ok()
+            .and_then(|u| u.password().map(str::to_owned))
+        {
+            if let Ok(decoded) = percent_encoding::percent_decode_str(&password).decode_utf8() {
+                secrets.push(decoded.into_owned());
+            }
+            secrets.push(password);
+        }
+    }
+    secrets.extend(SECRET_VARS.iter().filter_map(|v| std::env::var(v).ok()));
+    secrets.retain(|s| !s.is_empty());
+    secrets.sort();
+    secrets.dedup();
+    secrets
+}
+
 /// The artifact's page, as the run's page links it:
 /// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID/artifacts/ID`.
 pub fn artifact_url(id: u64) -> Option<String> {
@@ -222,6 +263,24 @@ mod tests {
                 ("passed".into(), "true".into())
             ]
         );
+    }
+
+    #[test]
+    fn secrets_in_urls_and_token_flags_are_found() {
+        let args = [
+            "dbbackup",
+            "backup",
+            "postgres://app:p%40ss@db:5432/app",
+            "--github-token",
+            "ghs_abc",
+            "--github-token=ghs_def",
+            "sqlite:app.db",
+        ];
+        let found = known_secrets(args.iter().map(|s| s.to_string()));
+        for secret in ["p%40ss", "p@ss", "ghs_abc", "ghs_def"] {
+            assert!(found.iter().any(|f| f == secret), "{secret} in {found:?}");
+        }
+        assert!(!found.iter().any(|f| f.contains("app.db") || f == "backup"));
     }
 
     #[test]

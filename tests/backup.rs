@@ -498,3 +498,29 @@ fn failed_restore_test_sets_the_new_backup_aside_and_rotates_nothing() {
     );
     assert!(fs::read_to_string(&junit).unwrap().contains("<failure"));
 }
+
+/// In GitHub Actions a password that reaches dbbackup in a URL is masked before anything else
+/// is printed, and no other line shows it.
+#[test]
+fn secrets_are_masked_first_in_github_actions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = dbbackup()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_TOKEN", "ghs_token_value")
+        .args(["backup", "postgres://app:s3cret-pw@127.0.0.1:1/app", "--out"])
+        .arg(tmp.path().join("b"))
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let masks = lines
+        .iter()
+        .take_while(|l| l.starts_with("::add-mask::"))
+        .count();
+    assert!(lines[..masks].contains(&"::add-mask::s3cret-pw"), "{stderr}");
+    assert!(lines[..masks].contains(&"::add-mask::ghs_token_value"), "{stderr}");
+    for line in &lines[masks..] {
+        assert!(!line.contains("s3cret-pw") && !line.contains("ghs_token_value"), "{line}");
+    }
+    assert!(stderr.contains("::error title=dbbackup failed::"), "{stderr}");
+}
