@@ -15,6 +15,7 @@ use crate::archive::manifest::{self, MANIFEST_VERSION, Manifest};
 use crate::archive::{Format, naming};
 use crate::engine::{self, Dumped};
 use crate::error::{Error, Result};
+use crate::progress;
 use crate::retention;
 use crate::store::artifacts::{self, ArtifactStore, GitHub, Runtime, Uploaded};
 use crate::store::{self, Store, StoredBackup, local::LocalStore};
@@ -89,7 +90,12 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
     let Dumped {
         engine: engine_info,
         snapshot,
-    } = engine.dump(format, &mut gz, work.path())?;
+    } = {
+        let bar = progress::bytes("dumping");
+        let dumped = engine.dump(format, &mut bar.wrap_write(&mut gz), work.path());
+        bar.finish_and_clear();
+        dumped?
+    };
     info!("dumped → {}", engine.display_source());
     info!(
         "verified: {} tables, {} rows",

@@ -507,7 +507,11 @@ fn secrets_are_masked_first_in_github_actions() {
     let out = dbbackup()
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_TOKEN", "ghs_token_value")
-        .args(["backup", "postgres://app:s3cret-pw@127.0.0.1:1/app", "--out"])
+        .args([
+            "backup",
+            "postgres://app:s3cret-pw@127.0.0.1:1/app",
+            "--out",
+        ])
         .arg(tmp.path().join("b"))
         .assert()
         .failure();
@@ -517,10 +521,22 @@ fn secrets_are_masked_first_in_github_actions() {
         .iter()
         .take_while(|l| l.starts_with("::add-mask::"))
         .count();
-    assert!(lines[..masks].contains(&"::add-mask::s3cret-pw"), "{stderr}");
-    assert!(lines[..masks].contains(&"::add-mask::ghs_token_value"), "{stderr}");
+    assert!(
+        lines[..masks].contains(&"::add-mask::s3cret-pw"),
+        "{stderr}"
+    );
+    assert!(
+        lines[..masks].contains(&"::add-mask::ghs_token_value"),
+        "{stderr}"
+    );
     for line in &lines[masks..] {
-        assert!(!line.contains("s3cret-pw") && !line.contains("ghs_token_value"), "{line}");
+        assert!(
+            !line.contains("s3cret-pw") && !line.contains("ghs_token_value"),
+            "{line}"
+        );
     }
-    assert!(stderr.contains("::error title=dbbackup failed::"), "{stderr}");
+    assert!(
+        stderr.contains("::error title=dbbackup failed::"),
+        "{stderr}"
+    );
 }
