@@ -7,7 +7,6 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin;
@@ -20,59 +19,11 @@ use dbbackup::engine::postgres::{Postgres, PostgresScratch, RestoreOptions};
 use flate2::read::GzDecoder;
 use sha2::Digest;
 
-const HOST: &str = "127.0.0.1";
-const PORT: &str = "5432";
-
-/// Whether the server answers; under CI=true it must.
-fn server_up() -> bool {
-    let up = Command::new("psql")
-        .args([
-            "-h", HOST, "-p", PORT, "-U", "postgres", "-d", "postgres", "-Atc", "SELECT 1",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !up {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "PostgreSQL at {HOST}:{PORT} is unreachable and CI=true: the Postgres tests must run"
-        );
-        eprintln!("skipping: no PostgreSQL at {HOST}:{PORT}");
-    }
-    up
-}
-
-fn psql(db: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-h", HOST, "-p", PORT, "-U", "postgres", "-d", db])
-        .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql -c {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// A database of the test's own, dropped at the end.
-struct TestDb {
-    name: String,
-}
+#[path = "support/pg.rs"]
+mod pg;
+use pg::{HOST, PORT, TestDb, pgbench, psql, server_up};
 
 impl TestDb {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "dbbackup_test_{tag}_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        psql("postgres", &format!("CREATE DATABASE {name}"));
-        Self { name }
-    }
-
     fn sakila(tag: &str) -> Self {
         let db = Self::new(tag);
         let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
@@ -87,24 +38,6 @@ impl TestDb {
             .expect("psql runs");
         assert!(status.success(), "loading Sakila failed");
         db
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@{HOST}:{PORT}/{}", self.name)
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                "-h", HOST, "-p", PORT, "-U", "postgres", "-d", "postgres", "-Xqc",
-            ])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .output();
     }
 }
 
@@ -286,23 +219,9 @@ fn backup_during_pgbench_writes_restores_exactly_the_manifest() {
     if !server_up() {
         return;
     }
-    let db = TestDb::new("pgbench");
-    let init = Command::new("pgbench")
-        .args([
-            "-h", HOST, "-p", PORT, "-U", "postgres", "-i", "-s", "2", "-q", &db.name,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let db = TestDb::pgbench("pgbench", 2);
     // pgbench runs until stopped, so it writes before, during and after the backup.
-    let mut bench: Child = Command::new("pgbench")
-        .args([
-            "-h", HOST, "-p", PORT, "-U", "postgres", "-n", "-T", "120", "-c", "2", &db.name,
-        ])
+    let mut bench: Child = pgbench(&["-n", "-T", "120", "-c", "2", &db.name])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
