@@ -14,7 +14,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chaos::{Listing, assert_all_restore, assert_code, build_db, dbbackup, output};
+use chaos::{
+    Listing, assert_all_restore, assert_code, backup_cmd, build_db, dbbackup, output, temp_db,
+};
 
 /// Rows in the database killed mid-backup: a backup takes about a second in a debug build, so
 /// kill points spread over every phase.
@@ -46,13 +48,7 @@ fn setup() -> Setup {
     build_db(&small, 50);
     let baseline = root.join("baseline");
     for _ in 0..OLD {
-        let out = output(
-            dbbackup()
-                .arg("backup")
-                .arg(&small)
-                .arg("--out")
-                .arg(&baseline),
-        );
+        let out = output(backup_cmd(&small, &baseline, None));
         assert_code(&out, 0, "backup of the small database");
     }
     let olds = Listing::of(&baseline).archives;
@@ -94,12 +90,7 @@ type Timeline = Vec<(Duration, String)>;
 /// Returns whether it was killed (false: it had already exited, successfully) and its log.
 fn run_backup(db: &Path, dir: &Path, kill: Option<Kill>) -> (bool, Timeline) {
     let started = Instant::now();
-    let mut child = dbbackup()
-        .arg("backup")
-        .arg(db)
-        .arg("--out")
-        .arg(dir)
-        .args(["--keep", &KEEP.to_string()])
+    let mut child = backup_cmd(db, dir, Some(KEEP))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -172,14 +163,7 @@ fn check_after_kill(s: &Setup, dir: &Path, what: &str) -> bool {
         );
     }
 
-    let out = output(
-        dbbackup()
-            .arg("backup")
-            .arg(&s.db)
-            .arg("--out")
-            .arg(dir)
-            .args(["--keep", &KEEP.to_string(), "--level", "1"]),
-    );
+    let out = output(backup_cmd(&s.db, dir, Some(KEEP)).args(["--level", "1"]));
     assert_code(&out, 0, &format!("{what}: the next run"));
     let after = Listing::of(dir);
     assert!(
@@ -257,16 +241,10 @@ fn sigkill_at_any_moment_loses_nothing() {
 /// its manifest not yet. Restore-test of the directory ignores both; the next run removes them.
 #[test]
 fn leftovers_of_an_interrupted_commit_or_rotation_break_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("app.db");
-    build_db(&db, 50);
+    let (tmp, db) = temp_db(50);
     let dir = tmp.path().join("b");
     for _ in 0..3 {
-        assert_code(
-            &output(dbbackup().arg("backup").arg(&db).arg("--out").arg(&dir)),
-            0,
-            "backup",
-        );
+        assert_code(&output(backup_cmd(&db, &dir, None)), 0, "backup");
     }
     let olds = Listing::of(&dir).archives;
     // Rotation interrupted between deleting the oldest archive and its manifest.
@@ -298,14 +276,7 @@ fn leftovers_of_an_interrupted_commit_or_rotation_break_nothing() {
         "inspect of the directory",
     );
 
-    let out = output(
-        dbbackup()
-            .arg("backup")
-            .arg(&db)
-            .arg("--out")
-            .arg(&dir)
-            .args(["--keep", "2"]),
-    );
+    let out = output(backup_cmd(&db, &dir, Some(2)));
     assert_code(&out, 0, "the next run");
     let after = Listing::of(&dir);
     assert!(after.orphan_manifests().is_empty(), "{after:?}");

@@ -26,9 +26,19 @@ pub fn dbbackup() -> Command {
     cmd
 }
 
+/// `dbbackup backup DB --out DIR [--keep N]`.
+pub fn backup_cmd(db: &Path, out: &Path, keep: Option<usize>) -> Command {
+    let mut cmd = dbbackup();
+    cmd.arg("backup").arg(db).arg("--out").arg(out);
+    if let Some(keep) = keep {
+        cmd.args(["--keep", &keep.to_string()]);
+    }
+    cmd
+}
+
 /// Runs `cmd` to the end and returns what it printed.
-pub fn output(cmd: &mut Command) -> Output {
-    cmd.output().expect("run dbbackup")
+pub fn output(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
+    cmd.borrow_mut().output().expect("run dbbackup")
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -58,6 +68,14 @@ pub fn build_db(path: &Path, rows: u32) {
          CREATE INDEX item_name ON item(name);"
     ))
     .unwrap();
+}
+
+/// A temporary directory holding `app.db` (so backups are `app-*`) built by [`build_db`].
+pub fn temp_db(rows: u32) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("app.db");
+    build_db(&db, rows);
+    (tmp, db)
 }
 
 /// What a backup directory holds: archives oldest first (the order of their names' stamp and
@@ -164,24 +182,33 @@ impl Drop for Mount {
 }
 
 /// Mounts a tmpfs with `options` (such as `size=2m`) on the existing directory `dir`.
-/// Mounting needs root. CI runs as root and must run these tests, so there (CI set) failing
-/// to mount is a test failure; elsewhere the test says it skipped and returns `None`.
 pub fn mount_tmpfs(dir: &Path, options: &str) -> Option<Mount> {
+    mount(&["-t", "tmpfs", "-o", options, "tmpfs"], dir)
+}
+
+/// Bind-mounts `path` on itself: a mount point cannot be deleted or renamed (EBUSY).
+pub fn bind_on_itself(path: &Path) -> Option<Mount> {
+    mount(&["--bind", &path.to_string_lossy()], path)
+}
+
+/// Mounting needs root. CI runs as root and must run these tests, so there (CI set) failing
+/// to mount is a test failure; elsewhere the test says it skipped and gets `None`.
+fn mount(args: &[&str], target: &Path) -> Option<Mount> {
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-        .arg(dir)
+        .args(args)
+        .arg(target)
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must be able to mount a tmpfs on {} (run the tests as root)",
-            dir.display()
+            "CI must be able to mount {args:?} on {} (run the tests as root)",
+            target.display()
         );
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        eprintln!("skipped: cannot mount here (needs root)");
         return None;
     }
-    Some(Mount(dir.to_path_buf()))
+    Some(Mount(target.to_path_buf()))
 }
 
 impl Mount {
