@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     }
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| dbbackup::runner::OneLinePerEvent(std::io::stderr()))
         .without_time()
         .with_target(false)
         .with_level(false)
