@@ -2,6 +2,7 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -24,7 +25,9 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // One line, like the log events: the error may quote a hostile file or table name.
+            let line = format!("error: {err:#}\n");
+            let _ = dbbackup::runner::OneLinePerEvent(std::io::stderr()).write_all(line.as_bytes());
             // Loud on the run's page too: an annotation, not only a red step.
             runner.error("dbbackup failed", &format!("{err:#}"));
             ExitCode::from(exit_code(&err))

@@ -130,6 +130,22 @@ fn hostile_names_back_up_and_restore_test_exactly() {
     assert_eq!(assert_all_restore(&out), archives);
 }
 
+/// An error about a hostile name is one line too: a missing database named like a workflow
+/// command cannot forge one.
+#[test]
+fn errors_quoting_a_hostile_name_stay_on_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join(format!("{INJECTION}.db"));
+    let run = output(backup_cmd(&missing, &tmp.path().join("b"), None));
+    assert_code(&run, 3, "backup of a missing database");
+    let text = stderr(&run);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains(r"t\n::error title=injected::forged.db"),
+        "{text}"
+    );
+}
+
 /// `--out` a symlink to a directory: backups land in the target, rotation works through the
 /// link, and the link stays a link.
 #[test]
