@@ -108,6 +108,28 @@ fn disk_full_at_every_step_fails_cleanly() {
     assert_eq!(Listing::of(&out).archives.len(), 1);
 }
 
+/// Past the file size limit (`ulimit -f`): the kernel would kill the process with SIGXFSZ;
+/// dbbackup ignores that signal, so the write fails and is reported, exit 4.
+#[test]
+fn file_size_limit_fails_cleanly() {
+    let (tmp, db) = temp_db(3_000);
+    let out = tmp.path().join("b");
+    two_backups(&db, &out);
+    let limited = backup_cmd(&db, &out, Some(1));
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -f 64 && exec \"$@\"", "sh"])
+        .arg(limited.get_program())
+        .args(limited.get_args());
+    for (name, value) in limited.get_envs() {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
+    let text = assert_fails_changing_nothing(cmd, &out, "ulimit -f");
+    assert!(text.contains("write snapshot"), "{text}");
+}
+
 /// A read-only backup directory: backup and prune both refuse with exit 4 and delete nothing;
 /// the backups there still restore-test.
 #[test]
