@@ -126,9 +126,7 @@ fn io_hint(err: &std::io::Error) -> &'static str {
         ErrorKind::StorageFull => " (the disk is full: free space or choose another --out)",
         ErrorKind::PermissionDenied => " (no permission: choose a writable --out)",
         ErrorKind::ReadOnlyFilesystem => " (read-only filesystem: choose a writable --out)",
-        ErrorKind::FileTooLarge => {
-            " (past the file size limit: raise `ulimit -f` or choose a smaller --level)"
-        }
+        ErrorKind::FileTooLarge => " (past the file size limit: raise `ulimit -f`)",
         _ => "",
     }
 }
