@@ -20,7 +20,7 @@ use chaos::{
 
 /// Rows in the database killed mid-backup: a backup takes half a second to a second in a debug
 /// build (the kill points are spread over the measured time, whatever it is), and the whole
-/// test stays within seconds on a busy 2-core machine.
+/// test stays well under a minute on a busy 2-core machine.
 const ROWS: u32 = 12_000;
 /// `--keep` of every run; with `OLD` older backups present each completed run rotates some.
 const KEEP: usize = 3;

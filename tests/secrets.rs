@@ -1,10 +1,10 @@
 //! Every command, run as a GitHub Actions step would run it, with a password in each database
-//! URL and tokens in the environment, on success and on failure (wrong host, refused port,
-//! refused token, a failing upload): neither the password nor any token appears in stdout,
-//! stderr (other than the `::add-mask::` commands that hide them), a JUnit report, a manifest,
-//! `$GITHUB_OUTPUT` or the job summary. Runs against the real PostgreSQL at 127.0.0.1:5432
-//! (trust auth: the password is accepted and ignored, but it is in the URL all the same) and
-//! the fake GitHub of `support/fake_github.rs`.
+//! URL and in `PGPASSWORD`, tokens in the environment and on the command line, on success and
+//! on failure (wrong host, refused port, refused token, a failing upload): no password and no
+//! token appears in stdout, stderr (other than the `::add-mask::` commands that hide them), a
+//! JUnit report, a manifest, `$GITHUB_OUTPUT` or the job summary. Runs against the real
+//! PostgreSQL at 127.0.0.1:5432 (trust auth: the password is accepted and ignored, but it is
+//! in the URL all the same) and the fake GitHub of `support/fake_github.rs`.
 
 #[path = "support/chaos.rs"]
 mod chaos;
@@ -24,6 +24,8 @@ const PASSWORD: &str = "S3cret%40Pw";
 const PASSWORD_NEEDLE: &str = "S3cret";
 /// A token GitHub refuses.
 const REFUSED_TOKEN: &str = "ghs_RefusedToken7e3a91";
+/// In `PGPASSWORD`, where libpq and dbbackup also look for a password.
+const ENV_PASSWORD: &str = "PgEnvPw_51f0c2";
 
 const SERVER: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
 
@@ -96,6 +98,7 @@ impl Job {
             .args(args)
             .envs(self.fake.env())
             .env("GITHUB_TOKEN", token)
+            .env("PGPASSWORD", ENV_PASSWORD)
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_STEP_SUMMARY", self.dir.join("summary.md"))
             .env("GITHUB_OUTPUT", self.dir.join("output.txt"))
@@ -177,6 +180,11 @@ fn no_command_prints_or_writes_a_secret() {
     );
     job.run(token, &["artifact", "list", "--name", stem], 0);
     job.run(
+        REFUSED_TOKEN,
+        &["artifact", "list", "--name", stem, "--github-token", token],
+        0,
+    );
+    job.run(
         token,
         &[
             "artifact", "download", "--name", stem, "--latest", "--out", "dl",
@@ -232,6 +240,7 @@ fn no_command_prints_or_writes_a_secret() {
         PASSWORD_NEEDLE,
         fake_github::TOKEN,
         REFUSED_TOKEN,
+        ENV_PASSWORD,
         &fake_github::runtime_token(),
         fake_github::SIG,
     ];
