@@ -36,12 +36,13 @@ pub enum Error {
     #[error("source database {path}: {reason}")]
     Source { path: String, reason: String },
 
-    #[error("{action} {path}: {source}{hint}", hint = io_hint(source))]
+    /// The I/O error is part of the message and deliberately not a `#[source]`: callers print
+    /// the whole chain, which would show it twice.
+    #[error("{action} {path}: {io}{hint}", hint = io_hint(io))]
     Output {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        io: std::io::Error,
     },
 
     #[error("verification failed for {object}: {reason}")]
@@ -55,6 +56,20 @@ pub enum Error {
 
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// Pruning could not delete every backup past the keep count. Each failure keeps its own
+    /// error, so a read-only directory exits as an output error and a refusal by GitHub as a
+    /// remote one, never as an internal error.
+    #[error(
+        "pruning deleted {deleted} backup(s) but failed on {}: {}",
+        failed.len(),
+        failed.iter().map(|(name, e)| format!("{name}: {e}")).collect::<Vec<_>>().join("; ")
+    )]
+    Prune {
+        deleted: usize,
+        /// The backups that could not be deleted, by name, with why.
+        failed: Vec<(String, Error)>,
+    },
 
     /// GitHub's REST API or the Actions artifact service failed or refused. The message never
     /// carries a token or a signed URL.
@@ -74,15 +89,18 @@ impl Error {
             Error::Tool { .. } => exit::TOOL,
             Error::Internal(_) => exit::INTERNAL,
             Error::Remote(_) => exit::REMOTE,
+            Error::Prune { failed, .. } => failed
+                .first()
+                .map_or(exit::INTERNAL, |(_, e)| e.exit_code()),
         }
     }
 
     /// An output error: `action` is a verb phrase such as "write backup".
-    pub fn output(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn output(action: &'static str, path: impl Into<PathBuf>, io: std::io::Error) -> Self {
         Error::Output {
             action,
             path: path.into(),
-            source,
+            io,
         }
     }
 
@@ -108,6 +126,7 @@ fn io_hint(err: &std::io::Error) -> &'static str {
         ErrorKind::StorageFull => " (the disk is full: free space or choose another --out)",
         ErrorKind::PermissionDenied => " (no permission: choose a writable --out)",
         ErrorKind::ReadOnlyFilesystem => " (read-only filesystem: choose a writable --out)",
+        ErrorKind::FileTooLarge => " (past the file size limit: raise `ulimit -f`)",
         _ => "",
     }
 }

@@ -2,12 +2,21 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 use dbbackup::error::exit;
 
 fn main() -> ExitCode {
+    // Past a file size limit (`ulimit -f`) the kernel kills a writer with SIGXFSZ, and the
+    // backup would end with no word of why. Ignored, the write fails with EFBIG instead, which
+    // is reported like a full disk: which file, why, what to do.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let runner = dbbackup::runner::Runner::detect();
     if runner.is_active() {
         for secret in dbbackup::runner::known_secrets(std::env::args()) {
@@ -16,7 +25,7 @@ fn main() -> ExitCode {
     }
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| dbbackup::runner::OneLinePerEvent(std::io::stderr()))
         .without_time()
         .with_target(false)
         .with_level(false)
@@ -24,7 +33,9 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // One line, like the log events: the error may quote a hostile file or table name.
+            let line = format!("error: {err:#}\n");
+            let _ = dbbackup::runner::OneLinePerEvent(std::io::stderr()).write_all(line.as_bytes());
             // Loud on the run's page too: an annotation, not only a red step.
             runner.error("dbbackup failed", &format!("{err:#}"));
             ExitCode::from(exit_code(&err))

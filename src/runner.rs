@@ -142,6 +142,40 @@ fn unique_delimiter(value: &str) -> String {
     }
 }
 
+/// A log writer that keeps every log event on one line: line breaks inside an event (a file or
+/// table name may hold them) are written as `\n` and `\r`. Otherwise a database named
+/// `"x\n::error::..."` could print a line that the runner takes for a workflow command, or
+/// one that reads as dbbackup's own output.
+pub struct OneLinePerEvent<W>(pub W);
+
+impl<W: Write> Write for OneLinePerEvent<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (body, end) = match buf.strip_suffix(b"\n") {
+            Some(body) => (body, &b"\n"[..]),
+            None => (buf, &b""[..]),
+        };
+        if body.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+            let mut escaped = Vec::with_capacity(buf.len() + 8);
+            for &b in body {
+                match b {
+                    b'\n' => escaped.extend_from_slice(b"\\n"),
+                    b'\r' => escaped.extend_from_slice(b"\\r"),
+                    _ => escaped.push(b),
+                }
+            }
+            escaped.extend_from_slice(end);
+            self.0.write_all(&escaped)?;
+        } else {
+            self.0.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Environment variables whose values are secrets dbbackup may be handed.
 const SECRET_VARS: [&str; 4] = [
     "PGPASSWORD",
@@ -202,7 +236,7 @@ pub fn backup_summary(manifest: &Manifest, seconds: f64, previous: Option<&Manif
         "### dbbackup: `{}`\n\n| | |\n| --- | --- |\n| source | `{}` ({} {}) |\n| format | {} |\n\
          | size | {} compressed, {} raw |\n| sha256 | `{}` |\n| took | {seconds:.1} s |\n\n",
         manifest.archive,
-        manifest.source,
+        code_cell(&manifest.source),
         manifest.engine.name,
         manifest.engine.version,
         manifest.format,
@@ -220,11 +254,20 @@ pub fn backup_summary(manifest: &Manifest, seconds: f64, previous: Option<&Manif
         };
         md.push_str(&format!(
             "| `{}` | {} | {change} |\n",
-            table.name.replace('|', "\\|").replace('`', "'"),
+            code_cell(&table.name),
             table.rows
         ));
     }
     md
+}
+
+/// Text for inline code in a Markdown table cell: a `|` would end the cell, a backtick the
+/// code, and a line break the table, so names holding them are shown escaped.
+fn code_cell(text: &str) -> String {
+    text.replace('|', "\\|")
+        .replace('`', "'")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
 }
 
 #[cfg(test)]
@@ -240,6 +283,18 @@ mod tests {
         assert_eq!(
             format_command("add-mask", &[], "s3cret"),
             "::add-mask::s3cret"
+        );
+    }
+
+    #[test]
+    fn log_events_stay_on_one_line() {
+        let mut out = OneLinePerEvent(Vec::new());
+        out.write_all(b"dumped \xe2\x86\x92 a\n::error::b\r.db\n")
+            .unwrap();
+        out.write_all(b"plain\n").unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "dumped → a\\n::error::b\\r.db\nplain\n"
         );
     }
 

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use dbbackup::archive::Format;
@@ -79,12 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let done = if args.upload {
         upload(&args, &opts)?
     } else {
-        let backup = backup::run(&opts).with_context(|| {
-            format!(
-                "backup of {} failed; nothing was rotated away",
-                dbbackup::engine::redact_source(&args.source)
-            )
-        })?;
+        let backup = backup::run(&opts).map_err(|e| failed(e, &args.source, &opts.out, false))?;
         UploadedBackup {
             backup,
             artifact: None,
@@ -114,13 +109,28 @@ fn upload(args: &Args, opts: &BackupOptions) -> anyhow::Result<UploadedBackup> {
         retention_days: args.retention_days,
         github,
     };
-    backup::run_and_upload(opts, &upload).with_context(|| {
-        format!(
-            "backup with upload of {} failed; nothing was pruned (a backup already written stays in {})",
-            dbbackup::engine::redact_source(&args.source),
-            opts.out.display()
-        )
-    })
+    backup::run_and_upload(opts, &upload).map_err(|e| failed(e, &args.source, &opts.out, true))
+}
+
+/// The error of a failed backup, with what happened to the backups. Pruning is the last step,
+/// so when it is what failed the new backup exists (and was uploaded) and some old ones may be
+/// gone: saying "nothing was rotated away" then would be wrong.
+fn failed(err: dbbackup::Error, source: &str, out: &Path, upload: bool) -> anyhow::Error {
+    let source = dbbackup::engine::redact_source(source);
+    let context = match (&err, upload) {
+        (dbbackup::Error::Prune { .. }, _) => format!(
+            "the backup of {source} succeeded (the new backup is in {}), but deleting old \
+             backups past --keep failed",
+            out.display()
+        ),
+        (_, false) => format!("backup of {source} failed; nothing was rotated away"),
+        (_, true) => format!(
+            "backup with upload of {source} failed; nothing was pruned (a backup already \
+             written stays in {})",
+            out.display()
+        ),
+    };
+    anyhow::Error::new(err).context(context)
 }
 
 /// The JUnit report, GitHub Actions outputs and summary, and `--json`.

@@ -23,13 +23,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     for line in report.summary_lines() {
         tracing::info!("{line}");
     }
+    // A PostgreSQL target is a URL that may carry a password: never log it as given.
+    let target = dbbackup::engine::redact_source(&args.target.to_string_lossy());
     if report.verdict == Verdict::Passed {
-        tracing::info!("restored → {}", args.target.display());
+        tracing::info!("restored → {target}");
     } else {
-        tracing::info!(
-            "{} was not written: the backup failed its restore test",
-            args.target.display()
-        );
+        tracing::info!("{target} was not written: the backup failed its restore test");
     }
     Ok(report.verdict.exit_code())
 }

@@ -25,6 +25,20 @@ pub struct LocalStore {
 impl LocalStore {
     /// Opens DIR for backups, creating it if needed, and removes leftovers of crashed runs.
     pub fn open(dir: &Path) -> Result<Self> {
+        if let Some(target) = dangling_symlink(dir) {
+            return Err(Error::output(
+                "use output directory",
+                dir,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "it is a symbolic link to {}, which does not exist: create that \
+                         directory or choose another --out",
+                        target.display()
+                    ),
+                ),
+            ));
+        }
         fs::create_dir_all(dir).map_err(|e| Error::output("create output directory", dir, e))?;
         let store = Self {
             dir: dir.to_path_buf(),
@@ -180,6 +194,13 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::output("sync directory", dir, e))?;
     Ok(())
+}
+
+/// Where `path` points when it is a symbolic link to nothing. `create_dir_all` would only say
+/// "File exists" about it.
+fn dangling_symlink(path: &Path) -> Option<PathBuf> {
+    let target = fs::read_link(path).ok()?;
+    (!path.exists()).then_some(target)
 }
 
 fn process_alive(pid: u32) -> bool {

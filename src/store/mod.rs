@@ -53,30 +53,19 @@ pub fn prune(
         });
     }
     let mut pruned = Pruned::default();
-    let mut failures = Vec::new();
-    let mut remote = false;
+    let mut failed = Vec::new();
     for backup in doomed {
         match store.delete(&backup) {
             Ok(()) => pruned.deleted.push(backup),
-            Err(e) => {
-                remote |= matches!(e, Error::Remote(_));
-                failures.push(format!("{}: {e}", backup.name));
-            }
+            Err(e) => failed.push((backup.name, e)),
         }
     }
-    if failures.is_empty() {
-        return Ok(pruned);
-    }
-    let message = format!(
-        "pruning deleted {} backup(s) but failed on {}: {}",
-        pruned.deleted.len(),
-        failures.len(),
-        failures.join("; ")
-    );
-    // A refusal by GitHub (permissions, rate limits) is not a bug: it keeps its own exit code.
-    Err(if remote {
-        Error::Remote(message)
+    if failed.is_empty() {
+        Ok(pruned)
     } else {
-        Error::Internal(message)
-    })
+        Err(Error::Prune {
+            deleted: pruned.deleted.len(),
+            failed,
+        })
+    }
 }

@@ -159,10 +159,15 @@ fn seconds(s: f64) -> String {
     format!("{s:.3}")
 }
 
-/// XML 1.0 cannot carry most control characters even escaped, and table names or error text
-/// from a damaged database may hold them: they become U+FFFD so the report stays parseable.
+/// XML 1.0 cannot carry most control characters even escaped, nor U+FFFE and U+FFFF, and
+/// table names or error text from a damaged database may hold them: they become U+FFFD so the
+/// report stays parseable. Every other character, emoji and the rest beyond U+FFFF included,
+/// is kept so names appear exactly as in the database.
 fn xml_safe(s: &str) -> Cow<'_, str> {
-    let allowed = |c: char| (!c.is_control() || matches!(c, '\t' | '\n' | '\r')) && c < '\u{fffe}';
+    let allowed = |c: char| {
+        (!c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+            && !matches!(c, '\u{fffe}' | '\u{ffff}')
+    };
     if s.chars().all(allowed) {
         Cow::Borrowed(s)
     } else {
@@ -180,7 +185,8 @@ mod tests {
 
     #[test]
     fn control_characters_become_replacement_characters() {
-        assert_eq!(xml_safe("a\u{1}b\tc"), "a\u{fffd}b\tc");
+        assert_eq!(xml_safe("a\u{1}b\tc\u{ffff}"), "a\u{fffd}b\tc\u{fffd}");
+        assert!(matches!(xml_safe("table \u{1f389}"), Cow::Borrowed(_)));
         assert!(matches!(xml_safe("plain <&>"), Cow::Borrowed(_)));
     }
 }

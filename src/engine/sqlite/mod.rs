@@ -108,7 +108,7 @@ impl Sqlite {
             let step = backup
                 .step(-1)
                 .map_err(|e| match snapshot_write_error(&e) {
-                    Some(kind) => Error::output("write snapshot", dest, std::io::Error::from(kind)),
+                    Some(io) => Error::output("write snapshot", dest, io),
                     None => source_error(&shown, e),
                 })?;
             match step {
@@ -415,12 +415,21 @@ fn wait_for_lock() {
     std::thread::sleep(Duration::from_micros(100));
 }
 
-/// The backup step fails on either side; these codes are the destination's (our output).
-fn snapshot_write_error(err: &rusqlite::Error) -> Option<std::io::ErrorKind> {
+/// The backup step fails on either side; these codes are the destination's (our output). The
+/// source is only read, so a failed write is the snapshot's too. SQLite does not keep the OS
+/// error of a backup step's write, so the likely causes are named instead.
+fn snapshot_write_error(err: &rusqlite::Error) -> Option<std::io::Error> {
     use rusqlite::ErrorCode;
-    match err.sqlite_error_code()? {
-        ErrorCode::DiskFull => Some(std::io::ErrorKind::StorageFull),
-        ErrorCode::ReadOnly => Some(std::io::ErrorKind::ReadOnlyFilesystem),
+    let sqlite = err.sqlite_error()?;
+    match sqlite.code {
+        ErrorCode::DiskFull => Some(std::io::ErrorKind::StorageFull.into()),
+        ErrorCode::ReadOnly => Some(std::io::ErrorKind::ReadOnlyFilesystem.into()),
+        ErrorCode::SystemIoFailure if sqlite.extended_code == rusqlite::ffi::SQLITE_IOERR_WRITE => {
+            Some(std::io::Error::other(
+                "disk I/O error writing it: the file may exceed the file size limit \
+                 (`ulimit -f`), or the disk is failing",
+            ))
+        }
         _ => None,
     }
 }

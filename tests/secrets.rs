@@ -1,0 +1,275 @@
+//! Every command, run as a GitHub Actions step would run it, with a password in each database
+//! URL and in `PGPASSWORD`, tokens in the environment and on the command line, on success and
+//! on failure (wrong host, refused port, refused token, a failing upload): no password and no
+//! token appears in stdout, stderr (other than the `::add-mask::` commands that hide them), a
+//! JUnit report, a manifest, `$GITHUB_OUTPUT` or the job summary. Runs against the real
+//! PostgreSQL at 127.0.0.1:5432 (trust auth: the password is accepted and ignored, but it is
+//! in the URL all the same) and the fake GitHub of `support/fake_github.rs`.
+
+#[path = "support/chaos.rs"]
+mod chaos;
+#[path = "support/fake_github.rs"]
+mod fake_github;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chaos::{Listing, dbbackup};
+use fake_github::{FakeGitHub, Fault, Route};
+
+/// In the URLs as written (percent-encoded `@`); dbbackup decodes it to `S3cret@Pw`. Both
+/// forms contain the needle searched for.
+const PASSWORD: &str = "S3cret%40Pw";
+const PASSWORD_NEEDLE: &str = "S3cret";
+/// A token GitHub refuses.
+const REFUSED_TOKEN: &str = "ghs_RefusedToken7e3a91";
+/// In `PGPASSWORD`, where libpq and dbbackup also look for a password.
+const ENV_PASSWORD: &str = "PgEnvPw_51f0c2";
+
+const SERVER: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
+
+/// A database of the test's own on the real server, dropped at the end.
+struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    /// `None` (skipping) when no server answers, unless CI=true, where that is a failure.
+    fn create() -> Option<TestDb> {
+        let Ok(mut client) = postgres::Client::connect(SERVER, postgres::NoTls) else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL at 127.0.0.1:5432 is unreachable and CI=true: this test must run"
+            );
+            eprintln!("skipping: no PostgreSQL at 127.0.0.1:5432");
+            return None;
+        };
+        let name = format!("dbbackup_secrets_{}", std::process::id());
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            client.batch_execute(&sql).unwrap();
+        }
+        let mut db = postgres::Client::connect(
+            &format!("host=127.0.0.1 port=5432 user=postgres dbname={name}"),
+            postgres::NoTls,
+        )
+        .unwrap();
+        db.batch_execute(
+            "CREATE TABLE account(id int PRIMARY KEY, owner text NOT NULL);
+             INSERT INTO account SELECT g, 'owner ' || g FROM generate_series(1, 200) g;",
+        )
+        .unwrap();
+        Some(TestDb { name })
+    }
+
+    /// `postgres://postgres:PASSWORD@HOST_PORT/DB`.
+    fn url(host_port: &str, db: &str) -> String {
+        format!("postgres://postgres:{PASSWORD}@{host_port}/{db}")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(SERVER, postgres::NoTls) {
+            for name in [self.name.clone(), format!("{}_restored", self.name)] {
+                let _ =
+                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// A GitHub Actions job step: the fake's environment, the step's summary and output files.
+struct Job {
+    fake: FakeGitHub,
+    dir: PathBuf,
+    /// Every command run, with what it printed, for the final check.
+    runs: Vec<(String, Output)>,
+}
+
+impl Job {
+    /// Runs `dbbackup ARGS` as a step with `token` as GITHUB_TOKEN and expects exit `code`.
+    fn run(&mut self, token: &str, args: &[&str], code: i32) -> Output {
+        let mut cmd: Command = dbbackup();
+        cmd.current_dir(&self.dir)
+            .args(args)
+            .envs(self.fake.env())
+            .env("GITHUB_TOKEN", token)
+            .env("PGPASSWORD", ENV_PASSWORD)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", self.dir.join("summary.md"))
+            .env("GITHUB_OUTPUT", self.dir.join("output.txt"))
+            .env("GITHUB_SERVER_URL", "https://github.example")
+            .env("DBBACKUP_RETRY_BUDGET_SECS", "2")
+            .env("DBBACKUP_RETRY_BASE_MS", "20");
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "dbbackup {args:?}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.runs.push((format!("{args:?}"), out.clone()));
+        out
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn no_command_prints_or_writes_a_secret() {
+    let Some(db) = TestDb::create() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut job = Job {
+        fake: FakeGitHub::start(),
+        dir: tmp.path().to_path_buf(),
+        runs: Vec::new(),
+    };
+    let token = fake_github::TOKEN;
+    let source = TestDb::url("127.0.0.1:5432", &db.name);
+    let server = TestDb::url("127.0.0.1:5432", "postgres");
+    let stem = db.name.as_str();
+
+    // Successes: every command, with the password wherever a URL goes.
+    job.run(token, &["backup", &source, "--out", "b", "--keep", "3"], 0);
+    job.run(token, &["run", &source, "b", "--junit", "backup.xml"], 0);
+    job.run(
+        token,
+        &["backup", &source, "--out", "b", "--upload", "--keep", "2"],
+        0,
+    );
+    job.run(
+        token,
+        &["restore-test", "b", "--all", "--junit", "restore.xml"],
+        0,
+    );
+    job.run(
+        token,
+        &["restore-test", "b", "--restore-into", &server, "--json"],
+        0,
+    );
+    let restored = TestDb::url("127.0.0.1:5432", &format!("{}_restored", db.name));
+    job.run(token, &["restore", "b", &restored], 0);
+    job.run(token, &["inspect", "b"], 0);
+    job.run(token, &["inspect", "b", "--json"], 0);
+    let archive = job
+        .dir
+        .join("b")
+        .join(Listing::of(&job.dir.join("b")).archives[0].clone());
+    job.run(
+        token,
+        &["artifact", "upload", archive.to_str().unwrap(), "--json"],
+        0,
+    );
+    job.run(token, &["artifact", "list", "--name", stem], 0);
+    job.run(
+        REFUSED_TOKEN,
+        &["artifact", "list", "--name", stem, "--github-token", token],
+        0,
+    );
+    job.run(
+        token,
+        &[
+            "artifact", "download", "--name", stem, "--latest", "--out", "dl",
+        ],
+        0,
+    );
+    job.run(token, &["prune", "b", "--name", stem, "--keep", "1"], 0);
+    job.run(
+        token,
+        &[
+            "prune",
+            "--artifacts",
+            "--name",
+            stem,
+            "--keep",
+            "1",
+            "--json",
+        ],
+        0,
+    );
+
+    // Failures, where secrets usually leak: a refused port, an unknown host, a refused token,
+    // an upload the service rejects, a restore to a server that is not there.
+    let refused = TestDb::url("127.0.0.1:1", &db.name);
+    let unknown = TestDb::url("no-such-host.invalid:5432", &db.name);
+    job.run(token, &["backup", &refused, "--out", "b"], 3);
+    job.run(token, &["backup", &unknown, "--out", "b"], 3);
+    job.run(
+        token,
+        &[
+            "restore-test",
+            "b",
+            "--restore-into",
+            &TestDb::url("127.0.0.1:1", "postgres"),
+        ],
+        3,
+    );
+    job.run(
+        token,
+        &["restore", "b", &TestDb::url("127.0.0.1:1", "elsewhere")],
+        3,
+    );
+    job.run(REFUSED_TOKEN, &["artifact", "list", "--name", stem], 8);
+    job.run(
+        REFUSED_TOKEN,
+        &["prune", "--artifacts", "--name", stem, "--keep", "1"],
+        8,
+    );
+    job.fake.fail_next(Route::Create, Fault::Status(401), 10);
+    job.run(token, &["backup", &source, "--out", "b", "--upload"], 8);
+
+    let secrets = [
+        PASSWORD_NEEDLE,
+        fake_github::TOKEN,
+        REFUSED_TOKEN,
+        ENV_PASSWORD,
+        &fake_github::runtime_token(),
+        fake_github::SIG,
+    ];
+    for (what, out) in &job.runs {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for line in stdout
+            .lines()
+            .chain(stderr.lines().filter(|l| !l.starts_with("::add-mask::")))
+        {
+            for secret in secrets {
+                assert!(!line.contains(secret), "{what} printed {secret:?}: {line}");
+            }
+        }
+    }
+    // Reports, manifests (uploaded, downloaded, set aside), the summary, the step outputs.
+    let written = files(&job.dir);
+    for name in ["backup.xml", "restore.xml", "summary.md", "output.txt"] {
+        assert!(written.contains(&job.dir.join(name)), "{name} was written");
+    }
+    assert!(written.iter().any(|p| p.starts_with(job.dir.join("dl"))));
+    for path in &written {
+        let bytes = fs::read(path).unwrap();
+        for secret in secrets {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds {secret:?}",
+                path.display()
+            );
+        }
+    }
+}
