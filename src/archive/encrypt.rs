@@ -216,7 +216,8 @@ pub struct Encryption {
 }
 
 impl Envelope {
-    /// The envelope of an archive called `archive` whose `.age` file measured `sealed`.
+    /// The envelope (as JSON) of the backup `manifest` describes, whose `.age` file measured
+    /// `sealed`: the manifest goes inside, encrypted to `recipients`.
     pub fn seal(manifest: &Manifest, sealed: &Sealed, recipients: &Recipients) -> Result<String> {
         let inner = recipients
             .seal(manifest.to_json_pretty().as_bytes())

@@ -60,6 +60,7 @@ pub fn check_upload(
                  (--allow-public-plaintext): any signed-in GitHub user can download the artifact."
             );
             tracing::warn!("{line}");
+            crate::runner::Runner::detect().warning("plain backup, public repository", &line);
             Ok(Some(line))
         }
         (Visibility::Public, false) => Err(Error::Usage(format!(
