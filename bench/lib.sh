@@ -1,6 +1,16 @@
 # Shared by the benchmark scripts: timed runs and the Markdown table of medians.
 # Source it after setting `work` (the output directory) and `results` (a file to append to).
 
+# prepare_sqlite SIZE_MB: the generated database of that size in $work as $db (made once, kept
+# for later runs), and a release build of dbbackup as $bin.
+prepare_sqlite() {
+  mkdir -p "$work"
+  db="$work/bench-$1mb.db"
+  [ -f "$db" ] || bench/gen_sqlite.sh "$db" "$1" >/dev/null
+  cargo build --release --quiet
+  bin=target/release/dbbackup
+}
+
 # timed NAME OUTPUT-GLOB COMMAND: runs COMMAND (a bash string) once in a fresh $work/run with
 # GNU time; appends "NAME<TAB>wall_s<TAB>peak_rss_kb<TAB>output_bytes" to $results (bytes are
 # those of OUTPUT-GLOB afterwards, or 0 when it is "-").

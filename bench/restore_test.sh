@@ -11,17 +11,13 @@ cd "$(dirname "$0")/.."
 size=${1:-200}
 runs=${2:-3}
 work=bench/out
-mkdir -p "$work"
-db="$work/bench-${size}mb.db"
-[ -f "$db" ] || bench/gen_sqlite.sh "$db" "$size" >/dev/null
-cargo build --release --quiet
-bin=target/release/dbbackup
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+prepare_sqlite "$size"
 rm -rf "$work/rt" && "$bin" backup "$db" --out "$work/rt" 2>/dev/null
 archive=$(ls "$work"/rt/*.gz)
 
 results="$work/results-restore"
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
 : >"$results"
 for _ in $(seq "$runs"); do
   timed "dbbackup restore-test" - "$bin restore-test $archive"

@@ -12,15 +12,11 @@ size=${1:-200}
 runs=${2:-3}
 level=${3:-6}
 work=bench/out
-mkdir -p "$work"
-db="$work/bench-${size}mb.db"
-[ -f "$db" ] || bench/gen_sqlite.sh "$db" "$size" >/dev/null
-cargo build --release --quiet
-bin=target/release/dbbackup
-
-results="$work/results-sqlite"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+prepare_sqlite "$size"
+
+results="$work/results-sqlite"
 : >"$results"
 for _ in $(seq "$runs"); do
   timed dbbackup "$work/run/*.gz" "$bin backup $db --out $work/run --level $level"

@@ -1,9 +1,11 @@
-//! The backup lifecycle, in order: snapshot, verify, compress, write atomically, rotate.
+//! The backup lifecycle, in order: snapshot, verify, compress (and encrypt, with
+//! `--encrypt-to`), write atomically, rotate.
 //! If any step fails nothing is rotated away and the error says which step.
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
@@ -11,13 +13,14 @@ use time::format_description::well_known::Rfc3339;
 use tracing::info;
 
 use crate::archive::compress::{GzipWriter, Summary};
+use crate::archive::encrypt::{self, Envelope, Recipients, Sealed, Sink};
 use crate::archive::manifest::{self, MANIFEST_VERSION, Manifest};
 use crate::archive::{Format, naming};
 use crate::engine::{self, Dumped};
 use crate::error::{Error, Result};
 use crate::progress;
 use crate::retention;
-use crate::store::artifacts::{self, ArtifactStore, GitHub, Runtime, Uploaded};
+use crate::store::artifacts::{self, ArtifactStore, GitHub, Runtime, Uploaded, guard};
 use crate::store::{self, Store, StoredBackup, local::LocalStore};
 use crate::verify::{self, Report, Verdict};
 
@@ -34,8 +37,11 @@ pub struct BackupOptions {
     pub level: u32,
     /// Give up (PostgreSQL: stop pg_dump) after this long.
     pub timeout: Option<Duration>,
-    /// Restore-test the new backup before anything old is rotated away.
+    /// Restore-test the new backup before anything old is rotated away. An encrypted backup
+    /// needs the identity in these options.
     pub restore_test: Option<verify::Options>,
+    /// Encrypt the backup (and its manifest) to these public keys before it gets its name.
+    pub encrypt_to: Option<Arc<Recipients>>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,10 +58,21 @@ pub struct BackupOutcome {
     /// backup was set aside under `<name>.failed` (so it never counts as a backup), `path`
     /// names that file, and nothing was rotated: check [`BackupOutcome::verified`].
     pub restore_test: Option<Report>,
+    /// The `.age` file's size and sha256 when the backup is encrypted (the manifest's sizes
+    /// and sha256 are the gzip stream's inside it).
+    pub sealed: Option<Sealed>,
     pub seconds: f64,
 }
 
 impl BackupOutcome {
+    /// The backup file's size and sha256 as it is on disk: the `.age` file's when encrypted.
+    pub fn on_disk(&self) -> (u64, &str) {
+        match &self.sealed {
+            Some(sealed) => (sealed.bytes, &sealed.sha256),
+            None => (self.manifest.compressed_bytes, &self.manifest.sha256),
+        }
+    }
+
     /// False when the restore test ran and did not pass.
     pub fn verified(&self) -> bool {
         self.restore_test
@@ -75,6 +92,16 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
     if let Some(keep) = opts.keep {
         retention::validate_keep(keep).map_err(Error::Usage)?;
     }
+    if let (Some(recipients), Some(test)) = (&opts.encrypt_to, &opts.restore_test)
+        && test.identity.is_none()
+    {
+        return Err(Error::Identity(format!(
+            "the restore test of a backup encrypted to {} decrypts it, and no identity was \
+             given: {}; or leave out --restore-test here and restore-test where the key is",
+            recipients.shown().join(", "),
+            encrypt::IDENTITY_HINT
+        )));
+    }
     let engine = engine::open_source(&opts.source, opts.timeout)?;
     let format = opts.format.unwrap_or_else(|| engine.default_format());
     let stem = engine.stem();
@@ -86,7 +113,12 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
     let archive_tmp = work.path().join("archive.gz");
     let file = File::create(&archive_tmp)
         .map_err(|e| Error::output("create backup file", &archive_tmp, e))?;
-    let mut gz = GzipWriter::new(BufWriter::with_capacity(1 << 20, file), opts.level);
+    let sink = Sink::new(
+        BufWriter::with_capacity(1 << 20, file),
+        opts.encrypt_to.as_deref(),
+    )
+    .map_err(|e| Error::output("write backup file", &archive_tmp, e))?;
+    let mut gz = GzipWriter::new(sink, opts.level);
     let Dumped {
         engine: engine_info,
         snapshot,
@@ -102,7 +134,10 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         snapshot.tables.len(),
         snapshot.total_rows()
     );
-    let (buf, summary) = gz
+    let (sink, summary) = gz
+        .finish()
+        .map_err(|e| Error::output("write backup file", &archive_tmp, e))?;
+    let (buf, sealed) = sink
         .finish()
         .map_err(|e| Error::output("write backup file", &archive_tmp, e))?;
     let file = buf
@@ -132,11 +167,14 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         compressed_bytes,
         sha256,
     };
-    let ext = format.extension(engine.name());
-    let path = store.commit(&archive_tmp, &stem, &naming::stamp(created), ext, |name| {
+    let kind = (format.extension(engine.name()), sealed.is_some());
+    let path = store.commit(&archive_tmp, &stem, &naming::stamp(created), kind, |name| {
         let mut m = manifest.clone();
         m.archive = name.to_string();
-        m.to_json_pretty()
+        match (&sealed, &opts.encrypt_to) {
+            (Some(sealed), Some(recipients)) => Envelope::seal(&m, sealed, recipients),
+            _ => Ok(m.to_json_pretty()),
+        }
     })?;
     manifest.archive = file_name(&path);
     info!(
@@ -145,6 +183,9 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         human_bytes(compressed_bytes),
         raw_bytes as f64 / compressed_bytes.max(1) as f64
     );
+    if let Some(recipients) = &opts.encrypt_to {
+        info!("encrypted to {}", recipients.shown().join(", "));
+    }
     drop(work);
     store.remove_orphan_manifests(&stem);
 
@@ -171,6 +212,7 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
             pruned: Vec::new(),
             previous,
             restore_test,
+            sealed,
             seconds: started.elapsed().as_secs_f64(),
         });
     }
@@ -189,6 +231,7 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         pruned,
         previous,
         restore_test,
+        sealed,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -248,8 +291,11 @@ pub struct UploadOptions {
     /// Base of the artifact name in place of the database's stem.
     pub artifact_name: Option<String>,
     pub retention_days: Option<u32>,
-    /// REST access for pruning artifacts past `keep`; required when `keep` is set.
+    /// REST access for pruning artifacts past `keep` (required when `keep` is set), and for
+    /// the public-repository guard when the event payload does not tell.
     pub github: Option<GitHub>,
+    /// Upload a plain backup even from a public repository (see [`guard`]).
+    pub allow_public_plaintext: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -259,14 +305,23 @@ pub struct UploadedBackup {
     pub artifact: Option<Uploaded>,
     /// Artifacts of the same backup name deleted past the keep count.
     pub pruned_artifacts: Vec<StoredBackup>,
+    /// The public-repository guard's line for the job summary (who can download a plain
+    /// backup's artifact).
+    pub notice: Option<String>,
 }
 
 /// A backup, then its upload, then (with `keep`) local rotation and artifact pruning. Nothing
 /// is pruned, locally or remotely, unless the backup was verified and its upload finalized;
 /// a failed upload leaves the new local backup in place.
 pub fn run_and_upload(opts: &BackupOptions, upload: &UploadOptions) -> Result<UploadedBackup> {
-    // Check the job's credentials before spending time on a backup that could not be uploaded.
+    // Check the job's credentials, and that this backup may be uploaded at all, before
+    // spending time on a backup that could not be uploaded.
     let runtime = Runtime::from_env()?;
+    let notice = guard::check_upload(
+        opts.encrypt_to.is_some(),
+        upload.allow_public_plaintext,
+        upload.github.as_ref(),
+    )?;
     if let Some(keep) = opts.keep {
         retention::validate_keep(keep).map_err(Error::Usage)?;
     }
@@ -287,6 +342,7 @@ pub fn run_and_upload(opts: &BackupOptions, upload: &UploadOptions) -> Result<Up
             backup,
             artifact: None,
             pruned_artifacts: Vec::new(),
+            notice,
         });
     }
     let (name, prefix) =
@@ -316,5 +372,6 @@ pub fn run_and_upload(opts: &BackupOptions, upload: &UploadOptions) -> Result<Up
         backup: BackupOutcome { pruned, ..backup },
         artifact: Some(artifact),
         pruned_artifacts,
+        notice,
     })
 }

@@ -25,6 +25,9 @@ pub mod exit {
     pub const TOOL: u8 = 7;
     /// GitHub or the artifact service failed or refused: network, rate limit, missing permission.
     pub const REMOTE: u8 = 8;
+    /// An encrypted backup cannot be opened: no identity was given, or not one of the keys it
+    /// was encrypted to (or not a usable key at all).
+    pub const IDENTITY: u8 = 9;
 }
 
 /// Everything the library can fail with. Messages say what failed, on which object, and what to do.
@@ -75,6 +78,11 @@ pub enum Error {
     /// carries a token or a signed URL.
     #[error("{0}")]
     Remote(String),
+
+    /// A missing, wrong or unusable identity for an encrypted backup. The message names the
+    /// recipients the backup was encrypted to, and never the identity itself.
+    #[error("{0}")]
+    Identity(String),
 }
 
 impl Error {
@@ -92,6 +100,7 @@ impl Error {
             Error::Prune { failed, .. } => failed
                 .first()
                 .map_or(exit::INTERNAL, |(_, e)| e.exit_code()),
+            Error::Identity(_) => exit::IDENTITY,
         }
     }
 

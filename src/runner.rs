@@ -185,12 +185,13 @@ const SECRET_VARS: [&str; 4] = [
 ];
 
 /// The secrets this process was given: passwords inside URL arguments (as written and
-/// percent-decoded), `--github-token` values, and the values of [`SECRET_VARS`]. Masking them
+/// percent-decoded), `--github-token` values, the contents of an `--identity` file, and the
+/// values of [`SECRET_VARS`] (`DBBACKUP_IDENTITY` among them). Masking them
 /// first thing means no later log line, error or summary can show them in a workflow log, even
 /// when a user put a password where it does not belong.
 pub fn known_secrets(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut secrets = Vec::new();
-    let mut token_next = false;
+    let (mut token_next, mut identity_next) = (false, false);
     for arg in args {
         if std::mem::take(&mut token_next) {
             secrets.push(arg.clone());
@@ -199,6 +200,14 @@ pub fn known_secrets(args: impl IntoIterator<Item = String>) -> Vec<String> {
             token_next = true;
         } else if let Some(token) = arg.strip_prefix("--github-token=") {
             secrets.push(token.to_string());
+        }
+        if std::mem::take(&mut identity_next) {
+            secrets.extend(std::fs::read_to_string(&arg).ok());
+        }
+        if arg == "--identity" {
+            identity_next = true;
+        } else if let Some(file) = arg.strip_prefix("--identity=") {
+            secrets.extend(std::fs::read_to_string(file).ok());
         }
         if let Some(password) = url::Url::parse(&arg)
             .ok()
@@ -211,7 +220,21 @@ pub fn known_secrets(args: impl IntoIterator<Item = String>) -> Vec<String> {
         }
     }
     secrets.extend(SECRET_VARS.iter().filter_map(|v| std::env::var(v).ok()));
-    secrets.retain(|s| !s.is_empty());
+    // The runner matches a mask within one log line, so a key file (an SSH private key, an age
+    // identity with comments) is masked line by line as well as whole.
+    let lines: Vec<String> = secrets
+        .iter()
+        .filter(|s| s.contains('\n'))
+        .flat_map(|s| {
+            s.lines()
+                .map(str::trim)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|line| !line.starts_with('#') && !line.starts_with("-----"))
+        .collect();
+    secrets.extend(lines);
+    secrets.retain(|s| !s.trim().is_empty());
     secrets.sort();
     secrets.dedup();
     secrets
@@ -227,6 +250,17 @@ pub fn artifact_url(id: u64) -> Option<String> {
         var("GITHUB_REPOSITORY")?,
         var("GITHUB_RUN_ID")?
     ))
+}
+
+/// The job summary for an encrypted backup: only what its readable envelope shows (name, size,
+/// sha256), since the summary is as readable as the artifact; table names and row counts are
+/// data.
+pub fn encrypted_backup_summary(archive: &str, bytes: u64, sha256: &str, seconds: f64) -> String {
+    format!(
+        "### dbbackup: `{archive}`\n\n| | |\n| --- | --- |\n| encryption | age |\n\
+         | size | {} encrypted |\n| sha256 | `{sha256}` |\n| took | {seconds:.1} s |\n",
+        human_bytes(bytes)
+    )
 }
 
 /// The job summary for one backup: sizes, duration, and per table the row count with the
@@ -336,6 +370,38 @@ mod tests {
             assert!(found.iter().any(|f| f == secret), "{secret} in {found:?}");
         }
         assert!(!found.iter().any(|f| f.contains("app.db") || f == "backup"));
+    }
+
+    #[test]
+    fn identity_files_are_masked_whole_and_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.txt");
+        std::fs::write(
+            &key,
+            "# public key: age1pub\nAGE-SECRET-KEY-1LINEONE\n-----END X-----\n",
+        )
+        .unwrap();
+        let args = [
+            "dbbackup",
+            "restore-test",
+            "b/",
+            "--identity",
+            key.to_str().unwrap(),
+        ];
+        let found = known_secrets(args.iter().map(|s| s.to_string()));
+        assert!(
+            found.iter().any(|f| f == "AGE-SECRET-KEY-1LINEONE"),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|f| f.contains("# public key")),
+            "whole file too"
+        );
+        assert!(
+            !found
+                .iter()
+                .any(|f| f == "# public key: age1pub" || f == "-----END X-----")
+        );
     }
 
     #[test]

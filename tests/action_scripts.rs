@@ -217,3 +217,59 @@ fn run_step_fails_loudly_without_a_database() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("::error title=dbbackup::"));
 }
+
+#[test]
+fn run_step_encrypts_with_the_identity_from_the_environment_and_masks_it() {
+    use age::secrecy::ExposeSecret;
+    let runner = FakeRunner::new();
+    let db = runner.file("app.db");
+    fs::copy(repo().join("../shared/data/chinook.sqlite"), &db).unwrap();
+    let out_dir = runner.file("backups");
+    let key = age::x25519::Identity::generate();
+    let secret = key.to_string().expose_secret().to_string();
+    let public = key.to_public().to_string();
+    let identity = format!("# created: by the test\n# public key: {public}\n{secret}\n");
+    let out = runner.run(
+        "run.sh",
+        &[
+            ("INPUT_DATABASE", db.to_str().unwrap()),
+            ("INPUT_RESTORE_TEST", "true"),
+            ("INPUT_UPLOAD", "false"),
+            ("INPUT_OUT", out_dir.to_str().unwrap()),
+            (
+                "INPUT_JUNIT_PATH",
+                runner.file("junit.xml").to_str().unwrap(),
+            ),
+            // What action.yml maps the `encrypt-to` and `identity` inputs to.
+            ("DBBACKUP_RECIPIENTS", &public),
+            ("DBBACKUP_IDENTITY", &identity),
+        ],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.lines().any(|l| l == format!("::add-mask::{secret}")),
+        "the key is masked line by line: {stderr}"
+    );
+    let outputs = runner.read("output");
+    let path = output(&outputs, "backup-path").unwrap();
+    assert!(path.ends_with(".sqlite.gz.age"), "{path}");
+    assert_eq!(output(&outputs, "passed").as_deref(), Some("true"));
+    let summary = runner.read("summary");
+    assert!(
+        !summary.contains("| `Track`"),
+        "tables stay private: {summary}"
+    );
+    let unmasked = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .chain(summary.lines())
+        .chain(outputs.lines());
+    for line in unmasked {
+        assert!(!line.contains(&secret), "the identity leaked: {line}");
+    }
+}

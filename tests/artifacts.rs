@@ -11,28 +11,11 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use fake_github::{FakeGitHub, Fault, Route, SIG, TOKEN};
 
-/// Environment variables a real job may have set that must not reach the binary under test.
-const CLEARED: [&str; 13] = [
-    "GITHUB_ACTIONS",
-    "GITHUB_OUTPUT",
-    "GITHUB_STEP_SUMMARY",
-    "ACTIONS_RUNTIME_TOKEN",
-    "ACTIONS_RESULTS_URL",
-    "GITHUB_TOKEN",
-    "GITHUB_REPOSITORY",
-    "GITHUB_API_URL",
-    "GITHUB_RUN_ID",
-    "GITHUB_RETENTION_DAYS",
-    "GITHUB_SERVER_URL",
-    "DBBACKUP_RETRY_BUDGET_SECS",
-    "DBBACKUP_RETRY_BASE_MS",
-];
-
 /// The binary with the job environment of `fake`, and a short retry budget so that giving up
 /// takes seconds, not minutes.
 fn dbbackup(fake: &FakeGitHub) -> Command {
     let mut cmd = Command::cargo_bin("dbbackup").unwrap();
-    for var in CLEARED {
+    for var in fake_github::JOB_VARS {
         cmd.env_remove(var);
     }
     for (k, v) in fake.env() {
@@ -633,7 +616,7 @@ fn official_client() -> Option<PathBuf> {
 fn node(fake: &FakeGitHub, dir: &Path, args: &[&str]) -> std::process::Output {
     let mut cmd = std::process::Command::new("node");
     cmd.current_dir(dir).arg("official-client.mjs").args(args);
-    for var in CLEARED {
+    for var in fake_github::JOB_VARS {
         cmd.env_remove(var);
     }
     for (k, v) in fake.env() {

@@ -2,6 +2,9 @@
 # The composite action's main step: turns the action's inputs (INPUT_* variables, set in
 # action.yml) into one dbbackup command. dbbackup itself writes the step outputs, the job
 # summary and the annotations, so this script only builds the command line.
+# Encryption inputs arrive as DBBACKUP_RECIPIENTS and DBBACKUP_IDENTITY, which dbbackup reads
+# itself: the identity never goes on a command line, and dbbackup masks it (whole and line by
+# line) before it prints anything.
 set -euo pipefail
 
 out_dir=${INPUT_OUT:-${RUNNER_TEMP:-/tmp}/dbbackup}
@@ -23,6 +26,7 @@ case "${INPUT_COMMAND:-backup}" in
         args+=(--upload)
         [ -z "${INPUT_NAME:-}" ] || args+=(--artifact-name "$INPUT_NAME")
         [ -z "${INPUT_RETENTION_DAYS:-}" ] || args+=(--retention-days "$INPUT_RETENTION_DAYS")
+        is_true "${INPUT_ALLOW_PUBLIC_PLAINTEXT:-false}" && args+=(--allow-public-plaintext)
       fi
       # --keep rotates local backups and, with --upload, prunes artifacts of the name.
       is_true "${INPUT_PRUNE:-true}" && args+=(--keep "${INPUT_KEEP:-7}")

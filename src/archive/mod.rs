@@ -8,8 +8,12 @@
 //!
 //! The manifest is a sidecar rather than something inside the gzip stream because it records
 //! the archive's own sha256, and because standard tools must see nothing but the dump.
+//!
+//! An encrypted backup (`--encrypt-to`) is the same pair with `.age` after `.gz`, its manifest
+//! sealed inside a readable envelope: see [`encrypt`].
 
 pub mod compress;
+pub mod encrypt;
 pub mod manifest;
 pub mod naming;
 

@@ -1,4 +1,4 @@
-//! Backup file names: `<stem>-<UTC yyyymmdd-HHMMSS>[-N].<ext>.gz`.
+//! Backup file names: `<stem>-<UTC yyyymmdd-HHMMSS>[-N].<ext>.gz`, plus `.age` when encrypted.
 //!
 //! The name carries the order of backups (timestamp, then sequence number for backups taken in
 //! the same second), so rotation can sort without opening any file.
@@ -17,6 +17,8 @@ pub struct BackupName {
     /// 1 for the first backup in a second, 2 for the second, ...
     pub seq: u32,
     pub ext: String,
+    /// `.gz.age`: the gzip stream encrypted with age (see `archive::encrypt`).
+    pub encrypted: bool,
 }
 
 /// The UTC timestamp part of a name.
@@ -48,11 +50,16 @@ pub fn sanitize_stem(raw: &str) -> String {
     }
 }
 
-pub fn file_name(stem: &str, stamp: &str, seq: u32, ext: &str) -> String {
-    if seq <= 1 {
-        format!("{stem}-{stamp}.{ext}.gz")
+pub fn file_name(stem: &str, stamp: &str, seq: u32, ext: &str, encrypted: bool) -> String {
+    let age = if encrypted {
+        super::encrypt::SUFFIX
     } else {
-        format!("{stem}-{stamp}-{seq}.{ext}.gz")
+        ""
+    };
+    if seq <= 1 {
+        format!("{stem}-{stamp}.{ext}.gz{age}")
+    } else {
+        format!("{stem}-{stamp}-{seq}.{ext}.gz{age}")
     }
 }
 
@@ -60,6 +67,10 @@ pub fn file_name(stem: &str, stamp: &str, seq: u32, ext: &str) -> String {
 /// rotation never touches a file it did not write.
 pub fn parse(name: &str, stem: &str) -> Option<BackupName> {
     let rest = name.strip_prefix(stem)?.strip_prefix('-')?;
+    let (rest, encrypted) = match rest.strip_suffix(super::encrypt::SUFFIX) {
+        Some(sealed) => (sealed, true),
+        None => (rest, false),
+    };
     let rest = rest.strip_suffix(".gz")?;
     let (body, ext) = rest.rsplit_once('.')?;
     if !EXTENSIONS.contains(&ext) {
@@ -86,6 +97,7 @@ pub fn parse(name: &str, stem: &str) -> Option<BackupName> {
         stamp: stamp.to_string(),
         seq,
         ext: ext.to_string(),
+        encrypted,
     })
 }
 
@@ -103,16 +115,18 @@ mod tests {
 
     #[test]
     fn round_trips_and_orders() {
-        let a = file_name("app", "20261125-175300", 1, "sqlite");
-        let b = file_name("app", "20261125-175300", 2, "sqlite");
-        let c = file_name("app", "20261125-175301", 1, "sql");
+        let a = file_name("app", "20261125-175300", 1, "sqlite", false);
+        let b = file_name("app", "20261125-175300", 2, "sqlite", true);
+        let c = file_name("app", "20261125-175301", 1, "sql", false);
         assert_eq!(a, "app-20261125-175300.sqlite.gz");
+        assert_eq!(b, "app-20261125-175300-2.sqlite.gz.age");
         let (pa, pb, pc) = (
             parse(&a, "app").unwrap(),
             parse(&b, "app").unwrap(),
             parse(&c, "app").unwrap(),
         );
         assert!(pa < pb && pb < pc);
+        assert!(!pa.encrypted && pb.encrypted);
     }
 
     #[test]
@@ -126,6 +140,9 @@ mod tests {
             "app-20261125-175300-1.sqlite.gz",
             "app-20261125-175300-02.sqlite.gz",
             "app-20261125-175300.sqlite.gz.manifest.json",
+            "app-20261125-175300.sqlite.gz.age.manifest.json",
+            "app-20261125-175300.sqlite.age",
+            "app-20261125-175300.sqlite.gz.age.age",
             "notes.txt",
         ] {
             assert_eq!(parse(name, "app"), None, "{name}");

@@ -1,8 +1,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use dbbackup::archive::encrypt;
 use dbbackup::error::exit;
-use dbbackup::store::artifacts::{self, Artifact, ArtifactStore, GitHub, Runtime};
+use dbbackup::runner::Runner;
+use dbbackup::store::artifacts::{self, Artifact, ArtifactStore, GitHub, Runtime, guard};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -59,6 +61,12 @@ struct UploadArgs {
     /// Print one JSON object describing the artifact on stdout.
     #[arg(long)]
     json: bool,
+    /// Upload a plain (unencrypted) backup even from a public repository, where any signed-in
+    /// GitHub user can download it.
+    #[arg(long)]
+    allow_public_plaintext: bool,
+    #[command(flatten)]
+    token: TokenArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,9 +115,19 @@ fn upload(args: UploadArgs) -> anyhow::Result<u8> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (name, _) = artifacts::artifact_name(&file_name, args.name.as_deref())?;
+    let notice = guard::check_upload(
+        encrypt::is_encrypted(&args.file),
+        args.allow_public_plaintext,
+        args.token.github().ok().as_ref(),
+    )?;
     let uploaded = artifacts::upload_backup(&runtime, &args.file, &name, args.retention_days)
         .with_context(|| format!("upload of {} failed", args.file.display()))?;
     tracing::info!("uploaded artifact {} (id {})", uploaded.name, uploaded.id);
+    if let Some(notice) = notice {
+        Runner::detect()
+            .append_summary(&notice)
+            .context("write the job summary to $GITHUB_STEP_SUMMARY")?;
+    }
     if args.json {
         super::print_json(&serde_json::json!({
             "id": uploaded.id,

@@ -1,7 +1,9 @@
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use dbbackup::archive::Format;
+use dbbackup::archive::encrypt::Recipients;
 use dbbackup::backup::{self, BackupOptions, BackupOutcome, UploadOptions, UploadedBackup};
 use dbbackup::error::exit;
 use dbbackup::runner::{self, Runner};
@@ -54,6 +56,17 @@ pub struct Args {
     /// Days GitHub keeps the artifact (default: the repository's setting).
     #[arg(long, value_name = "D", requires = "upload")]
     retention_days: Option<u32>,
+    /// Encrypt the backup and its manifest with age to this public key before it is written
+    /// under its name or uploaded (`age1…` or an SSH public key; repeatable, or several
+    /// separated by commas or newlines). The file becomes `….gz.age`.
+    #[arg(long, value_name = "RECIPIENT", env = "DBBACKUP_RECIPIENTS")]
+    encrypt_to: Vec<String>,
+    /// With --upload: upload a plain (unencrypted) backup even from a public repository,
+    /// where any signed-in GitHub user can download it.
+    #[arg(long, requires = "upload")]
+    allow_public_plaintext: bool,
+    #[command(flatten)]
+    identity: super::IdentityArgs,
     #[command(flatten)]
     token: super::artifact::TokenArgs,
 }
@@ -71,10 +84,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         format: args.format,
         level: args.level,
         timeout: args.timeout,
-        restore_test: (args.restore_test || args.junit.is_some()).then_some(verify::Options {
-            quick: args.quick,
-            ..Default::default()
-        }),
+        restore_test: match args.restore_test || args.junit.is_some() {
+            true => Some(verify::Options {
+                quick: args.quick,
+                identity: args.identity.load()?,
+                ..Default::default()
+            }),
+            false => None,
+        },
+        encrypt_to: Recipients::parse(&args.encrypt_to)?.map(Arc::new),
     };
     let done = if args.upload {
         upload(&args, &opts)?
@@ -84,6 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             backup,
             artifact: None,
             pruned_artifacts: Vec::new(),
+            notice: None,
         }
     };
     report(&args, &done)?;
@@ -100,14 +119,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 fn upload(args: &Args, opts: &BackupOptions) -> anyhow::Result<UploadedBackup> {
+    // Pruning needs the token; without --keep it only serves the public-repository guard.
     let github = match args.keep {
         Some(_) => Some(args.token.clone().github()?),
-        None => None,
+        None => args.token.clone().github().ok(),
     };
     let upload = UploadOptions {
         artifact_name: args.artifact_name.clone(),
         retention_days: args.retention_days,
         github,
+        allow_public_plaintext: args.allow_public_plaintext,
     };
     backup::run_and_upload(opts, &upload).map_err(|e| failed(e, &args.source, &opts.out, true))
 }
@@ -137,6 +158,7 @@ fn failed(err: dbbackup::Error, source: &str, out: &Path, upload: bool) -> anyho
 fn report(args: &Args, done: &UploadedBackup) -> anyhow::Result<()> {
     let runner = Runner::detect();
     let outcome = &done.backup;
+    let (file_bytes, file_sha256) = outcome.on_disk();
     if let Some(report) = &outcome.restore_test {
         if let Some(path) = &args.junit {
             junit::write_file(std::slice::from_ref(report), path)?;
@@ -152,8 +174,9 @@ fn report(args: &Args, done: &UploadedBackup) -> anyhow::Result<()> {
         super::print_json(&serde_json::json!({
             "path": outcome.path,
             "manifest_path": outcome.manifest_path,
-            "bytes": outcome.manifest.compressed_bytes,
-            "sha256": outcome.manifest.sha256,
+            "bytes": file_bytes,
+            "sha256": file_sha256,
+            "encrypted": outcome.sealed.is_some(),
             "seconds": outcome.seconds,
             "pruned": outcome.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
             "restore_test": outcome.restore_test,
@@ -175,11 +198,12 @@ fn report_to_runner(runner: &Runner, done: &UploadedBackup) -> anyhow::Result<()
         manifest_path,
         ..
     } = &done.backup;
+    let (bytes, sha256) = done.backup.on_disk();
     let mut outputs = vec![
         ("backup-path", path.display().to_string()),
         ("manifest-path", manifest_path.display().to_string()),
-        ("backup-size", m.compressed_bytes.to_string()),
-        ("sha256", m.sha256.clone()),
+        ("backup-size", bytes.to_string()),
+        ("sha256", sha256.to_string()),
         ("tables", m.snapshot.tables.len().to_string()),
         ("rows", m.snapshot.total_rows().to_string()),
     ];
@@ -198,7 +222,14 @@ fn report_to_runner(runner: &Runner, done: &UploadedBackup) -> anyhow::Result<()
             .set_output(name, &value)
             .context("write a step output to $GITHUB_OUTPUT")?;
     }
-    let mut summary = runner::backup_summary(m, done.backup.seconds, done.backup.previous.as_ref());
+    // The summary is as readable as the artifact: an encrypted backup's shows no data.
+    let mut summary = match &done.backup.sealed {
+        Some(_) => runner::encrypted_backup_summary(&m.archive, bytes, sha256, done.backup.seconds),
+        None => runner::backup_summary(m, done.backup.seconds, done.backup.previous.as_ref()),
+    };
+    if let Some(notice) = &done.notice {
+        summary.push_str(&format!("\n{notice}\n"));
+    }
     if let (Some(artifact), Some(url)) = (&done.artifact, &artifact_url) {
         summary.push_str(&format!(
             "\nUploaded as artifact [{}]({url}).\n",

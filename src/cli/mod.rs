@@ -9,6 +9,7 @@ mod restore;
 mod restore_test;
 
 use clap::{Parser, Subcommand};
+use dbbackup::archive::encrypt::Identity;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +48,21 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Inspect(args) => inspect::run(args),
         Command::Artifact(args) => artifact::run(args),
         Command::Prune(args) => prune::run(args),
+    }
+}
+
+/// The secret key for encrypted backups, shared by the commands that decrypt.
+#[derive(Debug, Clone, clap::Args)]
+struct IdentityArgs {
+    /// Secret key that opens encrypted backups: an age identity file (age-keygen) or an
+    /// unencrypted OpenSSH private key. Default: the key's text in DBBACKUP_IDENTITY.
+    #[arg(long, value_name = "FILE")]
+    identity: Option<std::path::PathBuf>,
+}
+
+impl IdentityArgs {
+    fn load(&self) -> dbbackup::Result<Option<std::sync::Arc<Identity>>> {
+        Ok(Identity::from_sources(self.identity.as_deref())?.map(std::sync::Arc::new))
     }
 }
 

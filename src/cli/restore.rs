@@ -13,12 +13,18 @@ pub struct Args {
     /// Replace TARGET if it exists.
     #[arg(long)]
     force: bool,
+    #[command(flatten)]
+    identity: super::IdentityArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     workdir::remove_on_interrupt()?;
     let archive = verify::locate(&args.backup, false)?.remove(0);
-    let report = verify::restore(&archive, &args.target, args.force, &Options::default())
+    let opts = Options {
+        identity: args.identity.load()?,
+        ..Options::default()
+    };
+    let report = verify::restore(&archive, &args.target, args.force, &opts)
         .with_context(|| format!("restore of {} failed", archive.display()))?;
     for line in report.summary_lines() {
         tracing::info!("{line}");

@@ -27,6 +27,8 @@ pub struct Args {
     /// connect) instead of the one in the backup's manifest.
     #[arg(long, value_name = "URL")]
     restore_into: Option<String>,
+    #[command(flatten)]
+    identity: super::IdentityArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -34,6 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let opts = Options {
         quick: args.quick,
         restore_into: args.restore_into,
+        identity: args.identity.load()?,
     };
     let reports = verify::restore_test_all(&args.backups, args.all, &opts)?;
     for report in &reports {

@@ -15,6 +15,7 @@
 //! Listing still parses pages with octocrab's `Page` and `WorkflowListArtifact` models.
 
 mod bundle;
+pub mod guard;
 pub mod retry;
 pub mod upload;
 
@@ -31,7 +32,7 @@ use retry::{Attempt, RetryPolicy, retry_for, short_message, with_retries};
 pub use upload::{Runtime, Uploaded};
 
 use super::{Store, StoredBackup};
-use crate::archive::manifest;
+use crate::archive::{encrypt, manifest};
 use crate::error::{Error, Result};
 
 /// A token that never shows in `Debug` output, so it cannot leak through a log or an error.
@@ -120,11 +121,13 @@ pub struct Artifact {
     pub run_id: Option<u64>,
 }
 
-/// The artifact name for a backup archive `<stem>-<stamp>[-N].<ext>.gz`, and the prefix its
+/// The artifact name for a backup archive `<stem>-<stamp>[-N].<ext>.gz[.age]`, and the prefix its
 /// backups share: `<stem>-<stamp>[-N]` and `<stem>`, or with a user's `base` in place of the
 /// stem. An archive named otherwise keeps its bare name, or takes `base` as it is.
 pub fn artifact_name(archive_file_name: &str, base: Option<&str>) -> Result<(String, String)> {
     let bare = archive_file_name
+        .strip_suffix(encrypt::SUFFIX)
+        .unwrap_or(archive_file_name)
         .strip_suffix(".gz")
         .and_then(|n| n.rsplit_once('.'))
         .map_or(archive_file_name, |(bare, _ext)| bare);
@@ -551,6 +554,12 @@ mod tests {
             ("app-20261125-175300-2", "app")
         );
         let (name, prefix) = artifact_name("app-20261125-175300.sql.gz", Some("nightly")).unwrap();
+        assert_eq!(
+            (name.as_str(), prefix.as_str()),
+            ("nightly-20261125-175300", "nightly")
+        );
+        let (name, prefix) =
+            artifact_name("app-20261125-175300.sql.gz.age", Some("nightly")).unwrap();
         assert_eq!(
             (name.as_str(), prefix.as_str()),
             ("nightly-20261125-175300", "nightly")

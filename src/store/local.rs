@@ -68,17 +68,19 @@ impl LocalStore {
         archive_tmp: &Path,
         stem: &str,
         stamp: &str,
-        ext: &str,
-        make_manifest: impl Fn(&str) -> String,
+        (ext, encrypted): (&str, bool),
+        make_manifest: impl Fn(&str) -> Result<String>,
     ) -> Result<PathBuf> {
         let manifest_tmp = archive_tmp.with_extension("manifest.tmp");
         for seq in 1..10_000 {
-            let name = naming::file_name(stem, stamp, seq, ext);
+            let name = naming::file_name(stem, stamp, seq, ext, encrypted);
             let final_archive = self.dir.join(&name);
-            if final_archive.exists() {
+            // A plain and an encrypted backup of one second would share an artifact name.
+            let other = naming::file_name(stem, stamp, seq, ext, !encrypted);
+            if final_archive.exists() || self.dir.join(other).exists() {
                 continue;
             }
-            write_synced(&manifest_tmp, make_manifest(&name).as_bytes())?;
+            write_synced(&manifest_tmp, make_manifest(&name)?.as_bytes())?;
             let final_manifest = manifest::path_for(&final_archive);
             match fs::hard_link(&manifest_tmp, &final_manifest) {
                 Ok(()) => {}

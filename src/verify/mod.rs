@@ -3,7 +3,9 @@
 //!
 //! Checks, each its own result so a report shows exactly what broke:
 //! 1. `archive`: the gzip stream is complete with nothing after it, and the file's size and
-//!    sha256 are the manifest's;
+//!    sha256 are the manifest's; for an encrypted backup, the `.age` file's size and sha256 are
+//!    the envelope's, age authenticates every chunk, and the gzip stream inside has the
+//!    manifest's size and sha256;
 //! 2. `restore`: the engine accepts the dump;
 //! 3. `integrity`: the engine's own checks on the restored copy, one result each;
 //! 4. `schema`: the same objects, schema checksum and database properties;
@@ -20,12 +22,14 @@ pub mod workdir;
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::archive::encrypt::{self, Envelope, Identity};
 use crate::archive::manifest::{self, Manifest, Snapshot};
 use crate::archive::naming;
 use crate::engine::{self, IntegrityCheck, Scratch};
@@ -39,6 +43,9 @@ pub struct Options {
     pub quick: bool,
     /// PostgreSQL: the server to restore on (`--restore-into`) instead of the manifest's.
     pub restore_into: Option<String>,
+    /// The secret key that opens encrypted backups; without it they are an
+    /// [`Error::Identity`], not a failed check.
+    pub identity: Option<Arc<Identity>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -435,13 +442,17 @@ fn newest_in(dir: &Path, all: bool) -> Result<Vec<PathBuf>> {
     Ok(found.into_iter().map(|(_, n)| dir.join(n)).collect())
 }
 
-/// Loads the manifest of an archive, for `inspect`.
-pub fn load_manifest(archive: &Path) -> Result<Manifest> {
-    Manifest::load(&manifest::path_for(archive))
+/// Loads the manifest of an archive, for `inspect`; an encrypted backup's is decrypted with
+/// `identity` and comes with its readable envelope.
+pub fn load_manifest(
+    archive: &Path,
+    identity: Option<&Identity>,
+) -> Result<(Manifest, Option<Envelope>)> {
+    encrypt::open_manifest(&manifest::path_for(archive), identity)
 }
 
 /// `inspect`'s text: the manifest as a person reads it, tables with their row counts.
-pub fn inspect_text(archive: &Path, m: &Manifest) -> String {
+pub fn inspect_text(archive: &Path, m: &Manifest, envelope: Option<&Envelope>) -> String {
     use crate::backup::human_bytes;
     use std::fmt::Write as _;
     let tool = m
@@ -471,6 +482,18 @@ pub fn inspect_text(archive: &Path, m: &Manifest) -> String {
         ),
     );
     line("sha256", m.sha256.clone());
+    if let Some(e) = envelope {
+        line(
+            "encrypted",
+            format!(
+                "age, {} ({}, sha256 {}), to {}",
+                e.archive,
+                human_bytes(e.encrypted_bytes),
+                e.encrypted_sha256,
+                e.recipients_text()
+            ),
+        );
+    }
     line("written", m.tool.clone());
     line(
         "tables",
@@ -496,8 +519,10 @@ fn run(
 ) -> Result<(Report, Option<Restored>)> {
     let started = Instant::now();
     let started_at = now_rfc3339();
-    let (manifest, file) = match open_backup(archive) {
+    let (manifest, envelope, mut stream) = match open_backup(archive, opts.identity.as_deref()) {
         Ok(opened) => opened,
+        // Not a property of the backup: the caller did not give the key that opens it.
+        Err(err @ Error::Identity(_)) => return Err(err),
         Err(err) => return Ok((Report::unreadable(archive, &err, started, started_at), None)),
     };
     let target = engine::postgres::RestoreOptions {
@@ -512,12 +537,11 @@ fn run(
     let dir = WorkDir::new(work_parent)?;
 
     let pass = Instant::now();
-    let mut stream = ArchiveStream::new(file);
     let restored = engine.restore_scratch(manifest.format, &mut stream, dir.path());
     let restore_seconds = pass.elapsed().as_secs_f64();
     let finish = Instant::now();
     let facts = stream.finish();
-    let mut checks = vec![archive_check(&manifest, &facts).timed(finish)];
+    let mut checks = vec![archive_check(&manifest, envelope.as_ref(), &facts).timed(finish)];
 
     let (mut check, scratch) = restore_check(restored, &facts, &manifest)?;
     check.seconds = restore_seconds;
@@ -578,7 +602,11 @@ fn restore_check(
 }
 
 /// The manifest and the opened archive; anything that leaves nothing to check is unreadable.
-fn open_backup(archive: &Path) -> Result<(Manifest, File)> {
+/// An encrypted backup also gives its envelope, and its archive is decrypted as it is read.
+fn open_backup(
+    archive: &Path,
+    identity: Option<&Identity>,
+) -> Result<(Manifest, Option<Envelope>, ArchiveStream)> {
     let manifest_path = manifest::path_for(archive);
     if !manifest_path.exists() {
         return Err(Error::unreadable(
@@ -590,7 +618,7 @@ fn open_backup(archive: &Path) -> Result<(Manifest, File)> {
             ),
         ));
     }
-    let manifest = Manifest::load(&manifest_path)?;
+    let (manifest, envelope) = encrypt::open_manifest(&manifest_path, identity)?;
     let cannot_read =
         |e: std::io::Error| Error::unreadable(archive, format!("cannot read the archive: {e}"));
     let mut file = File::open(archive).map_err(cannot_read)?;
@@ -599,14 +627,24 @@ fn open_backup(archive: &Path) -> Result<(Manifest, File)> {
     if read == 0 {
         return Err(Error::unreadable(archive, "the archive is an empty file"));
     }
-    if read < 2 || magic != [0x1f, 0x8b] {
-        return Err(Error::unreadable(archive, "the archive is not a gzip file"));
-    }
     file.rewind().map_err(cannot_read)?;
-    Ok((manifest, file))
+    let stream = match &envelope {
+        Some(envelope) => ArchiveStream::encrypted(file, |input| {
+            encrypt::decrypt(input, identity, envelope, archive)
+        })?,
+        None if read < 2 || magic != [0x1f, 0x8b] => {
+            return Err(Error::unreadable(archive, "the archive is not a gzip file"));
+        }
+        None => ArchiveStream::new(file),
+    };
+    Ok((manifest, envelope, stream))
 }
 
-fn archive_check(manifest: &Manifest, facts: &ArchiveFacts) -> CheckResult {
+fn archive_check(
+    manifest: &Manifest,
+    envelope: Option<&Envelope>,
+    facts: &ArchiveFacts,
+) -> CheckResult {
     let mut diffs = Vec::new();
     let mut differ = |what: &str, expected: String, actual: String| {
         if expected != actual {
@@ -618,6 +656,9 @@ fn archive_check(manifest: &Manifest, facts: &ArchiveFacts) -> CheckResult {
         }
     };
     match &facts.stream_error {
+        Some(err) if envelope.is_some() => {
+            differ("decrypted gzip stream", "complete".into(), err.clone())
+        }
         Some(err) => differ("gzip stream", "complete".into(), err.clone()),
         None => {
             differ(
@@ -638,10 +679,24 @@ fn archive_check(manifest: &Manifest, facts: &ArchiveFacts) -> CheckResult {
         facts.compressed_bytes.to_string(),
     );
     differ("sha256", manifest.sha256.clone(), facts.sha256.clone());
-    let ok = format!(
+    let mut ok = format!(
         "gzip stream complete, {} bytes, sha256 {}",
         facts.compressed_bytes, facts.sha256
     );
+    if let Some(envelope) = envelope {
+        let (bytes, sha256) = facts.ciphertext.clone().unwrap_or_default();
+        differ(
+            "encrypted archive size",
+            envelope.encrypted_bytes.to_string(),
+            bytes.to_string(),
+        );
+        differ(
+            "encrypted archive sha256",
+            envelope.encrypted_sha256.clone(),
+            sha256.clone(),
+        );
+        ok = format!("age-encrypted archive authenticated, {bytes} bytes, sha256 {sha256}; {ok}");
+    }
     CheckResult::new(CheckKind::Archive, "archive", ok, diffs)
 }
 

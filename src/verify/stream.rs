@@ -1,13 +1,18 @@
 //! Reads an archive once for both the restore and the archive check: the gzip decoder feeds the
 //! engine while the compressed bytes are hashed and counted underneath, so checking a large
-//! backup costs no second pass over it.
+//! backup costs no second pass over it. An encrypted archive is decrypted on the way, with its
+//! ciphertext hashed and counted as well.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
+use std::sync::{Arc, Mutex};
 
+use age::stream::StreamReader;
 use flate2::bufread::GzDecoder;
+use sha2::{Digest, Sha256};
 
-use crate::archive::compress::HashingReader;
+use crate::archive::compress::{HashingReader, hex};
+use crate::error::Result;
 
 /// What reading the whole archive found.
 #[derive(Debug, Clone)]
@@ -20,21 +25,129 @@ pub struct ArchiveFacts {
     pub stream_error: Option<String>,
     /// Bytes after the end of the gzip stream (a backup has none).
     pub trailing_bytes: u64,
+    /// An encrypted archive's size and sha256 as stored (the fields above are then those of
+    /// the gzip stream inside).
+    pub ciphertext: Option<(u64, String)>,
+}
+
+/// The archive's gzip bytes: the file itself, or the plaintext of its age encryption.
+enum Payload {
+    Plain(File),
+    Age(StreamReader<BufReader<CiphertextReader>>),
+}
+
+impl Read for Payload {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Payload::Plain(file) => file.read(buf),
+            // age releases a chunk only once its tag checks out, so a damaged byte stops the
+            // stream here instead of reaching the restore.
+            Payload::Age(reader) => reader.read(buf).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "age could not authenticate the encrypted archive, it is damaged or \
+                         was altered ({e})"
+                    ),
+                )
+            }),
+        }
+    }
+}
+
+/// What the ciphertext reader has seen; shared because age's reader keeps its input.
+type Tally = Arc<Mutex<(Sha256, u64)>>;
+
+/// Hashes and counts the `.age` file as the decryptor reads it.
+pub struct CiphertextReader {
+    file: File,
+    tally: Tally,
+}
+
+impl CiphertextReader {
+    fn count(tally: &Tally, bytes: &[u8]) {
+        let mut tally = tally.lock().expect("the tally is never poisoned");
+        tally.0.update(bytes);
+        tally.1 += bytes.len() as u64;
+    }
+}
+
+impl Read for CiphertextReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        Self::count(&self.tally, &buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The tally and a second handle on the `.age` file: after a decryption error stops the
+/// stream, the rest of the file is read through it (the handles share one position), so the
+/// size and sha256 still cover every byte.
+struct Ciphertext {
+    tally: Tally,
+    rest: File,
+}
+
+impl Ciphertext {
+    fn finish(mut self) -> io::Result<(u64, String)> {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match self.rest.read(&mut buf)? {
+                0 => break,
+                n => CiphertextReader::count(&self.tally, &buf[..n]),
+            }
+        }
+        let (hasher, bytes) = self
+            .tally
+            .lock()
+            .expect("the tally is never poisoned")
+            .clone();
+        Ok((bytes, hex(&hasher.finalize())))
+    }
 }
 
 /// The decompressed dump as a reader. The decoder reads from a buffer it consumes exactly, so
 /// whatever follows the gzip stream is still there to count afterwards.
 pub struct ArchiveStream {
-    decoder: GzDecoder<BufReader<HashingReader<File>>>,
+    decoder: GzDecoder<BufReader<HashingReader<Payload>>>,
+    ciphertext: Option<Ciphertext>,
     raw_bytes: u64,
     error: Option<String>,
 }
 
 impl ArchiveStream {
     pub fn new(file: File) -> Self {
-        let buffered = BufReader::with_capacity(1 << 20, HashingReader::new(file));
+        Self::of(Payload::Plain(file), None)
+    }
+
+    /// An encrypted archive: `decrypt` opens the age stream on the (hashed) file, or fails
+    /// with the reason (a missing or wrong identity, a damaged header).
+    pub fn encrypted(
+        file: File,
+        decrypt: impl FnOnce(
+            BufReader<CiphertextReader>,
+        ) -> Result<StreamReader<BufReader<CiphertextReader>>>,
+    ) -> Result<Self> {
+        let tally = Tally::default();
+        let rest = file.try_clone().map_err(|e| {
+            crate::error::Error::Internal(format!("cannot open the archive twice: {e}"))
+        })?;
+        let reader = CiphertextReader {
+            file,
+            tally: tally.clone(),
+        };
+        let plain = decrypt(BufReader::with_capacity(1 << 20, reader))?;
+        Ok(Self::of(
+            Payload::Age(plain),
+            Some(Ciphertext { tally, rest }),
+        ))
+    }
+
+    fn of(payload: Payload, ciphertext: Option<Ciphertext>) -> Self {
+        let buffered = BufReader::with_capacity(1 << 20, HashingReader::new(payload));
         Self {
             decoder: GzDecoder::new(buffered),
+            ciphertext,
             raw_bytes: 0,
             error: None,
         }
@@ -56,12 +169,21 @@ impl ArchiveStream {
             }
         };
         let (compressed_bytes, sha256) = rest.into_inner().finish();
+        let ciphertext = match self.ciphertext.map(Ciphertext::finish).transpose() {
+            Ok(measured) => measured,
+            Err(e) => {
+                self.error
+                    .get_or_insert_with(|| format!("reading the archive failed: {e}"));
+                None
+            }
+        };
         ArchiveFacts {
             compressed_bytes,
             sha256,
             raw_bytes: self.raw_bytes,
             stream_error: self.error,
             trailing_bytes,
+            ciphertext,
         }
     }
 }

@@ -28,6 +28,24 @@ const TWIRP: &str = "/twirp/github.actions.results.api.v1.ArtifactService/";
 /// Where GitHub Enterprise Server roots its REST API: `https://HOST/api/v3`.
 pub const GHES_PREFIX: &str = "/api/v3";
 
+/// Environment variables a real job may have set that must not reach the binary under test.
+pub const JOB_VARS: [&str; 14] = [
+    "GITHUB_ACTIONS",
+    "GITHUB_OUTPUT",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_EVENT_PATH",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_RESULTS_URL",
+    "GITHUB_TOKEN",
+    "GITHUB_REPOSITORY",
+    "GITHUB_API_URL",
+    "GITHUB_RUN_ID",
+    "GITHUB_RETENTION_DAYS",
+    "GITHUB_SERVER_URL",
+    "DBBACKUP_RETRY_BUDGET_SECS",
+    "DBBACKUP_RETRY_BASE_MS",
+];
+
 /// Which endpoint a fault applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -39,6 +57,7 @@ pub enum Route {
     Delete,
     Zip,
     Download,
+    Repo,
 }
 
 /// A canned failure answer.
@@ -101,6 +120,8 @@ struct State {
     requests: Vec<Recorded>,
     /// The REST token lacks `actions: write`: deletes answer 403.
     read_only: bool,
+    /// `visibility` of the repository as `GET /repos/{owner}/{repo}` reports it.
+    visibility: &'static str,
     runtime_token: String,
 }
 
@@ -118,6 +139,7 @@ impl FakeGitHub {
         let state = Arc::new(Mutex::new(State {
             next_id: 1000,
             runtime_token: runtime_token(),
+            visibility: "private",
             ..State::default()
         }));
         let (s, st, base) = (server.clone(), state.clone(), url.clone());
@@ -172,6 +194,11 @@ impl FakeGitHub {
 
     pub fn set_read_only(&self, read_only: bool) {
         self.state.lock().unwrap().read_only = read_only;
+    }
+
+    /// `public`, `private` or `internal`, as the repository API will report it.
+    pub fn set_visibility(&self, visibility: &'static str) {
+        self.state.lock().unwrap().visibility = visibility;
     }
 
     /// Adds a finished artifact, `age` seconds old, as another run would have left it.
@@ -314,6 +341,7 @@ fn route_of(req: &Recorded) -> Option<Route> {
         "GET" if p.starts_with(&rest) && p.ends_with("/zip") => Route::Zip,
         "DELETE" if p.starts_with(&rest) => Route::Delete,
         "GET" if p.starts_with("/download/") => Route::Download,
+        "GET" if p == format!("/repos/{OWNER}/{REPO}") => Route::Repo,
         _ => return None,
     })
 }
@@ -335,6 +363,19 @@ fn handle(state: &mut State, base: &str, req: &Recorded) -> Answer {
         Some(Route::Zip) => rest_auth(req).unwrap_or_else(|| zip(state, base, req)),
         Some(Route::Delete) => rest_auth(req).unwrap_or_else(|| delete(state, req)),
         Some(Route::Download) => download(state, req),
+        Some(Route::Repo) => rest_auth(req).unwrap_or_else(|| {
+            json(
+                200,
+                serde_json::json!({
+                    "id": 1296269,
+                    "name": REPO,
+                    "full_name": format!("{OWNER}/{REPO}"),
+                    "owner": {"login": OWNER},
+                    "private": state.visibility != "public",
+                    "visibility": state.visibility,
+                }),
+            )
+        }),
         None if req.path.starts_with(TWIRP) => {
             twirp_auth(state, req).unwrap_or_else(|| twirp_other(state, base, req))
         }
