@@ -72,7 +72,7 @@ impl LocalStore {
         make_manifest: impl Fn(&str) -> Result<String>,
     ) -> Result<PathBuf> {
         let manifest_tmp = archive_tmp.with_extension("manifest.tmp");
-        for seq in 1..10_000 {
+        for seq in self.next_seq(stem, stamp)..10_000 {
             let name = naming::file_name(stem, stamp, seq, ext, encrypted);
             let final_archive = self.dir.join(&name);
             // A plain and an encrypted backup of one second would share an artifact name.
@@ -97,6 +97,26 @@ impl LocalStore {
             "no free backup name for {stem} at {stamp} in {}",
             self.dir.display()
         )))
+    }
+
+    /// The first sequence number above every backup of `stem` in the same second, set-aside
+    /// and orphaned ones included. Names order backups, so a free lower number (a backup of
+    /// this second already rotated away) would make the new backup look like the oldest.
+    fn next_seq(&self, stem: &str, stamp: &str) -> u32 {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 1;
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let name = name.strip_suffix(manifest::SUFFIX).unwrap_or(&name);
+                let name = name.strip_suffix(".failed").unwrap_or(name);
+                naming::parse(name, stem).filter(|b| b.stamp == stamp)
+            })
+            .map(|b| b.seq + 1)
+            .max()
+            .unwrap_or(1)
     }
 
     /// Renames a backup that failed its restore test to `<name>.failed` (and its manifest to
@@ -212,5 +232,35 @@ fn process_alive(pid: u32) -> bool {
         // Without a cheap portable check, assume alive: a leftover costs disk, a wrong
         // removal would cost a running backup.
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After rotation deleted the first backups of a second, the next one of that second must
+    /// still sort as the newest.
+    #[test]
+    fn a_new_backup_never_takes_a_freed_lower_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(tmp.path()).unwrap();
+        let stamp = "20261125-175300";
+        for seq in [3, 4] {
+            let name = naming::file_name("app", stamp, seq, "sqlite", false);
+            fs::write(tmp.path().join(&name), b"old").unwrap();
+            fs::write(manifest::path_for(&tmp.path().join(&name)), b"{}").unwrap();
+        }
+        let archive = tmp.path().join("archive.tmp");
+        fs::write(&archive, b"new").unwrap();
+        let committed = store
+            .commit(&archive, "app", stamp, ("sqlite", false), |_| {
+                Ok("{}".into())
+            })
+            .unwrap();
+        assert_eq!(
+            committed.file_name().unwrap(),
+            "app-20261125-175300-5.sqlite.gz"
+        );
     }
 }
