@@ -352,7 +352,7 @@ impl ArtifactStore {
             let status = response.status();
             if !status.is_success() {
                 let headers = response.headers().clone();
-                let text = response.text().await.unwrap_or_default();
+                let text = upload::answer_text(response).await.unwrap_or_default();
                 return match retry_for(status, &headers, &text) {
                     Some(retry) => retry.into(),
                     None => Attempt::Fail(Error::Remote(format!(
