@@ -14,7 +14,7 @@
 //! storage URL that must be fetched without the GitHub token (reqwest does that part).
 //! Listing still parses pages with octocrab's `Page` and `WorkflowListArtifact` models.
 
-mod bundle;
+pub mod bundle;
 pub mod retry;
 pub mod upload;
 

@@ -3,8 +3,9 @@
 //! directory), so that the zip GitHub serves on the run's page unpacks to the pair.
 //!
 //! Unpacking trusts nothing in the zip: entries whose path would leave the output directory
-//! (`../`, absolute paths, drive prefixes) are refused, and so are archives that would unpack to
-//! more than a bound, whatever their headers claim.
+//! (`../`, absolute paths, drive prefixes) are refused, and so are symbolic links (a link
+//! unpacked first and written through next escapes just the same) and archives that would unpack
+//! to more than a bound, whatever their headers claim.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
@@ -84,6 +85,11 @@ pub fn unpack<R: Read + Seek>(
                 "entry {name:?} would be written outside the output directory; refusing the artifact"
             )));
         };
+        if entry.is_symlink() {
+            return Err(unreadable(format!(
+                "entry {name:?} is a symbolic link, which no backup artifact holds; refusing the artifact"
+            )));
+        }
         let target = out.join(relative);
         if entry.is_dir() {
             fs::create_dir_all(&target).map_err(|e| Error::output("create", &target, e))?;
@@ -153,6 +159,19 @@ mod tests {
             assert!(err.to_string().contains("outside"), "{evil}: {err}");
             assert!(!dir.path().join("evil").exists());
         }
+    }
+
+    #[test]
+    fn refuses_symbolic_links() {
+        let mut zip = ZipWriter::new(io::Cursor::new(Vec::new()));
+        zip.add_symlink("link", "/etc", SimpleFileOptions::default())
+            .unwrap();
+        let mut cursor = zip.finish().unwrap();
+        cursor.set_position(0);
+        let dir = tempfile::tempdir().unwrap();
+        let err = unpack(cursor, "test.zip", dir.path(), 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(std::fs::symlink_metadata(dir.path().join("link")).is_err());
     }
 
     #[test]
