@@ -512,7 +512,7 @@ fn run(
     let dir = WorkDir::new(work_parent)?;
 
     let pass = Instant::now();
-    let mut stream = ArchiveStream::new(file);
+    let mut stream = ArchiveStream::new(file, manifest.raw_bytes);
     let restored = engine.restore_scratch(manifest.format, &mut stream, dir.path());
     let restore_seconds = pass.elapsed().as_secs_f64();
     let finish = Instant::now();
