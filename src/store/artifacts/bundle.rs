@@ -98,15 +98,24 @@ pub fn unpack<R: Read + Seek>(
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(|e| Error::output("create", parent, e))?;
         }
-        let mut file = File::create(&target).map_err(|e| Error::output("create", &target, e))?;
         let allowed = max_bytes - total;
+        // The declared size is only a claim (the copy below bounds what is really written), but
+        // one past the bound is refused before anything of the entry is written.
+        if entry.size() > allowed {
+            return Err(unreadable(format!(
+                "entry {name:?} declares {} bytes, more than the {max_bytes} bytes allowed; \
+                 refusing it (a zip bomb or not a backup)",
+                entry.size()
+            )));
+        }
+        let mut file = File::create(&target).map_err(|e| Error::output("create", &target, e))?;
         let copied = io::copy(&mut (&mut entry).take(allowed + 1), &mut file)
             .map_err(|e| unreadable(format!("cannot unpack {}: {e}", target.display())))?;
         if copied > allowed {
             drop(file);
             let _ = fs::remove_file(&target);
             return Err(unreadable(format!(
-                "unpacks to more than {max_bytes} bytes; refusing it (a zip bomb or not a backup)"
+                "unpacks to more than the {max_bytes} bytes allowed; refusing it (a zip bomb or not a backup)"
             )));
         }
         total += copied;
@@ -178,7 +187,10 @@ mod tests {
     fn bounds_the_unpacked_size() {
         let dir = tempfile::tempdir().unwrap();
         let err = unpack(zip_with(&["a", "b"]), "test.zip", dir.path(), 7).unwrap_err();
-        assert!(err.to_string().contains("more than 7 bytes"), "{err}");
+        assert!(
+            err.to_string().contains("more than the 7 bytes allowed"),
+            "{err}"
+        );
         let files = unpack(zip_with(&["a", "b"]), "test.zip", dir.path(), 10).unwrap();
         assert_eq!(files.len(), 2);
     }
