@@ -267,6 +267,10 @@ pub struct UploadedBackup {
 pub fn run_and_upload(opts: &BackupOptions, upload: &UploadOptions) -> Result<UploadedBackup> {
     // Check the job's credentials before spending time on a backup that could not be uploaded.
     let runtime = Runtime::from_env()?;
+    // A name GitHub would refuse is refused now, not after a backup made for nothing.
+    if let Some(base) = &upload.artifact_name {
+        artifacts::validate_name(base)?;
+    }
     if let Some(keep) = opts.keep {
         retention::validate_keep(keep).map_err(Error::Usage)?;
     }

@@ -201,8 +201,11 @@ pub fn short_message(body: &str) -> String {
         .as_ref()
         .and_then(|j| j.get("message").or_else(|| j.get("msg")))
         .and_then(|m| m.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| body.trim().chars().take(200).collect());
+        .unwrap_or(body)
+        .trim()
+        .chars()
+        .take(200)
+        .collect::<String>();
     if text.is_empty() {
         String::new()
     } else {
