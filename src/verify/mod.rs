@@ -480,8 +480,11 @@ pub fn inspect_text(archive: &Path, m: &Manifest) -> String {
             m.snapshot.total_rows()
         ),
     );
+    // Names longer than this are not worth aligning the column to; the bound also keeps the
+    // width within what `format!` accepts (a manifest's table name can be of any length).
+    const MAX_ALIGNED_NAME: usize = 64;
     let width = m.snapshot.tables.iter().map(|t| t.name.chars().count());
-    let width = width.max().unwrap_or(0);
+    let width = width.max().unwrap_or(0).min(MAX_ALIGNED_NAME);
     for t in &m.snapshot.tables {
         let _ = writeln!(out, "  {:<width$}  {:>10}", t.name, t.rows);
     }
