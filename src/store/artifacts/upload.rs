@@ -168,7 +168,7 @@ pub async fn upload_zip(
 /// comes from the network, so an `ok` without a usable http(s) URL is refused here, before any
 /// block is sent.
 pub fn signed_upload_url(answer: &str, name: &str) -> Result<reqwest::Url> {
-    let created: CreateResponse = serde_json::from_str(answer).map_err(|e| {
+    let created: CreateResponse = service_object(answer).map_err(|e| {
         Error::Remote(format!(
             "CreateArtifact for {name}: unexpected answer from the artifact service ({e})"
         ))
@@ -189,6 +189,13 @@ pub fn signed_upload_url(answer: &str, name: &str) -> Result<reqwest::Url> {
         })
 }
 
+/// A Twirp answer, which is a JSON object. Parsed as one first: serde would otherwise also take
+/// an array of the fields in order (`[true, 108]`), which no service sends.
+fn service_object<T: serde::de::DeserializeOwned>(answer: &str) -> serde_json::Result<T> {
+    let object: serde_json::Map<String, Value> = serde_json::from_str(answer)?;
+    serde_json::from_value(Value::Object(object))
+}
+
 /// The artifact id from FinalizeArtifact's answer `{ok, artifact_id}`.
 pub fn finalized_artifact_id(answer: &str, name: &str) -> Result<u64> {
     let not_saved = |why: String| {
@@ -196,7 +203,7 @@ pub fn finalized_artifact_id(answer: &str, name: &str) -> Result<u64> {
             "FinalizeArtifact for {name}: {why}; the artifact was not saved"
         ))
     };
-    let finalized: FinalizeResponse = serde_json::from_str(answer)
+    let finalized: FinalizeResponse = service_object(answer)
         .map_err(|e| not_saved(format!("unexpected answer from the artifact service ({e})")))?;
     match (finalized.ok, finalized.artifact_id.as_u64()) {
         (true, Some(id)) => Ok(id),
