@@ -729,47 +729,69 @@ fn fuzz_retry_classification_of_headers() {
 // ---------------------------------------------------------------------------------------------
 // 5. SQL dumps restored by the script runner.
 
+/// What the working directory holds (not below it): where a relative path in SQL lands.
+fn working_directory() -> Vec<PathBuf> {
+    let mut names: Vec<PathBuf> = fs::read_dir(std::env::current_dir().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names
+}
+
+fn check_script(script: &[u8], cwd_before: &[PathBuf]) -> Result<(), TestCaseError> {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("restore");
+    fs::create_dir(&dir).unwrap();
+    let conn = rusqlite::Connection::open(dir.join("restored.sqlite")).unwrap();
+    let result = dbbackup::engine::sqlite::script::run(&conn, &mut &script[..]);
+    prop_assert!(conn.is_autocommit(), "left inside a transaction");
+    if let Err(err) = result {
+        prop_assert!(
+            [exit::CHECK_FAILED, exit::UNREADABLE].contains(&err.exit_code()),
+            "{err}"
+        );
+    }
+    drop(conn);
+    for path in listing(root.path()).keys() {
+        let name = path.file_name().unwrap().to_string_lossy();
+        prop_assert!(
+            path.starts_with(&dir) && name.starts_with("restored.sqlite") || path == &dir,
+            "the script wrote {}",
+            path.display()
+        );
+    }
+    prop_assert_eq!(
+        &working_directory()[..],
+        cwd_before,
+        "the script wrote into the working directory"
+    );
+    Ok(())
+}
+
 #[test]
 fn fuzz_sql_script_runner() {
-    let cwd = std::env::current_dir().unwrap();
-    let top_level = || -> Vec<PathBuf> {
-        let mut names: Vec<PathBuf> = fs::read_dir(&cwd)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        names.sort();
-        names
-    };
-    let cwd_before = top_level();
+    let cwd_before = working_directory();
     fuzz("sql", hostile_bytes(seed_bytes("sql", ".sql")), |script| {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("restore");
-        fs::create_dir(&dir).unwrap();
-        let conn = rusqlite::Connection::open(dir.join("restored.sqlite")).unwrap();
-        let result = dbbackup::engine::sqlite::script::run(&conn, &mut script.as_slice());
-        prop_assert!(conn.is_autocommit(), "left inside a transaction");
-        if let Err(err) = result {
-            prop_assert!(
-                [exit::CHECK_FAILED, exit::UNREADABLE].contains(&err.exit_code()),
-                "{err}"
-            );
-        }
-        drop(conn);
-        for path in listing(root.path()).keys() {
-            let name = path.file_name().unwrap().to_string_lossy();
-            prop_assert!(
-                path.starts_with(&dir) && name.starts_with("restored.sqlite") || path == &dir,
-                "the script wrote {}",
-                path.display()
-            );
-        }
-        prop_assert_eq!(
-            &top_level(),
-            &cwd_before,
-            "the script wrote into the working directory"
-        );
-        Ok(())
+        check_script(&script, &cwd_before)
     });
+}
+
+/// Every seed as it is, so that a regression kept in the corpus is checked on every run, not
+/// only when the fuzzer happens to leave it unmutated.
+#[test]
+fn every_corpus_seed_as_it_is() {
+    for (name, bytes) in seeds("manifest", ".json") {
+        check_manifest_bytes(&bytes).unwrap_or_else(|e| panic!("manifest/{name}: {e}"));
+    }
+    for (name, bytes) in seeds("github", ".json") {
+        let text = String::from_utf8(bytes).unwrap();
+        check_service_answer(&text).unwrap_or_else(|e| panic!("github/{name}: {e}"));
+    }
+    let cwd_before = working_directory();
+    for (name, bytes) in seeds("sql", ".sql") {
+        check_script(&bytes, &cwd_before).unwrap_or_else(|e| panic!("sql/{name}: {e}"));
+    }
 }
 
 /// `ATTACH` and `VACUUM INTO` would create files wherever a hostile dump names them.
