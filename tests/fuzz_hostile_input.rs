@@ -46,8 +46,9 @@ use proptest::test_runner::{Config, FileFailurePersistence, TestError, TestRunne
 
 /// How many `fuzz_*` targets share the time budget.
 const TARGETS: u32 = 7;
-/// Cases per proptest run; runs repeat until the target's share of the budget is spent.
-const CASES_PER_RUN: u32 = 16;
+/// Cases per proptest run; runs repeat until the target's share of the budget is spent. Each
+/// run replays the recorded regression seeds first, so a run should be much longer than them.
+const CASES_PER_RUN: u32 = 64;
 
 fn corpus(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
