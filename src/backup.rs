@@ -317,6 +317,10 @@ pub fn run_and_upload(opts: &BackupOptions, upload: &UploadOptions) -> Result<Up
     // Check the job's credentials, and that this backup may be uploaded at all, before
     // spending time on a backup that could not be uploaded.
     let runtime = Runtime::from_env()?;
+    // A name GitHub would refuse is refused now, not after a backup made for nothing.
+    if let Some(base) = &upload.artifact_name {
+        artifacts::validate_name(base)?;
+    }
     let notice = guard::check_upload(
         opts.encrypt_to.is_some(),
         upload.allow_public_plaintext,

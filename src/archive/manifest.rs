@@ -1,6 +1,8 @@
 //! The manifest: a JSON sidecar describing one backup, taken from the same snapshot as the dump.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,11 @@ pub const MANIFEST_VERSION: u32 = 1;
 
 /// The sidecar's file name suffix, appended to the archive's file name.
 pub const SUFFIX: &str = ".manifest.json";
+
+/// The largest manifest read. A manifest is read whole and may come from anywhere (a downloaded
+/// artifact); a real one takes a few hundred bytes per table, so this leaves room for hundreds
+/// of thousands of tables while a file claiming billions is refused before it fills memory.
+pub const MAX_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -78,8 +85,11 @@ pub struct TableStats {
 }
 
 impl Snapshot {
+    /// Saturates rather than overflowing: the counts come from a file that may be hostile.
     pub fn total_rows(&self) -> u64 {
-        self.tables.iter().map(|t| t.rows).sum()
+        self.tables
+            .iter()
+            .fold(0u64, |sum, t| sum.saturating_add(t.rows))
     }
 }
 
@@ -93,8 +103,22 @@ pub fn path_for(archive: &Path) -> PathBuf {
 impl Manifest {
     /// Reads and checks a manifest file. Errors are "unreadable backup" errors, naming the file.
     pub fn load(path: &Path) -> Result<Manifest> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::unreadable(path, format!("manifest missing or unreadable: {e}")))?;
+        let unreadable = |e: std::io::Error| {
+            Error::unreadable(path, format!("manifest missing or unreadable: {e}"))
+        };
+        let mut bytes = Vec::new();
+        File::open(path)
+            .and_then(|file| file.take(MAX_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(unreadable)?;
+        if bytes.len() as u64 > MAX_BYTES {
+            return Err(Error::unreadable(
+                path,
+                format!(
+                    "the manifest is larger than {MAX_BYTES} bytes, which no dbbackup manifest is; \
+                     it was not written by dbbackup"
+                ),
+            ));
+        }
         Self::parse(&bytes).map_err(|reason| Error::unreadable(path, reason))
     }
 

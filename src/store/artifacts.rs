@@ -14,7 +14,7 @@
 //! storage URL that must be fetched without the GitHub token (reqwest does that part).
 //! Listing still parses pages with octocrab's `Page` and `WorkflowListArtifact` models.
 
-mod bundle;
+pub mod bundle;
 pub mod guard;
 pub mod retry;
 pub mod upload;
@@ -355,7 +355,7 @@ impl ArtifactStore {
             let status = response.status();
             if !status.is_success() {
                 let headers = response.headers().clone();
-                let text = response.text().await.unwrap_or_default();
+                let text = upload::answer_text(response).await.unwrap_or_default();
                 return match retry_for(status, &headers, &text) {
                     Some(retry) => retry.into(),
                     None => Attempt::Fail(Error::Remote(format!(

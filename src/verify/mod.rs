@@ -503,8 +503,11 @@ pub fn inspect_text(archive: &Path, m: &Manifest, envelope: Option<&Envelope>) -
             m.snapshot.total_rows()
         ),
     );
+    // Names longer than this are not worth aligning the column to; the bound also keeps the
+    // width within what `format!` accepts (a manifest's table name can be of any length).
+    const MAX_ALIGNED_NAME: usize = 64;
     let width = m.snapshot.tables.iter().map(|t| t.name.chars().count());
-    let width = width.max().unwrap_or(0);
+    let width = width.max().unwrap_or(0).min(MAX_ALIGNED_NAME);
     for t in &m.snapshot.tables {
         let _ = writeln!(out, "  {:<width$}  {:>10}", t.name, t.rows);
     }
@@ -629,13 +632,13 @@ fn open_backup(
     }
     file.rewind().map_err(cannot_read)?;
     let stream = match &envelope {
-        Some(envelope) => ArchiveStream::encrypted(file, |input| {
+        Some(envelope) => ArchiveStream::encrypted(file, manifest.raw_bytes, |input| {
             encrypt::decrypt(input, identity, envelope, archive)
         })?,
         None if read < 2 || magic != [0x1f, 0x8b] => {
             return Err(Error::unreadable(archive, "the archive is not a gzip file"));
         }
-        None => ArchiveStream::new(file),
+        None => ArchiveStream::new(file, manifest.raw_bytes),
     };
     Ok((manifest, envelope, stream))
 }

@@ -2,6 +2,11 @@
 //! engine while the compressed bytes are hashed and counted underneath, so checking a large
 //! backup costs no second pass over it. An encrypted archive is decrypted on the way, with its
 //! ciphertext hashed and counted as well.
+//!
+//! The decoder stops after the number of bytes the manifest says the dump has: a small archive
+//! can decompress to almost any size (a gzip bomb), and the restore writes what it decodes to
+//! disk, so a damaged or hostile archive must not get to write more than the backup it claims
+//! to be.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -112,18 +117,23 @@ pub struct ArchiveStream {
     decoder: GzDecoder<BufReader<HashingReader<Payload>>>,
     ciphertext: Option<Ciphertext>,
     raw_bytes: u64,
+    /// The most the stream may decode to: the manifest's `raw_bytes`.
+    max_raw_bytes: u64,
     error: Option<String>,
 }
 
 impl ArchiveStream {
-    pub fn new(file: File) -> Self {
-        Self::of(Payload::Plain(file), None)
+    /// Reads `file`, which must decode to no more than `max_raw_bytes`; decoding more is a
+    /// stream error and stops there.
+    pub fn new(file: File, max_raw_bytes: u64) -> Self {
+        Self::of(Payload::Plain(file), None, max_raw_bytes)
     }
 
     /// An encrypted archive: `decrypt` opens the age stream on the (hashed) file, or fails
     /// with the reason (a missing or wrong identity, a damaged header).
     pub fn encrypted(
         file: File,
+        max_raw_bytes: u64,
         decrypt: impl FnOnce(
             BufReader<CiphertextReader>,
         ) -> Result<StreamReader<BufReader<CiphertextReader>>>,
@@ -140,15 +150,17 @@ impl ArchiveStream {
         Ok(Self::of(
             Payload::Age(plain),
             Some(Ciphertext { tally, rest }),
+            max_raw_bytes,
         ))
     }
 
-    fn of(payload: Payload, ciphertext: Option<Ciphertext>) -> Self {
+    fn of(payload: Payload, ciphertext: Option<Ciphertext>, max_raw_bytes: u64) -> Self {
         let buffered = BufReader::with_capacity(1 << 20, HashingReader::new(payload));
         Self {
             decoder: GzDecoder::new(buffered),
             ciphertext,
             raw_bytes: 0,
+            max_raw_bytes,
             error: None,
         }
     }
@@ -190,7 +202,19 @@ impl ArchiveStream {
 
 impl Read for ArchiveStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.decoder.read(buf) {
+        // One byte past the bound is enough to tell a longer stream from one that ends there.
+        let room = (self.max_raw_bytes - self.raw_bytes).saturating_add(1);
+        let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        match self.decoder.read(&mut buf[..len]) {
+            Ok(n) if self.raw_bytes + n as u64 > self.max_raw_bytes => {
+                let e = format!(
+                    "the gzip stream decompresses to more than the manifest's {} bytes; \
+                     stopped there",
+                    self.max_raw_bytes
+                );
+                self.error.get_or_insert_with(|| e.clone());
+                Err(io::Error::new(io::ErrorKind::InvalidData, e))
+            }
             Ok(n) => {
                 self.raw_bytes += n as u64;
                 Ok(n)
@@ -221,9 +245,13 @@ mod tests {
     }
 
     fn read_all(bytes: &[u8]) -> (Vec<u8>, ArchiveFacts) {
+        read_at_most(bytes, u64::MAX)
+    }
+
+    fn read_at_most(bytes: &[u8], max_raw_bytes: u64) -> (Vec<u8>, ArchiveFacts) {
         let mut tmp = tempfile::NamedTempFile::new().unwrap();
         tmp.write_all(bytes).unwrap();
-        let mut stream = ArchiveStream::new(File::open(tmp.path()).unwrap());
+        let mut stream = ArchiveStream::new(File::open(tmp.path()).unwrap(), max_raw_bytes);
         let mut out = Vec::new();
         let _ = stream.read_to_end(&mut out);
         (out, stream.finish())
@@ -244,6 +272,19 @@ mod tests {
         assert_eq!(facts.trailing_bytes, 0);
         assert_eq!(facts.raw_bytes, data().len() as u64);
         assert_eq!(facts.compressed_bytes, gz.len() as u64);
+        assert_eq!(facts.sha256, hex(&Sha256::digest(&gz)));
+    }
+
+    #[test]
+    fn decoding_stops_at_the_manifest_size() {
+        let gz = gzip(&data());
+        let len = data().len() as u64;
+        let (out, facts) = read_at_most(&gz, len);
+        assert_eq!((out.len() as u64, facts.stream_error), (len, None));
+        let (out, facts) = read_at_most(&gz, len - 1);
+        assert!((out.len() as u64) < len);
+        let err = facts.stream_error.unwrap();
+        assert!(err.contains("more than the manifest's"), "{err}");
         assert_eq!(facts.sha256, hex(&Sha256::digest(&gz)));
     }
 

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
+use rusqlite::limits::Limit;
 
 use crate::error::{Error, Result};
 
@@ -29,6 +30,11 @@ pub fn run(conn: &Connection, script: &mut dyn Read) -> Result<()> {
     // Defensive mode would silently ignore `PRAGMA writable_schema=ON`, which dumps need to
     // restore virtual tables; this connection only ever holds a throwaway copy.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, false)
+        .map_err(|e| failure(format!("cannot prepare the restore: {e}")))?;
+    // A dump restores into this one database and never needs another; the script may come from
+    // anywhere, and `ATTACH 'path'` or `VACUUM INTO 'path'` (which attaches internally) would
+    // create or overwrite a file wherever it names. No database may be attached, so both fail.
+    conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
         .map_err(|e| failure(format!("cannot prepare the restore: {e}")))?;
     let result = run_statements(conn, script);
     if !conn.is_autocommit() {

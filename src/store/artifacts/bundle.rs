@@ -3,8 +3,9 @@
 //! directory), so that the zip GitHub serves on the run's page unpacks to the pair.
 //!
 //! Unpacking trusts nothing in the zip: entries whose path would leave the output directory
-//! (`../`, absolute paths, drive prefixes) are refused, and so are archives that would unpack to
-//! more than a bound, whatever their headers claim.
+//! (`../`, absolute paths, drive prefixes) are refused, and so are symbolic links (a link
+//! unpacked first and written through next escapes just the same) and archives that would unpack
+//! to more than a bound, whatever their headers claim.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
@@ -84,6 +85,11 @@ pub fn unpack<R: Read + Seek>(
                 "entry {name:?} would be written outside the output directory; refusing the artifact"
             )));
         };
+        if entry.is_symlink() {
+            return Err(unreadable(format!(
+                "entry {name:?} is a symbolic link, which no backup artifact holds; refusing the artifact"
+            )));
+        }
         let target = out.join(relative);
         if entry.is_dir() {
             fs::create_dir_all(&target).map_err(|e| Error::output("create", &target, e))?;
@@ -92,15 +98,24 @@ pub fn unpack<R: Read + Seek>(
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(|e| Error::output("create", parent, e))?;
         }
-        let mut file = File::create(&target).map_err(|e| Error::output("create", &target, e))?;
         let allowed = max_bytes - total;
+        // The declared size is only a claim (the copy below bounds what is really written), but
+        // one past the bound is refused before anything of the entry is written.
+        if entry.size() > allowed {
+            return Err(unreadable(format!(
+                "entry {name:?} declares {} bytes, more than the {max_bytes} bytes allowed; \
+                 refusing it (a zip bomb or not a backup)",
+                entry.size()
+            )));
+        }
+        let mut file = File::create(&target).map_err(|e| Error::output("create", &target, e))?;
         let copied = io::copy(&mut (&mut entry).take(allowed + 1), &mut file)
             .map_err(|e| unreadable(format!("cannot unpack {}: {e}", target.display())))?;
         if copied > allowed {
             drop(file);
             let _ = fs::remove_file(&target);
             return Err(unreadable(format!(
-                "unpacks to more than {max_bytes} bytes; refusing it (a zip bomb or not a backup)"
+                "unpacks to more than the {max_bytes} bytes allowed; refusing it (a zip bomb or not a backup)"
             )));
         }
         total += copied;
@@ -156,10 +171,26 @@ mod tests {
     }
 
     #[test]
+    fn refuses_symbolic_links() {
+        let mut zip = ZipWriter::new(io::Cursor::new(Vec::new()));
+        zip.add_symlink("link", "/etc", SimpleFileOptions::default())
+            .unwrap();
+        let mut cursor = zip.finish().unwrap();
+        cursor.set_position(0);
+        let dir = tempfile::tempdir().unwrap();
+        let err = unpack(cursor, "test.zip", dir.path(), 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(std::fs::symlink_metadata(dir.path().join("link")).is_err());
+    }
+
+    #[test]
     fn bounds_the_unpacked_size() {
         let dir = tempfile::tempdir().unwrap();
         let err = unpack(zip_with(&["a", "b"]), "test.zip", dir.path(), 7).unwrap_err();
-        assert!(err.to_string().contains("more than 7 bytes"), "{err}");
+        assert!(
+            err.to_string().contains("more than the 7 bytes allowed"),
+            "{err}"
+        );
         let files = unpack(zip_with(&["a", "b"]), "test.zip", dir.path(), 10).unwrap();
         assert_eq!(files.len(), 2);
     }

@@ -47,10 +47,10 @@ impl RetryPolicy {
     pub fn from_env() -> Self {
         let mut policy = Self::default();
         if let Some(secs) = env_number("DBBACKUP_RETRY_BUDGET_SECS") {
-            policy.budget = Duration::from_secs_f64(secs);
+            policy.budget = secs;
         }
         if let Some(ms) = env_number("DBBACKUP_RETRY_BASE_MS") {
-            policy.base = Duration::from_secs_f64(ms / 1000.0);
+            policy.base = ms / 1000;
         }
         policy
     }
@@ -66,12 +66,11 @@ impl RetryPolicy {
     }
 }
 
-fn env_number(name: &str) -> Option<f64> {
-    std::env::var(name)
-        .ok()?
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
+/// A non-negative number of seconds (or milliseconds) as a `Duration`; a value too large for
+/// one (`1e30`) is ignored like any other unusable value rather than panicking.
+fn env_number(name: &str) -> Option<Duration> {
+    let n = std::env::var(name).ok()?.parse::<f64>().ok()?;
+    Duration::try_from_secs_f64(n).ok()
 }
 
 /// What one attempt came to.
@@ -101,7 +100,9 @@ where
             Attempt::Retry { wait, why } => (wait, why),
         };
         let delay = wait.unwrap_or_else(|| policy.backoff(retries));
-        if started.elapsed() + delay > policy.budget {
+        // Saturating: a server may ask for any number of seconds (`Retry-After:
+        // 18446744073709551615`), and adding that to the time spent would overflow.
+        if started.elapsed().saturating_add(delay) > policy.budget {
             let next = match wait {
                 Some(w) => format!("the server asked to wait {}s more", w.as_secs()),
                 None => format!("the next wait of {:.1}s", delay.as_secs_f64()),
@@ -200,8 +201,11 @@ pub fn short_message(body: &str) -> String {
         .as_ref()
         .and_then(|j| j.get("message").or_else(|| j.get("msg")))
         .and_then(|m| m.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| body.trim().chars().take(200).collect());
+        .unwrap_or(body)
+        .trim()
+        .chars()
+        .take(200)
+        .collect::<String>();
     if text.is_empty() {
         String::new()
     } else {
@@ -258,6 +262,47 @@ mod tests {
             Some(None)
         );
         assert!(retry_for(StatusCode::NOT_FOUND, &none, "").is_none());
+    }
+
+    #[test]
+    fn a_wait_of_any_length_ends_the_retries_without_overflow() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let endless = retry_for(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers(&[("retry-after", &u64::MAX.to_string())]),
+            "",
+        )
+        .unwrap();
+        let mut endless = Some(endless);
+        let result: Result<()> = rt.block_on(with_retries(
+            &RetryPolicy::default(),
+            "list artifacts",
+            || std::future::ready(endless.take().unwrap().into()),
+        ));
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("past the retry budget"), "{err}");
+    }
+
+    #[test]
+    fn waits_of_zero_still_end_with_the_budget() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let policy = RetryPolicy {
+            budget: Duration::from_millis(50),
+            ..RetryPolicy::default()
+        };
+        let result: Result<()> = rt.block_on(with_retries(&policy, "list artifacts", || {
+            std::future::ready(Attempt::Retry {
+                wait: Some(Duration::ZERO),
+                why: "Retry-After: 0".into(),
+            })
+        }));
+        assert!(result.is_err());
     }
 
     #[test]

@@ -146,13 +146,8 @@ pub async fn upload_zip(
         let expires = OffsetDateTime::now_utc() + time::Duration::days(days.into());
         create["expires_at"] = json!(expires.format(&Rfc3339).expect("UTC time formats"));
     }
-    let created: CreateResponse = twirp.call("CreateArtifact", &create).await?;
-    if !created.ok {
-        return Err(Error::Remote(format!(
-            "CreateArtifact for {name}: the artifact service answered not ok"
-        )));
-    }
-    let (size, sha256) = upload_blob(&http, policy, &created.signed_upload_url, zip_path).await?;
+    let upload_url = signed_upload_url(&twirp.call("CreateArtifact", &create).await?, name)?;
+    let (size, sha256) = upload_blob(&http, policy, &upload_url, zip_path).await?;
     let finalize = json!({
         "workflow_run_backend_id": runtime.run_backend_id,
         "workflow_job_run_backend_id": runtime.job_backend_id,
@@ -160,18 +155,59 @@ pub async fn upload_zip(
         "size": size.to_string(),
         "hash": format!("sha256:{sha256}"),
     });
-    let finalized: FinalizeResponse = twirp.call("FinalizeArtifact", &finalize).await?;
-    let id = finalized.artifact_id.as_u64();
-    match (finalized.ok, id) {
-        (true, Some(id)) => Ok(Uploaded {
-            id,
-            name: name.to_string(),
-            size,
-            sha256,
-        }),
-        _ => Err(Error::Remote(format!(
-            "FinalizeArtifact for {name}: the artifact service answered not ok; the artifact was not saved"
-        ))),
+    let id = finalized_artifact_id(&twirp.call("FinalizeArtifact", &finalize).await?, name)?;
+    Ok(Uploaded {
+        id,
+        name: name.to_string(),
+        size,
+        sha256,
+    })
+}
+
+/// Where to upload the zip, from CreateArtifact's answer `{ok, signed_upload_url}`. The answer
+/// comes from the network, so an `ok` without a usable http(s) URL is refused here, before any
+/// block is sent.
+pub fn signed_upload_url(answer: &str, name: &str) -> Result<reqwest::Url> {
+    let created: CreateResponse = service_object(answer).map_err(|e| {
+        Error::Remote(format!(
+            "CreateArtifact for {name}: unexpected answer from the artifact service ({e})"
+        ))
+    })?;
+    if !created.ok {
+        return Err(Error::Remote(format!(
+            "CreateArtifact for {name}: the artifact service answered not ok"
+        )));
+    }
+    reqwest::Url::parse(&created.signed_upload_url)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "https" | "http"))
+        .ok_or_else(|| {
+            Error::Remote(format!(
+                "CreateArtifact for {name}: the artifact service answered ok without a usable \
+                 upload URL; nothing was uploaded, try again later"
+            ))
+        })
+}
+
+/// A Twirp answer, which is a JSON object. Parsed as one first: serde would otherwise also take
+/// an array of the fields in order (`[true, 108]`), which no service sends.
+fn service_object<T: serde::de::DeserializeOwned>(answer: &str) -> serde_json::Result<T> {
+    let object: serde_json::Map<String, Value> = serde_json::from_str(answer)?;
+    serde_json::from_value(Value::Object(object))
+}
+
+/// The artifact id from FinalizeArtifact's answer `{ok, artifact_id}`.
+pub fn finalized_artifact_id(answer: &str, name: &str) -> Result<u64> {
+    let not_saved = |why: String| {
+        Error::Remote(format!(
+            "FinalizeArtifact for {name}: {why}; the artifact was not saved"
+        ))
+    };
+    let finalized: FinalizeResponse = service_object(answer)
+        .map_err(|e| not_saved(format!("unexpected answer from the artifact service ({e})")))?;
+    match (finalized.ok, finalized.artifact_id.as_u64()) {
+        (true, Some(id)) => Ok(id),
+        _ => Err(not_saved("the artifact service answered not ok".into())),
     }
 }
 
@@ -228,7 +264,8 @@ struct Twirp<'a> {
 }
 
 impl Twirp<'_> {
-    async fn call<T: serde::de::DeserializeOwned>(&self, method: &str, body: &Value) -> Result<T> {
+    /// Calls `method` and returns the text of its successful answer.
+    async fn call(&self, method: &str, body: &Value) -> Result<String> {
         let url = format!("{}/twirp/{SERVICE}/{method}", self.runtime.results_origin);
         let body = body.to_string();
         let what = format!("artifact service {method}");
@@ -247,15 +284,14 @@ impl Twirp<'_> {
             };
             let status = response.status();
             let headers = response.headers().clone();
-            let text = response.text().await.unwrap_or_default();
+            let text = answer_text(response).await;
             if status.is_success() {
-                return match serde_json::from_str(&text) {
-                    Ok(parsed) => Attempt::Done(parsed),
-                    Err(e) => {
-                        Attempt::Fail(Error::Remote(format!("{what}: unexpected answer ({e})")))
-                    }
+                return match text {
+                    Ok(text) => Attempt::Done(text),
+                    Err(e) => Attempt::Fail(Error::Remote(format!("{what}: {e}"))),
                 };
             }
+            let text = text.unwrap_or_default();
             if let Some(retry) = twirp_retry(status, &headers, &text) {
                 return retry.into();
             }
@@ -293,6 +329,31 @@ fn twirp_hint(status: reqwest::StatusCode) -> &'static str {
     }
 }
 
+/// The artifact service and blob storage answer with small JSON or XML documents; a body larger
+/// than this is not one of them, and reading it whole could fill memory.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// The text of an answer, read up to `MAX_ANSWER_BYTES`. A transport error or a larger body is an
+/// error saying so; callers reporting a failed status use the empty text instead.
+pub(super) async fn answer_text(
+    mut response: reqwest::Response,
+) -> std::result::Result<String, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the answer failed: {}", e.without_url()))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(format!(
+                "the answer is larger than {MAX_ANSWER_BYTES} bytes, which no answer of this service is"
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 /// Connection errors and timeouts are retried; the error text leaves out the URL, which may be
 /// a signed one.
 pub(super) fn transport_retry<T>(err: reqwest::Error) -> Attempt<T> {
@@ -306,7 +367,7 @@ pub(super) fn transport_retry<T>(err: reqwest::Error) -> Attempt<T> {
 async fn upload_blob(
     http: &reqwest::Client,
     policy: &RetryPolicy,
-    signed_url: &str,
+    signed_url: &reqwest::Url,
     path: &Path,
 ) -> Result<(u64, String)> {
     let mut file =
@@ -369,10 +430,10 @@ fn read_block(file: &mut File, path: &Path) -> Result<Vec<u8>> {
     Ok(block)
 }
 
-fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
-    let mut parsed: reqwest::Url = url.parse().expect("the signed URL was parsed before");
-    parsed.query_pairs_mut().extend_pairs(pairs);
-    parsed.to_string()
+fn with_query(url: &reqwest::Url, pairs: &[(&str, &str)]) -> String {
+    let mut url = url.clone();
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.to_string()
 }
 
 async fn blob_put(
@@ -398,7 +459,7 @@ async fn blob_put(
         };
         let status = response.status();
         let response_headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
+        let text = answer_text(response).await.unwrap_or_default();
         if status.is_success() {
             return Attempt::Done(());
         }

@@ -1,0 +1,2 @@
+CREATE TABLE t(x);
+VACUUM INTO 'dbbackup-fuzz-vacuumed.db';

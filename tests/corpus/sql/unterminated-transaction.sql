@@ -1,0 +1,3 @@
+BEGIN TRANSACTION;
+CREATE TABLE t(x);
+INSERT INTO t VALUES('a;b'), ("c"), ([d]);
