@@ -7,6 +7,7 @@ pub mod archive;
 pub mod backup;
 pub mod engine;
 pub mod error;
+pub mod process;
 pub mod progress;
 pub mod retention;
 pub mod runner;

@@ -9,14 +9,7 @@ use clap::Parser;
 use dbbackup::error::exit;
 
 fn main() -> ExitCode {
-    // Past a file size limit (`ulimit -f`) the kernel kills a writer with SIGXFSZ, and the
-    // backup would end with no word of why. Ignored, the write fails with EFBIG instead, which
-    // is reported like a full disk: which file, why, what to do.
-    #[cfg(unix)]
-    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
+    dbbackup::process::configure();
     let runner = dbbackup::runner::Runner::detect();
     if runner.is_active() {
         for secret in dbbackup::runner::known_secrets(std::env::args()) {

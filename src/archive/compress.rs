@@ -105,6 +105,10 @@ pub struct GzipWriter<W: Write> {
     crc: crc32fast::Hasher,
     raw_bytes: u64,
     header_written: bool,
+    /// Buffers of blocks already written, used again: a fresh 1 MiB buffer per block made the
+    /// allocator keep freed ones around, and resident memory grew with the database.
+    spare_inputs: Vec<Vec<u8>>,
+    spare_outputs: Vec<Vec<u8>>,
 }
 
 const BLOCK: usize = 1 << 20;
@@ -115,12 +119,16 @@ struct Job {
     dictionary: Arc<Vec<u8>>,
     level: u32,
     last: bool,
+    /// An emptied output buffer of an earlier block, to fill again.
+    out: Vec<u8>,
     done: SyncSender<io::Result<Block>>,
 }
 
 struct Block {
     deflated: Vec<u8>,
     crc: crc32fast::Hasher,
+    /// The input, handed back so its buffer is used again.
+    data: Vec<u8>,
 }
 
 impl<W: Write> GzipWriter<W> {
@@ -136,6 +144,8 @@ impl<W: Write> GzipWriter<W> {
             crc: crc32fast::Hasher::new(),
             raw_bytes: 0,
             header_written: false,
+            spare_inputs: Vec::new(),
+            spare_outputs: Vec::new(),
         }
     }
 
@@ -167,7 +177,11 @@ impl<W: Write> GzipWriter<W> {
         while self.in_flight.len() >= 2 * self.pool.workers {
             self.write_oldest()?;
         }
-        let data = std::mem::replace(&mut self.pending, Vec::with_capacity(BLOCK));
+        let next = self
+            .spare_inputs
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BLOCK));
+        let data = std::mem::replace(&mut self.pending, next);
         let dictionary = std::mem::replace(&mut self.window, Arc::new(tail(&data)));
         let (done, result) = sync_channel(1);
         self.pool.send(Job {
@@ -175,6 +189,7 @@ impl<W: Write> GzipWriter<W> {
             dictionary,
             level: self.level,
             last,
+            out: self.spare_outputs.pop().unwrap_or_default(),
             done,
         })?;
         self.in_flight.push_back(result);
@@ -194,6 +209,11 @@ impl<W: Write> GzipWriter<W> {
         }
         self.out.write_all(&block.deflated)?;
         self.crc.combine(&block.crc);
+        let (mut data, mut deflated) = (block.data, block.deflated);
+        data.clear();
+        deflated.clear();
+        self.spare_inputs.push(data);
+        self.spare_outputs.push(deflated);
         Ok(())
     }
 }
@@ -230,8 +250,10 @@ fn gzip_header(level: u32) -> [u8; 10] {
     [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]
 }
 
-fn deflate_block(job: &Job) -> io::Result<Block> {
-    let mut z = Compress::new(Compression::new(job.level), false);
+/// Compresses one block with `z`, a worker's own deflate state, reset rather than made anew
+/// for each block (it holds a few hundred KiB of tables).
+fn deflate_block(job: Job, z: &mut Compress) -> io::Result<Block> {
+    z.reset();
     if !job.dictionary.is_empty() {
         z.set_dictionary(&job.dictionary)
             .map_err(|e| io::Error::other(format!("deflate dictionary: {e}")))?;
@@ -241,7 +263,8 @@ fn deflate_block(job: &Job) -> io::Result<Block> {
     } else {
         FlushCompress::Sync
     };
-    let mut deflated = Vec::with_capacity(job.data.len() / 2 + 1024);
+    let mut deflated = job.out;
+    deflated.reserve(job.data.len() / 2 + 1024);
     loop {
         if deflated.capacity() - deflated.len() < 16 * 1024 {
             deflated.reserve(64 * 1024);
@@ -259,7 +282,11 @@ fn deflate_block(job: &Job) -> io::Result<Block> {
     }
     let mut crc = crc32fast::Hasher::new();
     crc.update(&job.data);
-    Ok(Block { deflated, crc })
+    Ok(Block {
+        deflated,
+        crc,
+        data: job.data,
+    })
 }
 
 /// Worker threads that compress blocks; they stop when the pool is dropped.
@@ -278,12 +305,21 @@ impl WorkerPool {
             .map(|_| {
                 let queue = Arc::clone(&queue);
                 std::thread::spawn(move || {
+                    let mut z: Option<(u32, Compress)> = None;
                     loop {
                         let job = match queue.lock().map(|q| q.recv()) {
                             Ok(Ok(job)) => job,
                             _ => return,
                         };
-                        let _ = job.done.send(deflate_block(&job));
+                        if z.as_ref().is_none_or(|(level, _)| *level != job.level) {
+                            z = Some((
+                                job.level,
+                                Compress::new(Compression::new(job.level), false),
+                            ));
+                        }
+                        let done = job.done.clone();
+                        let (_, deflater) = z.as_mut().expect("set just above");
+                        let _ = done.send(deflate_block(job, deflater));
                     }
                 })
             })

@@ -1,0 +1,138 @@
+//! Scale: a large SQLite database backs up and restore-tests within a fixed memory bound, and
+//! the cost per MB stays flat as the database grows.
+//!
+//! The size is `DBBACKUP_SCALE_MB`: 2000 under `CI=true` (the issue's 2 GB), 256 otherwise so
+//! that a laptop run stays short. It needs about 3.3x the size in free disk space under TMPDIR
+//! (database, snapshot, archive, restored copy) and says so instead of filling the disk.
+//! `bench/scale.sh` runs it at several sizes on the release build and prints the curve.
+//!
+//! Peak memory is the children's maximum resident set size as the kernel accounts it
+//! (`getrusage(RUSAGE_CHILDREN)`): this file holds one test, so the only children are the
+//! commands it runs.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use assert_cmd::cargo::cargo_bin;
+use rusqlite::Connection;
+
+/// The bound the issue sets for backup and restore-test, whatever the database size.
+const PEAK_RSS_LIMIT_MIB: f64 = 64.0;
+
+fn size_mb() -> u64 {
+    match std::env::var("DBBACKUP_SCALE_MB") {
+        Ok(v) => v.parse().expect("DBBACKUP_SCALE_MB is a number of MB"),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => 2000,
+        Err(_) => 256,
+    }
+}
+
+fn free_bytes(dir: &Path) -> u64 {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a valid C string and `stat` a writable statvfs.
+    assert_eq!(unsafe { libc::statvfs(path.as_ptr(), &mut stat) }, 0);
+    stat.f_bavail as u64 * stat.f_frsize as u64
+}
+
+/// The largest resident set of any child waited for so far, in MiB.
+fn children_peak_rss_mib() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a writable rusage.
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
+        0
+    );
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+/// An application-shaped database of about `mb` MB: an integer key, short and long text that
+/// compresses like real text, reals, a blob, and two secondary indexes for the integrity
+/// check to cross-check.
+fn generate(path: &Path, mb: u64) {
+    let rows = mb * 1_000_000 / 167;
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+         CREATE TABLE events(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, account INTEGER NOT NULL,
+           amount REAL NOT NULL, note TEXT, digest BLOB);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+         INSERT INTO events SELECT i,
+           (CASE i % 5 WHEN 0 THEN 'deposit' WHEN 1 THEN 'withdrawal' WHEN 2 THEN 'transfer'
+              WHEN 3 THEN 'fee' ELSE 'refund' END),
+           (i * 7919) % 100003,
+           ((i * 2654435761) % 1000000) / 100.0,
+           'event ' || i || ': ' || substr('lorem ipsum dolor sit amet consectetur adipiscing \
+            elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua ut enim ad \
+            minim veniam quis nostrud exercitation ullamco laboris', 1 + i % 60, 30 + i % 70),
+           randomblob(16)
+         FROM n;
+         CREATE INDEX events_account ON events(account);
+         CREATE INDEX events_kind_amount ON events(kind, amount);"
+    ))
+    .unwrap();
+}
+
+/// Runs `dbbackup ARGS`, requires success, and returns its wall time in seconds.
+fn run(args: &[&std::ffi::OsStr]) -> f64 {
+    let started = Instant::now();
+    let out = Command::new(cargo_bin("dbbackup"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dbbackup {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    started.elapsed().as_secs_f64()
+}
+
+#[test]
+fn large_database_backs_up_and_restore_tests_within_64_mib() {
+    let mb = size_mb();
+    let tmp = tempfile::tempdir().unwrap();
+    let needed = mb * 1_000_000 * 33 / 10;
+    let free = free_bytes(tmp.path());
+    assert!(
+        free > needed,
+        "the scale test needs {} MB free under {} and has {} MB: free space, point TMPDIR \
+         elsewhere, or set DBBACKUP_SCALE_MB lower",
+        needed / 1_000_000,
+        tmp.path().display(),
+        free / 1_000_000
+    );
+    let db = tmp.path().join("big.db");
+    generate(&db, mb);
+    let db_bytes = std::fs::metadata(&db).unwrap().len();
+    let out = tmp.path().join("backups");
+
+    let backup_s = run(&[
+        "backup".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let backup_peak = children_peak_rss_mib();
+    let restore_s = run(&["restore-test".as_ref(), out.as_os_str()]);
+    // The maximum over both commands: when it grew, the restore test set it.
+    let overall_peak = children_peak_rss_mib();
+
+    let db_mb = db_bytes as f64 / 1_048_576.0;
+    eprintln!(
+        "scale: {db_mb:.0} MiB database: backup {backup_s:.2} s ({:.2} s/GiB), peak RSS \
+         {backup_peak:.1} MiB; restore-test {restore_s:.2} s ({:.2} s/GiB), peak RSS of both \
+         {overall_peak:.1} MiB",
+        backup_s * 1024.0 / db_mb,
+        restore_s * 1024.0 / db_mb,
+    );
+    assert!(
+        backup_peak < PEAK_RSS_LIMIT_MIB,
+        "backup of a {db_mb:.0} MiB database peaked at {backup_peak:.1} MiB"
+    );
+    assert!(
+        overall_peak < PEAK_RSS_LIMIT_MIB,
+        "restore-test of a {db_mb:.0} MiB database peaked at {overall_peak:.1} MiB"
+    );
+}
