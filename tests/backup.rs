@@ -540,3 +540,53 @@ fn secrets_are_masked_first_in_github_actions() {
         "{stderr}"
     );
 }
+
+/// A database whose index no longer matches its table (the schema says the index is on `b`,
+/// its entries hold `a`): every page and record is sound, so only the full integrity check,
+/// which looks every row up in every index, can tell.
+fn index_disagreeing_with_its_table(dir: &Path) -> PathBuf {
+    let path = dir.join("skewed.sqlite");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t(a INTEGER, b INTEGER);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+         INSERT INTO t SELECT i, 1000 + i FROM n;
+         CREATE INDEX t_i ON t(a);
+         PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = 'CREATE INDEX t_i ON t(b)' WHERE name = 't_i';
+         PRAGMA writable_schema = OFF;",
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn the_snapshot_check_is_full_unless_a_full_check_follows_or_quick_is_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = index_disagreeing_with_its_table(tmp.path());
+    let backup = |out: &str, extra: &[&str]| {
+        dbbackup()
+            .args(["backup", db.to_str().unwrap(), "--out"])
+            .arg(tmp.path().join(out))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Plain backup: the full check refuses the snapshot, nothing is written.
+    let plain = backup("plain", &[]);
+    assert_eq!(plain.status.code(), Some(5), "{plain:?}");
+    assert!(String::from_utf8_lossy(&plain.stderr).contains("missing from index t_i"));
+    assert!(archives(&tmp.path().join("plain")).is_empty());
+    // --restore-test: the quick check passes the snapshot, the restore test's full check on
+    // the restored copy fails it before anything could be rotated.
+    let tested = backup("tested", &["--restore-test"]);
+    assert_eq!(tested.status.code(), Some(5), "{tested:?}");
+    let said = String::from_utf8_lossy(&tested.stderr);
+    assert!(!said.contains("the source is corrupt"), "{said}");
+    assert!(said.contains("integrity_check"), "{said}");
+    assert!(archives(&tmp.path().join("tested")).is_empty());
+    // --quick: the user's choice, the backup is kept.
+    let quick = backup("quick", &["--quick"]);
+    assert_eq!(quick.status.code(), Some(0), "{quick:?}");
+    assert_eq!(archives(&tmp.path().join("quick")).len(), 1);
+}

@@ -16,9 +16,9 @@ use assert_cmd::prelude::*;
 use dbbackup::Error;
 use dbbackup::archive::Format;
 use dbbackup::archive::manifest::Snapshot;
-use dbbackup::engine::Engine;
 use dbbackup::engine::sqlite::Sqlite;
 use dbbackup::engine::sqlite::{describe, dump, script};
+use dbbackup::engine::{Engine, SnapshotCheck};
 use rusqlite::Connection;
 use sqlite_fixtures::{TRICKY_REALS, TRICKY_TEXTS, XorShift, build_edge_case_db};
 use tempfile::TempDir;
@@ -204,7 +204,9 @@ fn engine_sql_dump_restores_to_the_same_description() {
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let mut sql = Vec::new();
-    let dumped = engine.dump(Format::Sql, &mut sql, &work).unwrap();
+    let dumped = engine
+        .dump(Format::Sql, SnapshotCheck::Full, &mut sql, &work)
+        .unwrap();
     let restore_dir = dir.path().join("restore");
     std::fs::create_dir(&restore_dir).unwrap();
     let scratch = Sqlite::for_restore()

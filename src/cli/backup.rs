@@ -40,7 +40,9 @@ pub struct Args {
     /// Write the restore test's JUnit XML report to FILE (implies --restore-test).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-    /// With --restore-test: the engine's quick integrity check instead of the full one.
+    /// The engine's quick integrity check (SQLite: quick_check, without the index lookups) on
+    /// the snapshot, and with --restore-test on the restored copy too. Without --quick a
+    /// backup checks fully once: the snapshot, or with --restore-test the restored copy.
     #[arg(long)]
     quick: bool,
     /// Print one JSON object describing the backup on stdout.
@@ -93,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             false => None,
         },
         encrypt_to: Recipients::parse(&args.encrypt_to)?.map(Arc::new),
+        quick: args.quick,
     };
     let done = if args.upload {
         upload(&args, &opts)?

@@ -45,9 +45,16 @@ pub trait Engine {
         Format::Native
     }
 
-    /// Takes a consistent snapshot, checks it, writes it in `format` to `out` and describes
-    /// exactly what was written. `work_dir` is a private directory for temporary files.
-    fn dump(&self, format: Format, out: &mut dyn Write, work_dir: &Path) -> Result<Dumped>;
+    /// Takes a consistent snapshot, checks it as deeply as `check` says, writes it in `format`
+    /// to `out` and describes exactly what was written. `work_dir` is a private directory for
+    /// temporary files.
+    fn dump(
+        &self,
+        format: Format,
+        check: SnapshotCheck,
+        out: &mut dyn Write,
+        work_dir: &Path,
+    ) -> Result<Dumped>;
 
     /// Restores a dump (already decompressed, streamed from `dump`) into a throwaway place.
     /// Errors reading `dump` are [`Error::Unreadable`]; the engine refusing it is
@@ -84,6 +91,17 @@ pub trait Scratch {
 
 /// The engine for a backup SOURCE given on the command line: a URL names its engine, anything
 /// else is a SQLite path. `timeout` bounds a PostgreSQL dump; SQLite has its own lock timeout.
+/// How deeply a backup checks its snapshot before anything is written under a backup's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotCheck {
+    /// The engine's full check (SQLite: `integrity_check`, which also looks up every row in
+    /// every index).
+    Full,
+    /// The engine's quick check (SQLite: `quick_check`: every page, b-tree and record, but not
+    /// the index lookups), for when a full check follows anyway or the user asks for speed.
+    Quick,
+}
+
 pub fn open_source(source: &str, timeout: Option<Duration>) -> Result<Box<dyn Engine>> {
     if postgres::is_postgres_url(source) {
         return Ok(Box::new(postgres::Postgres::from_source(source, timeout)?));

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use postgres::{Client, IsolationLevel};
 use tracing::{info, warn};
 
-use super::{Dumped, Engine, IntegrityCheck, Scratch};
+use super::{Dumped, Engine, IntegrityCheck, Scratch, SnapshotCheck};
 use crate::archive::Format;
 use crate::archive::manifest::{EngineInfo, Snapshot};
 use crate::archive::naming::sanitize_stem;
@@ -267,7 +267,15 @@ impl Engine for Postgres {
         Format::Sql
     }
 
-    fn dump(&self, format: Format, out: &mut dyn Write, work_dir: &Path) -> Result<Dumped> {
+    /// PostgreSQL's check is the manifest's per-table description in the dump's snapshot, the
+    /// same whatever `_check` asks.
+    fn dump(
+        &self,
+        format: Format,
+        _check: SnapshotCheck,
+        out: &mut dyn Write,
+        work_dir: &Path,
+    ) -> Result<Dumped> {
         if format == Format::Native {
             return Err(Error::Usage(
                 "PostgreSQL backups are --format sql (plain pg_dump) or --format custom (pg_dump -Fc)"

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Dumped, Engine, IntegrityCheck, Scratch};
+use super::{Dumped, Engine, IntegrityCheck, Scratch, SnapshotCheck};
 use crate::archive::Format;
 use crate::archive::manifest::{EngineInfo, Snapshot};
 use crate::archive::naming::sanitize_stem;
@@ -157,7 +157,13 @@ impl Engine for Sqlite {
     /// Verification (integrity check, then counts and checksums for the manifest) runs on its
     /// own connection alongside the dump, so both cores work; the caller commits nothing until
     /// this returns, and a failed verification wins over anything the dump wrote.
-    fn dump(&self, format: Format, out: &mut dyn Write, work_dir: &Path) -> Result<Dumped> {
+    fn dump(
+        &self,
+        format: Format,
+        check: SnapshotCheck,
+        out: &mut dyn Write,
+        work_dir: &Path,
+    ) -> Result<Dumped> {
         if format == Format::Custom {
             return Err(Error::Usage(
                 "--format custom is PostgreSQL's; SQLite backups are native or sql".into(),
@@ -167,7 +173,7 @@ impl Engine for Sqlite {
         self.snapshot_to(&snap_path)?;
         let object = format!("snapshot of {}", self.display_source());
         let snapshot = std::thread::scope(|scope| {
-            let verifier = scope.spawn(|| verify_snapshot(&snap_path, &object));
+            let verifier = scope.spawn(|| verify_snapshot(&snap_path, check, &object));
             let written = write_dump(format, &snap_path, out);
             let verified = verifier
                 .join()
@@ -220,11 +226,11 @@ impl Engine for Sqlite {
 /// connection and thread. The full integrity check is the longest single piece of a backup
 /// (on a 200 MB database 1.5 s of CPU, against 0.6 s for the description), so run one after
 /// the other they were the backup's critical path while the compressors waited for a core.
-fn verify_snapshot(path: &Path, object: &str) -> Result<Snapshot> {
+fn verify_snapshot(path: &Path, check: SnapshotCheck, object: &str) -> Result<Snapshot> {
     std::thread::scope(|scope| {
         let integrity = scope.spawn(|| {
             let conn = open_copy(path, "snapshot")?;
-            check_integrity(&conn, false, object)
+            check_integrity(&conn, check == SnapshotCheck::Quick, object)
         });
         let described = open_copy(path, "snapshot").and_then(|conn| {
             // Table scans read each page once: SQLite's default 2 MiB cache is enough, and
