@@ -10,6 +10,8 @@
 mod chaos;
 #[path = "support/fake_github.rs"]
 mod fake_github;
+#[path = "support/pg.rs"]
+mod pg;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use std::process::{Command, Output};
 
 use chaos::{Listing, dbbackup};
 use fake_github::{FakeGitHub, Fault, Route};
+use pg::{TestDb, psql, server_up};
 
 /// In the URLs as written (percent-encoded `@`); dbbackup decodes it to `S3cret@Pw`. Both
 /// forms contain the needle searched for.
@@ -27,59 +30,9 @@ const REFUSED_TOKEN: &str = "ghs_RefusedToken7e3a91";
 /// In `PGPASSWORD`, where libpq and dbbackup also look for a password.
 const ENV_PASSWORD: &str = "PgEnvPw_51f0c2";
 
-const SERVER: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
-
-/// A database of the test's own on the real server, dropped at the end.
-struct TestDb {
-    name: String,
-}
-
-impl TestDb {
-    /// `None` (skipping) when no server answers, unless CI=true, where that is a failure.
-    fn create() -> Option<TestDb> {
-        let Ok(mut client) = postgres::Client::connect(SERVER, postgres::NoTls) else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "PostgreSQL at 127.0.0.1:5432 is unreachable and CI=true: this test must run"
-            );
-            eprintln!("skipping: no PostgreSQL at 127.0.0.1:5432");
-            return None;
-        };
-        let name = format!("dbbackup_secrets_{}", std::process::id());
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            client.batch_execute(&sql).unwrap();
-        }
-        let mut db = postgres::Client::connect(
-            &format!("host=127.0.0.1 port=5432 user=postgres dbname={name}"),
-            postgres::NoTls,
-        )
-        .unwrap();
-        db.batch_execute(
-            "CREATE TABLE account(id int PRIMARY KEY, owner text NOT NULL);
-             INSERT INTO account SELECT g, 'owner ' || g FROM generate_series(1, 200) g;",
-        )
-        .unwrap();
-        Some(TestDb { name })
-    }
-
-    /// `postgres://postgres:PASSWORD@HOST_PORT/DB`.
-    fn url(host_port: &str, db: &str) -> String {
-        format!("postgres://postgres:{PASSWORD}@{host_port}/{db}")
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(SERVER, postgres::NoTls) {
-            for name in [self.name.clone(), format!("{}_restored", self.name)] {
-                let _ =
-                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
-        }
-    }
+/// `postgres://postgres:PASSWORD@HOST_PORT/DB`.
+fn url(host_port: &str, db: &str) -> String {
+    format!("postgres://postgres:{PASSWORD}@{host_port}/{db}")
 }
 
 /// A GitHub Actions job step: the fake's environment, the step's summary and output files.
@@ -133,9 +86,15 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn no_command_prints_or_writes_a_secret() {
-    let Some(db) = TestDb::create() else {
+    if !server_up() {
         return;
-    };
+    }
+    let db = TestDb::new("secrets");
+    psql(
+        &db.name,
+        "CREATE TABLE account(id int PRIMARY KEY, owner text NOT NULL);
+         INSERT INTO account SELECT g, 'owner ' || g FROM generate_series(1, 200) g;",
+    );
     let tmp = tempfile::tempdir().unwrap();
     let mut job = Job {
         fake: FakeGitHub::start(),
@@ -143,8 +102,8 @@ fn no_command_prints_or_writes_a_secret() {
         runs: Vec::new(),
     };
     let token = fake_github::TOKEN;
-    let source = TestDb::url("127.0.0.1:5432", &db.name);
-    let server = TestDb::url("127.0.0.1:5432", "postgres");
+    let source = url("127.0.0.1:5432", &db.name);
+    let server = url("127.0.0.1:5432", "postgres");
     let stem = db.name.as_str();
 
     // Successes: every command, with the password wherever a URL goes.
@@ -165,7 +124,8 @@ fn no_command_prints_or_writes_a_secret() {
         &["restore-test", "b", "--restore-into", &server, "--json"],
         0,
     );
-    let restored = TestDb::url("127.0.0.1:5432", &format!("{}_restored", db.name));
+    let restored_db = TestDb::reserve("secrets_restored");
+    let restored = url("127.0.0.1:5432", &restored_db.name);
     job.run(token, &["restore", "b", &restored], 0);
     job.run(token, &["inspect", "b"], 0);
     job.run(token, &["inspect", "b", "--json"], 0);
@@ -208,8 +168,8 @@ fn no_command_prints_or_writes_a_secret() {
 
     // Failures, where secrets usually leak: a refused port, an unknown host, a refused token,
     // an upload the service rejects, a restore to a server that is not there.
-    let refused = TestDb::url("127.0.0.1:1", &db.name);
-    let unknown = TestDb::url("no-such-host.invalid:5432", &db.name);
+    let refused = url("127.0.0.1:1", &db.name);
+    let unknown = url("no-such-host.invalid:5432", &db.name);
     job.run(token, &["backup", &refused, "--out", "b"], 3);
     job.run(token, &["backup", &unknown, "--out", "b"], 3);
     job.run(
@@ -218,13 +178,13 @@ fn no_command_prints_or_writes_a_secret() {
             "restore-test",
             "b",
             "--restore-into",
-            &TestDb::url("127.0.0.1:1", "postgres"),
+            &url("127.0.0.1:1", "postgres"),
         ],
         3,
     );
     job.run(
         token,
-        &["restore", "b", &TestDb::url("127.0.0.1:1", "elsewhere")],
+        &["restore", "b", &url("127.0.0.1:1", "elsewhere")],
         3,
     );
     job.run(REFUSED_TOKEN, &["artifact", "list", "--name", stem], 8);

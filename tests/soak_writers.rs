@@ -133,6 +133,32 @@ fn restored_invariant(archive: &Path, dir: &Path) -> (i64, i64) {
     .unwrap()
 }
 
+/// `dbbackup backup SOURCE --out OUT --keep 3`, which must succeed within `timeout` (no backup
+/// may restart forever); appends its wall time to `durations`, returns the archive.
+fn timed_backup(source: &str, out: &Path, timeout: Duration, durations: &mut Vec<f64>) -> PathBuf {
+    let started = Instant::now();
+    let output = Command::cargo_bin("dbbackup")
+        .unwrap()
+        .args(["backup", source, "--json", "--keep", "3", "--out"])
+        .arg(out)
+        .timeout(timeout)
+        .assert()
+        .success();
+    durations.push(started.elapsed().as_secs_f64());
+    let json: serde_json::Value = serde_json::from_slice(&output.get_output().stdout).unwrap();
+    PathBuf::from(json["path"].as_str().unwrap())
+}
+
+/// "slowest 0.36s, median 0.28s" of the backups' wall times.
+fn slowest_and_median(durations: &mut [f64]) -> String {
+    durations.sort_by(f64::total_cmp);
+    format!(
+        "slowest {:.2}s, median {:.2}s",
+        durations[durations.len() - 1],
+        durations[durations.len() / 2]
+    )
+}
+
 /// Commits per second while `during` runs, counted in the database itself.
 fn commit_rate(db: &Path, during: impl FnOnce()) -> f64 {
     let (before, started) = (commits(db), Instant::now());
@@ -156,24 +182,13 @@ fn backups_hold_the_invariant_under_writes(journal_mode: &str) {
     let busy = commit_rate(&db, || {
         for _ in 0..BACKUPS {
             let before = commits(&db);
-            let started = Instant::now();
-            let output = Command::cargo_bin("dbbackup")
-                .unwrap()
-                .args([
-                    "backup",
-                    db.to_str().unwrap(),
-                    "--out",
-                    out.to_str().unwrap(),
-                ])
-                .args(["--keep", "3", "--json"])
-                .timeout(Duration::from_secs(60))
-                .assert()
-                .success();
-            durations.push(started.elapsed().as_secs_f64());
-            let json: serde_json::Value =
-                serde_json::from_slice(&output.get_output().stdout).unwrap();
-            let archive = Path::new(json["path"].as_str().unwrap());
-            let (sum, n) = restored_invariant(archive, tmp.path());
+            let archive = timed_backup(
+                db.to_str().unwrap(),
+                &out,
+                Duration::from_secs(60),
+                &mut durations,
+            );
+            let (sum, n) = restored_invariant(&archive, tmp.path());
             assert_eq!(
                 sum, TOTAL,
                 "{journal_mode}: the snapshot holds half a transfer"
@@ -188,12 +203,10 @@ fn backups_hold_the_invariant_under_writes(journal_mode: &str) {
         "{journal_mode}: the writer stalled while backups ran ({seen_commits:?})"
     );
     assert!(busy > 0.0, "{journal_mode}: no commit while backups ran");
-    durations.sort_by(f64::total_cmp);
     eprintln!(
-        "soak sqlite {journal_mode}: {BACKUPS} backups, slowest {:.2}s, median {:.2}s; writer \
-         {idle:.0} commits/s alone, {busy:.0} commits/s while backups ran ({:.0}%)",
-        durations[BACKUPS - 1],
-        durations[BACKUPS / 2],
+        "soak sqlite {journal_mode}: {BACKUPS} backups, {}; writer {idle:.0} commits/s alone, \
+         {busy:.0} commits/s while backups ran ({:.0}%)",
+        slowest_and_median(&mut durations),
         100.0 * busy / idle
     );
 }
@@ -274,19 +287,13 @@ fn postgres_backups_are_consistent_while_pgbench_writes() {
     let mut durations = Vec::new();
     let busy = pgbench_rate(&db.name, || {
         for _ in 0..BACKUPS {
-            let started = Instant::now();
-            let output = Command::cargo_bin("dbbackup")
-                .unwrap()
-                .args(["backup", &db.url(), "--json", "--keep", "3", "--out"])
-                .arg(out.path())
-                .timeout(Duration::from_secs(120))
-                .assert()
-                .success();
-            durations.push(started.elapsed().as_secs_f64());
-            let json: serde_json::Value =
-                serde_json::from_slice(&output.get_output().stdout).unwrap();
+            let archive = timed_backup(
+                &db.url(),
+                out.path(),
+                Duration::from_secs(120),
+                &mut durations,
+            );
             // Kept past rotation for the checks below.
-            let archive = PathBuf::from(json["path"].as_str().unwrap());
             fs::copy(
                 &archive,
                 kept.path().join(format!("{}.sql.gz", durations.len())),
@@ -313,12 +320,10 @@ fn postgres_backups_are_consistent_while_pgbench_writes() {
         .arg(out.path())
         .assert()
         .success();
-    durations.sort_by(f64::total_cmp);
     eprintln!(
-        "soak postgres pgbench: {BACKUPS} backups, slowest {:.2}s, median {:.2}s; pgbench \
-         {idle:.0} tps alone, {busy:.0} tps while backups ran ({:.0}%)",
-        durations[BACKUPS - 1],
-        durations[BACKUPS / 2],
+        "soak postgres pgbench: {BACKUPS} backups, {}; pgbench {idle:.0} tps alone, {busy:.0} \
+         tps while backups ran ({:.0}%)",
+        slowest_and_median(&mut durations),
         100.0 * busy / idle
     );
 }

@@ -117,7 +117,6 @@ const WINDOW: usize = 32 * 1024;
 struct Job {
     data: Vec<u8>,
     dictionary: Arc<Vec<u8>>,
-    level: u32,
     last: bool,
     /// An emptied output buffer of an earlier block, to fill again.
     out: Vec<u8>,
@@ -137,7 +136,7 @@ impl<W: Write> GzipWriter<W> {
         Self {
             out: HashingWriter::new(inner),
             level,
-            pool: WorkerPool::new(),
+            pool: WorkerPool::new(level),
             pending: Vec::with_capacity(BLOCK),
             window: Arc::new(Vec::new()),
             in_flight: VecDeque::new(),
@@ -187,7 +186,6 @@ impl<W: Write> GzipWriter<W> {
         self.pool.send(Job {
             data,
             dictionary,
-            level: self.level,
             last,
             out: self.spare_outputs.pop().unwrap_or_default(),
             done,
@@ -297,7 +295,7 @@ struct WorkerPool {
 }
 
 impl WorkerPool {
-    fn new() -> Self {
+    fn new(level: u32) -> Self {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (jobs, queue) = channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
@@ -305,21 +303,14 @@ impl WorkerPool {
             .map(|_| {
                 let queue = Arc::clone(&queue);
                 std::thread::spawn(move || {
-                    let mut z: Option<(u32, Compress)> = None;
+                    let mut z = Compress::new(Compression::new(level), false);
                     loop {
                         let job = match queue.lock().map(|q| q.recv()) {
                             Ok(Ok(job)) => job,
                             _ => return,
                         };
-                        if z.as_ref().is_none_or(|(level, _)| *level != job.level) {
-                            z = Some((
-                                job.level,
-                                Compress::new(Compression::new(job.level), false),
-                            ));
-                        }
                         let done = job.done.clone();
-                        let (_, deflater) = z.as_mut().expect("set just above");
-                        let _ = done.send(deflate_block(job, deflater));
+                        let _ = done.send(deflate_block(job, &mut z));
                     }
                 })
             })

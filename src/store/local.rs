@@ -22,6 +22,9 @@ pub struct LocalStore {
     dir: PathBuf,
 }
 
+/// Appended to a backup that failed its restore test (see [`LocalStore::set_aside`]).
+const SET_ASIDE: &str = ".failed";
+
 impl LocalStore {
     /// Opens DIR for backups, creating it if needed, and removes leftovers of crashed runs.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -111,7 +114,7 @@ impl LocalStore {
             .filter_map(|entry| {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let name = name.strip_suffix(manifest::SUFFIX).unwrap_or(&name);
-                let name = name.strip_suffix(".failed").unwrap_or(name);
+                let name = name.strip_suffix(SET_ASIDE).unwrap_or(name);
                 naming::parse(name, stem).filter(|b| b.stamp == stamp)
             })
             .map(|b| b.seq + 1)
@@ -124,7 +127,7 @@ impl LocalStore {
     /// rotation counts or a directory restore-test picks. Returns the new archive path.
     pub fn set_aside(&self, archive: &Path) -> Result<PathBuf> {
         let mut failed = archive.as_os_str().to_owned();
-        failed.push(".failed");
+        failed.push(SET_ASIDE);
         let failed = PathBuf::from(failed);
         fs::rename(manifest::path_for(archive), manifest::path_for(&failed))
             .and_then(|()| fs::rename(archive, &failed))

@@ -1,6 +1,7 @@
 //! The PostgreSQL server the tests use (127.0.0.1:5432, user postgres, trust auth), and a
 //! database of a test's own. Test files include it with
 //! `#[path = "support/pg.rs"] mod pg;`.
+#![allow(dead_code)] // each test file uses its own part of these helpers
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -48,13 +49,20 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new(tag: &str) -> Self {
+        let db = Self::reserve(tag);
+        psql("postgres", &format!("CREATE DATABASE {}", db.name));
+        db
+    }
+
+    /// A name of the test's own for a database that a command under test creates; dropped at
+    /// the end like the others.
+    pub fn reserve(tag: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "dbbackup_test_{tag}_{}_{}",
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         );
-        psql("postgres", &format!("CREATE DATABASE {name}"));
         Self { name }
     }
 
