@@ -7,8 +7,9 @@ use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use flate2::{Compress, Compression, FlushCompress, Status};
 use sha2::{Digest, Sha256};
+
+use super::deflate::Deflater;
 
 /// What compression measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,34 +251,14 @@ fn gzip_header(level: u32) -> [u8; 10] {
 
 /// Compresses one block with `z`, a worker's own deflate state, reset rather than made anew
 /// for each block (it holds a few hundred KiB of tables).
-fn deflate_block(job: Job, z: &mut Compress) -> io::Result<Block> {
-    z.reset();
+fn deflate_block(job: Job, z: &mut Deflater) -> io::Result<Block> {
+    z.reset()?;
     if !job.dictionary.is_empty() {
-        z.set_dictionary(&job.dictionary)
-            .map_err(|e| io::Error::other(format!("deflate dictionary: {e}")))?;
+        z.set_dictionary(&job.dictionary)?;
     }
-    let flush = if job.last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
     let mut deflated = job.out;
     deflated.reserve(job.data.len() / 2 + 1024);
-    loop {
-        if deflated.capacity() - deflated.len() < 16 * 1024 {
-            deflated.reserve(64 * 1024);
-        }
-        let consumed = z.total_in() as usize;
-        let status = z
-            .compress_vec(&job.data[consumed..], &mut deflated, flush)
-            .map_err(|e| io::Error::other(format!("deflate: {e}")))?;
-        let all_in = z.total_in() as usize == job.data.len();
-        // A flush is complete once deflate stops filling the whole output buffer.
-        let flushed = deflated.len() < deflated.capacity();
-        if status == Status::StreamEnd || (!job.last && all_in && flushed) {
-            break;
-        }
-    }
+    z.compress(&job.data, &mut deflated, job.last)?;
     let mut crc = crc32fast::Hasher::new();
     crc.update(&job.data);
     Ok(Block {
@@ -303,14 +284,18 @@ impl WorkerPool {
             .map(|_| {
                 let queue = Arc::clone(&queue);
                 std::thread::spawn(move || {
-                    let mut z = Compress::new(Compression::new(level), false);
+                    let mut z = Deflater::new(level);
                     loop {
                         let job = match queue.lock().map(|q| q.recv()) {
                             Ok(Ok(job)) => job,
                             _ => return,
                         };
                         let done = job.done.clone();
-                        let _ = done.send(deflate_block(job, &mut z));
+                        let result = match &mut z {
+                            Ok(z) => deflate_block(job, z),
+                            Err(e) => Err(io::Error::other(e.to_string())),
+                        };
+                        let _ = done.send(result);
                     }
                 })
             })
@@ -386,7 +371,7 @@ mod tests {
     fn parallel_blocks_compress_as_well_as_one_stream() {
         let data = sample(4 * BLOCK);
         let (parallel, _) = compress(&data, 6);
-        let mut single = flate2::write::GzEncoder::new(Vec::new(), Compression::new(6));
+        let mut single = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
         single.write_all(&data).unwrap();
         let single = single.finish().unwrap();
         assert!(

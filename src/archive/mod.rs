@@ -13,6 +13,7 @@
 //! sealed inside a readable envelope: see [`encrypt`].
 
 pub mod compress;
+mod deflate;
 pub mod encrypt;
 pub mod manifest;
 pub mod naming;
