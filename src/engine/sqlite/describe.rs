@@ -59,12 +59,12 @@ fn schema(conn: &Connection) -> rusqlite::Result<(Vec<SchemaObject>, String)> {
 
 /// A table that holds rows of its own (virtual tables keep theirs in shadow tables, which are
 /// ordinary tables and so are listed themselves).
-struct DataTable {
-    name: String,
-    without_rowid: bool,
+pub struct DataTable {
+    pub name: String,
+    pub without_rowid: bool,
 }
 
-fn data_tables(conn: &Connection) -> rusqlite::Result<Vec<DataTable>> {
+pub fn data_tables(conn: &Connection) -> rusqlite::Result<Vec<DataTable>> {
     let mut stmt = conn.prepare(
         "SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
          AND name <> 'sqlite_schema' ORDER BY name",

@@ -1,0 +1,713 @@
+//! The part of SQLite's `integrity_check` that `quick_check` leaves out, in linear time.
+//!
+//! `quick_check` verifies every page, b-tree and record, NOT NULL, CHECK and type rules, and
+//! the number of entries in each index. What `integrity_check` adds is that each index holds
+//! exactly the entries its table implies, in order, that UNIQUE indexes are unique, and that
+//! WITHOUT ROWID tables are in key order. It proves that by looking every row up in every
+//! index: O(N log N) reads scattered over the file, and with a page cache bounded to keep
+//! memory flat, a 2 GB backup cost 46 s/GiB against 28 s/GiB at 100 MB. Here the same facts
+//! are proved with sequential scans: the entries the table implies (one scan of the table)
+//! must be the same multiset as the entries the index holds (one scan of the index in its own
+//! order, which also checks that order and uniqueness). The multisets are compared by count
+//! and by a sum of per-entry hashes keyed at random for each run, so a damaged index passes
+//! only by a 2^-64 accident, and a crafted database cannot aim for one.
+//!
+//! Indexes on expressions, partial indexes, collations other than SQLite's built-in three and
+//! UTF-16 databases are left to `PRAGMA integrity_check(TABLE)` for their table: exact, but
+//! O(N log N) again for that table alone.
+
+use std::cmp::Ordering;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+
+use super::describe::{DataTable as Table, column_names, data_tables, quote_ident};
+
+/// Problems found, in `integrity_check`'s words where it has them; empty when all is well.
+pub fn check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let keys = RandomState::new();
+    let utf8 = conn.query_row("PRAGMA encoding", [], |r| r.get::<_, String>(0))? == "UTF-8";
+    let mut problems = Vec::new();
+    for table in data_tables(conn)? {
+        let plan = if utf8 { plan(conn, &table)? } else { None };
+        match plan {
+            Some(plan) => problems.extend(check_table(conn, &table, &plan, &keys)?),
+            None => problems.extend(integrity_check_table(conn, &table.name)?),
+        }
+    }
+    Ok(problems)
+}
+
+#[derive(Clone, Copy)]
+enum Collation {
+    Binary,
+    NoCase,
+    RTrim,
+}
+
+/// One field of an index record: how to select it from the table, and how it sorts.
+#[derive(Clone)]
+struct Field {
+    select: String,
+    desc: bool,
+    collation: Collation,
+}
+
+struct Index {
+    name: String,
+    unique: bool,
+    /// Every field of the record: the key columns, then the rowid (or the primary key columns
+    /// a WITHOUT ROWID index carries).
+    fields: Vec<Field>,
+    key_len: usize,
+}
+
+struct Plan {
+    indexes: Vec<Index>,
+    /// A WITHOUT ROWID table's primary key, whose order the table scan checks.
+    primary_key: Option<Vec<Field>>,
+    /// The query that reads the table itself: a rowid table `NOT INDEXED`; a WITHOUT ROWID
+    /// table by its primary key, the b-tree that holds its rows (`NOT INDEXED` let SQLite
+    /// read one of its covering indexes instead).
+    table_scan: String,
+}
+
+/// How to check `table` by scans, or `None` when one of its indexes needs SQLite's own check.
+fn plan(conn: &Connection, table: &Table) -> rusqlite::Result<Option<Plan>> {
+    let columns = column_names(conn, &table.name)?;
+    let rowid = ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|a| !columns.iter().any(|c| c.eq_ignore_ascii_case(a)));
+    let mut stmt = conn.prepare(
+        "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1) ORDER BY name",
+    )?;
+    let listed = stmt
+        .query_map([&table.name], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)? != 0,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)? != 0,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut indexes = Vec::new();
+    let mut primary_key = None;
+    for (name, unique, origin, partial) in listed {
+        let Some((fields, key_len)) = fields(conn, &name, rowid)? else {
+            return Ok(None);
+        };
+        if table.without_rowid && origin == "pk" {
+            primary_key = Some((name, fields[..key_len].to_vec()));
+            continue;
+        }
+        let scan = index_scan_sql(&table.name, &name, &fields);
+        let covering = format!("SCAN {} USING COVERING INDEX {name}", table.name);
+        if partial || !plan_is(conn, &scan, &covering)? {
+            return Ok(None);
+        }
+        indexes.push(Index {
+            name,
+            unique,
+            fields,
+            key_len,
+        });
+    }
+    let table_scan = table_scan_sql(table, primary_key.as_ref(), &indexes);
+    if !plan_is(conn, &table_scan, &format!("SCAN {}", table.name))? {
+        return Ok(None);
+    }
+    Ok(Some(Plan {
+        indexes,
+        primary_key: primary_key.map(|(_, fields)| fields),
+        table_scan,
+    }))
+}
+
+/// Selects the primary key (to check its order), then every index's fields from each row.
+fn table_scan_sql(table: &Table, pk: Option<&(String, Vec<Field>)>, indexes: &[Index]) -> String {
+    let mut select: Vec<&str> = pk
+        .map(|(_, fields)| fields.iter().map(|f| f.select.as_str()).collect())
+        .unwrap_or_default();
+    for index in indexes {
+        select.extend(index.fields.iter().map(|f| f.select.as_str()));
+    }
+    if select.is_empty() {
+        select.push("1");
+    }
+    let source = match pk {
+        Some((pk_index, _)) => format!("INDEXED BY {}", quote_ident(pk_index)),
+        None => "NOT INDEXED".into(),
+    };
+    format!(
+        "SELECT {} FROM {} {source}",
+        select.join(", "),
+        quote_ident(&table.name)
+    )
+}
+
+/// The record layout of `index`, and how many of its fields are key columns; `None` for an
+/// expression, an unknown collation, or a rowid the table shadows with columns of its own.
+fn fields(
+    conn: &Connection,
+    index: &str,
+    rowid: Option<&str>,
+) -> rusqlite::Result<Option<(Vec<Field>, usize)>> {
+    let mut stmt = conn.prepare(
+        "SELECT cid, name, \"desc\", coll, key FROM pragma_index_xinfo(?1) ORDER BY seqno",
+    )?;
+    let rows = stmt
+        .query_map([index], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, i64>(2)? != 0,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)? != 0,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut fields = Vec::new();
+    let mut key_len = 0;
+    for (cid, name, desc, coll, key) in rows {
+        let select = match (cid, name) {
+            (-1, _) => match rowid {
+                Some(alias) => alias.to_string(),
+                None => return Ok(None),
+            },
+            (c, Some(name)) if c >= 0 => quote_ident(&name),
+            _ => return Ok(None),
+        };
+        let collation = match coll.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            None | Some("BINARY") => Collation::Binary,
+            Some("NOCASE") => Collation::NoCase,
+            Some("RTRIM") => Collation::RTrim,
+            Some(_) => return Ok(None),
+        };
+        key_len += usize::from(key);
+        fields.push(Field {
+            select,
+            desc,
+            collation,
+        });
+    }
+    Ok(Some((fields, key_len)))
+}
+
+fn index_scan_sql(table: &str, index: &str, fields: &[Field]) -> String {
+    let select: Vec<&str> = fields.iter().map(|f| f.select.as_str()).collect();
+    format!(
+        "SELECT {} FROM {} INDEXED BY {}",
+        select.join(", "),
+        quote_ident(table),
+        quote_ident(index)
+    )
+}
+
+/// Whether SQLite runs `sql` as the one scan `expected` names: an index scan that read the
+/// table, or a table scan that read an index, would prove nothing.
+fn plan_is(conn: &Connection, sql: &str, expected: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let details = stmt
+        .query_map([], |r| r.get::<_, String>(3))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(details == [expected])
+}
+
+/// A multiset of index entries: their number and the sum of their keyed hashes.
+#[derive(Default, PartialEq, Eq)]
+struct Entries {
+    count: u64,
+    sum: u64,
+}
+
+impl Entries {
+    fn add(&mut self, keys: &RandomState, values: &[ValueRef<'_>]) {
+        let mut h = keys.build_hasher();
+        for v in values {
+            hash_value(&mut h, *v);
+        }
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(h.finish());
+    }
+}
+
+fn check_table(
+    conn: &Connection,
+    table: &Table,
+    plan: &Plan,
+    keys: &RandomState,
+) -> rusqlite::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    if plan.indexes.is_empty() && plan.primary_key.is_none() {
+        return Ok(problems);
+    }
+    let implied = table_scan(conn, table, plan, keys, &mut problems)?;
+    for (index, implied) in plan.indexes.iter().zip(implied) {
+        let held = index_scan(conn, &table.name, index, keys, &mut problems)?;
+        if held != implied {
+            problems.push(format!(
+                "index {} does not hold exactly the entries of table {} ({} expected, {} found)",
+                index.name, table.name, implied.count, held.count
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// One pass over the table: the entries each index should hold, and for a WITHOUT ROWID
+/// table, that its rows come in primary-key order.
+fn table_scan(
+    conn: &Connection,
+    table: &Table,
+    plan: &Plan,
+    keys: &RandomState,
+    problems: &mut Vec<String>,
+) -> rusqlite::Result<Vec<Entries>> {
+    let pk = plan.primary_key.as_deref().unwrap_or_default();
+    let mut stmt = conn.prepare(&plan.table_scan)?;
+    let width = stmt.column_count();
+    let mut entries: Vec<Entries> = plan.indexes.iter().map(|_| Entries::default()).collect();
+    let mut previous_key = Previous::default();
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let values = (0..width)
+            .map(|i| row.get_ref(i))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let (key, mut rest) = values.split_at(pk.len());
+        if !pk.is_empty() {
+            if previous_key.is_set() && previous_key.compare(key, pk) != Some(Ordering::Less) {
+                problems.push(format!("row not in PRIMARY KEY order for {}", table.name));
+                return Ok(entries);
+            }
+            previous_key.set(key);
+        }
+        for (index, acc) in plan.indexes.iter().zip(&mut entries) {
+            let (fields, tail) = rest.split_at(index.fields.len());
+            acc.add(keys, fields);
+            rest = tail;
+        }
+    }
+    Ok(entries)
+}
+
+/// One pass over an index in its order: its entries, each strictly after the one before
+/// (the rowid or primary key makes every entry distinct), and no two keys equal in a UNIQUE
+/// index unless one holds a NULL.
+fn index_scan(
+    conn: &Connection,
+    table: &str,
+    index: &Index,
+    keys: &RandomState,
+    problems: &mut Vec<String>,
+) -> rusqlite::Result<Entries> {
+    let mut stmt = conn.prepare(&index_scan_sql(table, &index.name, &index.fields))?;
+    let mut entries = Entries::default();
+    let mut previous = Previous::default();
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let values = (0..index.fields.len())
+            .map(|i| row.get_ref(i))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if previous.is_set() {
+            if previous.compare(&values, &index.fields) != Some(Ordering::Less) {
+                problems.push(format!(
+                    "index {} is out of order after entry {}",
+                    index.name, entries.count
+                ));
+                return Ok(entries);
+            }
+            let key = &values[..index.key_len];
+            let key_fields = &index.fields[..index.key_len];
+            if index.unique
+                && !key.contains(&ValueRef::Null)
+                && previous.compare(key, key_fields) == Some(Ordering::Equal)
+            {
+                problems.push(format!("non-unique entry in index {}", index.name));
+            }
+        }
+        entries.add(keys, &values);
+        previous.set(&values);
+    }
+    Ok(entries)
+}
+
+/// `PRAGMA integrity_check(TABLE)`: SQLite's own full check of one table and its indexes.
+fn integrity_check_table(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    // A numeric argument is read as a maximum error count, not a table name: check all.
+    let sql = if table.parse::<i64>().is_ok() {
+        "SELECT * FROM pragma_integrity_check"
+    } else {
+        "SELECT * FROM pragma_integrity_check(?1)"
+    };
+    let mut stmt = conn.prepare(sql)?;
+    let lines = if stmt.parameter_count() == 1 {
+        stmt.query_map([table], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    } else {
+        stmt.query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    Ok(lines.into_iter().filter(|l| l != "ok").collect())
+}
+
+/// The previous entry's values, kept in buffers that are reused from row to row.
+#[derive(Default)]
+struct Previous {
+    values: Vec<Owned>,
+    set: bool,
+}
+
+enum Owned {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(Vec<u8>),
+    Blob(Vec<u8>),
+}
+
+impl Previous {
+    fn is_set(&self) -> bool {
+        self.set
+    }
+
+    fn set(&mut self, values: &[ValueRef<'_>]) {
+        self.values.resize_with(values.len(), || Owned::Null);
+        for (slot, v) in self.values.iter_mut().zip(values) {
+            let reuse = |slot: &mut Owned, bytes: &[u8]| match slot {
+                Owned::Text(b) | Owned::Blob(b) => {
+                    let mut b = std::mem::take(b);
+                    b.clear();
+                    b.extend_from_slice(bytes);
+                    b
+                }
+                _ => bytes.to_vec(),
+            };
+            *slot = match *v {
+                ValueRef::Null => Owned::Null,
+                ValueRef::Integer(i) => Owned::Integer(i),
+                ValueRef::Real(f) => Owned::Real(f),
+                ValueRef::Text(t) => Owned::Text(reuse(slot, t)),
+                ValueRef::Blob(b) => Owned::Blob(reuse(slot, b)),
+            };
+        }
+        self.set = true;
+    }
+
+    /// How the previous entry sorts against `values` over `fields` (a prefix of both).
+    fn compare(&self, values: &[ValueRef<'_>], fields: &[Field]) -> Option<Ordering> {
+        if !self.set {
+            return None;
+        }
+        for ((old, new), field) in self.values.iter().zip(values).zip(fields) {
+            let order = compare(old.as_ref(), *new, field.collation);
+            let order = if field.desc { order.reverse() } else { order };
+            if order != Ordering::Equal {
+                return Some(order);
+            }
+        }
+        Some(Ordering::Equal)
+    }
+}
+
+impl Owned {
+    fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Owned::Null => ValueRef::Null,
+            Owned::Integer(i) => ValueRef::Integer(*i),
+            Owned::Real(f) => ValueRef::Real(*f),
+            Owned::Text(t) => ValueRef::Text(t),
+            Owned::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
+/// SQLite's sort order for two values: NULL, then numbers by value, then text by collation,
+/// then BLOBs bytewise.
+fn compare(a: ValueRef<'_>, b: ValueRef<'_>, collation: Collation) -> Ordering {
+    use ValueRef::{Blob, Integer, Null, Real, Text};
+    let class = |v: &ValueRef<'_>| match v {
+        Null => 0,
+        Integer(_) | Real(_) => 1,
+        Text(_) => 2,
+        Blob(_) => 3,
+    };
+    match (a, b) {
+        (Integer(x), Integer(y)) => x.cmp(&y),
+        (Real(x), Real(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (Integer(x), Real(y)) => compare_int_real(x, y),
+        (Real(x), Integer(y)) => compare_int_real(y, x).reverse(),
+        (Text(x), Text(y)) => compare_text(x, y, collation),
+        (Blob(x), Blob(y)) => x.cmp(y),
+        (a, b) => class(&a).cmp(&class(&b)),
+    }
+}
+
+/// Exactly, as SQLite does: an i64 is not always representable as an f64.
+fn compare_int_real(i: i64, r: f64) -> Ordering {
+    if r.is_nan() {
+        return Ordering::Equal;
+    }
+    if r < -9_223_372_036_854_775_808.0 {
+        return Ordering::Greater;
+    }
+    if r >= 9_223_372_036_854_775_808.0 {
+        return Ordering::Less;
+    }
+    let whole = r as i64;
+    i.cmp(&whole)
+        .then_with(|| (whole as f64).partial_cmp(&r).unwrap_or(Ordering::Equal))
+}
+
+/// SQLite's three built-in collations: bytewise, ASCII case folded, and trailing spaces
+/// ignored.
+fn compare_text(a: &[u8], b: &[u8], collation: Collation) -> Ordering {
+    match collation {
+        Collation::Binary => a.cmp(b),
+        Collation::NoCase => a
+            .iter()
+            .map(u8::to_ascii_lowercase)
+            .cmp(b.iter().map(u8::to_ascii_lowercase)),
+        Collation::RTrim => {
+            let trim = |s: &[u8]| s.len() - s.iter().rev().take_while(|&&c| c == b' ').count();
+            a[..trim(a)].cmp(&b[..trim(b)])
+        }
+    }
+}
+
+/// Storage class tag, then the value's bytes, length-prefixed where variable.
+fn hash_value(h: &mut impl Hasher, value: ValueRef<'_>) {
+    match value {
+        ValueRef::Null => h.write_u8(0),
+        ValueRef::Integer(i) => {
+            h.write_u8(1);
+            h.write_i64(i);
+        }
+        ValueRef::Real(f) => {
+            h.write_u8(2);
+            h.write_u64(f.to_bits());
+        }
+        ValueRef::Text(t) => {
+            h.write_u8(3);
+            h.write_usize(t.len());
+            h.write(t);
+        }
+        ValueRef::Blob(b) => {
+            h.write_u8(4);
+            h.write_usize(b.len());
+            h.write(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database built by `sql` then, after `corrupt` ran with the schema writable, opened
+    /// again so SQLite reads the rewritten schema.
+    fn database(sql: &str, corrupt: &str) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TEMP VIEW series(value) AS WITH RECURSIVE s(v) AS \
+             (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 500) SELECT v FROM s",
+        )
+        .unwrap();
+        conn.execute_batch(sql).unwrap();
+        if !corrupt.is_empty() {
+            conn.execute_batch(&format!(
+                "PRAGMA writable_schema = ON; {corrupt}; PRAGMA writable_schema = OFF;"
+            ))
+            .unwrap();
+        }
+        drop(conn);
+        let conn = Connection::open(&path).unwrap();
+        (dir, conn)
+    }
+
+    fn sqlite_says(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn.prepare("PRAGMA integrity_check").unwrap();
+        let lines = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        lines.map(Result::unwrap).filter(|l| l != "ok").collect()
+    }
+
+    /// Every shape an index can take that the scans handle: values of every storage class and
+    /// edge value, the three collations, DESC, UNIQUE with NULLs, an INTEGER PRIMARY KEY, a
+    /// shadowed rowid, WITHOUT ROWID tables with composite keys; and the fallbacks.
+    const VARIED: &str = "
+        CREATE TABLE mixed(id INTEGER PRIMARY KEY, any_value, r REAL, t TEXT, b BLOB);
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+        INSERT INTO mixed SELECT i,
+          CASE i % 7 WHEN 0 THEN NULL WHEN 1 THEN i WHEN 2 THEN i + 0.5 WHEN 3 THEN 'x' || i
+            WHEN 4 THEN randomblob(i % 9) WHEN 5 THEN 9223372036854775807 - i
+            ELSE -9.3e18 * (i % 3) END,
+          CASE i % 5 WHEN 0 THEN 1.0 WHEN 1 THEN -0.0 WHEN 2 THEN 1e300 WHEN 3 THEN 4.9e-324
+            ELSE i / 7.0 END,
+          CASE i % 4 WHEN 0 THEN 'Abc' || i WHEN 1 THEN 'abc' || i || '  ' WHEN 2 THEN 'ABC'
+            ELSE 'é' || char(0x10000 + i) END,
+          CASE WHEN i % 3 = 0 THEN NULL ELSE zeroblob(i % 5) END
+        FROM n;
+        CREATE INDEX mixed_any ON mixed(any_value);
+        CREATE INDEX mixed_r_desc ON mixed(r DESC, t);
+        CREATE INDEX mixed_nocase ON mixed(t COLLATE NOCASE, b);
+        CREATE INDEX mixed_rtrim ON mixed(t COLLATE RTRIM DESC);
+        CREATE UNIQUE INDEX mixed_unique ON mixed(b, id);
+        CREATE TABLE shadowed(rowid TEXT, _rowid_ TEXT, oid TEXT, v);
+        INSERT INTO shadowed SELECT id, id, id, id % 10 FROM mixed;
+        CREATE INDEX shadowed_v ON shadowed(v);
+        CREATE TABLE kv(k TEXT COLLATE NOCASE, n INTEGER, v, PRIMARY KEY(k, n DESC))
+          WITHOUT ROWID;
+        INSERT INTO kv SELECT t || id, id % 3, any_value FROM mixed;
+        CREATE INDEX kv_v ON kv(v);
+        CREATE UNIQUE INDEX kv_nk ON kv(n, k);
+        CREATE TABLE expr(a, b);
+        INSERT INTO expr SELECT id, t FROM mixed;
+        CREATE INDEX expr_lower ON expr(lower(b));
+        CREATE INDEX expr_partial ON expr(a) WHERE a % 2 = 0;
+        CREATE TABLE plain(x);
+        INSERT INTO plain SELECT id FROM mixed;";
+
+    #[test]
+    fn a_sound_database_of_every_shape_passes_as_sqlite_says_it_does() {
+        let (_dir, conn) = database(VARIED, "");
+        assert_eq!(sqlite_says(&conn), Vec::<String>::new());
+        assert_eq!(check(&conn).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_scans_cover_what_they_can_and_leave_the_rest_to_sqlite() {
+        let (_dir, conn) = database(VARIED, "");
+        let table = |name: &str, without_rowid| Table {
+            name: name.into(),
+            without_rowid,
+        };
+        let scanned = |t: &Table| {
+            plan(&conn, t)
+                .unwrap()
+                .map(|p| p.indexes.len() + usize::from(p.primary_key.is_some()))
+        };
+        assert_eq!(scanned(&table("mixed", false)), Some(5));
+        assert_eq!(scanned(&table("kv", true)), Some(3));
+        assert_eq!(scanned(&table("expr", false)), None);
+        // Every alias of the rowid is a column: the index's rowid cannot be selected.
+        assert_eq!(scanned(&table("shadowed", false)), None);
+    }
+
+    /// Each damage `integrity_check` finds by its lookups, and `quick_check` does not.
+    #[test]
+    fn damage_only_the_full_check_sees_is_found() {
+        let cases = [
+            (
+                "entries from another column",
+                "CREATE TABLE t(a INTEGER, b INTEGER);
+                 INSERT INTO t SELECT value, 1000 + value FROM series;
+                 CREATE INDEX t_i ON t(a);",
+                "UPDATE sqlite_schema SET sql = 'CREATE INDEX t_i ON t(b)' WHERE name = 't_i'",
+                "does not hold exactly the entries",
+            ),
+            (
+                "the same entries in another order",
+                "CREATE TABLE t(a TEXT);
+                 INSERT INTO t SELECT char(65 + value % 26) || char(97 + value % 26) || value
+                   FROM series;
+                 INSERT INTO t SELECT lower(a) FROM t;
+                 CREATE INDEX t_i ON t(a COLLATE NOCASE);",
+                "UPDATE sqlite_schema SET sql = 'CREATE INDEX t_i ON t(a)' WHERE name = 't_i'",
+                "out of order",
+            ),
+            (
+                "a duplicate in a UNIQUE index",
+                "CREATE TABLE t(a INTEGER);
+                 INSERT INTO t SELECT value % 100 FROM series;
+                 CREATE INDEX t_i ON t(a);",
+                "UPDATE sqlite_schema SET sql = 'CREATE UNIQUE INDEX t_i ON t(a)' \
+                 WHERE name = 't_i'",
+                "non-unique entry in index t_i",
+            ),
+            (
+                "a descending index declared ascending",
+                "CREATE TABLE t(a REAL, b TEXT);
+                 INSERT INTO t SELECT value / 3.0, 'x' FROM series;
+                 CREATE INDEX t_i ON t(a DESC, b);",
+                "UPDATE sqlite_schema SET sql = 'CREATE INDEX t_i ON t(a, b)' WHERE name = 't_i'",
+                "out of order",
+            ),
+            (
+                "a WITHOUT ROWID table out of key order",
+                "CREATE TABLE kv(k TEXT COLLATE NOCASE PRIMARY KEY, v) WITHOUT ROWID;
+                 INSERT INTO kv SELECT char(97 + value % 26) || value, value
+                   FROM series;
+                 INSERT INTO kv SELECT upper(k) || '!', v FROM kv;",
+                "UPDATE sqlite_schema SET sql = 'CREATE TABLE kv(k TEXT PRIMARY KEY, v) \
+                 WITHOUT ROWID' WHERE name = 'kv'",
+                "row not in PRIMARY KEY order for kv",
+            ),
+        ];
+        for (what, sql, corrupt, expected) in cases {
+            let (_dir, conn) = database(sql, corrupt);
+            let quick: Vec<String> = conn
+                .prepare("PRAGMA quick_check")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(quick, ["ok"], "{what}: quick_check should miss it");
+            assert!(
+                !sqlite_says(&conn).is_empty(),
+                "{what}: integrity_check sees it"
+            );
+            let found = check(&conn).unwrap();
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "{what}: expected '{expected}', found {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_table_the_scans_cannot_cover_gets_sqlites_own_check() {
+        let (_dir, conn) = database(
+            "CREATE TABLE t(a INTEGER, b INTEGER);
+             INSERT INTO t SELECT value, 1000 + value FROM series;
+             CREATE INDEX t_i ON t(a + 0);",
+            "UPDATE sqlite_schema SET sql = 'CREATE INDEX t_i ON t(b + 0)' WHERE name = 't_i'",
+        );
+        let found = check(&conn).unwrap();
+        assert!(
+            found.iter().any(|p| p.contains("missing from index t_i")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn values_sort_as_sqlite_sorts_them() {
+        use ValueRef::{Blob, Integer, Null, Real, Text};
+        let b = Collation::Binary;
+        assert_eq!(compare(Null, Integer(i64::MIN), b), Ordering::Less);
+        assert_eq!(compare(Integer(2), Real(1.5), b), Ordering::Greater);
+        assert_eq!(compare(Integer(1), Real(1.0), b), Ordering::Equal);
+        assert_eq!(
+            compare(Integer(i64::MAX), Real(2f64.powi(63)), b),
+            Ordering::Less
+        );
+        assert_eq!(compare(Integer(-3), Real(-2.5), b), Ordering::Less);
+        assert_eq!(compare(Real(1e300), Text(b""), b), Ordering::Less);
+        assert_eq!(compare(Text(b"zz"), Blob(b""), b), Ordering::Less);
+        assert_eq!(
+            compare(Text(b"ABC"), Text(b"abd"), Collation::NoCase),
+            Ordering::Less
+        );
+        assert_eq!(compare(Text(b"ABC"), Text(b"abd"), b), Ordering::Less);
+        assert_eq!(compare(Text(b"b"), Text(b"B"), b), Ordering::Greater);
+        assert_eq!(
+            compare(Text(b"a  "), Text(b"a"), Collation::RTrim),
+            Ordering::Equal
+        );
+        assert_eq!(compare(Blob(b"ab"), Blob(b"a"), b), Ordering::Greater);
+    }
+}
