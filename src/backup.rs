@@ -245,7 +245,7 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
 
 /// The snapshot's check before it is written. With a restore test the full check runs on the
 /// restored copy before anything is rotated away, so checking the snapshot fully as well would
-/// only double the longest step (SQLite's `integrity_check` is most of a backup's CPU time).
+/// only repeat it.
 fn snapshot_check(opts: &BackupOptions) -> SnapshotCheck {
     if opts.quick || opts.restore_test.is_some() {
         SnapshotCheck::Quick

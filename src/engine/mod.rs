@@ -69,7 +69,7 @@ pub trait Engine {
 
 /// A restored copy of a backup. Dropping it removes it.
 pub trait Scratch {
-    /// The engine's own integrity checks (SQLite: `integrity_check` or `quick_check`, and
+    /// The engine's own integrity checks (SQLite: the full check or `quick_check`, and
     /// `foreign_key_check`).
     fn integrity(&self, quick: bool) -> Result<Vec<IntegrityCheck>>;
 
@@ -94,11 +94,12 @@ pub trait Scratch {
 /// How deeply a backup checks its snapshot before anything is written under a backup's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotCheck {
-    /// The engine's full check (SQLite: `integrity_check`, which also looks up every row in
-    /// every index).
+    /// The engine's full check (SQLite: `quick_check`, then every index checked against its
+    /// table, as `integrity_check` does, by sequential scans).
     Full,
     /// The engine's quick check (SQLite: `quick_check`: every page, b-tree and record, but not
-    /// the index lookups), for when a full check follows anyway or the user asks for speed.
+    /// the indexes against their tables), for when a full check follows anyway or the user
+    /// asks for speed.
     Quick,
 }
 
