@@ -214,6 +214,10 @@ impl Engine for Sqlite {
             }
         }
         let conn = open_copy(&path, "restored database")?;
+        // One connection makes every check of a restore test in turn; with a 16 MiB cache a
+        // 200 MB database's took 2.45 s instead of 2.9 s (system time 0.5 s against 1.1 s).
+        conn.pragma_update(None, "cache_size", -16384)
+            .map_err(|e| verify_error("restored database", e))?;
         Ok(Box::new(SqliteScratch { conn, path }))
     }
 }
@@ -344,8 +348,8 @@ fn open_copy(path: &Path, what: &str) -> Result<Connection> {
     let conn = Connection::open(path)
         .map_err(|e| Error::Internal(format!("open {what} {}: {e}", path.display())))?;
     // Every check reads pages in sequence (quick_check, the index scans, the description), so
-    // SQLite's default cache of about 2 MB is enough: 16 MiB made the 200 MB database's
-    // quick_check no faster. (SQLite's integrity_check needed it for its index lookups.)
+    // SQLite's default cache of about 2 MB is enough for a backup's two connections: 16 MiB
+    // made a 200 MB backup no faster. (SQLite's integrity_check needed it for its lookups.)
     // Any read error on a copy we just wrote means the copy itself is damaged.
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
         .map_err(|e| verify_error(what, e))?;
