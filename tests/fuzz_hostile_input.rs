@@ -792,6 +792,13 @@ fn check_script(script: &[u8], cwd_before: &[PathBuf]) -> Result<(), TestCaseErr
         );
     }
     drop(conn);
+    // The runner's bound on growth: 64 MiB + 16x the script (and a page of slack).
+    let restored = fs::metadata(dir.join("restored.sqlite")).map_or(0, |m| m.len());
+    prop_assert!(
+        restored <= (64 << 20) + 16 * script.len() as u64 + 65_536,
+        "a {}-byte script grew the database to {restored} bytes",
+        script.len()
+    );
     for path in listing(root.path()).keys() {
         let name = path.file_name().unwrap().to_string_lossy();
         prop_assert!(
@@ -854,6 +861,42 @@ fn a_dump_cannot_attach_or_vacuum_into_another_file() {
             "{name}: {err}"
         );
         assert!(!target.exists(), "{name} wrote {}", target.display());
+    }
+}
+
+/// A few bytes of SQL must not run for ever, fill the disk, or lift the bounds that stop them.
+#[test]
+fn a_runaway_script_stops_soon_and_small() {
+    let expected = |name: &str| match name {
+        n if n.contains("endless-loop") => "ran far longer than any statement",
+        n if n.contains("disk-bomb") => "outgrew what a script of this size can hold",
+        _ => "not authorized",
+    };
+    let runaway: Vec<_> = seeds("sql", ".sql")
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("runaway"))
+        .collect();
+    assert_eq!(
+        runaway.len(),
+        4,
+        "the runaway seeds are in tests/corpus/sql"
+    );
+    for (name, script) in runaway {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("restored.sqlite");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let started = Instant::now();
+        let err = dbbackup::engine::sqlite::script::run(&conn, &mut &script[..]).expect_err(&name);
+        let took = started.elapsed();
+        assert!(err.to_string().contains(expected(&name)), "{name}: {err}");
+        assert_eq!(err.exit_code(), exit::CHECK_FAILED, "{name}");
+        assert!(took.as_secs() < 30, "{name} ran {took:?}");
+        drop(conn);
+        let size = fs::metadata(&db).unwrap().len();
+        assert!(
+            size <= (64 << 20) + 65_536,
+            "{name} grew the database to {size} bytes"
+        );
     }
 }
 

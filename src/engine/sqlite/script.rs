@@ -11,9 +11,12 @@
 use std::ffi::c_char;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
 
 use crate::error::{Error, Result};
@@ -36,7 +39,9 @@ pub fn run(conn: &Connection, script: &mut dyn Read) -> Result<()> {
     // create or overwrite a file wherever it names. No database may be attached, so both fail.
     conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
         .map_err(|e| failure(format!("cannot prepare the restore: {e}")))?;
-    let result = run_statements(conn, script);
+    let budget = Budget::install(conn);
+    let result = run_statements(conn, script, &budget);
+    budget.uninstall(conn);
     if !conn.is_autocommit() {
         // Best effort: the error being returned already says what went wrong.
         let _ = conn.execute_batch("ROLLBACK");
@@ -48,8 +53,9 @@ pub fn run(conn: &Connection, script: &mut dyn Read) -> Result<()> {
     result
 }
 
-fn run_statements(conn: &Connection, script: &mut dyn Read) -> Result<()> {
+fn run_statements(conn: &Connection, script: &mut dyn Read, budget: &Budget) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 20, script);
+    let mut bytes_read = 0u64;
     let mut statement = Vec::new();
     let mut scanner = Scanner::default();
     let (mut line, mut first_line) = (0u64, 1u64);
@@ -61,6 +67,7 @@ fn run_statements(conn: &Connection, script: &mut dyn Read) -> Result<()> {
         if read == 0 {
             break;
         }
+        bytes_read += read as u64;
         line += 1;
         if !scanner.has_code {
             first_line = line;
@@ -69,7 +76,8 @@ fn run_statements(conn: &Connection, script: &mut dyn Read) -> Result<()> {
             .scan(&statement[start..])
             .map_err(|reason| failure(format!("line {line}: {reason}")))?;
         if may_end && is_complete(&mut statement) {
-            execute(conn, &statement, first_line)?;
+            budget.allow(conn, bytes_read)?;
+            execute(conn, &statement, first_line, budget)?;
             statement.clear();
             scanner = Scanner::default();
         }
@@ -93,7 +101,7 @@ fn is_complete(sql: &mut Vec<u8>) -> bool {
     complete
 }
 
-fn execute(conn: &Connection, statement: &[u8], first_line: u64) -> Result<()> {
+fn execute(conn: &Connection, statement: &[u8], first_line: u64, budget: &Budget) -> Result<()> {
     let sql = std::str::from_utf8(statement).map_err(|e| {
         failure(format!(
             "statement at line {first_line} is not valid UTF-8 ({e})"
@@ -101,11 +109,126 @@ fn execute(conn: &Connection, statement: &[u8], first_line: u64) -> Result<()> {
     })?;
     conn.execute_batch(sql).map_err(|e| {
         let quoted: String = sql.trim_start().chars().take(QUOTED_CHARS).collect();
+        let why = budget.explain(&e).unwrap_or_else(|| e.to_string());
         failure(format!(
-            "statement at line {first_line} failed: {e}: {}",
+            "statement at line {first_line} failed: {why}: {}",
             quoted.trim_end()
         ))
     })
+}
+
+/// Bounds what a script can make SQLite do, in proportion to its size.
+///
+/// Every statement of a dump creates an object or inserts rows it spells out, so the work it
+/// needs and the database it builds grow with the text read so far. A hostile script needs
+/// neither: one line of `WITH RECURSIVE` loops for ever, or inserts until the disk is full.
+/// Each statement may run `BASE_STEPS + STEPS_PER_BYTE` × (bytes read) virtual-machine
+/// instructions, and the database may grow to `BASE_BYTES + BYTES_PER_BYTE` × (bytes read):
+/// far beyond what any dump needs (a table with many indexes is a few times its text), and
+/// small enough that a few hostile bytes stop within a second.
+struct Budget {
+    /// Progress-handler calls left to the running statement.
+    ticks_left: Arc<AtomicU64>,
+    /// Set while we change `max_page_count` ourselves; the script may not.
+    ours: Arc<AtomicBool>,
+    /// Bytes read when `max_page_count` was last set.
+    sized_at: AtomicU64,
+}
+
+const TICK: i32 = 1000;
+const BASE_STEPS: u64 = 100_000_000;
+const STEPS_PER_BYTE: u64 = 1024;
+const BASE_BYTES: u64 = 64 << 20;
+const BYTES_PER_BYTE: u64 = 16;
+
+impl Budget {
+    fn install(conn: &Connection) -> Self {
+        let budget = Budget {
+            ticks_left: Arc::new(AtomicU64::new(0)),
+            ours: Arc::new(AtomicBool::new(false)),
+            sized_at: AtomicU64::new(u64::MAX),
+        };
+        let ticks = Arc::clone(&budget.ticks_left);
+        conn.progress_handler(
+            TICK,
+            Some(move || {
+                ticks
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| t.checked_sub(1))
+                    .is_err()
+            }),
+        );
+        let ours = Arc::clone(&budget.ours);
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| match ctx.action {
+            // The growth bound is ours to set; a directory for temporary files would let
+            // the script write outside the restore's own directory.
+            AuthAction::Pragma {
+                pragma_name,
+                pragma_value: Some(_),
+            } if (pragma_name.eq_ignore_ascii_case("max_page_count")
+                && !ours.load(Ordering::Relaxed))
+                || pragma_name.eq_ignore_ascii_case("temp_store_directory")
+                || pragma_name.eq_ignore_ascii_case("data_store_directory") =>
+            {
+                Authorization::Deny
+            }
+            _ => Authorization::Allow,
+        }));
+        budget
+    }
+
+    fn uninstall(&self, conn: &Connection) {
+        conn.progress_handler(0, None::<fn() -> bool>);
+        conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+    }
+
+    /// Grants the next statement its share, `bytes_read` bytes into the script.
+    fn allow(&self, conn: &Connection, bytes_read: u64) -> Result<()> {
+        let steps = BASE_STEPS.saturating_add(STEPS_PER_BYTE.saturating_mul(bytes_read));
+        self.ticks_left
+            .store(steps / TICK as u64, Ordering::Relaxed);
+        // Setting the bound costs two statements: once per MiB of script is often enough.
+        let sized_at = self.sized_at.load(Ordering::Relaxed);
+        if sized_at != u64::MAX && bytes_read < sized_at + (1 << 20) {
+            return Ok(());
+        }
+        self.sized_at.store(bytes_read, Ordering::Relaxed);
+        let bytes = BASE_BYTES.saturating_add(BYTES_PER_BYTE.saturating_mul(bytes_read));
+        self.ours.store(true, Ordering::Relaxed);
+        let set = conn
+            .query_row("PRAGMA page_size", [], |r| r.get::<_, u64>(0))
+            .and_then(|page| {
+                conn.query_row(
+                    &format!("PRAGMA max_page_count = {}", (bytes / page.max(1)).max(1)),
+                    [],
+                    |_| Ok(()),
+                )
+            });
+        self.ours.store(false, Ordering::Relaxed);
+        set.map_err(|e| failure(format!("cannot bound the restore: {e}")))
+    }
+
+    /// What a failure the budget may have caused means; `None` for any other failure.
+    fn explain(&self, err: &rusqlite::Error) -> Option<String> {
+        use rusqlite::ErrorCode;
+        match err.sqlite_error_code()? {
+            ErrorCode::OperationInterrupted if self.ticks_left.load(Ordering::Relaxed) == 0 => {
+                Some(
+                    "it ran far longer than any statement of a dump this size needs (a loop \
+                     in a damaged or hostile script?); stopped"
+                        .into(),
+                )
+            }
+            // A failed statement is rolled back, so whether the bound or the disk was
+            // reached cannot be told apart afterwards: say both.
+            ErrorCode::DiskFull => Some(format!(
+                "the disk is full, or the database outgrew what a script of this size can \
+                 hold ({} MiB + {}x the script read so far: a damaged or hostile script?)",
+                BASE_BYTES >> 20,
+                BYTES_PER_BYTE
+            )),
+            _ => None,
+        }
+    }
 }
 
 fn failure(reason: impl std::fmt::Display) -> Error {
