@@ -36,8 +36,14 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    #[error("source database {path}: {reason}")]
-    Source { path: String, reason: String },
+    /// `what` says which database it is: the backup's source, or the server a restore test
+    /// restores on.
+    #[error("{what} {path}: {reason}")]
+    Source {
+        what: &'static str,
+        path: String,
+        reason: String,
+    },
 
     /// The I/O error is part of the message and deliberately not a `#[source]`: callers print
     /// the whole chain, which would show it twice.
@@ -115,6 +121,7 @@ impl Error {
 
     pub fn source_db(path: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
         Error::Source {
+            what: "source database",
             path: path.to_string(),
             reason: reason.to_string(),
         }

@@ -757,6 +757,30 @@ fn restore_test_and_restore_commands_on_a_postgres_backup() {
     }
 }
 
+/// A restore server that does not answer is named as such: the source is not to blame.
+#[test]
+fn a_dead_restore_server_is_named_as_the_restore_server() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("deadtarget");
+    psql(&db.name, "CREATE TABLE t(id int); INSERT INTO t VALUES (1)");
+    let out = tempfile::tempdir().unwrap();
+    let (path, _, _) = backup(&db.url(), out.path(), &[]);
+    let output = dbbackup()
+        .args(["restore-test", "--restore-into"])
+        .arg(format!(
+            "postgres://postgres@{HOST}:1/postgres?connect_timeout=5"
+        ))
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("restore server postgres://"), "{stderr}");
+    assert!(!stderr.contains("source database"), "{stderr}");
+}
+
 /// A dump edited after the backup (manifest's sha256 updated, so only the data tells) fails
 /// restore-test with exit 5, naming the table.
 #[test]

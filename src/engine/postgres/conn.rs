@@ -32,6 +32,8 @@ pub struct ConnInfo {
     pub sslmode: Option<String>,
     /// Other libpq parameters from the query string (`connect_timeout`, `application_name`, ...).
     pub params: BTreeMap<String, String>,
+    /// What this server is to us, for error messages: "source database" or "restore server".
+    pub role: &'static str,
 }
 
 impl std::fmt::Debug for ConnInfo {
@@ -136,6 +138,7 @@ impl ConnInfo {
             password,
             sslmode: query.get("sslmode").cloned().or_else(|| env("PGSSLMODE")),
             params,
+            role: "source database",
         };
         if info.password.is_none() {
             info.password = pgpass_file().and_then(|f| pgpass_lookup(&f, &info));
@@ -299,7 +302,20 @@ impl ConnInfo {
                 error_chain(&err)
             ),
         };
-        Error::source_db(shown, reason)
+        Error::Source {
+            what: self.role,
+            path: shown,
+            reason,
+        }
+    }
+
+    /// An error about this server, named by its role.
+    pub fn error(&self, reason: impl std::fmt::Display) -> Error {
+        Error::Source {
+            what: self.role,
+            path: self.display(),
+            reason: reason.to_string(),
+        }
     }
 }
 

@@ -83,6 +83,8 @@ impl Postgres {
             (None, Some(source)) => ConnInfo::parse(source)?.with_dbname(MAINTENANCE_DB),
             (None, None) => ConnInfo::parse("postgres://")?.with_dbname(MAINTENANCE_DB),
         };
+        let mut conn = conn;
+        conn.role = "restore server";
         Ok(Self {
             conn,
             timeout: None,
@@ -112,7 +114,7 @@ impl Postgres {
     }
 
     fn source_error(&self, err: postgres::Error) -> Error {
-        Error::source_db(self.conn.display(), db_message(&err))
+        self.conn.error(db_message(&err))
     }
 
     fn timeout_error(&self) -> Error {
@@ -525,7 +527,7 @@ fn drop_database(admin: &ConnInfo, name: &str) {
         .connect(Some(Duration::from_secs(10)))
         .and_then(|mut c| {
             c.batch_execute(&sql)
-                .map_err(|e| Error::source_db(admin.display(), db_message(&e)))
+                .map_err(|e| admin.error(db_message(&e)))
         });
     if let Err(e) = dropped {
         warn!("could not drop scratch database {name} ({e}): drop it by hand with {sql}");
@@ -562,10 +564,10 @@ impl ScratchDb {
         }
         let mut client = admin.connect(None)?;
         client.batch_execute(&sql).map_err(|e| {
-            Error::source_db(
-                admin.display(),
-                format!("cannot create scratch database {name}: {}", db_message(&e)),
-            )
+            admin.error(format!(
+                "cannot create scratch database {name}: {}",
+                db_message(&e)
+            ))
         })?;
         LIVE_SCRATCH
             .lock()
@@ -583,15 +585,13 @@ impl ScratchDb {
     /// scratch. An existing `target` is refused unless `overwrite`; then it is renamed aside
     /// first and dropped only once the new one is in place, so a failure leaves it as it was.
     fn keep_as(self, target: &str, overwrite: bool) -> Result<()> {
-        let server = self.admin.display();
+        let admin = self.admin.clone();
+        let server = admin.display();
         let fail = |e: postgres::Error| {
-            Error::source_db(
-                &server,
-                format!(
-                    "cannot move the restored database to '{target}': {}",
-                    db_message(&e)
-                ),
-            )
+            admin.error(format!(
+                "cannot move the restored database to '{target}': {}",
+                db_message(&e)
+            ))
         };
         let mut client = self.admin.connect(None)?;
         let exists: bool = client
