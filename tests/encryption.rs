@@ -330,6 +330,57 @@ fn missing_or_wrong_identity_is_exit_9_naming_the_recipient() {
     assert!(!fresh.exists() || fs::read_dir(&fresh).unwrap().next().is_none());
 }
 
+/// A directory of backups where some are encrypted to a key not given: every other backup is
+/// still tested, the locked ones are reported, and the exit code says a key is missing.
+#[test]
+fn a_missing_key_locks_its_backups_and_the_others_are_still_tested() {
+    let scene = Scene::new();
+    let (secret, public) = age_key();
+    let plain = dbbackup().args(scene.backup()).output().unwrap();
+    assert!(plain.status.success(), "{}", text(&plain));
+    let locked = encrypted_backup(&scene, &public);
+    let run = dbbackup()
+        .env_remove("DBBACKUP_IDENTITY")
+        .args(["restore-test", "--all", "--json"])
+        .arg(&scene.out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(9), "{}", text(&run));
+    let json: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let verdicts: Vec<(&str, &str)> = json["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["backup"].as_str().unwrap(),
+                b["verdict"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(verdicts.len(), 2, "{verdicts:?}");
+    assert!(verdicts.iter().any(|(_, v)| *v == "passed"), "{verdicts:?}");
+    assert!(
+        verdicts.contains(&(locked.to_str().unwrap(), "locked")),
+        "{verdicts:?}"
+    );
+    let said = text(&run);
+    assert!(
+        said.contains("restore LOCKED") && said.contains(&public),
+        "{said}"
+    );
+
+    let key = scene.dir.path().join("key.txt");
+    fs::write(&key, &secret).unwrap();
+    let opened = dbbackup()
+        .args(["restore-test", "--all", "--identity"])
+        .arg(&key)
+        .arg(&scene.out)
+        .output()
+        .unwrap();
+    assert_eq!(opened.status.code(), Some(0), "{}", text(&opened));
+}
+
 #[test]
 fn a_flipped_ciphertext_byte_fails_the_archive_check_and_restores_nothing() {
     let scene = Scene::new();

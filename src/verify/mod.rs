@@ -158,6 +158,9 @@ pub enum Verdict {
     Passed,
     Failed,
     Unreadable,
+    /// Encrypted, and no identity given opens it: not a property of the backup, so it
+    /// outranks the others (exit code 9 says what to fix).
+    Locked,
 }
 
 impl Verdict {
@@ -166,6 +169,7 @@ impl Verdict {
             Verdict::Passed => exit::OK,
             Verdict::Failed => exit::CHECK_FAILED,
             Verdict::Unreadable => exit::UNREADABLE,
+            Verdict::Locked => exit::IDENTITY,
         }
     }
 }
@@ -223,6 +227,20 @@ pub struct Report {
 
 impl Report {
     fn unreadable(backup: &Path, err: &Error, started: Instant, started_at: String) -> Self {
+        Self::not_opened(backup, err, Verdict::Unreadable, started, started_at)
+    }
+
+    fn locked(backup: &Path, err: &Error, started: Instant, started_at: String) -> Self {
+        Self::not_opened(backup, err, Verdict::Locked, started, started_at)
+    }
+
+    fn not_opened(
+        backup: &Path,
+        err: &Error,
+        verdict: Verdict,
+        started: Instant,
+        started_at: String,
+    ) -> Self {
         let reason = err.to_string();
         let check = CheckResult::failed(
             CheckKind::Archive,
@@ -233,7 +251,7 @@ impl Report {
         );
         Self {
             backup: backup.to_path_buf(),
-            verdict: Verdict::Unreadable,
+            verdict,
             unreadable: Some(reason),
             info: None,
             started_at,
@@ -271,6 +289,10 @@ impl Report {
                 info.rows,
                 self.checks.len(),
                 self.seconds
+            )],
+            (Verdict::Locked, _) => vec![format!(
+                "restore LOCKED: {}",
+                self.unreadable.as_deref().unwrap_or("no identity opens it")
             )],
             (Verdict::Unreadable, _) | (_, None) => vec![format!(
                 "restore UNREADABLE: {}",
@@ -315,7 +337,8 @@ impl Report {
 /// Differences shown per check on the terminal; reports carry all of them.
 const MAX_SHOWN: usize = 10;
 
-/// The worst verdict's exit code: an unreadable backup outranks a failed check.
+/// The worst verdict's exit code: an unreadable backup outranks a failed check, and a backup
+/// no given key opens outranks both.
 pub fn exit_code(reports: &[Report]) -> u8 {
     reports
         .iter()
@@ -334,7 +357,14 @@ pub fn restore_test_all(paths: &[PathBuf], all: bool, opts: &Options) -> Result<
         match locate(path, all) {
             Ok(archives) => {
                 for archive in archives {
-                    reports.push(restore_test(&archive, opts)?);
+                    // A backup no given key opens is reported, and the others still tested.
+                    let started = (Instant::now(), now_rfc3339());
+                    reports.push(match restore_test(&archive, opts) {
+                        Err(err @ Error::Identity(_)) => {
+                            Report::locked(&archive, &err, started.0, started.1)
+                        }
+                        other => other?,
+                    });
                 }
             }
             Err(err) => reports.push(Report::unreadable(
@@ -964,7 +994,7 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_outranks_failed() {
+    fn unreadable_outranks_failed_and_locked_outranks_both() {
         let report = |verdict| Report {
             backup: PathBuf::from("x.gz"),
             verdict,
@@ -982,5 +1012,7 @@ mod tests {
         assert_eq!(exit_code(&all), exit::UNREADABLE);
         assert_eq!(exit_code(&all[..1]), exit::CHECK_FAILED);
         assert_eq!(exit_code(&all[2..]), exit::OK);
+        let with_locked = [report(Verdict::Unreadable), report(Verdict::Locked)];
+        assert_eq!(exit_code(&with_locked), exit::IDENTITY);
     }
 }
