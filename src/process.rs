@@ -1,4 +1,7 @@
-//! Process-wide settings the binary makes first, before any thread starts.
+//! Process-wide settings the binary makes first, before any thread starts, and what is left
+//! behind by processes that are gone.
+
+use std::path::Path;
 
 /// Sets up the process for a backup run; call once, first thing in `main`.
 pub fn configure() {
@@ -13,5 +16,33 @@ fn ignore_file_size_signal() {
     // SAFETY: setting a signal's disposition to SIG_IGN, before any thread starts.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// Removes the directories in `dir` named `<prefix><pid>-…` whose process is gone: leftovers
+/// of a crash or a SIGKILL, which skip every destructor and signal handler.
+pub fn remove_abandoned_dirs(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !alive(p)) && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        // Without a cheap portable check, assume alive: a leftover costs disk, a wrong
+        // removal would cost a running backup.
+        true
     }
 }

@@ -76,6 +76,7 @@ impl Setup {
     fn trial_dir(&self, n: usize) -> PathBuf {
         let dir = self.root.join(format!("trial-{n}"));
         fs::create_dir_all(&dir).unwrap();
+        fs::create_dir_all(scratch_parent(&dir)).unwrap();
         for entry in fs::read_dir(&self.baseline).unwrap() {
             let entry = entry.unwrap();
             fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
@@ -95,6 +96,11 @@ enum Kill {
 /// Log lines of one run with the time each appeared, from the spawn.
 type Timeline = Vec<(Duration, String)>;
 
+/// The TMPDIR of a trial's runs, where their restore tests make their scratch copies.
+fn scratch_parent(trial: &Path) -> PathBuf {
+    trial.with_extension("tmp")
+}
+
 /// Runs `backup DB --out DIR --keep KEEP`, SIGKILLs it at `kill` (`None`: lets it finish).
 /// Returns whether it was killed (false: it had already exited, successfully) and its log.
 fn run_backup(db: &Path, dir: &Path, kill: Option<Kill>) -> (bool, Timeline) {
@@ -105,6 +111,7 @@ fn run_backup(db: &Path, dir: &Path, kill: Option<Kill>) -> (bool, Timeline) {
     // kill of 24 landed there. It also kills restore tests half-way.
     let mut child = backup_cmd(db, dir, Some(KEEP))
         .arg("--restore-test")
+        .env("TMPDIR", scratch_parent(dir))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -177,8 +184,18 @@ fn check_after_kill(s: &Setup, dir: &Path, what: &str) -> bool {
         );
     }
 
-    let out = output(backup_cmd(&s.db, dir, Some(KEEP)).args(["--level", "1"]));
+    let out = output(
+        backup_cmd(&s.db, dir, Some(KEEP))
+            .args(["--level", "1", "--restore-test"])
+            .env("TMPDIR", scratch_parent(dir)),
+    );
     assert_code(&out, 0, &format!("{what}: the next run"));
+    // A killed restore test leaves its restored copy of the data; the next one removes it.
+    let scratch: Vec<_> = fs::read_dir(scratch_parent(dir)).unwrap().collect();
+    assert!(
+        scratch.is_empty(),
+        "{what}: the next run left restore-test scratch copies: {scratch:?}"
+    );
     let after = Listing::of(dir);
     assert!(
         after.temp.is_empty() && after.other.is_empty(),
@@ -240,6 +257,7 @@ fn sigkill_at_any_moment_loses_nothing() {
             before_commit += 1;
         }
         fs::remove_dir_all(&dir).unwrap();
+        fs::remove_dir_all(scratch_parent(&dir)).unwrap();
     }
     eprintln!("killed before the commit: {before_commit}, after: {after_commit}");
     // The test proves something only if kills landed on both sides of the commit.

@@ -154,19 +154,7 @@ impl LocalStore {
 
     /// Temporary directories whose process is gone are leftovers of a crash or a kill.
     fn remove_stale_temp_dirs(&self) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
-                continue;
-            };
-            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-            if pid.is_some_and(|p| !process_alive(p)) {
-                let _ = fs::remove_dir_all(entry.path());
-            }
-        }
+        crate::process::remove_abandoned_dirs(&self.dir, TEMP_PREFIX);
     }
 }
 
@@ -226,16 +214,6 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 fn dangling_symlink(path: &Path) -> Option<PathBuf> {
     let target = fs::read_link(path).ok()?;
     (!path.exists()).then_some(target)
-}
-
-fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        // Without a cheap portable check, assume alive: a leftover costs disk, a wrong
-        // removal would cost a running backup.
-        true
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
+/// Work directories are named `<PREFIX><pid>-<random>`.
+const PREFIX: &str = ".dbbackup-restore-";
+
 /// Work directories alive now, for the interrupt handler.
 static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
@@ -35,18 +38,16 @@ pub struct WorkDir {
 }
 
 impl WorkDir {
-    /// Creates it in `parent`, or in the system's temporary directory (`TMPDIR`) when `None`.
+    /// Creates it in `parent`, or in the system's temporary directory (`TMPDIR`) when `None`,
+    /// named for this process; first removes those there of processes that are gone (a
+    /// SIGKILL or a crash runs no cleanup, and left a restored copy of the data behind).
     pub fn new(parent: Option<&Path>) -> Result<Self> {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".dbbackup-restore-");
-        let dir = match parent {
-            Some(p) => builder.tempdir_in(p),
-            None => builder.tempdir(),
-        }
-        .map_err(|e| {
-            let shown = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
-            Error::output("create a scratch directory in", shown, e)
-        })?;
+        let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        crate::process::remove_abandoned_dirs(&parent, PREFIX);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{PREFIX}{}-", std::process::id()))
+            .tempdir_in(&parent)
+            .map_err(|e| Error::output("create a scratch directory in", &parent, e))?;
         let path = dir.path().to_path_buf();
         lock().push(path.clone());
         Ok(Self {
