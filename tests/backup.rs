@@ -593,3 +593,36 @@ fn the_snapshot_check_is_full_unless_a_full_check_follows_or_quick_is_asked() {
     assert_eq!(quick.status.code(), Some(0), "{quick:?}");
     assert_eq!(archives(&tmp.path().join("quick")).len(), 1);
 }
+
+/// `prune DIR` keeps the newest N of that name, and removes what a crashed backup left (a
+/// manifest without its archive), never anything else.
+#[test]
+fn prune_keeps_the_newest_and_removes_orphan_manifests_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let out = tmp.path().join("b");
+    let mut newest = String::new();
+    for _ in 0..3 {
+        let made = run_json(&[
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        newest = made["manifest"]["archive"].as_str().unwrap().to_string();
+    }
+    let orphan = out.join("chinook-20200101-000000.sqlite.gz.manifest.json");
+    let unrelated = out.join("chinookish-20200101-000000.sqlite.gz.manifest.json");
+    for file in [&orphan, &unrelated] {
+        std::fs::write(file, b"{}").unwrap();
+    }
+    let run = dbbackup()
+        .args(["prune", "--name", "chinook", "--keep", "1"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    assert_eq!(archives(&out), [newest]);
+    assert!(!orphan.exists(), "the orphan manifest was left");
+    assert!(unrelated.exists(), "another database's file was deleted");
+}

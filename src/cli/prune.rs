@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use dbbackup::error::exit;
-use dbbackup::store::{self, Store, local::LocalStore};
+use dbbackup::store::{self, local::LocalStore};
 
 use super::artifact::TokenArgs;
 
@@ -34,11 +34,21 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let store: Box<dyn Store> = match &args.dir {
-        Some(dir) => Box::new(LocalStore::open(dir)?),
-        None => Box::new(args.token.store()?),
+    let pruned = match &args.dir {
+        Some(dir) => {
+            let local = LocalStore::open(dir)?;
+            let pruned = store::prune(&local, &args.name, args.keep, None, args.dry_run)?;
+            // What a crashed backup left: its manifest without the archive.
+            if !args.dry_run {
+                local.remove_orphan_manifests(&args.name);
+            }
+            pruned
+        }
+        None => {
+            let remote = args.token.store()?;
+            store::prune(&remote, &args.name, args.keep, None, args.dry_run)?
+        }
     };
-    let pruned = store::prune(store.as_ref(), &args.name, args.keep, None, args.dry_run)?;
     for b in &pruned.deleted {
         tracing::info!("deleted {} ({})", b.name, b.id);
     }

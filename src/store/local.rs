@@ -137,6 +137,11 @@ impl LocalStore {
     }
 
     /// Removes manifests whose archive never arrived (a crash between commit steps 2 and 3).
+    ///
+    /// A manifest still linked from a temporary directory belongs to a commit under way in
+    /// another process (between linking the manifest and renaming the archive): it is left
+    /// alone. A crashed commit's temporary directory is removed when its process is gone
+    /// ([`Self::open`]), which leaves its manifest with the one link.
     pub fn remove_orphan_manifests(&self, stem: &str) {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
@@ -146,7 +151,10 @@ impl LocalStore {
             let Some(archive) = name.strip_suffix(manifest::SUFFIX) else {
                 continue;
             };
-            if naming::parse(archive, stem).is_some() && !self.dir.join(archive).exists() {
+            if naming::parse(archive, stem).is_some()
+                && !self.dir.join(archive).exists()
+                && !linked_elsewhere(&entry.path())
+            {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -216,6 +224,20 @@ fn dangling_symlink(path: &Path) -> Option<PathBuf> {
     (!path.exists()).then_some(target)
 }
 
+/// Whether the file has another hard link (an unknown count counts as linked: keep it).
+fn linked_elsewhere(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(path).map_or(true, |m| m.nlink() > 1)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +265,32 @@ mod tests {
             committed.file_name().unwrap(),
             "app-20261125-175300-5.sqlite.gz"
         );
+    }
+
+    /// An orphan manifest is removed only once no commit under way still links it.
+    #[test]
+    fn an_orphan_manifest_goes_unless_a_live_commit_links_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(tmp.path()).unwrap();
+        let orphan = |stamp: &str| {
+            let archive = naming::file_name("app", stamp, 1, "sqlite", false);
+            manifest::path_for(&tmp.path().join(archive))
+        };
+        let (crashed, committing) = (orphan("20261125-100000"), orphan("20261125-100001"));
+        fs::write(&crashed, b"{}").unwrap();
+        // A live process's commit: its temporary directory still holds the other link.
+        let live = tmp
+            .path()
+            .join(format!("{TEMP_PREFIX}{}-x", std::process::id()));
+        fs::create_dir(&live).unwrap();
+        fs::write(live.join("a.manifest.tmp"), b"{}").unwrap();
+        fs::hard_link(live.join("a.manifest.tmp"), &committing).unwrap();
+        let unrelated = tmp.path().join("notes.manifest.json");
+        fs::write(&unrelated, b"{}").unwrap();
+
+        store.remove_orphan_manifests("app");
+        assert!(!crashed.exists());
+        assert!(committing.exists(), "a commit under way lost its manifest");
+        assert!(unrelated.exists());
     }
 }
