@@ -48,6 +48,26 @@ fn small_zip(name: &str) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
+/// `artifact download --name shop --latest --out OUT`.
+fn download_latest(fake: &FakeGitHub, out: &Path) -> std::process::Output {
+    dbbackup(fake)
+        .args([
+            "artifact", "download", "--name", "shop", "--latest", "--out",
+        ])
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// `prune --artifacts --name shop --keep N`.
+fn prune_shop(fake: &FakeGitHub, keep: usize) -> std::process::Output {
+    dbbackup(fake)
+        .args(["prune", "--artifacts", "--name", "shop", "--keep"])
+        .arg(keep.to_string())
+        .output()
+        .unwrap()
+}
+
 fn stamp_name(prefix: &str, n: u64) -> String {
     format!("{prefix}-20261101-{:06}", 100_000 + n)
 }
@@ -383,11 +403,7 @@ fn skips_expired_artifacts() {
         small_zip("newest-expired.txt"),
     );
 
-    let download = dbbackup(&fake)
-        .args(["artifact", "download", "--name", "shop", "--latest"])
-        .args(["--out", dir.path().join("dl").to_str().unwrap()])
-        .output()
-        .unwrap();
+    let download = download_latest(&fake, &dir.path().join("dl"));
     assert!(download.status.success(), "{}", output_text(&download));
     assert!(dir.path().join("dl/older.txt").exists());
     assert!(!dir.path().join("dl/newest-expired.txt").exists());
@@ -401,10 +417,7 @@ fn skips_expired_artifacts() {
     assert_eq!(listed[1]["expired"], false);
 
     // Expired artifacts do not use up kept places, and only an expired one is no download.
-    let prune = dbbackup(&fake)
-        .args(["prune", "--artifacts", "--name", "shop", "--keep", "1"])
-        .output()
-        .unwrap();
+    let prune = prune_shop(&fake, 1);
     assert!(prune.status.success());
     assert_eq!(fake.artifacts().len(), 2);
     let download = dbbackup(&fake)
@@ -414,6 +427,41 @@ fn skips_expired_artifacts() {
         .unwrap();
     assert_eq!(download.status.code(), Some(8));
     assert!(output_text(&download).contains("no unexpired artifact"));
+}
+
+/// A pull request from a fork can upload artifacts under any name, listed with the
+/// repository's own. Named like backups and newer than them, they are never downloaded as the
+/// latest backup and never push the real ones out of the kept N.
+#[test]
+fn artifacts_from_forks_are_never_backups() {
+    let fake = FakeGitHub::start();
+    let dir = tempfile::tempdir().unwrap();
+    for (n, age, run) in [(1, 500, 7), (2, 400, 8)] {
+        let file = format!("real-{n}.txt");
+        fake.seed(&stamp_name("shop", n), age, false, run, small_zip(&file));
+    }
+    for n in 3..6 {
+        fake.seed_from_fork(&stamp_name("shop", n), 10, 9, small_zip("planted.txt"));
+    }
+
+    let download = download_latest(&fake, &dir.path().join("dl"));
+    assert!(download.status.success(), "{}", output_text(&download));
+    assert!(dir.path().join("dl/real-2.txt").exists());
+    assert!(!dir.path().join("dl/planted.txt").exists());
+    assert!(
+        output_text(&download).contains("pull requests from forks"),
+        "{}",
+        output_text(&download)
+    );
+
+    let prune = prune_shop(&fake, 2);
+    assert!(prune.status.success(), "{}", output_text(&prune));
+    let kept = names(&fake);
+    for real in [stamp_name("shop", 1), stamp_name("shop", 2)] {
+        assert!(kept.contains(&real), "{real} was pruned: {kept:?}");
+    }
+    // Nor are they deleted: they are not this repository's to manage.
+    assert_eq!(kept.len(), 5, "{kept:?}");
 }
 
 #[test]

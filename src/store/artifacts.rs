@@ -119,6 +119,10 @@ pub struct Artifact {
     pub expired: bool,
     /// The workflow run that uploaded it.
     pub run_id: Option<u64>,
+    /// Uploaded by a run of a pull request from a fork: GitHub lists those artifacts with the
+    /// repository's own, and anyone can open such a pull request.
+    #[serde(skip)]
+    pub from_fork: bool,
 }
 
 /// The artifact name for a backup archive `<stem>-<stamp>[-N].<ext>.gz[.age]`, and the prefix its
@@ -284,12 +288,26 @@ impl ArtifactStore {
     }
 
     /// The backups of `prefix`, newest first by creation time; expired ones only when asked.
+    ///
+    /// Artifacts uploaded by pull requests from forks are never backups: anyone could upload
+    /// one under a backup's name, to be downloaded as the latest backup and restored (on the
+    /// server its manifest names, with this job's password), or to push real backups out of
+    /// the kept N. They are skipped with a warning.
     pub fn backups(&self, prefix: &str, include_expired: bool) -> Result<Vec<Artifact>> {
-        let mut found: Vec<Artifact> = self
+        let (forked, mut found): (Vec<Artifact>, Vec<Artifact>) = self
             .list_all()?
             .into_iter()
             .filter(|a| is_backup_of(&a.name, prefix) && (include_expired || !a.expired))
-            .collect();
+            .partition(|a| a.from_fork);
+        if !forked.is_empty() {
+            let names: Vec<&str> = forked.iter().map(|a| a.name.as_str()).collect();
+            tracing::warn!(
+                "ignored {} artifact(s) named like backups of {prefix} that pull requests from \
+                 forks uploaded: {}",
+                forked.len(),
+                names.join(", ")
+            );
+        }
         found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(found)
     }
@@ -437,6 +455,10 @@ impl From<WorkflowListArtifact> for Artifact {
             size_in_bytes: a.size_in_bytes as u64,
             created_at: a.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             expired: a.expired,
+            from_fork: a
+                .workflow_run
+                .as_ref()
+                .is_some_and(|r| r.head_repository_id != r.repository_id),
             run_id: a.workflow_run.map(|r| r.id.into_inner()),
         }
     }

@@ -22,6 +22,10 @@ pub const RUN_BACKEND_ID: &str = "ce7f54c7-61c7-4aae-887f-30da475f5f1a";
 pub const JOB_BACKEND_ID: &str = "ca395085-040a-526b-2ce8-bdc85f692774";
 /// The workflow run (database id) that uploads land in.
 pub const RUN_ID: u64 = 4242;
+/// The repository's id, and a fork's: a pull request from a fork runs with the fork as its
+/// head repository.
+const REPO_ID: u64 = 1296269;
+const FORK_REPO_ID: u64 = 7_654_321;
 /// What the signed URLs carry as their signature: a secret that must never be printed.
 pub const SIG: &str = "fakeSig%2Bsecret";
 const TWIRP: &str = "/twirp/github.actions.results.api.v1.ArtifactService/";
@@ -99,6 +103,8 @@ pub struct FakeArtifact {
     pub expires_at: String,
     pub expired: bool,
     pub run_id: u64,
+    /// `workflow_run.head_repository_id`: the repository's own, or a fork's.
+    pub head_repository_id: u64,
 }
 
 #[derive(Default)]
@@ -219,7 +225,18 @@ impl FakeGitHub {
             }),
             expired,
             run_id,
+            head_repository_id: REPO_ID,
         });
+        id
+    }
+
+    /// Adds an artifact as a run of a pull request from a fork would have left it.
+    pub fn seed_from_fork(&self, name: &str, age: u64, run_id: u64, zip: Vec<u8>) -> u64 {
+        let id = self.seed(name, age, false, run_id, zip);
+        let mut state = self.state.lock().unwrap();
+        if let Some(a) = state.artifacts.iter_mut().find(|a| a.id == id) {
+            a.head_repository_id = FORK_REPO_ID;
+        }
         id
     }
 
@@ -367,7 +384,7 @@ fn handle(state: &mut State, base: &str, req: &Recorded) -> Answer {
             json(
                 200,
                 serde_json::json!({
-                    "id": 1296269,
+                    "id": REPO_ID,
                     "name": REPO,
                     "full_name": format!("{OWNER}/{REPO}"),
                     "owner": {"login": OWNER},
@@ -601,6 +618,7 @@ fn finalize(state: &mut State, req: &Recorded) -> Answer {
         expires_at: expires_at.unwrap_or_else(|| rfc3339(created + 90 * 86400)),
         expired: false,
         run_id: RUN_ID,
+        head_repository_id: REPO_ID,
     });
     json(
         200,
@@ -675,8 +693,8 @@ fn artifact_json(base: &str, a: &FakeArtifact) -> serde_json::Value {
         "expires_at": a.expires_at,
         "workflow_run": {
             "id": a.run_id,
-            "repository_id": 1296269,
-            "head_repository_id": 1296269,
+            "repository_id": REPO_ID,
+            "head_repository_id": a.head_repository_id,
             "head_branch": "main",
             "head_sha": "86a1c6c5d3c2e1b0a9f8e7d6c5b4a39281706f5e"
         }
