@@ -14,8 +14,9 @@
 //!
 //! A partial index holds the rows its WHERE expression is true for, which the table scan
 //! evaluates; its own scan can read the index alone only when that expression uses only its
-//! columns. Other partial indexes, indexes on expressions, collations other than SQLite's built-in three and UTF-16
-//! databases are left to `PRAGMA integrity_check(TABLE)` for their table: exact, but
+//! columns. Other partial indexes, indexes on expressions, collations other than SQLite's
+//! built-in three, UTF-16 databases, and any table whose scans SQLite would not run as
+//! planned are left to `PRAGMA integrity_check(TABLE)` for their table: exact, but
 //! O(N log N) again for that table alone.
 
 use std::cmp::Ordering;
@@ -84,26 +85,19 @@ fn plan(conn: &Connection, table: &Table) -> rusqlite::Result<Option<Plan>> {
     let rowid = ["rowid", "_rowid_", "oid"]
         .into_iter()
         .find(|a| !columns.iter().any(|c| c.eq_ignore_ascii_case(a)));
-    let mut stmt = conn.prepare(
-        "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1) ORDER BY name",
-    )?;
-    let listed = stmt
-        .query_map([&table.name], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)? != 0,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)? != 0,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut indexes = Vec::new();
     let mut primary_key = None;
-    for (name, unique, origin, partial) in listed {
+    for Listed {
+        name,
+        unique,
+        primary,
+        partial,
+    } in index_list(conn, &table.name)?
+    {
         let Some((fields, key_len)) = fields(conn, &name, rowid)? else {
             return Ok(None);
         };
-        if table.without_rowid && origin == "pk" {
+        if table.without_rowid && primary {
             primary_key = Some((name, fields[..key_len].to_vec()));
             continue;
         }
@@ -137,6 +131,31 @@ fn plan(conn: &Connection, table: &Table) -> rusqlite::Result<Option<Plan>> {
         primary_key: primary_key.map(|(_, fields)| fields),
         table_scan,
     }))
+}
+
+/// An index as `PRAGMA index_list` describes it.
+struct Listed {
+    name: String,
+    unique: bool,
+    /// The PRIMARY KEY's own index (for a WITHOUT ROWID table, the table itself).
+    primary: bool,
+    partial: bool,
+}
+
+fn index_list(conn: &Connection, table: &str) -> rusqlite::Result<Vec<Listed>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, \"unique\", origin = 'pk', partial FROM pragma_index_list(?1) \
+         ORDER BY name",
+    )?;
+    let rows = stmt.query_map([table], |r| {
+        Ok(Listed {
+            name: r.get(0)?,
+            unique: r.get::<_, i64>(1)? != 0,
+            primary: r.get::<_, i64>(2)? != 0,
+            partial: r.get::<_, i64>(3)? != 0,
+        })
+    })?;
+    rows.collect()
 }
 
 /// Selects the primary key (to check its order), then every index's fields from each row,
@@ -288,8 +307,12 @@ fn where_clause(sql: &str) -> Option<&str> {
 
 /// Whether SQLite runs `sql` as the one scan `expected` names: an index scan that read the
 /// table, or a table scan that read an index, would prove nothing.
+/// A query SQLite refuses to prepare (a WHERE clause read wrongly from the schema, say) is
+/// not run either: its table gets SQLite's own check.
 fn plan_is(conn: &Connection, sql: &str, expected: &str) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let Ok(mut stmt) = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")) else {
+        return Ok(false);
+    };
     let details = stmt
         .query_map([], |r| r.get::<_, String>(3))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
