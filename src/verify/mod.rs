@@ -358,10 +358,10 @@ pub fn restore_test_all(paths: &[PathBuf], all: bool, opts: &Options) -> Result<
             Ok(archives) => {
                 for archive in archives {
                     // A backup no given key opens is reported, and the others still tested.
-                    let started = (Instant::now(), now_rfc3339());
+                    let (started, started_at) = (Instant::now(), now_rfc3339());
                     reports.push(match restore_test(&archive, opts) {
                         Err(err @ Error::Identity(_)) => {
-                            Report::locked(&archive, &err, started.0, started.1)
+                            Report::locked(&archive, &err, started, started_at)
                         }
                         other => other?,
                     });
