@@ -267,7 +267,6 @@ impl ConnInfo {
     /// Says which of the usual causes it is: server down, wrong password, no such database.
     pub fn connect_error(&self, err: postgres::Error) -> Error {
         use postgres::error::SqlState;
-        let shown = self.display();
         let reason = match err.code() {
             Some(c) if *c == SqlState::INVALID_PASSWORD => format!(
                 "password authentication failed for user '{}': check the password \
@@ -302,11 +301,7 @@ impl ConnInfo {
                 error_chain(&err)
             ),
         };
-        Error::Source {
-            what: self.role,
-            path: shown,
-            reason,
-        }
+        self.error(reason)
     }
 
     /// An error about this server, named by its role.
