@@ -196,6 +196,34 @@ mod tests {
         assert_eq!(inflate(&out), data);
     }
 
+    /// A sync flush whose output ends exactly where the buffer does takes one more call to
+    /// finish; that call must not count as an error (zlib answers it with Z_BUF_ERROR unless
+    /// it marked the flush as unfinished).
+    #[test]
+    fn a_flush_that_exactly_fills_the_buffer_completes() {
+        let mut x = 1u32;
+        let data: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                b'a' + (x >> 16) as u8 % 16
+            })
+            .collect();
+        let mut probe = Vec::new();
+        Deflater::new(6)
+            .unwrap()
+            .compress(&data, &mut probe, false)
+            .unwrap();
+        for exact in [probe.len(), probe.len() - 1, probe.len() + 1] {
+            let mut out = Vec::with_capacity(exact);
+            assert!(out.capacity() >= 16 * 1024);
+            let mut d = Deflater::new(6).unwrap();
+            d.compress(&data, &mut out, false)
+                .unwrap_or_else(|e| panic!("capacity {exact}: {e}"));
+            d.compress(&[], &mut out, true).unwrap();
+            assert_eq!(inflate(&out), data, "capacity {exact}");
+        }
+    }
+
     /// The point of this module: at the same level, output clearly smaller than zlib-ng's
     /// medium algorithm, which flate2 runs for levels 3–6.
     #[test]
