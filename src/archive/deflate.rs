@@ -164,6 +164,16 @@ mod tests {
         back
     }
 
+    /// `data` through a new level-6 stream, ended or sync-flushed.
+    fn level_six(data: &[u8], finish: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        Deflater::new(6)
+            .unwrap()
+            .compress(data, &mut out, finish)
+            .unwrap();
+        out
+    }
+
     fn sample(len: usize) -> Vec<u8> {
         let text = b"the quick brown fox jumps over the lazy dog 0123456789";
         (0..len).map(|i| text[(i * 7 + i / 1000) % 53]).collect()
@@ -208,11 +218,7 @@ mod tests {
                 b'a' + (x >> 16) as u8 % 16
             })
             .collect();
-        let mut probe = Vec::new();
-        Deflater::new(6)
-            .unwrap()
-            .compress(&data, &mut probe, false)
-            .unwrap();
+        let probe = level_six(&data, false);
         for exact in [probe.len(), probe.len() - 1, probe.len() + 1] {
             let mut out = Vec::with_capacity(exact);
             assert!(out.capacity() >= 16 * 1024);
@@ -240,11 +246,7 @@ mod tests {
                 .into_bytes()
             })
             .collect();
-        let mut ours = Vec::new();
-        Deflater::new(6)
-            .unwrap()
-            .compress(&data, &mut ours, true)
-            .unwrap();
+        let ours = level_six(&data, true);
         let mut theirs =
             flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
         std::io::Write::write_all(&mut theirs, &data).unwrap();

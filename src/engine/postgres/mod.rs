@@ -118,14 +118,11 @@ impl Postgres {
     }
 
     fn timeout_error(&self) -> Error {
-        Error::source_db(
-            self.conn.display(),
-            format!(
-                "the backup did not finish within --timeout {}s: pg_dump was stopped; raise \
+        self.conn.error(format!(
+            "the backup did not finish within --timeout {}s: pg_dump was stopped; raise \
                  --timeout or look for long-held locks on the database",
-                self.timeout.map_or(0, |t| t.as_secs())
-            ),
-        )
+            self.timeout.map_or(0, |t| t.as_secs())
+        ))
     }
 
     /// Starts `pg_dump` on our exported snapshot, writing to a pipe we read.
@@ -234,10 +231,9 @@ impl Postgres {
                 "" => "it printed nothing",
                 text => text,
             };
-            return Err(Error::source_db(
-                self.conn.display(),
-                format!("pg_dump failed ({}): {stderr}", finished.status),
-            ));
+            return Err(self
+                .conn
+                .error(format!("pg_dump failed ({}): {stderr}", finished.status)));
         }
         Ok(snapshot)
     }
@@ -296,13 +292,10 @@ impl Engine for Postgres {
         let (server_version, server_num): (String, i32) = (row.get(0), row.get(1));
         tool::check_dump_version(&pg_dump_version, &server_version, server_num as u32)?;
         if server_num < 110000 {
-            return Err(Error::source_db(
-                self.conn.display(),
-                format!(
-                    "PostgreSQL {server_version} is older than 11, which dbbackup's checksums \
+            return Err(self.conn.error(format!(
+                "PostgreSQL {server_version} is older than 11, which dbbackup's checksums \
                      need (hashtextextended): upgrade the server"
-                ),
-            ));
+            )));
         }
         let snapshot = self.dump_in_snapshot(&mut client, format, out, work_dir, deadline)?;
         Ok(Dumped {

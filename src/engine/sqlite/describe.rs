@@ -112,16 +112,21 @@ fn row_query(conn: &Connection, table: &DataTable) -> rusqlite::Result<String> {
             order.join(", ")
         ));
     }
-    let alias = ["rowid", "_rowid_", "oid"]
-        .into_iter()
-        .find(|a| !columns.iter().any(|c| c.eq_ignore_ascii_case(a)));
-    Ok(match alias {
+    Ok(match rowid_alias(columns.iter().map(String::as_str)) {
         Some(a) => format!("SELECT {a}, * FROM {quoted} ORDER BY {a}"),
         None => {
             let all: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
             format!("SELECT * FROM {quoted} ORDER BY {}", all.join(", "))
         }
     })
+}
+
+/// A name that reads a rowid table's rowid: the first of its three aliases that no column of
+/// the table takes for itself; `None` when columns shadow all three.
+pub fn rowid_alias<'a>(columns: impl Iterator<Item = &'a str> + Clone) -> Option<&'static str> {
+    ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|a| !columns.clone().any(|c| c.eq_ignore_ascii_case(a)))
 }
 
 pub fn column_names(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {

@@ -297,9 +297,7 @@ fn rowid_handling(conn: &Connection, table: &str, columns: &[Column]) -> rusqlit
     if without_rowid || has_rowid_alias(conn, table, columns)? {
         return Ok(Rowid::Implicit);
     }
-    let free = ["rowid", "_rowid_", "oid"]
-        .into_iter()
-        .find(|alias| !columns.iter().any(|c| c.name.eq_ignore_ascii_case(alias)));
+    let free = super::describe::rowid_alias(columns.iter().map(|c| c.name.as_str()));
     Ok(free.map_or(Rowid::Unnameable, Rowid::Explicit))
 }
 

@@ -26,7 +26,7 @@ use std::hash::{BuildHasher, Hasher};
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-use super::describe::{DataTable as Table, column_names, data_tables, quote_ident};
+use super::describe::{DataTable as Table, column_names, data_tables, quote_ident, rowid_alias};
 
 /// Problems found, in `integrity_check`'s words where it has them; empty when all is well.
 pub fn check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
@@ -82,9 +82,7 @@ struct Plan {
 /// How to check `table` by scans, or `None` when one of its indexes needs SQLite's own check.
 fn plan(conn: &Connection, table: &Table) -> rusqlite::Result<Option<Plan>> {
     let columns = column_names(conn, &table.name)?;
-    let rowid = ["rowid", "_rowid_", "oid"]
-        .into_iter()
-        .find(|a| !columns.iter().any(|c| c.eq_ignore_ascii_case(a)));
+    let rowid = rowid_alias(columns.iter().map(String::as_str));
     let mut indexes = Vec::new();
     let mut primary_key = None;
     for Listed {
@@ -381,7 +379,10 @@ fn table_scan(
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let (key, mut rest) = values.split_at(pk.len());
         if !pk.is_empty() {
-            if previous_key.is_set() && previous_key.compare(key, pk) != Some(Ordering::Less) {
+            if previous_key
+                .compare(key, pk)
+                .is_some_and(|order| order != Ordering::Less)
+            {
                 problems.push(format!("row not in PRIMARY KEY order for {}", table.name));
                 return Ok(entries);
             }
@@ -424,8 +425,8 @@ fn index_scan(
         let values = (0..index.fields.len())
             .map(|i| row.get_ref(i))
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        if previous.is_set() {
-            if previous.compare(&values, &index.fields) != Some(Ordering::Less) {
+        if let Some(order) = previous.compare(&values, &index.fields) {
+            if order != Ordering::Less {
                 problems.push(format!(
                     "index {} is out of order after entry {}",
                     index.name, entries.count
@@ -482,10 +483,6 @@ enum Owned {
 }
 
 impl Previous {
-    fn is_set(&self) -> bool {
-        self.set
-    }
-
     fn set(&mut self, values: &[ValueRef<'_>]) {
         self.values.resize_with(values.len(), || Owned::Null);
         for (slot, v) in self.values.iter_mut().zip(values) {
