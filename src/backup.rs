@@ -1,6 +1,11 @@
-//! The backup lifecycle, in order: snapshot, verify, compress (and encrypt, with
-//! `--encrypt-to`), write atomically, rotate.
-//! If any step fails nothing is rotated away and the error says which step.
+//! The backup pipeline, in order: dump a consistent snapshot and verify it, compress (and
+//! encrypt, with `--encrypt-to`) while streaming, commit it to the local directory atomically,
+//! restore-test it, put it to each destination store, then prune the local directory and each
+//! destination by the one retention rule.
+//!
+//! It is generic over engines (`crate::engine`) and stores (`crate::store`): nothing here
+//! names a database or a destination. If any step fails nothing is pruned anywhere and the
+//! error says which step; a backup that fails its restore test is set aside and goes nowhere.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -9,20 +14,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tracing::info;
 
 use crate::archive::compress::{GzipWriter, Summary};
 use crate::archive::encrypt::{self, Envelope, Recipients, Sealed, Sink};
 use crate::archive::manifest::{self, MANIFEST_VERSION, Manifest};
 use crate::archive::{Format, naming};
-use crate::engine::{self, Dumped, SnapshotCheck};
+use crate::engine::{self, Dumped, SnapshotCheck, SourceOptions};
 use crate::error::{Error, Result};
 use crate::progress;
+use crate::restore_test::{self, Report, Verdict};
 use crate::retention;
-use crate::store::artifacts::{self, ArtifactStore, GitHub, Runtime, Uploaded, guard};
-use crate::store::{self, Store, StoredBackup, local::LocalStore};
-use crate::verify::{self, Report, Verdict};
+use crate::store::{self, LocalBackup, Store, StoredBackup, local::LocalStore};
+use crate::util::{file_name, human_bytes, rfc3339};
 
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
@@ -39,11 +43,18 @@ pub struct BackupOptions {
     pub timeout: Option<Duration>,
     /// Restore-test the new backup before anything old is rotated away. An encrypted backup
     /// needs the identity in these options.
-    pub restore_test: Option<verify::Options>,
+    pub restore_test: Option<restore_test::Options>,
     /// Encrypt the backup (and its manifest) to these public keys before it gets its name.
     pub encrypt_to: Option<Arc<Recipients>>,
     /// Check the snapshot with the engine's quick check instead of its full one.
     pub quick: bool,
+}
+
+/// The new backup in one destination store, and what pruning deleted there.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    pub stored: StoredBackup,
+    pub pruned: Vec<StoredBackup>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,8 +62,11 @@ pub struct BackupOutcome {
     pub path: PathBuf,
     pub manifest_path: PathBuf,
     pub manifest: Manifest,
-    /// Old backups deleted by rotation.
+    /// Old backups deleted by rotation in the local directory.
     pub pruned: Vec<StoredBackup>,
+    /// One per destination, in the order given; empty when the backup failed its restore test
+    /// (it went nowhere).
+    pub replicas: Vec<Replica>,
     /// The manifest of the newest backup before this one, when there is one: the job summary
     /// shows the change in row counts since then.
     pub previous: Option<Manifest>,
@@ -83,7 +97,10 @@ impl BackupOutcome {
     }
 }
 
-pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
+/// Makes a backup in `opts.out`, then puts it to each of `destinations` and prunes everywhere
+/// (see the module docs). A failed put leaves the backups already put where they are and
+/// prunes nothing anywhere.
+pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOutcome> {
     let started = Instant::now();
     if !(1..=9).contains(&opts.level) {
         return Err(Error::Usage(format!(
@@ -104,9 +121,15 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
             encrypt::IDENTITY_HINT
         )));
     }
-    let engine = engine::open_source(&opts.source, opts.timeout)?;
-    let format = opts.format.unwrap_or_else(|| engine.default_format());
-    let stem = engine.stem();
+    let source = engine::open_source(
+        &opts.source,
+        &SourceOptions {
+            timeout: opts.timeout,
+        },
+    )?;
+    let format = engine::format_for(source.engine(), opts.format)?;
+    let extension = engine::extension(source.engine(), format)?;
+    let stem = source.stem();
     let store = LocalStore::open(&opts.out)?;
     let previous = previous_manifest(&store, &stem);
     let work = store.temp_dir()?;
@@ -126,7 +149,7 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         snapshot,
     } = {
         let bar = progress::bytes("dumping");
-        let dumped = engine.dump(
+        let dumped = source.dump(
             format,
             snapshot_check(opts),
             &mut bar.wrap_write(&mut gz),
@@ -135,7 +158,7 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         bar.finish_and_clear();
         dumped?
     };
-    info!("dumped → {}", engine.display_source());
+    info!("dumped → {}", source.display());
     info!(
         "verified: {} tables, {} rows",
         snapshot.tables.len(),
@@ -163,10 +186,8 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         manifest_version: MANIFEST_VERSION,
         tool: format!("dbbackup {}", env!("CARGO_PKG_VERSION")),
         engine: engine_info,
-        created_at: created
-            .format(&Rfc3339)
-            .expect("UTC time formats as RFC 3339"),
-        source: engine.display_source(),
+        created_at: rfc3339(created),
+        source: source.display(),
         format,
         archive: String::new(),
         snapshot,
@@ -174,7 +195,7 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         compressed_bytes,
         sha256,
     };
-    let kind = (format.extension(engine.name()), sealed.is_some());
+    let kind = (extension, sealed.is_some());
     let path = store.commit(&archive_tmp, &stem, &naming::stamp(created), kind, |name| {
         let mut m = manifest.clone();
         m.archive = name.to_string();
@@ -198,8 +219,8 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
 
     let mut path = path;
     let restore_test = match &opts.restore_test {
-        Some(verify_opts) => {
-            let report = verify::restore_test(&path, verify_opts)?;
+        Some(test_opts) => {
+            let report = restore_test::restore_test(&path, test_opts)?;
             for line in report.summary_lines() {
                 info!("{line}");
             }
@@ -217,6 +238,7 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
             path,
             manifest,
             pruned: Vec::new(),
+            replicas: Vec::new(),
             previous,
             restore_test,
             sealed,
@@ -224,18 +246,48 @@ pub fn run(opts: &BackupOptions) -> Result<BackupOutcome> {
         });
     }
 
-    let pruned = match opts.keep {
-        Some(keep) => store::prune(&store, &stem, keep, Some(&manifest.archive), false)?.deleted,
-        None => Vec::new(),
-    };
-    for old in &pruned {
-        info!("pruned {}", old.name);
+    // Every destination holds the new backup before anything old is deleted anywhere.
+    let mut stored = Vec::new();
+    for destination in destinations {
+        let series = destination.series(&stem);
+        let put = destination
+            .put(LocalBackup { archive: &path }, &series)
+            .map_err(|e| Error::Replicate {
+                store: destination.describe(),
+                stored: stored.len(),
+                cause: Box::new(e),
+            })?;
+        info!("stored {} in {}", put.name, destination.describe());
+        stored.push((put, series));
+    }
+
+    let mut pruned = Vec::new();
+    let mut replicas = Vec::new();
+    if let Some(keep) = opts.keep {
+        pruned = store::prune(&store, &stem, keep, Some(&manifest.archive))?.deleted;
+        for old in &pruned {
+            info!("pruned {}", old.name);
+        }
+    }
+    for (destination, (put, series)) in destinations.iter().zip(stored) {
+        let deleted = match opts.keep {
+            Some(keep) => store::prune(*destination, &series, keep, Some(&put.id))?.deleted,
+            None => Vec::new(),
+        };
+        for old in &deleted {
+            info!("pruned {} from {}", old.name, destination.describe());
+        }
+        replicas.push(Replica {
+            stored: put,
+            pruned: deleted,
+        });
     }
     Ok(BackupOutcome {
         manifest_path: manifest::path_for(&path),
         path,
         manifest,
         pruned,
+        replicas,
         previous,
         restore_test,
         sealed,
@@ -257,143 +309,4 @@ fn snapshot_check(opts: &BackupOptions) -> SnapshotCheck {
 fn previous_manifest(store: &LocalStore, stem: &str) -> Option<Manifest> {
     let newest = store.list(stem).ok()?.into_iter().next()?;
     Manifest::load(&manifest::path_for(&store.dir().join(newest.id))).ok()
-}
-
-fn file_name(path: &std::path::Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// `90`, `90s`, `15m`, `2h`: a `--timeout` value.
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let (number, unit) = match text.strip_suffix(['s', 'm', 'h']) {
-        Some(n) => (n, &text[n.len()..]),
-        None => (text, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration: write e.g. 90s, 15m or 2h"))?;
-    let secs = match unit {
-        "h" => n * 3600,
-        "m" => n * 60,
-        _ => n,
-    };
-    if secs == 0 {
-        return Err("a timeout of 0 would stop every backup: give a positive duration".into());
-    }
-    Ok(Duration::from_secs(secs))
-}
-
-/// `148 KB`, `1.2 MB`: sizes as the log lines show them.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else if value < 10.0 {
-        format!("{value:.1} {}", UNITS[unit])
-    } else {
-        format!("{value:.0} {}", UNITS[unit])
-    }
-}
-
-/// What `backup --upload` adds to a backup.
-#[derive(Debug, Clone)]
-pub struct UploadOptions {
-    /// Base of the artifact name in place of the database's stem.
-    pub artifact_name: Option<String>,
-    pub retention_days: Option<u32>,
-    /// REST access for pruning artifacts past `keep` (required when `keep` is set), and for
-    /// the public-repository guard when the event payload does not tell.
-    pub github: Option<GitHub>,
-    /// Upload a plain backup even from a public repository (see [`guard`]).
-    pub allow_public_plaintext: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct UploadedBackup {
-    pub backup: BackupOutcome,
-    /// `None` when the backup failed its restore test: it was not uploaded.
-    pub artifact: Option<Uploaded>,
-    /// Artifacts of the same backup name deleted past the keep count.
-    pub pruned_artifacts: Vec<StoredBackup>,
-    /// The public-repository guard's line for the job summary (who can download a plain
-    /// backup's artifact).
-    pub notice: Option<String>,
-}
-
-/// A backup, then its upload, then (with `keep`) local rotation and artifact pruning. Nothing
-/// is pruned, locally or remotely, unless the backup was verified and its upload finalized;
-/// a failed upload leaves the new local backup in place.
-pub fn run_and_upload(opts: &BackupOptions, upload: &UploadOptions) -> Result<UploadedBackup> {
-    // Check the job's credentials, and that this backup may be uploaded at all, before
-    // spending time on a backup that could not be uploaded.
-    let runtime = Runtime::from_env()?;
-    // A name GitHub would refuse is refused now, not after a backup made for nothing.
-    if let Some(base) = &upload.artifact_name {
-        artifacts::validate_name(base)?;
-    }
-    let notice = guard::check_upload(
-        opts.encrypt_to.is_some(),
-        upload.allow_public_plaintext,
-        upload.github.as_ref(),
-    )?;
-    if let Some(keep) = opts.keep {
-        retention::validate_keep(keep).map_err(Error::Usage)?;
-    }
-    let remote = match (opts.keep, &upload.github) {
-        (Some(_), Some(gh)) => Some(ArtifactStore::connect(gh.clone())?),
-        (Some(_), None) => {
-            return Err(Error::Usage(
-                "--keep with --upload prunes old artifacts, which needs a GitHub token".into(),
-            ));
-        }
-        (None, _) => None,
-    };
-    let mut local = opts.clone();
-    local.keep = None;
-    let backup = run(&local)?;
-    if !backup.verified() {
-        return Ok(UploadedBackup {
-            backup,
-            artifact: None,
-            pruned_artifacts: Vec::new(),
-            notice,
-        });
-    }
-    let (name, prefix) =
-        artifacts::artifact_name(&backup.manifest.archive, upload.artifact_name.as_deref())?;
-    let artifact = artifacts::upload_backup(&runtime, &backup.path, &name, upload.retention_days)?;
-    info!("uploaded artifact {} (id {})", artifact.name, artifact.id);
-
-    let (mut pruned, mut pruned_artifacts) = (Vec::new(), Vec::new());
-    if let (Some(keep), Some(remote)) = (opts.keep, remote) {
-        let local_store = LocalStore::open(&opts.out)?;
-        let (_, stem) = artifacts::artifact_name(&backup.manifest.archive, None)?;
-        pruned = store::prune(
-            &local_store,
-            &stem,
-            keep,
-            Some(&backup.manifest.archive),
-            false,
-        )?
-        .deleted;
-        let id = artifact.id.to_string();
-        pruned_artifacts = store::prune(&remote, &prefix, keep, Some(&id), false)?.deleted;
-    }
-    for old in pruned.iter().chain(&pruned_artifacts) {
-        info!("pruned {}", old.name);
-    }
-    Ok(UploadedBackup {
-        backup: BackupOutcome { pruned, ..backup },
-        artifact: Some(artifact),
-        pruned_artifacts,
-        notice,
-    })
 }

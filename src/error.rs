@@ -89,6 +89,28 @@ pub enum Error {
     /// recipients the backup was encrypted to, and never the identity itself.
     #[error("{0}")]
     Identity(String),
+
+    /// Putting a verified backup to a destination store failed. The backups already put
+    /// elsewhere stay; nothing is pruned anywhere. The exit code is the cause's.
+    #[error(
+        "storing the backup in {store} failed ({stored} other destination(s) already hold it): {cause}"
+    )]
+    Replicate {
+        store: String,
+        stored: usize,
+        cause: Box<Error>,
+    },
+
+    /// A restore test did not pass: `backup --restore-test`, `restore` and `restore-test` all
+    /// end this way, with the worst verdict's exit code (5 failed, 6 unreadable, 9 locked) and
+    /// what happened to the backup or the target.
+    #[error("the restore test {outcome}: {consequence}")]
+    RestoreTest {
+        /// `of X failed (3 of 20 checks)`, `found X unreadable`, ...
+        outcome: String,
+        consequence: String,
+        code: u8,
+    },
 }
 
 impl Error {
@@ -107,6 +129,8 @@ impl Error {
                 .first()
                 .map_or(exit::INTERNAL, |(_, e)| e.exit_code()),
             Error::Identity(_) => exit::IDENTITY,
+            Error::Replicate { cause, .. } => cause.exit_code(),
+            Error::RestoreTest { code, .. } => *code,
         }
     }
 

@@ -23,7 +23,11 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_level(false)
         .init();
-    match cli::run(cli) {
+    // Before any command makes a scratch resource: Ctrl-C and SIGTERM remove them all.
+    let ran = dbbackup::cleanup::install()
+        .map_err(anyhow::Error::from)
+        .and_then(|()| cli::run(cli));
+    match ran {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // One line, like the log events: the error may quote a hostile file or table name.

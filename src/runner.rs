@@ -11,7 +11,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::archive::Manifest;
-use crate::backup::human_bytes;
+use crate::error::{Error, Result};
+use crate::util::human_bytes;
 
 /// The runner environment, read once.
 #[derive(Debug, Clone, Default)]
@@ -40,23 +41,32 @@ impl Runner {
         self.active
     }
 
-    /// Sets a step output. Values may hold anything, newlines included.
-    pub fn set_output(&self, name: &str, value: &str) -> std::io::Result<()> {
+    /// Sets a step output. Values may hold anything, newlines included. A failure to write
+    /// `$GITHUB_OUTPUT` is an output error (exit 4), like any file dbbackup cannot write.
+    pub fn set_output(&self, name: &str, value: &str) -> Result<()> {
         let Some(path) = self.output_file.as_ref().filter(|_| self.active) else {
             return Ok(());
         };
         let delimiter = unique_delimiter(value);
-        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-        write!(file, "{name}<<{delimiter}\n{value}\n{delimiter}\n")
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| write!(f, "{name}<<{delimiter}\n{value}\n{delimiter}\n"))
+            .map_err(|e| Error::output("write a step output to $GITHUB_OUTPUT", path, e))
     }
 
-    /// Appends Markdown to the job summary.
-    pub fn append_summary(&self, markdown: &str) -> std::io::Result<()> {
+    /// Appends Markdown to the job summary (`$GITHUB_STEP_SUMMARY`; a failure is exit 4).
+    pub fn append_summary(&self, markdown: &str) -> Result<()> {
         let Some(path) = self.summary_file.as_ref().filter(|_| self.active) else {
             return Ok(());
         };
-        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-        writeln!(file, "{markdown}")
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "{markdown}"))
+            .map_err(|e| Error::output("write the job summary to $GITHUB_STEP_SUMMARY", path, e))
     }
 
     /// An error annotation on the run's page.
@@ -76,31 +86,11 @@ impl Runner {
         }
     }
 
-    /// Folds the log lines printed until the guard is dropped.
-    pub fn group(&self, title: &str) -> Group {
-        self.command("group", &[], title);
-        Group {
-            active: self.active,
-        }
-    }
-
     /// Commands go to stderr: the runner reads both streams for them, and stdout stays clean
     /// for `--json`.
     fn command(&self, name: &str, properties: &[(&str, &str)], message: &str) {
         if self.active {
             eprintln!("{}", format_command(name, properties, message));
-        }
-    }
-}
-
-pub struct Group {
-    active: bool,
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        if self.active {
-            eprintln!("::endgroup::");
         }
     }
 }

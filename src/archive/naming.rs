@@ -1,13 +1,15 @@
-//! Backup file names: `<stem>-<UTC yyyymmdd-HHMMSS>[-N].<ext>.gz`, plus `.age` when encrypted.
+//! The names of backups, the one grammar for files and artifacts alike:
+//! - a file is `<stem>-<UTC yyyymmdd-HHMMSS>[-N].<ext>.gz`, plus `.age` when encrypted;
+//! - an artifact is the file's name without its extensions, `<stem>-<stamp>[-N]`, or with a
+//!   user's base in place of the stem.
 //!
 //! The name carries the order of backups (timestamp, then sequence number for backups taken in
-//! the same second), so rotation can sort without opening any file.
+//! the same second), so rotation can sort without opening any file. Which extensions are
+//! archives is the engines' to say (`engine::is_archive_extension`); this grammar only takes a
+//! lowercase word there.
 
 use time::OffsetDateTime;
 use time::macros::format_description;
-
-/// Extensions a dbbackup archive can carry before `.gz`.
-const EXTENSIONS: [&str; 3] = ["sqlite", "sql", "dump"];
 
 /// A parsed backup file name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -63,8 +65,8 @@ pub fn file_name(stem: &str, stamp: &str, seq: u32, ext: &str, encrypted: bool) 
     }
 }
 
-/// Parses `name` as a backup of the database called `stem`; `None` for anything else, so that
-/// rotation never touches a file it did not write.
+/// Parses `name` as a backup file of the database called `stem`; `None` for anything else, so
+/// that rotation never touches a file it did not write.
 pub fn parse(name: &str, stem: &str) -> Option<BackupName> {
     let rest = name.strip_prefix(stem)?.strip_prefix('-')?;
     let (rest, encrypted) = match rest.strip_suffix(super::encrypt::SUFFIX) {
@@ -73,14 +75,34 @@ pub fn parse(name: &str, stem: &str) -> Option<BackupName> {
     };
     let rest = rest.strip_suffix(".gz")?;
     let (body, ext) = rest.rsplit_once('.')?;
-    if !EXTENSIONS.contains(&ext) {
+    if ext.is_empty()
+        || !ext
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    {
         return None;
     }
+    let (stamp, seq) = parse_stamp(body)?;
+    Some(BackupName {
+        stamp: stamp.to_string(),
+        seq,
+        ext: ext.to_string(),
+        encrypted,
+    })
+}
+
+/// `yyyymmdd-HHMMSS` with an optional `-N` (N ≥ 2, no leading zero): the part of a name after
+/// its stem.
+fn parse_stamp(body: &str) -> Option<(&str, u32)> {
     let (stamp, seq) = match body.get(15..) {
         Some("") => (body, 1),
         Some(tail) => {
-            let n: u32 = tail.strip_prefix('-')?.parse().ok()?;
-            if n < 2 || tail[1..].starts_with('0') {
+            let digits = tail.strip_prefix('-')?;
+            if digits.starts_with('0') || !digits.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let n: u32 = digits.parse().ok()?;
+            if n < 2 {
                 return None;
             }
             (&body[..15], n)
@@ -93,12 +115,41 @@ pub fn parse(name: &str, stem: &str) -> Option<BackupName> {
         && b.iter()
             .enumerate()
             .all(|(i, c)| i == 8 || c.is_ascii_digit());
-    shape_ok.then(|| BackupName {
-        stamp: stamp.to_string(),
-        seq,
-        ext: ext.to_string(),
-        encrypted,
-    })
+    shape_ok.then_some((stamp, seq))
+}
+
+/// The artifact name of a backup file (`<stem>-<stamp>[-N]`), and the prefix its series
+/// shares: the stem, or `base` in its place when given. A file named otherwise keeps its bare
+/// name, or takes `base` as it is.
+pub fn artifact_name(archive_file_name: &str, base: Option<&str>) -> (String, String) {
+    let bare = archive_file_name
+        .strip_suffix(super::encrypt::SUFFIX)
+        .unwrap_or(archive_file_name)
+        .strip_suffix(".gz")
+        .and_then(|n| n.rsplit_once('.'))
+        .map_or(archive_file_name, |(bare, _ext)| bare);
+    let stem = bare
+        .match_indices('-')
+        .map(|(i, _)| &bare[..i])
+        .find(|stem| !stem.is_empty() && is_artifact_of(bare, stem));
+    match (stem, base) {
+        (Some(stem), Some(base)) => (format!("{base}{}", &bare[stem.len()..]), base.to_string()),
+        (Some(stem), None) => (bare.to_string(), stem.to_string()),
+        (None, Some(base)) => (base.to_string(), base.to_string()),
+        (None, None) => (bare.to_string(), bare.to_string()),
+    }
+}
+
+/// Whether the artifact `name` is a backup of `prefix`: the name itself, or the name followed
+/// by `-<yyyymmdd-HHMMSS>` and an optional `-N`. `app-staging-...` is not a backup of `app`.
+pub fn is_artifact_of(name: &str, prefix: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    match rest.strip_prefix('-') {
+        Some(body) => parse_stamp(body).is_some(),
+        None => rest.is_empty(),
+    }
 }
 
 /// Parses a backup file name of any database (a directory can hold several): the stem is what
@@ -133,7 +184,8 @@ mod tests {
     fn refuses_other_files() {
         for name in [
             "app-20261125-175300.sqlite",
-            "app-20261125-175300.txt.gz",
+            "app-20261125-175300.TXT.gz",
+            "app-20261125-175300..gz",
             "app-2-20261125-175300.sqlite.gz",
             "apple-20261125-175300.sqlite.gz",
             "app-20261125-1753000.sqlite.gz",
@@ -163,6 +215,38 @@ mod tests {
             parse_any("app-20261125-175300.sqlite.gz.manifest.json"),
             None
         );
+    }
+
+    #[test]
+    fn names_artifacts_and_recognises_only_their_own() {
+        let named = |file, base| artifact_name(file, base);
+        assert_eq!(
+            named("app-20261125-175300-2.sqlite.gz", None),
+            ("app-20261125-175300-2".into(), "app".into())
+        );
+        assert_eq!(
+            named("app-20261125-175300.sql.gz", Some("nightly")),
+            ("nightly-20261125-175300".into(), "nightly".into())
+        );
+        assert_eq!(
+            named("app-20261125-175300.sql.gz.age", Some("nightly")),
+            ("nightly-20261125-175300".into(), "nightly".into())
+        );
+        assert_eq!(named("x.sqlite.gz", None), ("x".into(), "x".into()));
+        assert!(is_artifact_of("app-20261125-175300", "app"));
+        assert!(is_artifact_of("app-20261125-175300-12", "app"));
+        assert!(is_artifact_of("app", "app"));
+        for other in [
+            "app-staging-20261125-175300",
+            "apple-20261125-175300",
+            "app-20261125-175300-01",
+            "app-20261125-175300-1",
+            "app-20261125-175300-x",
+            "app-2026112-175300",
+            "app-",
+        ] {
+            assert!(!is_artifact_of(other, "app"), "{other}");
+        }
     }
 
     #[test]

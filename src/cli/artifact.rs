@@ -5,6 +5,7 @@ use dbbackup::archive::encrypt;
 use dbbackup::error::exit;
 use dbbackup::runner::Runner;
 use dbbackup::store::artifacts::{self, Artifact, ArtifactStore, GitHub, Runtime, guard};
+use dbbackup::util::file_name;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -109,24 +110,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 fn upload(args: UploadArgs) -> anyhow::Result<u8> {
     let runtime = Runtime::from_env()?;
-    let file_name = args
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (name, _) = artifacts::artifact_name(&file_name, args.name.as_deref())?;
+    let (name, _) = artifacts::artifact_name(&file_name(&args.file), args.name.as_deref())?;
+    let github = args.token.github().ok();
     let notice = guard::check_upload(
         encrypt::is_encrypted(&args.file),
         args.allow_public_plaintext,
-        args.token.github().ok().as_ref(),
+        github.as_ref(),
     )?;
-    let uploaded = artifacts::upload_backup(&runtime, &args.file, &name, args.retention_days)
+    let runner = Runner::detect();
+    if let Some(notice) = &notice {
+        super::backup::say_notice(&runner, notice);
+    }
+    let store = ArtifactStore::for_upload(runtime, None, None, args.retention_days)?;
+    let uploaded = store
+        .upload(&args.file, &name)
         .with_context(|| format!("upload of {} failed", args.file.display()))?;
     tracing::info!("uploaded artifact {} (id {})", uploaded.name, uploaded.id);
     if let Some(notice) = notice {
-        Runner::detect()
-            .append_summary(&notice)
-            .context("write the job summary to $GITHUB_STEP_SUMMARY")?;
+        runner.append_summary(&notice.line)?;
     }
     if args.json {
         super::print_json(&serde_json::json!({
@@ -162,8 +163,9 @@ fn download(args: DownloadArgs) -> anyhow::Result<u8> {
             several[0].name
         ))),
     };
+    let id = chosen.id.to_string();
     let files = store
-        .download(chosen, &args.out)
+        .download(&id, &chosen.name, &args.out)
         .with_context(|| format!("download of artifact {} failed", chosen.name))?;
     tracing::info!(
         "downloaded {} (id {}, created {}) → {}",

@@ -1,13 +1,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use dbbackup::archive::Format;
 use dbbackup::archive::encrypt::Recipients;
-use dbbackup::backup::{self, BackupOptions, BackupOutcome, UploadOptions, UploadedBackup};
+use dbbackup::backup::{self, BackupOptions, BackupOutcome};
 use dbbackup::error::exit;
+use dbbackup::restore_test::{self, junit};
 use dbbackup::runner::{self, Runner};
-use dbbackup::verify::{self, junit};
+use dbbackup::store::Store;
+use dbbackup::store::artifacts::{ArtifactStore, Runtime, guard};
+use dbbackup::util::parse_duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,7 +34,7 @@ pub struct Args {
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
     level: u32,
     /// Give up after this long (PostgreSQL: pg_dump and the snapshot queries): 90s, 15m, 2h.
-    #[arg(long, value_name = "DURATION", value_parser = backup::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<std::time::Duration>,
     /// Restore-test the new backup (as `restore-test` does) before rotating anything away.
     #[arg(long)]
@@ -87,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         level: args.level,
         timeout: args.timeout,
         restore_test: match args.restore_test || args.junit.is_some() {
-            true => Some(verify::Options {
+            true => Some(restore_test::Options {
                 quick: args.quick,
                 identity: args.identity.load()?,
                 ..Default::default()
@@ -97,51 +99,80 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         encrypt_to: Recipients::parse(&args.encrypt_to)?.map(Arc::new),
         quick: args.quick,
     };
-    let done = if args.upload {
-        upload(&args, &opts)?
-    } else {
-        let backup = backup::run(&opts).map_err(|e| failed(e, &args.source, &opts.out, false))?;
-        UploadedBackup {
-            backup,
-            artifact: None,
-            pruned_artifacts: Vec::new(),
-            notice: None,
+    // Every destination is checked (credentials, names, the public-repository guard) before
+    // time is spent on a backup that could not be stored.
+    let (artifacts, notice) = match args.upload {
+        true => {
+            let (store, notice) = artifact_store(&args, &opts)?;
+            (Some(store), notice)
         }
+        false => (None, None),
     };
-    report(&args, &done)?;
-    if !done.backup.verified() {
-        return Err(dbbackup::Error::Verify {
-            object: done.backup.path.display().to_string(),
-            reason: "the new backup failed its restore test; it was set aside as .failed, \
-                     not uploaded, and nothing was rotated away"
-                .into(),
-        }
-        .into());
+    if let Some(notice) = &notice {
+        say_notice(&Runner::detect(), notice);
+    }
+    let destinations: Vec<&dyn Store> = artifacts.iter().map(|a| a as &dyn Store).collect();
+    let outcome = backup::run(&opts, &destinations)
+        .map_err(|e| failed(e, &args.source, &opts.out, !destinations.is_empty()))?;
+    report(&args, &outcome, notice.as_ref())?;
+    if let Some(report) = &outcome.restore_test
+        && let Some(err) = restore_test::failure(
+            std::slice::from_ref(report),
+            &format!(
+                "the new backup was set aside as {}, stored nowhere else, and nothing was \
+                 rotated away",
+                outcome.path.display()
+            ),
+        )
+    {
+        return Err(err.into());
     }
     Ok(exit::OK)
 }
 
-fn upload(args: &Args, opts: &BackupOptions) -> anyhow::Result<UploadedBackup> {
+/// The artifact destination of `--upload`, and what the public-repository guard has to say.
+fn artifact_store(
+    args: &Args,
+    opts: &BackupOptions,
+) -> anyhow::Result<(ArtifactStore, Option<guard::Notice>)> {
+    let runtime = Runtime::from_env()?;
     // Pruning needs the token; without --keep it only serves the public-repository guard.
     let github = match args.keep {
-        Some(_) => Some(args.token.clone().github()?),
+        Some(_) => Some(args.token.clone().github().map_err(|_| {
+            dbbackup::Error::Usage(
+                "--keep with --upload prunes old artifacts, which needs a GitHub token".into(),
+            )
+        })?),
         None => args.token.clone().github().ok(),
     };
-    let upload = UploadOptions {
-        artifact_name: args.artifact_name.clone(),
-        retention_days: args.retention_days,
+    let notice = guard::check_upload(
+        opts.encrypt_to.is_some(),
+        args.allow_public_plaintext,
+        github.as_ref(),
+    )?;
+    let store = ArtifactStore::for_upload(
+        runtime,
         github,
-        allow_public_plaintext: args.allow_public_plaintext,
-    };
-    backup::run_and_upload(opts, &upload).map_err(|e| failed(e, &args.source, &opts.out, true))
+        args.artifact_name.clone(),
+        args.retention_days,
+    )?;
+    Ok((store, notice))
+}
+
+/// Says the guard's notice: a warning when anyone may download the backup.
+pub(super) fn say_notice(runner: &Runner, notice: &guard::Notice) {
+    if notice.public {
+        tracing::warn!("{}", notice.line);
+        runner.warning("plain backup, public repository", &notice.line);
+    }
 }
 
 /// The error of a failed backup, with what happened to the backups. Pruning is the last step,
-/// so when it is what failed the new backup exists (and was uploaded) and some old ones may be
+/// so when it is what failed the new backup exists (and was stored) and some old ones may be
 /// gone: saying "nothing was rotated away" then would be wrong.
-fn failed(err: dbbackup::Error, source: &str, out: &Path, upload: bool) -> anyhow::Error {
-    let source = dbbackup::engine::redact_source(source);
-    let context = match (&err, upload) {
+fn failed(err: dbbackup::Error, source: &str, out: &Path, destinations: bool) -> anyhow::Error {
+    let source = dbbackup::engine::redact(source);
+    let context = match (&err, destinations) {
         (dbbackup::Error::Prune { .. }, _) => format!(
             "the backup of {source} succeeded (the new backup is in {}), but deleting old \
              backups past --keep failed",
@@ -158,9 +189,13 @@ fn failed(err: dbbackup::Error, source: &str, out: &Path, upload: bool) -> anyho
 }
 
 /// The JUnit report, GitHub Actions outputs and summary, and `--json`.
-fn report(args: &Args, done: &UploadedBackup) -> anyhow::Result<()> {
+fn report(
+    args: &Args,
+    outcome: &BackupOutcome,
+    notice: Option<&guard::Notice>,
+) -> anyhow::Result<()> {
     let runner = Runner::detect();
-    let outcome = &done.backup;
+    let artifact = outcome.replicas.first().filter(|_| args.upload);
     let (file_bytes, file_sha256) = outcome.on_disk();
     if let Some(report) = &outcome.restore_test {
         if let Some(path) = &args.junit {
@@ -172,7 +207,7 @@ fn report(args: &Args, done: &UploadedBackup) -> anyhow::Result<()> {
             args.junit.as_deref(),
         )?;
     }
-    report_to_runner(&runner, done)?;
+    report_to_runner(&runner, outcome, artifact.map(|r| &r.stored), notice)?;
     if args.json {
         super::print_json(&serde_json::json!({
             "path": outcome.path,
@@ -183,10 +218,10 @@ fn report(args: &Args, done: &UploadedBackup) -> anyhow::Result<()> {
             "seconds": outcome.seconds,
             "pruned": outcome.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
             "restore_test": outcome.restore_test,
-            "artifact": done.artifact.as_ref().map(|a| serde_json::json!({
-                "id": a.id, "name": a.name, "size": a.size,
+            "artifact": artifact.map(|a| serde_json::json!({
+                "id": a.stored.id.parse::<u64>().ok(), "name": a.stored.name, "size": a.stored.bytes,
             })),
-            "pruned_artifacts": done.pruned_artifacts.iter().map(|b| &b.name).collect::<Vec<_>>(),
+            "pruned_artifacts": artifact.iter().flat_map(|a| &a.pruned).map(|b| &b.name).collect::<Vec<_>>(),
             "manifest": outcome.manifest,
         }));
     }
@@ -194,14 +229,19 @@ fn report(args: &Args, done: &UploadedBackup) -> anyhow::Result<()> {
 }
 
 /// Step outputs and the job summary, when running in GitHub Actions.
-fn report_to_runner(runner: &Runner, done: &UploadedBackup) -> anyhow::Result<()> {
+fn report_to_runner(
+    runner: &Runner,
+    outcome: &BackupOutcome,
+    artifact: Option<&dbbackup::store::StoredBackup>,
+    notice: Option<&guard::Notice>,
+) -> anyhow::Result<()> {
     let BackupOutcome {
         manifest: m,
         path,
         manifest_path,
         ..
-    } = &done.backup;
-    let (bytes, sha256) = done.backup.on_disk();
+    } = outcome;
+    let (bytes, sha256) = outcome.on_disk();
     let mut outputs = vec![
         ("backup-path", path.display().to_string()),
         ("manifest-path", manifest_path.display().to_string()),
@@ -210,36 +250,31 @@ fn report_to_runner(runner: &Runner, done: &UploadedBackup) -> anyhow::Result<()
         ("tables", m.snapshot.tables.len().to_string()),
         ("rows", m.snapshot.total_rows().to_string()),
     ];
-    let artifact_url = done
-        .artifact
-        .as_ref()
-        .and_then(|a| runner::artifact_url(a.id));
-    if let Some(artifact) = &done.artifact {
-        outputs.push(("artifact-id", artifact.id.to_string()));
+    let artifact_url = artifact
+        .and_then(|a| a.id.parse().ok())
+        .and_then(runner::artifact_url);
+    if let Some(artifact) = artifact {
+        outputs.push(("artifact-id", artifact.id.clone()));
     }
     if let Some(url) = &artifact_url {
         outputs.push(("artifact-url", url.clone()));
     }
     for (name, value) in outputs {
-        runner
-            .set_output(name, &value)
-            .context("write a step output to $GITHUB_OUTPUT")?;
+        runner.set_output(name, &value)?;
     }
     // The summary is as readable as the artifact: an encrypted backup's shows no data.
-    let mut summary = match &done.backup.sealed {
-        Some(_) => runner::encrypted_backup_summary(&m.archive, bytes, sha256, done.backup.seconds),
-        None => runner::backup_summary(m, done.backup.seconds, done.backup.previous.as_ref()),
+    let mut summary = match &outcome.sealed {
+        Some(_) => runner::encrypted_backup_summary(&m.archive, bytes, sha256, outcome.seconds),
+        None => runner::backup_summary(m, outcome.seconds, outcome.previous.as_ref()),
     };
-    if let Some(notice) = &done.notice {
-        summary.push_str(&format!("\n{notice}\n"));
+    if let Some(notice) = notice {
+        summary.push_str(&format!("\n{}\n", notice.line));
     }
-    if let (Some(artifact), Some(url)) = (&done.artifact, &artifact_url) {
+    if let (Some(artifact), Some(url)) = (artifact, &artifact_url) {
         summary.push_str(&format!(
             "\nUploaded as artifact [{}]({url}).\n",
             artifact.name
         ));
     }
-    runner
-        .append_summary(&summary)
-        .context("write the job summary to $GITHUB_STEP_SUMMARY")
+    Ok(runner.append_summary(&summary)?)
 }

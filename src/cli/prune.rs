@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use dbbackup::error::exit;
-use dbbackup::store::{self, local::LocalStore};
+use dbbackup::store::{self, DryRun, Store, local::LocalStore};
 
 use super::artifact::TokenArgs;
 
@@ -37,31 +37,39 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let pruned = match &args.dir {
         Some(dir) => {
             let local = LocalStore::open(dir)?;
-            let pruned = store::prune(&local, &args.name, args.keep, None, args.dry_run)?;
+            let pruned = prune(&local, &args)?;
             // What a crashed backup left: its manifest without the archive.
             if !args.dry_run {
                 local.remove_orphan_manifests(&args.name);
             }
             pruned
         }
-        None => {
-            let remote = args.token.store()?;
-            store::prune(&remote, &args.name, args.keep, None, args.dry_run)?
-        }
+        None => prune(&args.token.clone().store()?, &args)?,
+    };
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
     };
     for b in &pruned.deleted {
-        tracing::info!("deleted {} ({})", b.name, b.id);
-    }
-    for b in &pruned.would_delete {
-        tracing::info!("would delete {} ({})", b.name, b.id);
+        tracing::info!("{verb} {} ({})", b.name, b.id);
     }
     if args.json {
-        let names =
-            |v: &[store::StoredBackup]| v.iter().map(|b| b.name.clone()).collect::<Vec<_>>();
-        super::print_json(&serde_json::json!({
-            "deleted": names(&pruned.deleted),
-            "would_delete": names(&pruned.would_delete),
-        }));
+        let names: Vec<&str> = pruned.deleted.iter().map(|b| b.name.as_str()).collect();
+        let none: [&str; 0] = [];
+        super::print_json(&match args.dry_run {
+            true => serde_json::json!({ "deleted": none, "would_delete": names }),
+            false => serde_json::json!({ "deleted": names, "would_delete": none }),
+        });
     }
     Ok(exit::OK)
+}
+
+/// The one retention rule on `target`; a dry run prunes through [`DryRun`], which deletes
+/// nothing.
+fn prune(target: &dyn Store, args: &Args) -> dbbackup::Result<store::Pruned> {
+    match args.dry_run {
+        true => store::prune(&DryRun(target), &args.name, args.keep, None),
+        false => store::prune(target, &args.name, args.keep, None),
+    }
 }

@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use dbbackup::verify::{self, Options, Verdict, workdir};
+use dbbackup::restore_test::{self, Options};
+use dbbackup::store::local;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,23 +19,22 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    workdir::remove_on_interrupt()?;
-    let archive = verify::locate(&args.backup, false)?.remove(0);
+    let archive = local::locate(&args.backup, false)?.remove(0);
     let opts = Options {
         identity: args.identity.load()?,
         ..Options::default()
     };
-    let report = verify::restore(&archive, &args.target, args.force, &opts)
+    let report = restore_test::restore(&archive, &args.target, args.force, &opts)
         .with_context(|| format!("restore of {} failed", archive.display()))?;
     for line in report.summary_lines() {
         tracing::info!("{line}");
     }
     // A PostgreSQL target is a URL that may carry a password: never log it as given.
-    let target = dbbackup::engine::redact_source(&args.target.to_string_lossy());
-    if report.verdict == Verdict::Passed {
-        tracing::info!("restored → {target}");
-    } else {
-        tracing::info!("{target} was not written: the backup failed its restore test");
+    let target = dbbackup::engine::redact(&args.target.to_string_lossy());
+    let not_written = format!("{target} was not written");
+    if let Some(err) = restore_test::failure(std::slice::from_ref(&report), &not_written) {
+        return Err(err.into());
     }
+    tracing::info!("restored → {target}");
     Ok(report.verdict.exit_code())
 }

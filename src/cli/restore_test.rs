@@ -1,10 +1,7 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use dbbackup::restore_test::{self, Options, Report, Verdict, junit};
 use dbbackup::runner::Runner;
-use dbbackup::verify::{Report, Verdict};
-
-use dbbackup::verify::{self, Options, junit, workdir};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,19 +29,18 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    workdir::remove_on_interrupt()?;
     let opts = Options {
         quick: args.quick,
         restore_into: args.restore_into,
         identity: args.identity.load()?,
     };
-    let reports = verify::restore_test_all(&args.backups, args.all, &opts)?;
+    let reports = restore_test::restore_test_all(&args.backups, args.all, &opts)?;
     for report in &reports {
         for line in report.summary_lines() {
             tracing::info!("{line}");
         }
     }
-    let code = verify::exit_code(&reports);
+    let code = restore_test::exit_code(&reports);
     if let Some(path) = &args.junit {
         junit::write_file(&reports, path)?;
     }
@@ -55,7 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "backups": reports,
         }));
     }
-    Ok(code)
+    match restore_test::failure(&reports, "these backups are not proven to restore") {
+        Some(err) => Err(err.into()),
+        None => Ok(code),
+    }
 }
 
 /// Step outputs (`passed`, `report-path`, `tables`, `rows`), an annotation per failed check and
@@ -77,9 +76,7 @@ pub fn report_to_runner(
         outputs.push(("rows", info.rows.to_string()));
     }
     for (name, value) in outputs {
-        runner
-            .set_output(name, &value)
-            .context("write a step output to $GITHUB_OUTPUT")?;
+        runner.set_output(name, &value)?;
     }
     let mut summary = String::from("### dbbackup restore test\n\n");
     for report in reports {
@@ -93,7 +90,5 @@ pub fn report_to_runner(
             );
         }
     }
-    runner
-        .append_summary(&summary)
-        .context("write the job summary to $GITHUB_STEP_SUMMARY")
+    Ok(runner.append_summary(&summary)?)
 }

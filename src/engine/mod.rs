@@ -1,20 +1,78 @@
-//! Database engines behind one small trait: each takes a consistent snapshot and dumps it, and
-//! restores a dump into a throwaway place that the restore test can inspect.
+//! Database engines behind one registry.
 //!
-//! Adding an engine means one new module here and one arm in [`open_source`] / [`for_restore`].
+//! An engine is one module here and one line in [`ENGINES`]. It declares, through [`Engine`],
+//! which sources it takes, how to show one without its secrets, the formats it writes (and
+//! their file extensions), how to open a source for a backup ([`Source`]) and how to restore a
+//! dump into a throwaway place for the restore test ([`Restorer`], giving a [`Scratch`]).
+//! Nothing outside this module names an engine: the pipeline, the restore test, the naming of
+//! files and the command line all ask the registry.
+//!
+//! Scratch resources an engine makes (a scratch database, a directory) register their removal
+//! with [`crate::cleanup`], so that Ctrl-C and SIGTERM remove them on every path.
 
 pub mod postgres;
 pub mod sqlite;
+pub mod tool;
 
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::archive::Format;
-use crate::archive::manifest::{EngineInfo, Snapshot};
+use crate::archive::manifest::{EngineInfo, Manifest, Snapshot};
 use crate::error::{Error, Result};
 
-/// What [`Engine::dump`] took: the engine's version and the snapshot's description, which
+/// Every engine, in the order a SOURCE is offered to them: the first whose [`Engine::takes`]
+/// says yes opens it, so an engine that takes any path (SQLite) comes last.
+pub static ENGINES: &[&dyn Engine] = &[&postgres::ENGINE, &sqlite::ENGINE];
+
+/// What an engine is, before any database: the registry's entry.
+pub trait Engine: Sync {
+    /// `sqlite`, `postgres`: the manifest's engine name.
+    fn name(&self) -> &'static str;
+
+    /// Whether this engine backs up SOURCE (a URL scheme it owns, or a file it recognises).
+    fn takes(&self, source: &str) -> bool;
+
+    /// SOURCE as it may be shown in logs, errors and manifests: no password, no secret.
+    fn redact(&self, source: &str) -> String {
+        source.to_string()
+    }
+
+    /// The formats this engine writes, the default first, each with the file extension its
+    /// archives carry before `.gz`.
+    fn formats(&self) -> &'static [(Format, &'static str)];
+
+    /// Opens SOURCE for a backup. Options that do not apply to this engine are refused.
+    fn open(&self, source: &str, opts: &SourceOptions) -> Result<Box<dyn Source>>;
+
+    /// What restores this engine's backups for a restore test, and where.
+    fn restorer(&self, target: &RestoreTarget) -> Result<Box<dyn Restorer>>;
+
+    /// When `dbbackup restore`'s TARGET names a database on a server this engine restores on,
+    /// that server (to restore the copy on before renaming it into place). `None`: TARGET is
+    /// not this engine's (a file path is restored beside itself).
+    fn restore_server(&self, _target: &str) -> Option<String> {
+        None
+    }
+}
+
+/// What a backup asks of a source beyond its name.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// Give up after this long (engines that cannot bound their dump refuse it).
+    pub timeout: Option<Duration>,
+}
+
+/// Where a restore test restores: the backup's manifest says what it came from, and the user
+/// may name a server (`--restore-into`) for engines that restore on one.
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreTarget<'a> {
+    pub manifest: &'a Manifest,
+    pub into: Option<&'a str>,
+}
+
+/// What [`Source::dump`] took: the engine's version and the snapshot's description, which
 /// becomes the manifest's `snapshot`.
 #[derive(Debug, Clone)]
 pub struct Dumped {
@@ -22,28 +80,28 @@ pub struct Dumped {
     pub snapshot: Snapshot,
 }
 
-/// One integrity check the engine ran on a restored copy, with the problems it reported
-/// (empty when it passed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntegrityCheck {
-    pub name: String,
-    pub problems: Vec<String>,
+/// How deeply a backup checks its snapshot before anything is written under a backup's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotCheck {
+    /// The engine's full check (SQLite: `quick_check`, then every index checked against its
+    /// table, as `integrity_check` does, by sequential scans).
+    Full,
+    /// The engine's quick check (SQLite: `quick_check`: every page, b-tree and record, but not
+    /// the indexes against their tables), for when a full check follows anyway or the user
+    /// asks for speed.
+    Quick,
 }
 
-pub trait Engine {
-    /// `sqlite`, `postgres`: the manifest's engine name.
-    fn name(&self) -> &'static str;
+/// A database to back up.
+pub trait Source {
+    /// The engine that opened it.
+    fn engine(&self) -> &'static dyn Engine;
 
     /// The database's name as used in backup file names (already safe for a file name).
     fn stem(&self) -> String;
 
     /// The source for logs and the manifest, never with a password in it.
-    fn display_source(&self) -> String;
-
-    /// The format `backup` writes when `--format` is not given.
-    fn default_format(&self) -> Format {
-        Format::Native
-    }
+    fn display(&self) -> String;
 
     /// Takes a consistent snapshot, checks it as deeply as `check` says, writes it in `format`
     /// to `out` and describes exactly what was written. `work_dir` is a private directory for
@@ -55,16 +113,27 @@ pub trait Engine {
         out: &mut dyn Write,
         work_dir: &Path,
     ) -> Result<Dumped>;
+}
 
-    /// Restores a dump (already decompressed, streamed from `dump`) into a throwaway place.
-    /// Errors reading `dump` are [`Error::Unreadable`]; the engine refusing it is
-    /// [`Error::Verify`].
-    fn restore_scratch(
+/// Restores dumps of one engine into throwaway places.
+pub trait Restorer {
+    /// Restores a dump (already decompressed, streamed from the archive) into a throwaway
+    /// place under or beside `work_dir`. Errors reading `dump` are [`Error::Unreadable`]; the
+    /// engine refusing it is [`Error::Verify`].
+    fn restore(
         &self,
         format: Format,
         dump: &mut dyn Read,
         work_dir: &Path,
     ) -> Result<Box<dyn Scratch>>;
+}
+
+/// One integrity check the engine ran on a restored copy, with the problems it reported
+/// (empty when it passed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrityCheck {
+    pub name: String,
+    pub problems: Vec<String>,
 }
 
 /// A restored copy of a backup. Dropping it removes it.
@@ -82,62 +151,136 @@ pub trait Scratch {
         Vec::new()
     }
 
-    /// Makes this verified copy the database at `target` (SQLite: a file path), atomically:
-    /// `target` ends up either untouched or the complete copy. An existing `target` is refused
-    /// unless `overwrite`. `dbbackup restore` restores into a work directory beside `target`,
-    /// so for a file this is a rename on one filesystem.
+    /// Makes this verified copy the database at `target` (SQLite: a file path; PostgreSQL: a
+    /// `postgres://` URL), atomically: `target` ends up either untouched or the complete copy.
+    /// An existing `target` is refused unless `overwrite`. `dbbackup restore` restores into a
+    /// work directory beside a file `target`, so for a file this is a rename on one filesystem.
     fn persist(self: Box<Self>, target: &Path, overwrite: bool) -> Result<()>;
 }
 
-/// The engine for a backup SOURCE given on the command line: a URL names its engine, anything
-/// else is a SQLite path. `timeout` bounds a PostgreSQL dump; SQLite has its own lock timeout.
-/// How deeply a backup checks its snapshot before anything is written under a backup's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SnapshotCheck {
-    /// The engine's full check (SQLite: `quick_check`, then every index checked against its
-    /// table, as `integrity_check` does, by sequential scans).
-    Full,
-    /// The engine's quick check (SQLite: `quick_check`: every page, b-tree and record, but not
-    /// the indexes against their tables), for when a full check follows anyway or the user
-    /// asks for speed.
-    Quick,
+/// The engine that backs up SOURCE: the first in [`ENGINES`] that takes it.
+pub fn for_source(source: &str) -> Result<&'static dyn Engine> {
+    ENGINES
+        .iter()
+        .copied()
+        .find(|e| e.takes(source))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no engine takes '{}': give a SQLite path or a postgres:// URL",
+                redact(source)
+            ))
+        })
 }
 
-pub fn open_source(source: &str, timeout: Option<Duration>) -> Result<Box<dyn Engine>> {
-    if postgres::is_postgres_url(source) {
-        return Ok(Box::new(postgres::Postgres::from_source(source, timeout)?));
-    }
-    if timeout.is_some() {
-        return Err(Error::Usage(
-            "--timeout applies to PostgreSQL sources; a SQLite backup waits at most 30s for locks"
-                .into(),
-        ));
-    }
-    Ok(Box::new(sqlite::Sqlite::from_source(source)?))
+/// Opens SOURCE for a backup with the engine that takes it.
+pub fn open_source(source: &str, opts: &SourceOptions) -> Result<Box<dyn Source>> {
+    for_source(source)?.open(source, opts)
 }
 
-/// SOURCE as it may be shown: a URL's password removed.
-pub fn redact_source(source: &str) -> String {
-    if postgres::is_postgres_url(source) {
-        postgres::conn::redact(source)
-    } else {
-        source.to_string()
+/// SOURCE as it may be shown, by the engine that takes it.
+pub fn redact(source: &str) -> String {
+    match ENGINES.iter().find(|e| e.takes(source)) {
+        Some(engine) => engine.redact(source),
+        None => source.to_string(),
     }
 }
 
-/// The engine that restores backups made by the engine called `name` in a manifest.
-pub fn for_restore(name: &str) -> Result<Box<dyn Engine>> {
-    for_restore_with(name, &postgres::RestoreOptions::default())
+/// The engine called `name` in a manifest.
+pub fn named(name: &str) -> Result<&'static dyn Engine> {
+    ENGINES
+        .iter()
+        .copied()
+        .find(|e| e.name() == name)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "backups of engine '{name}' cannot be restored by this dbbackup"
+            ))
+        })
 }
 
-/// [`for_restore`], with where a PostgreSQL backup is restored (`--restore-into`, the manifest's
-/// source server, or the `PG*` variables).
-pub fn for_restore_with(name: &str, pg: &postgres::RestoreOptions) -> Result<Box<dyn Engine>> {
-    match name {
-        "sqlite" => Ok(Box::new(sqlite::Sqlite::for_restore())),
-        "postgres" => Ok(Box::new(postgres::Postgres::for_restore(pg)?)),
-        other => Err(Error::Usage(format!(
-            "backups of engine '{other}' cannot be restored by this dbbackup"
-        ))),
+/// The restorer for a backup, from its manifest's engine.
+pub fn restorer(target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
+    named(&target.manifest.engine.name)?.restorer(target)
+}
+
+/// The server `dbbackup restore` restores TARGET on, when TARGET names a database on one.
+pub fn restore_server(target: &str) -> Option<String> {
+    ENGINES.iter().find_map(|e| e.restore_server(target))
+}
+
+/// The format a backup of `engine` is written in: `asked`, which the engine must write, or its
+/// default.
+pub fn format_for(engine: &dyn Engine, asked: Option<Format>) -> Result<Format> {
+    let formats = engine.formats();
+    match asked {
+        None => Ok(formats[0].0),
+        Some(f) if formats.iter().any(|(g, _)| *g == f) => Ok(f),
+        Some(f) => {
+            let offered: Vec<String> = formats.iter().map(|(g, _)| g.to_string()).collect();
+            Err(Error::Usage(format!(
+                "--format {f} is not written for {} backups: use {}",
+                engine.name(),
+                offered.join(" or ")
+            )))
+        }
+    }
+}
+
+/// The extension of an archive of `engine` in `format` (before `.gz`).
+pub fn extension(engine: &dyn Engine, format: Format) -> Result<&'static str> {
+    engine
+        .formats()
+        .iter()
+        .find(|(f, _)| *f == format)
+        .map(|(_, ext)| *ext)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "a {} backup is never in {format} format",
+                engine.name()
+            ))
+        })
+}
+
+/// Whether `ext` is the extension of some engine's archives: a file named like a backup with
+/// any other extension was not written by dbbackup, and rotation never touches it.
+pub fn is_archive_extension(ext: &str) -> bool {
+    ENGINES
+        .iter()
+        .any(|e| e.formats().iter().any(|(_, x)| *x == ext))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_routes_sources_names_and_formats() {
+        assert_eq!(for_source("postgres://u@h/db").unwrap().name(), "postgres");
+        assert_eq!(for_source("postgresql://h/db").unwrap().name(), "postgres");
+        assert_eq!(for_source("app.db").unwrap().name(), "sqlite");
+        assert_eq!(for_source("sqlite:///x/app.db").unwrap().name(), "sqlite");
+        assert_eq!(named("postgres").unwrap().name(), "postgres");
+        assert!(named("oracle").is_err());
+        assert_eq!(
+            redact("postgres://u:hunter2@h/db"),
+            "postgres://u@h/db",
+            "the password is never shown"
+        );
+        let sqlite = named("sqlite").unwrap();
+        assert_eq!(format_for(sqlite, None).unwrap(), Format::Native);
+        assert!(format_for(sqlite, Some(Format::Custom)).is_err());
+        assert_eq!(extension(sqlite, Format::Native).unwrap(), "sqlite");
+        let pg = named("postgres").unwrap();
+        assert_eq!(format_for(pg, None).unwrap(), Format::Sql);
+        assert_eq!(extension(pg, Format::Custom).unwrap(), "dump");
+        assert!(format_for(pg, Some(Format::Native)).is_err());
+        for ext in ["sqlite", "sql", "dump"] {
+            assert!(is_archive_extension(ext), "{ext}");
+        }
+        assert!(!is_archive_extension("txt"));
+        let names: Vec<&str> = ENGINES.iter().map(|e| e.name()).collect();
+        let mut unique = names.clone();
+        unique.dedup();
+        assert_eq!(names, unique, "engine names are unique");
     }
 }

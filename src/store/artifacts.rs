@@ -31,9 +31,10 @@ pub use bundle::DEFAULT_MAX_UNPACKED;
 use retry::{Attempt, RetryPolicy, retry_for, short_message, with_retries};
 pub use upload::{Runtime, Uploaded};
 
-use super::{Store, StoredBackup};
-use crate::archive::{encrypt, manifest};
+use super::{LocalBackup, Store, StoredBackup};
+use crate::archive::{manifest, naming};
 use crate::error::{Error, Result};
+use crate::util::file_name;
 
 /// A token that never shows in `Debug` output, so it cannot leak through a log or an error.
 #[derive(Clone)]
@@ -125,26 +126,10 @@ pub struct Artifact {
     pub from_fork: bool,
 }
 
-/// The artifact name for a backup archive `<stem>-<stamp>[-N].<ext>.gz[.age]`, and the prefix its
-/// backups share: `<stem>-<stamp>[-N]` and `<stem>`, or with a user's `base` in place of the
-/// stem. An archive named otherwise keeps its bare name, or takes `base` as it is.
+/// The artifact name for a backup archive and the prefix of its series (see
+/// [`naming::artifact_name`]), refused here when GitHub would refuse it.
 pub fn artifact_name(archive_file_name: &str, base: Option<&str>) -> Result<(String, String)> {
-    let bare = archive_file_name
-        .strip_suffix(encrypt::SUFFIX)
-        .unwrap_or(archive_file_name)
-        .strip_suffix(".gz")
-        .and_then(|n| n.rsplit_once('.'))
-        .map_or(archive_file_name, |(bare, _ext)| bare);
-    let stem = bare
-        .match_indices('-')
-        .map(|(i, _)| &bare[..i])
-        .find(|stem| !stem.is_empty() && is_backup_of(bare, stem));
-    let (name, prefix) = match (stem, base) {
-        (Some(stem), Some(base)) => (format!("{base}{}", &bare[stem.len()..]), base.to_string()),
-        (Some(stem), None) => (bare.to_string(), stem.to_string()),
-        (None, Some(base)) => (base.to_string(), base.to_string()),
-        (None, None) => (bare.to_string(), bare.to_string()),
-    };
+    let (name, prefix) = naming::artifact_name(archive_file_name, base);
     validate_name(&name)?;
     Ok((name, prefix))
 }
@@ -165,41 +150,19 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether the artifact `name` is a backup of `prefix`: the name itself, or the name followed
-/// by `-<yyyymmdd-HHMMSS>` and an optional `-N`. `app-staging-...` is not a backup of `app`.
-pub fn is_backup_of(name: &str, prefix: &str) -> bool {
-    let Some(rest) = name.strip_prefix(prefix) else {
-        return false;
-    };
-    let Some(rest) = rest.strip_prefix('-') else {
-        return rest.is_empty();
-    };
-    let (stamp, seq) = match rest.get(15..) {
-        Some("") => (rest, None),
-        Some(tail) => (&rest[..15], Some(tail)),
-        None => return false,
-    };
-    let stamp_ok = stamp.bytes().enumerate().all(|(i, c)| {
-        if i == 8 {
-            c == b'-'
-        } else {
-            c.is_ascii_digit()
-        }
-    });
-    let seq_ok = seq.is_none_or(|t| {
-        t.strip_prefix('-').is_some_and(|n| {
-            !n.is_empty() && !n.starts_with('0') && n.bytes().all(|c| c.is_ascii_digit())
-        })
-    });
-    stamp_ok && seq_ok
-}
-
-/// The repository's artifacts through the REST API. Calls block: each runs on a private
-/// single-threaded runtime, so the CLI stays synchronous.
+/// The repository's artifacts: uploaded through the artifact service with the job's runtime
+/// token, listed, downloaded and deleted through the REST API with a repository token. Either
+/// may be missing (a `run:` step has no runtime token; uploading needs no REST token); what
+/// needs it then says how to provide it. Calls block: each runs on a private single-threaded
+/// runtime, so the CLI stays synchronous.
 pub struct ArtifactStore {
     rt: tokio::runtime::Runtime,
-    client: Octocrab,
-    gh: GitHub,
+    rest: Option<(Octocrab, GitHub)>,
+    runtime: Option<Runtime>,
+    /// `--artifact-name`: the series' name in place of the database's stem.
+    base: Option<String>,
+    /// `--retention-days`, already within GitHub's limits.
+    retention_days: Option<u32>,
     /// The bound on what one download may unpack to.
     pub max_unpacked: u64,
 }
@@ -209,14 +172,74 @@ fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// A private single-threaded runtime for one store's blocking calls.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    install_crypto();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Error::output(
+                "start the network runtime (threads, timers)",
+                std::env::temp_dir(),
+                e,
+            )
+        })
+}
+
 impl ArtifactStore {
+    /// Listing, downloading and deleting through the REST API.
     pub fn connect(gh: GitHub) -> Result<ArtifactStore> {
-        install_crypto();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
-        let client = rt.block_on(async {
+        Self::new(Some(gh), None)
+    }
+
+    /// A store that uploads with the job's runtime token, and (with `gh`) lists, downloads and
+    /// prunes too. `base` names the series in place of the database's stem (`--artifact-name`);
+    /// `retention_days` is how long GitHub keeps each upload.
+    pub fn for_upload(
+        runtime: Runtime,
+        gh: Option<GitHub>,
+        base: Option<String>,
+        retention_days: Option<u32>,
+    ) -> Result<ArtifactStore> {
+        // A name GitHub would refuse is refused now, not after a backup made for nothing.
+        if let Some(base) = &base {
+            validate_name(base)?;
+        }
+        let mut store = Self::new(gh, Some(runtime))?;
+        store.base = base;
+        store.retention_days = retention_days.map(retention_within_limits).transpose()?;
+        Ok(store)
+    }
+
+    fn new(gh: Option<GitHub>, runtime: Option<Runtime>) -> Result<ArtifactStore> {
+        let rt = self::runtime()?;
+        let rest = match gh {
+            Some(gh) => Some((Self::client(&rt, &gh)?, gh)),
+            None => None,
+        };
+        Ok(ArtifactStore {
+            rt,
+            rest,
+            runtime,
+            base: None,
+            retention_days: None,
+            max_unpacked: DEFAULT_MAX_UNPACKED,
+        })
+    }
+
+    /// The REST client and repository; without a token, the error says how to give one.
+    pub(super) fn rest(&self) -> Result<(&Octocrab, &GitHub)> {
+        self.rest.as_ref().map(|(c, gh)| (c, gh)).ok_or_else(|| {
+            Error::Remote(format!(
+                "listing, downloading and deleting artifacts needs a GitHub token: set \
+                 GITHUB_TOKEN or pass --github-token; {PERMISSIONS_HINT}"
+            ))
+        })
+    }
+
+    fn client(rt: &tokio::runtime::Runtime, gh: &GitHub) -> Result<Octocrab> {
+        rt.block_on(async {
             Octocrab::builder()
                 .base_uri(gh.api_url.as_str())
                 .map_err(|e| {
@@ -227,24 +250,54 @@ impl ArtifactStore {
                 .set_connect_timeout(Some(std::time::Duration::from_secs(30)))
                 .set_read_timeout(Some(std::time::Duration::from_secs(120)))
                 .build()
-                .map_err(|e| Error::Internal(format!("cannot set up the GitHub client: {e}")))
-        })?;
-        Ok(ArtifactStore {
-            rt,
-            client,
-            gh,
-            max_unpacked: DEFAULT_MAX_UNPACKED,
+                .map_err(|e| Error::Remote(format!("cannot set up the GitHub client: {e}")))
         })
     }
 
-    fn repo_path(&self) -> String {
-        format!("/repos/{}/{}", self.gh.owner, self.gh.repo)
+    pub(super) fn repo_path(&self) -> Result<String> {
+        let (_, gh) = self.rest()?;
+        Ok(format!("/repos/{}/{}", gh.owner, gh.repo))
+    }
+
+    /// Uploads a backup (the archive and its manifest sidecar, zipped) as the artifact `name`.
+    pub fn upload(&self, archive: &Path, name: &str) -> Result<Uploaded> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| Error::Remote(upload::NOT_IN_ACTIONS.into()))?;
+        validate_name(name)?;
+        let manifest_path = manifest::path_for(archive);
+        for file in [archive, manifest_path.as_path()] {
+            if !file.is_file() {
+                return Err(Error::unreadable(
+                    file,
+                    "missing: an artifact holds a backup and its .manifest.json side by side",
+                ));
+            }
+        }
+        let work = tempfile::tempdir().map_err(|e| {
+            Error::output("create a temporary directory in", std::env::temp_dir(), e)
+        })?;
+        let zip_path = work.path().join(format!("{name}.zip"));
+        bundle::pack(&[archive.to_path_buf(), manifest_path], &zip_path)?;
+        self.rt.block_on(upload::upload_zip(
+            runtime,
+            &RetryPolicy::from_env(),
+            &zip_path,
+            name,
+            self.retention_days,
+        ))
     }
 
     /// Every artifact of the repository, all pages, as GitHub lists them (newest first).
     pub fn list_all(&self) -> Result<Vec<Artifact>> {
+        let (_, gh) = self.rest()?;
+        let first = format!(
+            "{}/actions/artifacts?per_page=100&page=1",
+            self.repo_path()?
+        );
         self.rt.block_on(async {
-            let mut next = format!("{}/actions/artifacts?per_page=100&page=1", self.repo_path());
+            let mut next = first;
             let mut all = Vec::new();
             for _ in 0..10_000 {
                 let page = self.get_page(&next).await?;
@@ -256,15 +309,16 @@ impl ArtifactStore {
             }
             Err(Error::Remote(format!(
                 "listing artifacts of {}/{}: more than 10000 pages; giving up",
-                self.gh.owner, self.gh.repo
+                gh.owner, gh.repo
             )))
         })
     }
 
     async fn get_page(&self, uri: &str) -> Result<Page<WorkflowListArtifact>> {
-        let what = format!("list artifacts of {}/{}", self.gh.owner, self.gh.repo);
-        with_retries(&self.gh.retry, &what, || async {
-            let response = match self.client._get(uri).await {
+        let (client, gh) = self.rest()?;
+        let what = format!("list artifacts of {}/{}", gh.owner, gh.repo);
+        with_retries(&gh.retry, &what, || async {
+            let response = match client._get(uri).await {
                 Ok(r) => r,
                 Err(e) => return octocrab_retry(e),
             };
@@ -277,11 +331,7 @@ impl ArtifactStore {
                 };
             }
             let (status, headers) = (response.status(), response.headers().clone());
-            let body = self
-                .client
-                .body_to_string(response)
-                .await
-                .unwrap_or_default();
+            let body = client.body_to_string(response).await.unwrap_or_default();
             self.failed(&what, status, &headers, &body)
         })
         .await
@@ -297,7 +347,7 @@ impl ArtifactStore {
         let (forked, mut found): (Vec<Artifact>, Vec<Artifact>) = self
             .list_all()?
             .into_iter()
-            .filter(|a| is_backup_of(&a.name, prefix) && (include_expired || !a.expired))
+            .filter(|a| naming::is_artifact_of(&a.name, prefix) && (include_expired || !a.expired))
             .partition(|a| a.from_fork);
         if !forked.is_empty() {
             let names: Vec<&str> = forked.iter().map(|a| a.name.as_str()).collect();
@@ -312,21 +362,23 @@ impl ArtifactStore {
         Ok(found)
     }
 
-    /// Downloads the artifact's zip and unpacks it into `out`; returns the files written.
-    pub fn download(&self, artifact: &Artifact, out: &Path) -> Result<Vec<PathBuf>> {
-        let path = format!("{}/actions/artifacts/{}/zip", self.repo_path(), artifact.id);
-        let what = format!("download artifact {} ({})", artifact.name, artifact.id);
+    /// Downloads the artifact `id` (called `name`) and unpacks it into `out`; returns the
+    /// files written.
+    pub fn download(&self, id: &str, name: &str, out: &Path) -> Result<Vec<PathBuf>> {
+        let path = format!("{}/actions/artifacts/{id}/zip", self.repo_path()?);
+        let what = format!("download artifact {name} ({id})");
         let location = self.rt.block_on(self.redirect_location(&path, &what))?;
         let mut zip = self.rt.block_on(self.fetch_blob(&location, &what))?;
         zip.rewind()
             .map_err(|e| Error::output("read back", std::env::temp_dir(), e))?;
-        bundle::unpack(zip, &artifact.name, out, self.max_unpacked)
+        bundle::unpack(zip, name, out, self.max_unpacked)
     }
 
     /// GitHub answers the zip endpoint with `302 Found` and a short-lived signed URL.
     async fn redirect_location(&self, path: &str, what: &str) -> Result<String> {
-        with_retries(&self.gh.retry, what, || async {
-            let response = match self.client._get(path).await {
+        let (client, gh) = self.rest()?;
+        with_retries(&gh.retry, what, || async {
+            let response = match client._get(path).await {
                 Ok(r) => r,
                 Err(e) => return octocrab_retry(e),
             };
@@ -348,11 +400,7 @@ impl ArtifactStore {
                 }
                 _ => {
                     let (status, headers) = (response.status(), response.headers().clone());
-                    let body = self
-                        .client
-                        .body_to_string(response)
-                        .await
-                        .unwrap_or_default();
+                    let body = client.body_to_string(response).await.unwrap_or_default();
                     self.failed(what, status, &headers, &body)
                 }
             }
@@ -365,7 +413,8 @@ impl ArtifactStore {
     async fn fetch_blob(&self, url: &str, what: &str) -> Result<std::fs::File> {
         let http = upload::http_client()?;
         let limit = self.max_unpacked;
-        with_retries(&self.gh.retry, what, || async {
+        let (_, gh) = self.rest()?;
+        with_retries(&gh.retry, what, || async {
             let mut response = match http.get(url).send().await {
                 Ok(r) => r,
                 Err(e) => return upload::transport_retry(e),
@@ -419,6 +468,11 @@ impl ArtifactStore {
         if let Some(retry) = retry_for(status, headers, body) {
             return retry.into();
         }
+        let Ok((_, gh)) = self.rest() else {
+            return Attempt::Fail(Error::Internal(
+                "a REST answer without a REST client".into(),
+            ));
+        };
         let hint = match status {
             StatusCode::UNAUTHORIZED => {
                 format!(
@@ -428,7 +482,7 @@ impl ArtifactStore {
             StatusCode::FORBIDDEN => format!(" ({PERMISSIONS_HINT})"),
             StatusCode::NOT_FOUND => format!(
                 " (check GITHUB_REPOSITORY={}/{} and GITHUB_API_URL, and that the token can read it; {PERMISSIONS_HINT})",
-                self.gh.owner, self.gh.repo
+                gh.owner, gh.repo
             ),
             _ => String::new(),
         };
@@ -465,42 +519,74 @@ impl From<WorkflowListArtifact> for Artifact {
 }
 
 impl Store for ArtifactStore {
+    fn describe(&self) -> String {
+        match &self.rest {
+            Some((_, gh)) => format!("GitHub artifacts of {}/{}", gh.owner, gh.repo),
+            None => "GitHub artifacts of this repository".into(),
+        }
+    }
+
+    fn series(&self, stem: &str) -> String {
+        self.base.clone().unwrap_or_else(|| stem.to_string())
+    }
+
+    /// The artifact is named after the archive, with the series' name in place of its stem.
+    fn put(&self, backup: LocalBackup<'_>, series: &str) -> Result<StoredBackup> {
+        let (name, _) = artifact_name(&file_name(backup.archive), Some(series))?;
+        let uploaded = self.upload(backup.archive, &name)?;
+        Ok(StoredBackup {
+            id: uploaded.id.to_string(),
+            name: uploaded.name,
+            bytes: Some(uploaded.size),
+        })
+    }
+
     /// Non-expired backups only: an expired artifact holds nothing and must not use up one of
     /// the kept places.
-    fn list(&self, stem: &str) -> Result<Vec<StoredBackup>> {
+    fn list(&self, series: &str) -> Result<Vec<StoredBackup>> {
         Ok(self
-            .backups(stem, false)?
+            .backups(series, false)?
             .into_iter()
             .map(|a| StoredBackup {
                 id: a.id.to_string(),
                 name: a.name,
+                bytes: Some(a.size_in_bytes),
             })
             .collect())
     }
 
+    fn fetch(&self, backup: &StoredBackup, into: &Path) -> Result<PathBuf> {
+        let files = self.download(&backup.id, &backup.name, into)?;
+        files
+            .into_iter()
+            .find(|f| !f.to_string_lossy().ends_with(manifest::SUFFIX))
+            .ok_or_else(|| {
+                Error::unreadable(
+                    into,
+                    format!("artifact {} holds no backup archive", backup.name),
+                )
+            })
+    }
+
     fn delete(&self, backup: &StoredBackup) -> Result<()> {
-        let path = format!("{}/actions/artifacts/{}", self.repo_path(), backup.id);
+        let (client, gh) = self.rest()?;
+        let path = format!("{}/actions/artifacts/{}", self.repo_path()?, backup.id);
         let what = format!("delete artifact {} ({})", backup.name, backup.id);
-        self.rt
-            .block_on(with_retries(&self.gh.retry, &what, || async {
-                let response = match self.client._delete(path.as_str(), None::<&()>).await {
-                    Ok(r) => r,
-                    Err(e) => return octocrab_retry(e),
-                };
-                match response.status() {
-                    // Already gone (deleted by another job, or expired and removed): the goal holds.
-                    s if s.is_success() || s == StatusCode::NOT_FOUND => Attempt::Done(()),
-                    status => {
-                        let headers = response.headers().clone();
-                        let body = self
-                            .client
-                            .body_to_string(response)
-                            .await
-                            .unwrap_or_default();
-                        self.failed(&what, status, &headers, &body)
-                    }
+        self.rt.block_on(with_retries(&gh.retry, &what, || async {
+            let response = match client._delete(path.as_str(), None::<&()>).await {
+                Ok(r) => r,
+                Err(e) => return octocrab_retry(e),
+            };
+            match response.status() {
+                // Already gone (deleted by another job, or expired and removed): the goal holds.
+                s if s.is_success() || s == StatusCode::NOT_FOUND => Attempt::Done(()),
+                status => {
+                    let headers = response.headers().clone();
+                    let body = client.body_to_string(response).await.unwrap_or_default();
+                    self.failed(&what, status, &headers, &body)
                 }
-            }))
+            }
+        }))
     }
 }
 
@@ -524,81 +610,5 @@ fn retention_within_limits(days: u32) -> Result<u32> {
             Ok(cap)
         }
         _ => Ok(days),
-    }
-}
-
-/// Uploads a backup (the archive and its manifest sidecar, zipped) as the artifact `name`.
-/// `retention_days` of `None` leaves the repository's default retention.
-pub fn upload_backup(
-    runtime: &Runtime,
-    archive: &Path,
-    name: &str,
-    retention_days: Option<u32>,
-) -> Result<Uploaded> {
-    validate_name(name)?;
-    let retention_days = retention_days.map(retention_within_limits).transpose()?;
-    let manifest_path = manifest::path_for(archive);
-    for file in [archive, manifest_path.as_path()] {
-        if !file.is_file() {
-            return Err(Error::unreadable(
-                file,
-                "missing: an artifact holds a backup and its .manifest.json side by side",
-            ));
-        }
-    }
-    let work = tempfile::tempdir()
-        .map_err(|e| Error::output("create a temporary directory in", std::env::temp_dir(), e))?;
-    let zip_path = work.path().join(format!("{name}.zip"));
-    bundle::pack(&[archive.to_path_buf(), manifest_path], &zip_path)?;
-    install_crypto();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(upload::upload_zip(
-        runtime,
-        &RetryPolicy::from_env(),
-        &zip_path,
-        name,
-        retention_days,
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_backups_and_recognises_only_their_own() {
-        let (name, prefix) = artifact_name("app-20261125-175300-2.sqlite.gz", None).unwrap();
-        assert_eq!(
-            (name.as_str(), prefix.as_str()),
-            ("app-20261125-175300-2", "app")
-        );
-        let (name, prefix) = artifact_name("app-20261125-175300.sql.gz", Some("nightly")).unwrap();
-        assert_eq!(
-            (name.as_str(), prefix.as_str()),
-            ("nightly-20261125-175300", "nightly")
-        );
-        let (name, prefix) =
-            artifact_name("app-20261125-175300.sql.gz.age", Some("nightly")).unwrap();
-        assert_eq!(
-            (name.as_str(), prefix.as_str()),
-            ("nightly-20261125-175300", "nightly")
-        );
-        assert!(artifact_name("x.sqlite.gz", Some("a/b")).is_err());
-        assert!(is_backup_of("app-20261125-175300", "app"));
-        assert!(is_backup_of("app-20261125-175300-12", "app"));
-        assert!(is_backup_of("app", "app"));
-        for other in [
-            "app-staging-20261125-175300",
-            "apple-20261125-175300",
-            "app-20261125-175300-01",
-            "app-20261125-175300-x",
-            "app-2026112-175300",
-            "app-",
-        ] {
-            assert!(!is_backup_of(other, "app"), "{other}");
-        }
     }
 }

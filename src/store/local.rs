@@ -1,4 +1,5 @@
-//! Backups in a local directory: atomic commit of a new backup, listing and deleting.
+//! Backups in a local directory: atomic commit of a new backup, listing, copying in and out,
+//! deleting, and finding the backups a command line names.
 //!
 //! Commit protocol (a crash at any point leaves no partial file under a backup's name):
 //! 1. the archive is written to a private temporary directory in DIR and fsynced;
@@ -12,9 +13,12 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Store, StoredBackup};
+use super::{LocalBackup, Store, StoredBackup};
 use crate::archive::{manifest, naming};
+use crate::cleanup::TempDir;
+use crate::engine;
 use crate::error::{Error, Result};
+use crate::util::{file_name, sync_dir};
 
 const TEMP_PREFIX: &str = ".dbbackup-tmp-";
 
@@ -57,11 +61,9 @@ impl LocalStore {
     /// A private directory for one run's temporary files, on the same filesystem as the backups
     /// so the final rename is atomic. Its name carries our pid so other runs can tell whether
     /// it is still in use.
-    pub fn temp_dir(&self) -> Result<tempfile::TempDir> {
-        tempfile::Builder::new()
-            .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
-            .tempdir_in(&self.dir)
-            .map_err(|e| Error::output("create a temporary directory in", &self.dir, e))
+    /// It is removed on Ctrl-C and SIGTERM too.
+    pub fn temp_dir(&self) -> Result<TempDir> {
+        TempDir::new_in(&self.dir, TEMP_PREFIX)
     }
 
     /// Moves a finished archive to its final name (see the module docs), writing the manifest
@@ -166,30 +168,144 @@ impl LocalStore {
     }
 }
 
+/// The backups in `dir`, of the database `stem` or of every database (`None`), oldest first:
+/// the one directory scanner behind listing, rotation and `restore-test DIR`. A file counts
+/// only when its name parses as a backup and its extension is an engine's archive extension.
+fn scan(dir: &Path, stem: Option<&str>) -> std::io::Result<Vec<(naming::BackupName, String)>> {
+    let mut found: Vec<(naming::BackupName, String)> = fs::read_dir(dir)?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let parsed = match stem {
+                Some(stem) => naming::parse(&name, stem)?,
+                None => naming::parse_any(&name)?.1,
+            };
+            engine::is_archive_extension(&parsed.ext).then_some((parsed, name))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// The backups a command-line BACKUP names: an archive (or its manifest) is itself; a directory
+/// is its newest backup by file name order, or every one with `all`.
+pub fn locate(path: &Path, all: bool) -> Result<Vec<PathBuf>> {
+    if path.is_dir() {
+        let mut found = scan(path, None)
+            .map_err(|e| Error::unreadable(path, format!("cannot list the directory: {e}")))?;
+        if found.is_empty() {
+            return Err(Error::unreadable(
+                path,
+                "the directory holds no dbbackup backup (files named <db>-<yyyymmdd-HHMMSS>.<ext>.gz)",
+            ));
+        }
+        if !all {
+            found.drain(..found.len() - 1);
+        }
+        return Ok(found.into_iter().map(|(_, n)| path.join(n)).collect());
+    }
+    if !path.exists() {
+        return Err(Error::unreadable(path, "no such file or directory"));
+    }
+    let shown = path.to_string_lossy();
+    Ok(vec![match shown.strip_suffix(manifest::SUFFIX) {
+        Some(archive) => PathBuf::from(archive),
+        None => path.to_path_buf(),
+    }])
+}
+
+/// Copies `from` to `to` through a temporary file in `to`'s directory, synced before it takes
+/// its name, so `to` is either absent or complete.
+fn copy_synced(from: &Path, to: &Path, work: &Path) -> Result<()> {
+    let tmp = work.join(file_name(to));
+    fs::copy(from, &tmp).map_err(|e| Error::output("copy a backup to", &tmp, e))?;
+    fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::output("sync", &tmp, e))?;
+    fs::rename(&tmp, to).map_err(|e| Error::output("move a backup into place", to, e))
+}
+
 impl Store for LocalStore {
+    fn describe(&self) -> String {
+        format!("directory {}", self.dir.display())
+    }
+
+    /// The backup keeps its file name: it was named in its series when it was made. Manifest
+    /// first, archive last, as a commit: the archive's name appearing is the backup appearing.
+    fn put(&self, backup: LocalBackup<'_>, series: &str) -> Result<StoredBackup> {
+        let name = file_name(backup.archive);
+        if naming::parse(&name, series).is_none() {
+            return Err(Error::Usage(format!(
+                "{name} is not named as a backup of {series} (<{series}>-<yyyymmdd-HHMMSS>.<ext>.gz)"
+            )));
+        }
+        let target = self.dir.join(&name);
+        if target.exists() {
+            return Err(Error::Usage(format!(
+                "{} already holds a backup named {name}",
+                self.dir.display()
+            )));
+        }
+        let work = self.temp_dir()?;
+        let from_manifest = manifest::path_for(backup.archive);
+        copy_synced(&from_manifest, &manifest::path_for(&target), work.path())?;
+        copy_synced(backup.archive, &target, work.path())?;
+        sync_dir(&self.dir)?;
+        Ok(StoredBackup {
+            id: name.clone(),
+            name,
+            bytes: fs::metadata(&target).ok().map(|m| m.len()),
+        })
+    }
+
     fn list(&self, stem: &str) -> Result<Vec<StoredBackup>> {
-        let entries = fs::read_dir(&self.dir).map_err(|e| Error::output("list", &self.dir, e))?;
-        let mut found: Vec<(naming::BackupName, String)> = entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| {
-                let name = e.file_name().to_str()?.to_string();
-                Some((naming::parse(&name, stem)?, name))
-            })
-            .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        let found = scan(&self.dir, Some(stem)).map_err(|e| Error::output("list", &self.dir, e))?;
         Ok(found
             .into_iter()
+            .rev()
             .map(|(_, name)| StoredBackup {
+                bytes: fs::metadata(self.dir.join(&name)).ok().map(|m| m.len()),
                 id: name.clone(),
                 name,
             })
             .collect())
     }
 
+    /// A backup already in `into` is where it is; otherwise the archive and its manifest are
+    /// copied there.
+    fn fetch(&self, backup: &StoredBackup, into: &Path) -> Result<PathBuf> {
+        let archive = self.dir.join(&backup.id);
+        if !archive.is_file() {
+            return Err(Error::unreadable(
+                &archive,
+                "no such backup in the directory",
+            ));
+        }
+        fs::create_dir_all(into).map_err(|e| Error::output("create directory", into, e))?;
+        let same = fs::canonicalize(into).ok() == fs::canonicalize(&self.dir).ok();
+        if same {
+            return Ok(archive);
+        }
+        let target = into.join(&backup.id);
+        let work = TempDir::new_in(into, TEMP_PREFIX)?;
+        copy_synced(
+            &manifest::path_for(&archive),
+            &manifest::path_for(&target),
+            work.path(),
+        )?;
+        copy_synced(&archive, &target, work.path())?;
+        Ok(target)
+    }
+
     fn delete(&self, backup: &StoredBackup) -> Result<()> {
         let archive = self.dir.join(&backup.id);
-        fs::remove_file(&archive).map_err(|e| Error::output("delete old backup", &archive, e))?;
+        match fs::remove_file(&archive) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::output("delete old backup", &archive, e));
+            }
+            _ => {}
+        }
         let manifest = manifest::path_for(&archive);
         match fs::remove_file(&manifest) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -206,15 +322,6 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::output("write", path, e))
-}
-
-/// Makes renames in `dir` durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::output("sync directory", dir, e))?;
-    Ok(())
 }
 
 /// Where `path` points when it is a symbolic link to nothing. `create_dir_all` would only say

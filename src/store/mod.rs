@@ -1,7 +1,15 @@
-//! Where backups are kept, behind one trait so that rotation is the same rule everywhere.
+//! Where backups are kept, behind one trait: the local directory, GitHub workflow artifacts,
+//! and any destination added later. A store is one module here implementing [`Store`], and
+//! passes the one conformance suite every store runs (`tests/it/store_conformance.rs`).
+//!
+//! The backup pipeline (`crate::backup`) writes a backup into the local directory first, then
+//! [`Store::put`]s it to each destination and [`prune`]s each by the same rule; restoring from a
+//! destination is [`Store::fetch`] into a local directory, then the restore test.
 
 pub mod artifacts;
 pub mod local;
+
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::retention;
@@ -13,45 +21,96 @@ pub struct StoredBackup {
     pub id: String,
     /// Its name as a user sees it.
     pub name: String,
+    /// Its size in the store, when the store tells.
+    pub bytes: Option<u64>,
+}
+
+/// A backup on local disk, ready to be put to a store: the archive with its manifest beside it
+/// (`<archive>.manifest.json`).
+#[derive(Debug, Clone, Copy)]
+pub struct LocalBackup<'a> {
+    pub archive: &'a Path,
 }
 
 pub trait Store {
-    /// Every backup of the database called `stem`, newest first; nothing of any other name.
-    fn list(&self, stem: &str) -> Result<Vec<StoredBackup>>;
+    /// What this store is, for logs and errors: `directory backups/`, `GitHub artifacts of
+    /// owner/repo`. Never a secret.
+    fn describe(&self) -> String;
 
-    /// Deletes one backup (with everything that belongs to it).
+    /// The name under which this store keeps the series of the database called `stem` (the
+    /// local directory keeps its stem; artifacts may be renamed with `--artifact-name`).
+    fn series(&self, stem: &str) -> String {
+        stem.to_string()
+    }
+
+    /// Stores a backup (its archive and manifest, streamed) in the series `series`. When it
+    /// returns, the backup is complete in the store and listed; a failure leaves nothing under
+    /// the backup's name.
+    fn put(&self, backup: LocalBackup<'_>, series: &str) -> Result<StoredBackup>;
+
+    /// Every backup of `series`, newest first; nothing of any other name.
+    fn list(&self, series: &str) -> Result<Vec<StoredBackup>>;
+
+    /// Copies a backup into the local directory `into`, ready for `restore-test`; returns the
+    /// archive's path there (its manifest beside it).
+    fn fetch(&self, backup: &StoredBackup, into: &Path) -> Result<PathBuf>;
+
+    /// Deletes one backup (with everything that belongs to it). Deleting one that is already
+    /// gone succeeds: the goal holds.
     fn delete(&self, backup: &StoredBackup) -> Result<()>;
 }
 
-/// What a prune did.
+/// What a prune deleted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Pruned {
     pub deleted: Vec<StoredBackup>,
-    /// Those past the keep count that a dry run left alone.
-    pub would_delete: Vec<StoredBackup>,
 }
 
-/// Deletes the backups of `stem` past the newest `keep`, never `protect` (the one just made).
-/// A failed delete does not stop the others; the error then names every one that failed.
+/// A store that lists as the one it wraps and deletes nothing: a prune through it says what it
+/// would delete. Behaviour by wrapping, so no store and no prune carries a dry-run flag.
+pub struct DryRun<'a>(pub &'a dyn Store);
+
+impl Store for DryRun<'_> {
+    fn describe(&self) -> String {
+        format!("{} (dry run)", self.0.describe())
+    }
+
+    fn series(&self, stem: &str) -> String {
+        self.0.series(stem)
+    }
+
+    fn put(&self, _backup: LocalBackup<'_>, _series: &str) -> Result<StoredBackup> {
+        Err(Error::Internal("a dry run stores nothing".into()))
+    }
+
+    fn list(&self, series: &str) -> Result<Vec<StoredBackup>> {
+        self.0.list(series)
+    }
+
+    fn fetch(&self, backup: &StoredBackup, into: &Path) -> Result<PathBuf> {
+        self.0.fetch(backup, into)
+    }
+
+    fn delete(&self, _backup: &StoredBackup) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Deletes the backups of `series` past the newest `keep`, never `protect` (the id of the one
+/// just made). A failed delete does not stop the others; the error then names every one that
+/// failed.
 pub fn prune(
     store: &dyn Store,
-    stem: &str,
+    series: &str,
     keep: usize,
     protect: Option<&str>,
-    dry_run: bool,
 ) -> Result<Pruned> {
     let keep = retention::validate_keep(keep).map_err(Error::Usage)?;
-    let listed = store.list(stem)?;
+    let listed = store.list(series)?;
     let doomed: Vec<StoredBackup> = retention::past_keep(listed, keep)
         .into_iter()
         .filter(|b| Some(b.id.as_str()) != protect)
         .collect();
-    if dry_run {
-        return Ok(Pruned {
-            deleted: Vec::new(),
-            would_delete: doomed,
-        });
-    }
     let mut pruned = Pruned::default();
     let mut failed = Vec::new();
     for backup in doomed {

@@ -15,54 +15,103 @@
 
 pub mod conn;
 pub mod describe;
-pub mod tls;
-pub mod tool;
+pub(crate) mod tls;
+pub mod version;
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::process::Stdio;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, IsolationLevel};
+use std::cell::RefCell;
 use tracing::{info, warn};
 
-use super::{Dumped, Engine, IntegrityCheck, Scratch, SnapshotCheck};
+use super::tool::{Finished, Running};
+use super::{
+    Dumped, Engine, IntegrityCheck, RestoreTarget, Restorer, Scratch, SnapshotCheck, Source,
+    SourceOptions,
+};
 use crate::archive::Format;
 use crate::archive::manifest::{EngineInfo, Snapshot};
 use crate::archive::naming::sanitize_stem;
+use crate::cleanup;
 use crate::error::{Error, Result};
 use conn::{ConnInfo, db_message};
 use describe::{quote_ident, quote_literal};
+use version::{PG_DUMP, PG_RESTORE, PSQL};
 
 pub use conn::is_postgres_url;
 
 /// The maintenance database we connect to when creating and dropping scratch databases.
 const MAINTENANCE_DB: &str = "postgres";
 
-/// Where a restore test restores to, and what the backup says about the source.
-#[derive(Debug, Clone, Default)]
-pub struct RestoreOptions {
-    /// `--restore-into postgres://...`: the server to restore on (its database is only used to
-    /// connect). Wins over everything else.
-    pub into: Option<String>,
-    /// The manifest's `source`: its server is the default target. Without either, the `PG*`
-    /// variables name the server.
-    pub source: Option<String>,
-    /// The manifest's snapshot properties: the scratch database gets the source's encoding
-    /// and locale, so that text compares byte for byte.
-    pub properties: BTreeMap<String, String>,
+/// The registry's entry for PostgreSQL.
+pub struct PostgresEngine;
+
+pub static ENGINE: PostgresEngine = PostgresEngine;
+
+impl Engine for PostgresEngine {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn takes(&self, source: &str) -> bool {
+        is_postgres_url(source)
+    }
+
+    fn redact(&self, source: &str) -> String {
+        conn::redact(source)
+    }
+
+    /// Plain SQL first: `psql` restores it, and it diffs and greps; custom is `pg_dump -Fc`.
+    fn formats(&self) -> &'static [(Format, &'static str)] {
+        &[(Format::Sql, "sql"), (Format::Custom, "dump")]
+    }
+
+    fn open(&self, source: &str, opts: &SourceOptions) -> Result<Box<dyn Source>> {
+        Ok(Box::new(Postgres::from_source(source, opts.timeout)?))
+    }
+
+    /// The server named by `--restore-into` wins; else the manifest's source server; else the
+    /// `PG*` variables. The scratch database gets the source's encoding and locale, so that
+    /// text compares byte for byte.
+    fn restore_server(&self, target: &str) -> Option<String> {
+        is_postgres_url(target).then(|| conn::server_url(target))
+    }
+
+    fn restorer(&self, target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
+        let source = Some(target.manifest.source.as_str()).filter(|s| !s.is_empty());
+        let conn = match (target.into, source) {
+            (Some(into), _) if conn::names_database(into) => ConnInfo::parse(into)?,
+            (Some(into), _) => ConnInfo::parse(into)?.with_dbname(MAINTENANCE_DB),
+            (None, Some(source)) => ConnInfo::parse(source)?.with_dbname(MAINTENANCE_DB),
+            (None, None) => ConnInfo::parse("postgres://")?.with_dbname(MAINTENANCE_DB),
+        };
+        let mut conn = conn;
+        conn.role = "restore server";
+        Ok(Box::new(PostgresRestorer {
+            conn,
+            properties: target.manifest.snapshot.properties.clone(),
+        }))
+    }
 }
 
+/// A PostgreSQL database to back up.
 pub struct Postgres {
-    /// The source database (backup), or the server to restore on (restore).
     conn: ConnInfo,
-    /// Backup: a limit for the whole dump, snapshot queries included.
+    /// A limit for the whole dump, snapshot queries included.
     timeout: Option<Duration>,
+}
+
+/// Restores PostgreSQL dumps into scratch databases on one server.
+pub struct PostgresRestorer {
+    /// The server to restore on, connected to its maintenance database.
+    conn: ConnInfo,
+    /// The source's database properties (encoding, locale) from the manifest.
     properties: BTreeMap<String, String>,
 }
 
@@ -71,24 +120,6 @@ impl Postgres {
         Ok(Self {
             conn: ConnInfo::parse(source)?,
             timeout,
-            properties: BTreeMap::new(),
-        })
-    }
-
-    /// An engine that restores on the server named by `opts` (see [`RestoreOptions`]).
-    pub fn for_restore(opts: &RestoreOptions) -> Result<Self> {
-        let conn = match (&opts.into, &opts.source) {
-            (Some(into), _) if conn::names_database(into) => ConnInfo::parse(into)?,
-            (Some(into), _) => ConnInfo::parse(into)?.with_dbname(MAINTENANCE_DB),
-            (None, Some(source)) => ConnInfo::parse(source)?.with_dbname(MAINTENANCE_DB),
-            (None, None) => ConnInfo::parse("postgres://")?.with_dbname(MAINTENANCE_DB),
-        };
-        let mut conn = conn;
-        conn.role = "restore server";
-        Ok(Self {
-            conn,
-            timeout: None,
-            properties: opts.properties.clone(),
         })
     }
 
@@ -132,39 +163,16 @@ impl Postgres {
         } else {
             "--format=plain"
         };
-        Command::new("pg_dump")
+        let mut command = PG_DUMP.command();
+        command
             .arg(fmt)
             .arg(format!("--snapshot={snapshot_id}"))
             .arg("--no-password")
             .arg(format!("--dbname={}", self.conn.libpq_conninfo()))
             .envs(self.conn.tool_env())
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| tool::spawn_error("pg_dump", e))
-    }
-
-    /// [`Engine::restore_scratch`], with the scratch database's own type (its name is known).
-    pub fn restore_scratch_db(
-        &self,
-        format: Format,
-        dump: &mut dyn Read,
-    ) -> Result<PostgresScratch> {
-        refuse_native(format)?;
-        let db = ScratchDb::create(&self.conn, &self.properties)?;
-        let target = self.conn.with_dbname(&db.name);
-        let notes = restore_dump(&target, format, dump)?;
-        info!("restored into scratch database {}", target.display());
-        let mut client = target.connect(None)?;
-        client
-            .batch_execute(describe::SESSION_SETTINGS)
-            .map_err(|e| restore_error(&db.name, db_message(&e)))?;
-        Ok(PostgresScratch {
-            client: RefCell::new(client),
-            notes: RefCell::new(notes),
-            db,
-        })
+            .stderr(Stdio::piped());
+        PG_DUMP.spawn(&mut command)
     }
 
     /// Exports a snapshot, runs `pg_dump` on it into `out` while describing it, and says what
@@ -189,7 +197,7 @@ impl Postgres {
             .get(0);
         let mut child = self.spawn_pg_dump(format, &snapshot_id)?;
         let mut stdout = child.stdout.take().expect("stdout is piped");
-        let running = tool::Running::watch(child, deadline);
+        let running = Running::watch(&PG_DUMP, child, deadline);
         let cancel = tx.cancel_token();
         let tls = self.conn.tls()?.1;
         let (described, copied) = std::thread::scope(|s| {
@@ -212,7 +220,7 @@ impl Postgres {
             drop(stdout);
             (describing.join(), copied)
         });
-        let finished = running.finish("pg_dump")?;
+        let finished = running.finish()?;
         let described = described
             .map(|(described, tx)| {
                 let _ = tx.rollback();
@@ -248,21 +256,17 @@ impl Postgres {
     }
 }
 
-impl Engine for Postgres {
-    fn name(&self) -> &'static str {
-        "postgres"
+impl Source for Postgres {
+    fn engine(&self) -> &'static dyn Engine {
+        &ENGINE
     }
 
     fn stem(&self) -> String {
         sanitize_stem(&self.conn.dbname)
     }
 
-    fn display_source(&self) -> String {
+    fn display(&self) -> String {
         self.conn.display()
-    }
-
-    fn default_format(&self) -> Format {
-        Format::Sql
     }
 
     /// PostgreSQL's check is the manifest's per-table description in the dump's snapshot, the
@@ -274,14 +278,9 @@ impl Engine for Postgres {
         out: &mut dyn Write,
         work_dir: &Path,
     ) -> Result<Dumped> {
-        if format == Format::Native {
-            return Err(Error::Usage(
-                "PostgreSQL backups are --format sql (plain pg_dump) or --format custom (pg_dump -Fc)"
-                    .into(),
-            ));
-        }
+        refuse_native(format)?;
         let deadline = self.deadline();
-        let pg_dump_version = tool::version("pg_dump")?;
+        let pg_dump_version = PG_DUMP.version()?;
         let mut client = self.connect_source()?;
         let row = client
             .query_one(
@@ -290,7 +289,7 @@ impl Engine for Postgres {
             )
             .map_err(|e| self.source_error(e))?;
         let (server_version, server_num): (String, i32) = (row.get(0), row.get(1));
-        tool::check_dump_version(&pg_dump_version, &server_version, server_num as u32)?;
+        version::check_dump_version(&pg_dump_version, &server_version, server_num as u32)?;
         if server_num < 110000 {
             return Err(self.conn.error(format!(
                 "PostgreSQL {server_version} is older than 11, which dbbackup's checksums \
@@ -307,8 +306,34 @@ impl Engine for Postgres {
             snapshot,
         })
     }
+}
 
-    fn restore_scratch(
+impl PostgresRestorer {
+    /// [`Restorer::restore`], with the scratch database's own type (its name is known).
+    pub fn restore_scratch_db(
+        &self,
+        format: Format,
+        dump: &mut dyn Read,
+    ) -> Result<PostgresScratch> {
+        refuse_native(format)?;
+        let db = ScratchDb::create(&self.conn, &self.properties)?;
+        let target = self.conn.with_dbname(&db.name);
+        let notes = restore_dump(&target, format, dump)?;
+        info!("restored into scratch database {}", target.display());
+        let mut client = target.connect(None)?;
+        client
+            .batch_execute(describe::SESSION_SETTINGS)
+            .map_err(|e| restore_error(&db.name, db_message(&e)))?;
+        Ok(PostgresScratch {
+            client: RefCell::new(client),
+            notes: RefCell::new(notes),
+            db,
+        })
+    }
+}
+
+impl Restorer for PostgresRestorer {
+    fn restore(
         &self,
         format: Format,
         dump: &mut dyn Read,
@@ -352,7 +377,8 @@ fn refuse_native(format: Format) -> Result<()> {
 /// Feeds a plain SQL dump to `psql`, stopping at the first error. `ALTER ... OWNER TO` lines
 /// outside `COPY` data are left out (`pg_restore --no-owner` semantics); returns how many.
 fn restore_plain(target: &ConnInfo, dump: &mut dyn Read) -> Result<usize> {
-    let mut child = Command::new("psql")
+    let mut command = PSQL.command();
+    command
         .args([
             "--no-psqlrc",
             "--quiet",
@@ -364,20 +390,19 @@ fn restore_plain(target: &ConnInfo, dump: &mut dyn Read) -> Result<usize> {
         .envs(target.tool_env())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| tool::spawn_error("psql", e))?;
+        .stderr(Stdio::piped());
+    let mut child = PSQL.spawn(&mut command)?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    let running = tool::Running::watch(child, None);
+    let running = Running::watch(&PSQL, child, None);
     let fed = feed_without_owners(dump, &mut stdin);
     drop(stdin);
-    let finished = running.finish("psql")?;
+    let finished = running.finish()?;
     finish_feed(&target.dbname, "psql", fed, &finished)
 }
 
 /// The outcome of feeding a dump to a tool, the first cause first: a dump that could not be
 /// read (the tool then fails on the truncated input too), then the tool's own error.
-fn finish_feed(database: &str, tool: &str, feed: Feed, finished: &tool::Finished) -> Result<usize> {
+fn finish_feed(database: &str, tool: &str, feed: Feed, finished: &Finished) -> Result<usize> {
     if let Feed::ReadFailed(e) = feed {
         return Err(read_error(e));
     }
@@ -440,20 +465,20 @@ fn is_owner_statement(line: &[u8]) -> bool {
 
 /// Streams a custom-format dump to `pg_restore --exit-on-error --no-owner`.
 fn restore_custom(target: &ConnInfo, dump: &mut dyn Read) -> Result<()> {
-    let mut child = Command::new("pg_restore")
+    let mut command = PG_RESTORE.command();
+    command
         .args(["--exit-on-error", "--no-owner", "--no-password"])
         .arg(format!("--dbname={}", target.libpq_conninfo()))
         .envs(target.tool_env())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| tool::spawn_error("pg_restore", e))?;
+        .stderr(Stdio::piped());
+    let mut child = PG_RESTORE.spawn(&mut command)?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    let running = tool::Running::watch(child, None);
+    let running = Running::watch(&PG_RESTORE, child, None);
     let copied = copy_reporting_side(dump, &mut stdin);
     drop(stdin);
-    let finished = running.finish("pg_restore")?;
+    let finished = running.finish()?;
     finish_feed(&target.dbname, "pg_restore", copied, &finished).map(|_| ())
 }
 
@@ -473,7 +498,7 @@ fn copy_reporting_side(from: &mut dyn Read, to: &mut dyn Write) -> Feed {
     }
 }
 
-fn check_restore(scratch: &str, tool: &str, finished: &tool::Finished) -> Result<()> {
+fn check_restore(scratch: &str, tool: &str, finished: &Finished) -> Result<()> {
     if finished.status.success() {
         return Ok(());
     }
@@ -500,19 +525,6 @@ fn read_error(err: std::io::Error) -> Error {
     )
 }
 
-/// Scratch databases this process created and has not dropped yet. A signal that ends the
-/// process skips every `Drop`, so the interrupt handler (`verify::workdir`) calls
-/// [`drop_scratch_databases`].
-static LIVE_SCRATCH: Mutex<Vec<(String, ConnInfo)>> = Mutex::new(Vec::new());
-
-/// Drops every scratch database this process still has: for the Ctrl-C handler, before exiting.
-pub fn drop_scratch_databases() {
-    let live = std::mem::take(&mut *LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner()));
-    for (name, admin) in live {
-        drop_database(&admin, &name);
-    }
-}
-
 fn drop_database(admin: &ConnInfo, name: &str) {
     let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
     // Bounded: this also runs in the Ctrl-C handler, which must not hang on a dead server.
@@ -527,10 +539,13 @@ fn drop_database(admin: &ConnInfo, name: &str) {
     }
 }
 
-/// A scratch database on the target server, dropped (`WITH (FORCE)`) when this is dropped.
+/// A scratch database on the target server, dropped (`WITH (FORCE)`) when this is dropped,
+/// and by the signal handler of [`crate::cleanup`] when the process is interrupted.
 struct ScratchDb {
     admin: ConnInfo,
     name: String,
+    /// Drops the database; disarmed once it is kept under the user's name.
+    dropped_by: cleanup::Guard,
 }
 
 impl ScratchDb {
@@ -556,19 +571,22 @@ impl ScratchDb {
             }
         }
         let mut client = admin.connect(None)?;
+        // Registered before it exists: an interrupt while it is being created still drops it
+        // (`DROP DATABASE IF EXISTS` is harmless when it never came to be).
+        let dropped_by = {
+            let (admin, name) = (admin.clone(), name.clone());
+            cleanup::register(move || drop_database(&admin, &name))
+        };
         client.batch_execute(&sql).map_err(|e| {
             admin.error(format!(
                 "cannot create scratch database {name}: {}",
                 db_message(&e)
             ))
         })?;
-        LIVE_SCRATCH
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((name.clone(), admin.clone()));
         Ok(Self {
             admin: admin.clone(),
             name,
+            dropped_by,
         })
     }
 }
@@ -617,9 +635,9 @@ impl ScratchDb {
             }
             return Err(fail(e));
         }
-        forget_scratch(&self.name);
+        self.dropped_by.disarm();
         if exists {
-            drop_database(&self.admin, &aside);
+            drop_database(&admin, &aside);
         }
         Ok(())
     }
@@ -631,21 +649,6 @@ fn rename_sql(from: &str, to: &str) -> String {
         quote_ident(from),
         quote_ident(to)
     )
-}
-
-/// Takes a database off the list of scratch databases to drop; whether it was on it.
-fn forget_scratch(name: &str) -> bool {
-    let mut live = LIVE_SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
-    let registered = live.iter().position(|(n, _)| n == name);
-    registered.map(|i| live.remove(i)).is_some()
-}
-
-impl Drop for ScratchDb {
-    fn drop(&mut self) {
-        if forget_scratch(&self.name) {
-            drop_database(&self.admin, &self.name);
-        }
-    }
 }
 
 /// A backup restored into a scratch database. Fields drop in order: our connection closes
@@ -693,7 +696,12 @@ fn check_btree_indexes(client: &mut Client, quick: bool) -> Result<Vec<String>> 
                AND c.relpersistence <> 't' ORDER BY 2",
             &[],
         )
-        .map_err(|e| Error::Internal(format!("listing indexes for amcheck: {e}")))?;
+        .map_err(|e| {
+            restore_error(
+                "the restored copy",
+                format!("listing indexes for amcheck: {}", db_message(&e)),
+            )
+        })?;
     let mut problems = Vec::new();
     for row in indexes {
         let (oid, name): (postgres::types::Oid, String) = (row.get(0), row.get(1));

@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Dumped, Engine, IntegrityCheck, Scratch, SnapshotCheck};
+use super::{
+    Dumped, Engine, IntegrityCheck, RestoreTarget, Restorer, Scratch, SnapshotCheck, Source,
+    SourceOptions,
+};
 use crate::archive::Format;
 use crate::archive::manifest::{EngineInfo, Snapshot};
 use crate::archive::naming::sanitize_stem;
@@ -29,10 +32,62 @@ use crate::error::{Error, Result};
 /// How long a backup waits for a lock held by a writer before it gives up.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub struct Sqlite {
-    /// The source database; `None` for an engine that only restores.
-    path: Option<PathBuf>,
+/// The registry's entry for SQLite.
+pub struct SqliteEngine;
+
+pub static ENGINE: SqliteEngine = SqliteEngine;
+
+impl Engine for SqliteEngine {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    /// A `sqlite:` URL, or a path: anything that is not a URL of some other scheme, which
+    /// another engine (or none) takes.
+    fn takes(&self, source: &str) -> bool {
+        source.starts_with("sqlite:") || !has_url_scheme(source)
+    }
+
+    /// The database file itself first: restoring it is a copy, and it keeps every page as the
+    /// source had it.
+    fn formats(&self) -> &'static [(Format, &'static str)] {
+        &[(Format::Native, "sqlite"), (Format::Sql, "sql")]
+    }
+
+    fn open(&self, source: &str, opts: &SourceOptions) -> Result<Box<dyn Source>> {
+        if opts.timeout.is_some() {
+            return Err(Error::Usage(
+                "--timeout applies to PostgreSQL sources; a SQLite backup waits at most 30s for locks"
+                    .into(),
+            ));
+        }
+        Ok(Box::new(Sqlite::from_source(source)?))
+    }
+
+    /// A SQLite backup restores into the restore test's private directory; there is no server
+    /// to choose.
+    fn restorer(&self, _target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
+        Ok(Box::new(SqliteRestorer))
+    }
 }
+
+/// `scheme://...` with a scheme as URLs spell them (letters, digits, `+`, `-`, `.`).
+fn has_url_scheme(source: &str) -> bool {
+    source.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
+/// A SQLite database file to back up.
+pub struct Sqlite {
+    path: PathBuf,
+}
+
+/// Restores SQLite backups into the restore test's private directory.
+pub struct SqliteRestorer;
 
 impl Sqlite {
     /// SOURCE is a path or a `sqlite:` URL (`sqlite:app.db`, `sqlite://app.db`,
@@ -44,22 +99,12 @@ impl Sqlite {
                 "'{source}' names no database file: give a path such as app.db or sqlite:app.db"
             )));
         }
-        Ok(Self { path: Some(path) })
-    }
-
-    pub fn for_restore() -> Self {
-        Self { path: None }
-    }
-
-    fn source_path(&self) -> Result<&Path> {
-        self.path
-            .as_deref()
-            .ok_or_else(|| Error::Internal("this SQLite engine has no source".into()))
+        Ok(Self { path })
     }
 
     /// Copies the source into `dest` in one backup step, so the copy is one consistent snapshot.
     fn snapshot_to(&self, dest: &Path) -> Result<()> {
-        let path = self.source_path()?;
+        let path = self.path.as_path();
         let shown = path.display();
         if !path.is_file() {
             return Err(Error::source_db(
@@ -128,26 +173,22 @@ impl Sqlite {
     }
 }
 
-impl Engine for Sqlite {
-    fn name(&self) -> &'static str {
-        "sqlite"
+impl Source for Sqlite {
+    fn engine(&self) -> &'static dyn Engine {
+        &ENGINE
     }
 
     fn stem(&self) -> String {
         let stem = self
             .path
-            .as_deref()
-            .and_then(Path::file_stem)
+            .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         sanitize_stem(&stem)
     }
 
-    fn display_source(&self) -> String {
-        self.path
-            .as_deref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
+    fn display(&self) -> String {
+        self.path.display().to_string()
     }
 
     /// Verification (the integrity check, and the counts and checksums for the manifest, each
@@ -160,14 +201,10 @@ impl Engine for Sqlite {
         out: &mut dyn Write,
         work_dir: &Path,
     ) -> Result<Dumped> {
-        if format == Format::Custom {
-            return Err(Error::Usage(
-                "--format custom is PostgreSQL's; SQLite backups are native or sql".into(),
-            ));
-        }
+        super::extension(&ENGINE, format)?;
         let snap_path = work_dir.join("snapshot.sqlite");
         self.snapshot_to(&snap_path)?;
-        let object = format!("snapshot of {}", self.display_source());
+        let object = format!("snapshot of {}", self.display());
         let snapshot = std::thread::scope(|scope| {
             let verifier = scope.spawn(|| verify_snapshot(&snap_path, check, &object));
             let written = write_dump(format, &snap_path, out);
@@ -186,8 +223,10 @@ impl Engine for Sqlite {
             snapshot,
         })
     }
+}
 
-    fn restore_scratch(
+impl Restorer for SqliteRestorer {
+    fn restore(
         &self,
         format: Format,
         dump: &mut dyn Read,
@@ -204,7 +243,7 @@ impl Engine for Sqlite {
             }
             Format::Sql => {
                 let conn = Connection::open(&path)
-                    .map_err(|e| Error::Internal(format!("create scratch database: {e}")))?;
+                    .map_err(|e| Error::output("create scratch database", &path, io_error(e)))?;
                 script::run(&conn, dump)?;
             }
             Format::Custom => {
@@ -260,12 +299,6 @@ pub struct SqliteScratch {
     path: PathBuf,
 }
 
-impl SqliteScratch {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
 impl Scratch for SqliteScratch {
     fn integrity(&self, quick: bool) -> Result<Vec<IntegrityCheck>> {
         let object = "restored database";
@@ -300,7 +333,7 @@ impl Scratch for SqliteScratch {
     fn persist(self: Box<Self>, target: &Path, overwrite: bool) -> Result<()> {
         let SqliteScratch { conn, path } = *self;
         conn.close()
-            .map_err(|(_, e)| Error::Internal(format!("close the restored database: {e}")))?;
+            .map_err(|(_, e)| Error::output("close the restored database", &path, io_error(e)))?;
         for suffix in ["-wal", "-journal"] {
             let mut side = target.as_os_str().to_owned();
             side.push(suffix);
@@ -329,7 +362,7 @@ impl Scratch for SqliteScratch {
             })?;
         }
         let dir = target.parent().filter(|p| !p.as_os_str().is_empty());
-        crate::store::local::sync_dir(dir.unwrap_or(Path::new(".")))
+        crate::util::sync_dir(dir.unwrap_or(Path::new(".")))
     }
 }
 
@@ -345,8 +378,7 @@ fn parse_source(source: &str) -> PathBuf {
 
 /// Opens a copy we made ourselves (snapshot or restored database).
 fn open_copy(path: &Path, what: &str) -> Result<Connection> {
-    let conn = Connection::open(path)
-        .map_err(|e| Error::Internal(format!("open {what} {}: {e}", path.display())))?;
+    let conn = Connection::open(path).map_err(|e| Error::output("open", path, io_error(e)))?;
     // Every check reads pages in sequence (quick_check, the index scans, the description), so
     // SQLite's default cache of about 2 MB is enough for a backup's two connections: 16 MiB
     // made a 200 MB backup no faster. (SQLite's integrity_check needed it for its lookups.)
@@ -464,6 +496,12 @@ fn verify_error(object: &str, err: rusqlite::Error) -> Error {
         object: object.to_string(),
         reason: err.to_string(),
     }
+}
+
+/// SQLite's error on a file of ours, as the I/O error it stands for (the message keeps what
+/// SQLite said).
+fn io_error(err: rusqlite::Error) -> std::io::Error {
+    std::io::Error::other(err.to_string())
 }
 
 fn read_error(path: &Path, err: std::io::Error) -> Error {

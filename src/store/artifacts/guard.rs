@@ -31,15 +31,26 @@ action's `encrypt-to` input) and keep the secret key in a repository secret for 
 anyway, knowing that anyone who can read the repository can download it, pass \
 --allow-public-plaintext (the action's `allow-public-plaintext: true`)";
 
+/// What the guard has to say about an allowed plain upload, for the caller to say: the guard
+/// decides, the command reports (log, annotation, job summary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// One line for the job summary: who can download the artifact.
+    pub line: String,
+    /// Anyone may download it (a public repository, or one that may be): worth a warning
+    /// annotation, not only a line in the summary.
+    pub public: bool,
+}
+
 /// Checks an upload before anything is uploaded (or backed up: callers run it first).
 /// `github` is used only when the event payload does not tell the visibility. An allowed plain
-/// upload returns one line for the job summary saying who can download the artifact;
-/// an encrypted one, or one outside GitHub Actions, returns nothing.
+/// upload returns what to tell the user; an encrypted one, or one outside GitHub Actions,
+/// returns nothing.
 pub fn check_upload(
     encrypted: bool,
     allow_public_plaintext: bool,
     github: Option<&GitHub>,
-) -> Result<Option<String>> {
+) -> Result<Option<Notice>> {
     let in_actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
     if encrypted || !in_actions {
         return Ok(None);
@@ -50,19 +61,20 @@ pub fn check_upload(
     };
     let repo = std::env::var("GITHUB_REPOSITORY").unwrap_or_else(|_| "this repository".into());
     match (visibility, allow_public_plaintext) {
-        (Visibility::Restricted, _) => Ok(Some(format!(
-            "This backup is not encrypted: anyone with read access to {repo} can download the \
-             artifact (--encrypt-to encrypts it)."
-        ))),
-        (Visibility::Public, true) | (Visibility::Unknown(_), true) => {
-            let line = format!(
+        (Visibility::Restricted, _) => Ok(Some(Notice {
+            line: format!(
+                "This backup is not encrypted: anyone with read access to {repo} can download \
+                 the artifact (--encrypt-to encrypts it)."
+            ),
+            public: false,
+        })),
+        (Visibility::Public, true) | (Visibility::Unknown(_), true) => Ok(Some(Notice {
+            line: format!(
                 "This backup is NOT encrypted and {repo} may be public \
                  (--allow-public-plaintext): any signed-in GitHub user can download the artifact."
-            );
-            tracing::warn!("{line}");
-            crate::runner::Runner::detect().warning("plain backup, public repository", &line);
-            Ok(Some(line))
-        }
+            ),
+            public: true,
+        })),
         (Visibility::Public, false) => Err(Error::Usage(format!(
             "refusing to upload a plain (unencrypted) backup from the public repository {repo}: \
              any signed-in GitHub user can download a workflow artifact of a public repository. \
@@ -117,14 +129,10 @@ impl ArtifactStore {
     /// `GET /repos/{owner}/{repo}`: the repository as the REST API describes it. Not retried:
     /// the event payload is the usual source, and a failure here only makes the guard refuse.
     fn repository(&self) -> Result<Value> {
+        let (client, gh) = self.rest()?;
         self.rt
-            .block_on(self.client.get(self.repo_path(), None::<&()>))
-            .map_err(|e| {
-                Error::Remote(format!(
-                    "read repository {}/{}: {e}",
-                    self.gh.owner, self.gh.repo
-                ))
-            })
+            .block_on(client.get(self.repo_path()?, None::<&()>))
+            .map_err(|e| Error::Remote(format!("read repository {}/{}: {e}", gh.owner, gh.repo)))
     }
 }
 

@@ -50,7 +50,7 @@ pub struct Runtime {
     job_backend_id: String,
 }
 
-const NOT_IN_ACTIONS: &str = "uploading an artifact needs ACTIONS_RUNTIME_TOKEN and \
+pub(super) const NOT_IN_ACTIONS: &str = "uploading an artifact needs ACTIONS_RUNTIME_TOKEN and \
 ACTIONS_RESULTS_URL, which the GitHub Actions runner gives to actions but not to `run:` steps; \
 run dbbackup inside a GitHub Actions job and expose them to the step, for instance with \
 `uses: crazy-max/ghaction-github-runtime@v3` before it";

@@ -1,0 +1,169 @@
+//! One registry of scratch resources (temporary directories, scratch databases) that must not
+//! outlive the process that made them, and the one signal handler that removes them.
+//!
+//! Ctrl-C and SIGTERM (CI cancelling a job) end the process without running destructors, so a
+//! `Drop` alone would leave a restored copy of production data in `TMPDIR`, or a
+//! `dbbackup_scratch_*` database on a server. Every resource registers its removal here when it
+//! is made; [`install`], called once by the binary before any command runs, runs every
+//! registered removal on SIGINT/SIGTERM and exits 130. A SIGKILL runs nothing: what it leaves
+//! is swept by the next run (`process::remove_abandoned_dirs`).
+//!
+//! Removals must be idempotent: the owner's `Drop` runs its removal and then unregisters it, so
+//! a signal arriving in between runs it a second time rather than not at all.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+
+type Removal = Arc<dyn Fn() + Send + Sync>;
+
+/// Registered removals by id, in the order they were made.
+static LIVE: Mutex<Vec<(u64, Removal)>> = Mutex::new(Vec::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The exit code of a process ended by SIGINT, as shells report it; SIGTERM ends the same way.
+pub const INTERRUPTED: i32 = 130;
+
+/// Installs the handler for SIGINT and SIGTERM. Call once, first thing in the binary.
+pub fn install() -> Result<()> {
+    ctrlc::set_handler(|| {
+        let live = std::mem::take(&mut *lock());
+        let removed = live.len();
+        // Newest first: a directory made for a database is removed after the database.
+        for (_, removal) in live.into_iter().rev() {
+            removal();
+        }
+        if removed > 0 {
+            eprintln!("interrupted: removed {removed} scratch resource(s)");
+        } else {
+            eprintln!("interrupted");
+        }
+        std::process::exit(INTERRUPTED);
+    })
+    .map_err(|e| Error::Internal(format!("install the Ctrl-C handler: {e}")))
+}
+
+/// A registered removal. Dropping it runs the removal and unregisters it; [`Guard::disarm`]
+/// unregisters without removing (the resource was kept on purpose).
+#[must_use = "dropping the guard removes the resource at once"]
+pub struct Guard {
+    id: u64,
+}
+
+/// Registers `removal` until the returned guard is dropped or disarmed.
+pub fn register(removal: impl Fn() + Send + Sync + 'static) -> Guard {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    lock().push((id, Arc::new(removal)));
+    Guard { id }
+}
+
+impl Guard {
+    /// Unregisters without running the removal. Returns whether it was still registered (false
+    /// when a signal handler already took it).
+    pub fn disarm(self) -> bool {
+        let taken = take(self.id).is_some();
+        std::mem::forget(self);
+        taken
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let removal = lock()
+            .iter()
+            .find(|(id, _)| *id == self.id)
+            .map(|(_, r)| r.clone());
+        // Run without the lock held: a removal may take seconds (a database on a slow server),
+        // and a signal meanwhile must still find every other registration.
+        if let Some(removal) = removal {
+            removal();
+        }
+        take(self.id);
+    }
+}
+
+/// A private directory, removed with everything in it when dropped and on interrupt. Named
+/// `<prefix><pid>-<random>`, so that a later run can tell whether its process is gone (a
+/// SIGKILL runs no removal: see `process::remove_abandoned_dirs`).
+pub struct TempDir {
+    path: PathBuf,
+    _removal: Guard,
+}
+
+impl TempDir {
+    pub fn new_in(parent: &Path, prefix: &str) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{prefix}{}-", std::process::id()))
+            .tempdir_in(parent)
+            .map_err(|e| Error::output("create a temporary directory in", parent, e))?;
+        let path = dir.keep();
+        let removed = path.clone();
+        let _removal = register(move || {
+            let _ = std::fs::remove_dir_all(&removed);
+        });
+        Ok(Self { path, _removal })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn take(id: u64) -> Option<Removal> {
+    let mut live = lock();
+    let at = live.iter().position(|(i, _)| *i == id)?;
+    Some(live.remove(at).1)
+}
+
+/// How many removals are registered now (for tests).
+pub fn live() -> usize {
+    lock().len()
+}
+
+fn lock() -> MutexGuard<'static, Vec<(u64, Removal)>> {
+    LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn dropping_removes_and_disarming_keeps() {
+        let removed = Arc::new(AtomicUsize::new(0));
+        let count = removed.clone();
+        let guard = register(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
+        let id = guard.id;
+        assert!(lock().iter().any(|(i, _)| *i == id));
+        drop(guard);
+        assert_eq!(removed.load(Ordering::SeqCst), 1);
+        assert!(!lock().iter().any(|(i, _)| *i == id));
+
+        let count = removed.clone();
+        let kept = register(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(kept.disarm());
+        assert_eq!(removed.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_temp_dir_is_registered_until_dropped() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = TempDir::new_in(parent.path(), ".t-").unwrap();
+        let path = dir.path().to_path_buf();
+        std::fs::write(path.join("data"), b"x").unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with(&format!(".t-{}-", std::process::id())),
+            "{name}"
+        );
+        drop(dir);
+        assert!(!path.exists());
+    }
+}
