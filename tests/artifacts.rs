@@ -1080,3 +1080,75 @@ fn a_partial_prune_names_what_failed_and_deletes_only_what_it_should() {
     expected.sort();
     assert_eq!(names(&fake), expected);
 }
+
+/// Gitea's and Forgejo's artifact service answers in protobuf JSON with the lowerCamelCase
+/// names (`signedUploadUrl`, `artifactId`), which protobuf JSON readers accept as well as the
+/// proto names GitHub sends: a backup uploads to it as it does to GitHub.
+#[test]
+fn uploads_to_a_service_answering_with_camel_case_names() {
+    let fake = FakeGitHub::start();
+    fake.set_camel_case_answers(true);
+    let dir = tempfile::tempdir().unwrap();
+    let db = shop_db(dir.path());
+    let out = dir.path().join("backups");
+
+    let backup = dbbackup(&fake)
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--upload", "--json"])
+        .output()
+        .unwrap();
+    assert!(backup.status.success(), "{}", output_text(&backup));
+    assert_no_secrets(&output_text(&backup));
+    let json: serde_json::Value = serde_json::from_slice(&backup.stdout).unwrap();
+    let archive = PathBuf::from(json["path"].as_str().unwrap());
+
+    // The zip reached the signed URL of the camelCase answer and was finalized: the service
+    // holds it, and the id reported is the one its camelCase `artifactId` gave.
+    assert_eq!(
+        count(&fake, "PUT", "/blob/"),
+        2,
+        "one block and the block list"
+    );
+    assert_eq!(count(&fake, "POST", &format!("{TWIRP}FinalizeArtifact")), 1);
+    let stored = fake.artifacts();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(json["artifact"]["id"], stored[0].id);
+    assert_eq!(json["artifact"]["name"], stored[0].name.as_str());
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(stored[0].zip.clone())).unwrap();
+    let archive_name = archive.file_name().unwrap().to_str().unwrap();
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name(archive_name).unwrap(), &mut unpacked).unwrap();
+    assert!(
+        unpacked == std::fs::read(&archive).unwrap(),
+        "the archive came back different"
+    );
+
+    // The official client takes the fake's camelCase answers too, so they are what a protobuf
+    // JSON reader reads, not a spelling only dbbackup accepts.
+    let Some(node_dir) = official_client() else {
+        return;
+    };
+    let manifest = json["manifest_path"].as_str().unwrap();
+    let up = node(
+        &fake,
+        &node_dir,
+        &[
+            "upload",
+            "node-shop",
+            out.to_str().unwrap(),
+            archive.to_str().unwrap(),
+            manifest,
+        ],
+    );
+    assert!(
+        up.status.success(),
+        "official client upload: {}",
+        output_text(&up)
+    );
+    assert!(fake.artifacts().iter().any(|a| a.name == "node-shop"));
+}

@@ -129,6 +129,8 @@ struct State {
     /// `visibility` of the repository as `GET /repos/{owner}/{repo}` reports it.
     visibility: &'static str,
     runtime_token: String,
+    /// The artifact service answers with lowerCamelCase JSON names, as Gitea and Forgejo do.
+    camel_case_answers: bool,
 }
 
 pub struct FakeGitHub {
@@ -205,6 +207,13 @@ impl FakeGitHub {
     /// `public`, `private` or `internal`, as the repository API will report it.
     pub fn set_visibility(&self, visibility: &'static str) {
         self.state.lock().unwrap().visibility = visibility;
+    }
+
+    /// Whether the artifact service answers with the lowerCamelCase JSON names of the fields
+    /// (`signedUploadUrl`, `artifactId`), as Gitea's and Forgejo's implementation of it does,
+    /// instead of the proto field names GitHub's answers carry.
+    pub fn set_camel_case_answers(&self, camel_case: bool) {
+        self.state.lock().unwrap().camel_case_answers = camel_case;
     }
 
     /// Adds a finished artifact, `age` seconds old, as another run would have left it.
@@ -454,6 +463,50 @@ fn twirp_error(status: u16, code: &str, msg: &str) -> Answer {
     json(status, serde_json::json!({"code": code, "msg": msg}))
 }
 
+/// A successful Twirp answer: the message in protobuf JSON, under the proto field names as
+/// GitHub's service writes them, or under their lowerCamelCase JSON names as Gitea's writes
+/// them (`protojson.Marshal` without `UseProtoNames`).
+fn twirp_ok(state: &State, message: serde_json::Value) -> Answer {
+    if state.camel_case_answers {
+        json(200, camel_case_keys(message))
+    } else {
+        json(200, message)
+    }
+}
+
+/// The message with every field named by its JSON name, nested messages included.
+fn camel_case_keys(message: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match message {
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(name, value)| (json_name(&name), camel_case_keys(value)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_keys).collect()),
+        other => other,
+    }
+}
+
+/// The JSON name protoc gives a field without a `json_name` option: each underscore dropped
+/// and the letter after it capitalised (`signed_upload_url` → `signedUploadUrl`).
+fn json_name(proto_name: &str) -> String {
+    let mut name = String::with_capacity(proto_name.len());
+    let mut capitalise = false;
+    for c in proto_name.chars() {
+        if c == '_' {
+            capitalise = true;
+        } else if capitalise {
+            name.push(c.to_ascii_uppercase());
+            capitalise = false;
+        } else {
+            name.push(c);
+        }
+    }
+    name
+}
+
 fn twirp_auth(state: &State, req: &Recorded) -> Option<Answer> {
     let expected = format!("Bearer {}", state.runtime_token);
     if req.headers.get("authorization") != Some(&expected) {
@@ -510,8 +563,8 @@ fn create(state: &mut State, base: &str, req: &Recorded) -> Answer {
         ..Upload::default()
     });
     let key = state.uploads.len() - 1;
-    json(
-        200,
+    twirp_ok(
+        state,
         serde_json::json!({
             "ok": true,
             "signed_upload_url": format!("{base}/blob/actions-results/{key}/{name}.zip?sv=2025-01-05&se=2099-01-01T00%3A00%3A00Z&sr=b&sp=cw&sig={SIG}")
@@ -620,8 +673,8 @@ fn finalize(state: &mut State, req: &Recorded) -> Answer {
         run_id: RUN_ID,
         head_repository_id: REPO_ID,
     });
-    json(
-        200,
+    twirp_ok(
+        state,
         serde_json::json!({"ok": true, "artifact_id": id.to_string()}),
     )
 }
@@ -648,11 +701,11 @@ fn twirp_other(state: &mut State, base: &str, req: &Recorded) -> Answer {
                     })
                 })
                 .collect();
-            json(200, serde_json::json!({"artifacts": found}))
+            twirp_ok(state, serde_json::json!({"artifacts": found}))
         }
         "GetSignedArtifactURL" => match state.artifacts.iter().find(|a| a.name == body["name"]) {
-            Some(a) => json(
-                200,
+            Some(a) => twirp_ok(
+                state,
                 serde_json::json!({"signed_url": format!("{base}/download/{}.zip?sig={SIG}", a.id)}),
             ),
             None => twirp_error(404, "not_found", "artifact not found"),

@@ -14,6 +14,13 @@
 //!    `x-ms-blob-content-type`. The signed URL is the credential: no token goes with it.
 //! 3. `FinalizeArtifact` with the same ids and name, `size` (int64, so a JSON string) and
 //!    `hash` = `sha256:<hex of the zip>`; the answer is `{ok, artifact_id}`.
+//!
+//! The answers are read as a protobuf JSON reader reads them, not as fixed JSON: GitHub's service
+//! writes the proto field names (`signed_upload_url`), but Gitea's and Forgejo's implementation
+//! of the same service (`routers/api/actions/artifactsv4.go`) writes them through Go's
+//! `protojson.Marshal`, whose default is the lowerCamelCase JSON names (`signedUploadUrl`,
+//! `artifactId`). The protobuf JSON mapping has readers accept both, and the official client
+//! does (see `read_message`).
 
 use std::fs::File;
 use std::io::Read;
@@ -168,7 +175,7 @@ pub async fn upload_zip(
 /// comes from the network, so an `ok` without a usable http(s) URL is refused here, before any
 /// block is sent.
 pub fn signed_upload_url(answer: &str, name: &str) -> Result<reqwest::Url> {
-    let created: CreateResponse = service_object(answer).map_err(|e| {
+    let created: CreateResponse = read_message(answer).map_err(|e| {
         Error::Remote(format!(
             "CreateArtifact for {name}: unexpected answer from the artifact service ({e})"
         ))
@@ -189,11 +196,85 @@ pub fn signed_upload_url(answer: &str, name: &str) -> Result<reqwest::Url> {
         })
 }
 
-/// A Twirp answer, which is a JSON object. Parsed as one first: serde would otherwise also take
-/// an array of the fields in order (`[true, 108]`), which no service sends.
-fn service_object<T: serde::de::DeserializeOwned>(answer: &str) -> serde_json::Result<T> {
-    let object: serde_json::Map<String, Value> = serde_json::from_str(answer)?;
-    serde_json::from_value(Value::Object(object))
+/// A response message of the artifact service, as `read_message` reads it.
+trait Message: serde::de::DeserializeOwned {
+    /// Each field dbbackup reads, by its proto name and its JSON name (the proto name in
+    /// lowerCamelCase, as protoc derives it when no `json_name` option is given, and the
+    /// service's `artifact.proto` gives none).
+    const FIELDS: &'static [(&'static str, &'static str)];
+}
+
+/// A Twirp answer, read the way the official client reads it: `JSON.parse`, then protobuf-ts's
+/// `fromJson` with `ignoreUnknownFields: true` (`generated/results/api/v1/
+/// artifact.twirp-client.ts`), whose reader (`ReflectionJsonReader.read` in
+/// `@protobuf-ts/runtime` 2.11, which `@actions/artifact` 6.2.1 ships) maps the proto name and
+/// the JSON name of a field to the same field and assigns the members in turn. So:
+/// - either spelling of a field is accepted, because the protobuf JSON mapping has readers
+///   accept both, and Gitea and Forgejo answer with the JSON names where GitHub answers with
+///   the proto names;
+/// - a field given in both spellings is not an error: the one standing last in the object
+///   wins. Go's `protojson` refuses such an object ("duplicate field") and the protobuf
+///   conformance suite allows either; doing as the official client does means dbbackup
+///   refuses no answer that client takes. A key repeated as it is keeps its first place and
+///   its last value, as `JSON.parse` makes it;
+/// - a field the reader does not know is skipped, so that the service may add fields;
+/// - a `null` member is skipped too: the field keeps what an earlier spelling gave, or its
+///   default value, which is what the mapping makes of `null`.
+///
+/// The answer must be a JSON object: serde would otherwise also take an array of the fields
+/// in order (`[true, 108]`), which no service sends and the official client refuses.
+fn read_message<M: Message>(answer: &str) -> serde_json::Result<M> {
+    let Members(members) = serde_json::from_str(answer)?;
+    // The members that name a field, each key once, as `JSON.parse` leaves them.
+    let mut known: Vec<(String, &str, Value)> = Vec::new();
+    for (key, value) in members {
+        let Some((proto_name, _)) = M::FIELDS
+            .iter()
+            .find(|(proto_name, json_name)| key == *proto_name || key == *json_name)
+        else {
+            continue;
+        };
+        match known.iter_mut().find(|(seen, _, _)| *seen == key) {
+            Some(member) => member.2 = value,
+            None => known.push((key, proto_name, value)),
+        }
+    }
+    let mut fields = serde_json::Map::new();
+    for (_, proto_name, value) in known {
+        if !value.is_null() {
+            fields.insert(proto_name.to_string(), value);
+        }
+    }
+    serde_json::from_value(Value::Object(fields))
+}
+
+/// The members of a JSON object in the order they stand in, which `serde_json::Map` (sorted by
+/// name) does not keep, and which decides between two spellings of one field.
+struct Members(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Members, D::Error> {
+        struct InOrder;
+        impl<'de> serde::de::Visitor<'de> for InOrder {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(InOrder)
+    }
 }
 
 /// The artifact id from FinalizeArtifact's answer `{ok, artifact_id}`.
@@ -203,7 +284,7 @@ pub fn finalized_artifact_id(answer: &str, name: &str) -> Result<u64> {
             "FinalizeArtifact for {name}: {why}; the artifact was not saved"
         ))
     };
-    let finalized: FinalizeResponse = service_object(answer)
+    let finalized: FinalizeResponse = read_message(answer)
         .map_err(|e| not_saved(format!("unexpected answer from the artifact service ({e})")))?;
     match (finalized.ok, finalized.artifact_id.as_u64()) {
         (true, Some(id)) => Ok(id),
@@ -221,6 +302,8 @@ pub(super) fn http_client() -> Result<reqwest::Client> {
         .map_err(|e| Error::Internal(format!("cannot set up the HTTP client: {e}")))
 }
 
+/// `CreateArtifactResponse`. A field left out is its default value: protobuf JSON writers
+/// leave out fields that hold it (`protojson.Marshal` does).
 #[derive(Deserialize)]
 struct CreateResponse {
     #[serde(default)]
@@ -229,6 +312,12 @@ struct CreateResponse {
     signed_upload_url: String,
 }
 
+impl Message for CreateResponse {
+    const FIELDS: &'static [(&'static str, &'static str)] =
+        &[("ok", "ok"), ("signed_upload_url", "signedUploadUrl")];
+}
+
+/// `FinalizeArtifactResponse`.
 #[derive(Deserialize)]
 struct FinalizeResponse {
     #[serde(default)]
@@ -236,6 +325,11 @@ struct FinalizeResponse {
     /// int64 in protobuf JSON is a string; accept a number as well, as the official client does.
     #[serde(default)]
     artifact_id: Int64,
+}
+
+impl Message for FinalizeResponse {
+    const FIELDS: &'static [(&'static str, &'static str)] =
+        &[("ok", "ok"), ("artifact_id", "artifactId")];
 }
 
 #[derive(Deserialize, Default)]
@@ -495,6 +589,114 @@ mod tests {
             "not-a-jwt".to_string(),
         ] {
             assert!(backend_ids(&bad).is_err(), "{bad}");
+        }
+    }
+
+    const URL: &str = "https://blob.example/c/a.zip?sig=x";
+
+    fn created(answer: &str) -> Option<String> {
+        signed_upload_url(answer, "a").ok().map(String::from)
+    }
+
+    fn finalized(answer: &str) -> Option<u64> {
+        finalized_artifact_id(answer, "a").ok()
+    }
+
+    #[test]
+    fn reads_answers_under_proto_and_json_names() {
+        // GitHub's spelling, and Gitea's and Forgejo's (`protojson.Marshal`).
+        for answer in [
+            format!(r#"{{"ok":true,"signed_upload_url":"{URL}"}}"#),
+            format!(r#"{{"ok":true,"signedUploadUrl":"{URL}"}}"#),
+        ] {
+            assert_eq!(created(&answer).as_deref(), Some(URL), "{answer}");
+        }
+        for answer in [
+            r#"{"ok":true,"artifact_id":"108"}"#,
+            r#"{"ok":true,"artifactId":"108"}"#,
+            // int64 is a JSON string in protobuf JSON, and readers take a number too.
+            r#"{"ok":true,"artifact_id":108}"#,
+            r#"{"ok":true,"artifactId":108}"#,
+        ] {
+            assert_eq!(finalized(answer), Some(108), "{answer}");
+        }
+        // An int64 beyond 2^53, which only the string form carries exactly.
+        assert_eq!(
+            finalized(r#"{"ok":true,"artifactId":"9007199254740993"}"#),
+            Some(9_007_199_254_740_993)
+        );
+    }
+
+    #[test]
+    fn skips_fields_it_does_not_know() {
+        let answer = format!(
+            r#"{{"ok":true,"signedUploadUrl":"{URL}","expiresAt":"2099-01-01T00:00:00Z","meta":{{"a":[1]}}}}"#
+        );
+        assert_eq!(created(&answer).as_deref(), Some(URL));
+        let answer = r#"{"artifactId":"7","databaseId":"8","ok":true,"size":"10"}"#;
+        assert_eq!(finalized(answer), Some(7));
+        // Other spellings are other, unknown, fields.
+        assert_eq!(
+            created(&format!(r#"{{"ok":true,"SignedUploadUrl":"{URL}"}}"#)),
+            None
+        );
+        assert_eq!(finalized(r#"{"ok":true,"artifactID":"7"}"#), None);
+    }
+
+    #[test]
+    fn the_last_spelling_of_a_field_wins() {
+        let other = "https://blob.example/other.zip";
+        let both =
+            format!(r#"{{"signed_upload_url":"{other}","ok":true,"signedUploadUrl":"{URL}"}}"#);
+        assert_eq!(created(&both).as_deref(), Some(URL));
+        let both =
+            format!(r#"{{"signedUploadUrl":"{URL}","ok":true,"signed_upload_url":"{other}"}}"#);
+        assert_eq!(created(&both).as_deref(), Some(other));
+        assert_eq!(
+            finalized(r#"{"artifactId":"1","ok":true,"artifact_id":2}"#),
+            Some(2)
+        );
+        // A null member is skipped: the other spelling, before or after it, stands.
+        assert_eq!(
+            finalized(r#"{"ok":true,"artifact_id":"1","artifactId":null}"#),
+            Some(1)
+        );
+        assert_eq!(
+            finalized(r#"{"ok":true,"artifact_id":null,"artifactId":"3"}"#),
+            Some(3)
+        );
+        assert_eq!(finalized(r#"{"ok":null,"artifactId":"3"}"#), None);
+        // A key repeated as it is keeps its last value but its first place (`JSON.parse`).
+        assert_eq!(finalized(r#"{"ok":true,"ok":null,"artifactId":"3"}"#), None);
+        assert_eq!(
+            finalized(r#"{"artifactId":"1","ok":true,"artifact_id":"2","artifactId":"3"}"#),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn refuses_answers_that_are_not_objects_or_not_ok() {
+        for answer in [
+            "[true, 108]".to_string(),
+            format!(r#"[true, "{URL}"]"#),
+            "null".to_string(),
+            "".to_string(),
+            format!(r#"{{"signedUploadUrl":"{URL}"}}"#),
+            format!(r#"{{"ok":"true","signedUploadUrl":"{URL}"}}"#),
+            r#"{"ok":true,"signedUploadUrl":"file:///etc/passwd"}"#.to_string(),
+            r#"{"ok":true,"signedUploadUrl":42}"#.to_string(),
+        ] {
+            assert_eq!(created(&answer), None, "{answer}");
+        }
+        for answer in [
+            "[true, 108]",
+            r#"{"artifactId":"108"}"#,
+            r#"{"ok":false,"artifactId":"108"}"#,
+            r#"{"ok":true}"#,
+            r#"{"ok":true,"artifactId":"abc"}"#,
+            r#"{"ok":true,"artifactId":-1}"#,
+        ] {
+            assert_eq!(finalized(answer), None, "{answer}");
         }
     }
 
