@@ -1,11 +1,10 @@
 //! Raw deflate that compresses at gzip's levels: zlib's own match parameters for each level.
 //!
 //! flate2's zlib-rs backend follows zlib-ng, which runs levels 3–6 with a faster "medium"
-//! algorithm: on a 200 MB database its level 6 came out 1.5% larger than `gzip -6`, so a
-//! backup was bigger than the command it replaces. zlib's `deflateTune` sets the match
-//! parameters; zlib-rs's lazy-matching algorithm (its levels 7–9) given zlib's level-N
-//! parameters compresses like `gzip -N` and `pigz -N` do (that database: 51.84 MB, against
-//! 51.94 MB for `gzip -6` and 51.92 MB for `pigz -6`), for about 15% more CPU than medium.
+//! algorithm whose output is larger than `gzip -6`'s, so a backup was bigger than the command
+//! it replaces. zlib's `deflateTune` sets the match parameters; zlib-rs's lazy-matching
+//! algorithm (its levels 7–9) given zlib's level-N parameters compresses like `gzip -N` and
+//! `pigz -N` do, for somewhat more CPU than medium (figures: BENCHMARKS.md, "SQLite backup").
 //! flate2 does not expose `deflateTune`, so this drives libz-rs-sys, zlib-rs's
 //! zlib-compatible API, directly; it is the same Rust code flate2 runs, without its wrapper.
 

@@ -147,16 +147,6 @@ pub fn describe(client: &mut impl GenericClient) -> Result<Snapshot, postgres::E
     })
 }
 
-/// The schema objects alone, without reading any table.
-pub fn objects(client: &mut impl GenericClient) -> Result<Vec<SchemaObject>, postgres::Error> {
-    let mut objects: Vec<SchemaObject> = definitions(client)?
-        .into_iter()
-        .map(|(kind, name, _)| SchemaObject { kind, name })
-        .collect();
-    objects.sort();
-    Ok(objects)
-}
-
 /// (kind, name, definition) of every object in user schemas.
 fn definitions(
     client: &mut impl GenericClient,

@@ -16,7 +16,7 @@
 pub mod conn;
 pub mod describe;
 pub(crate) mod tls;
-pub mod version;
+pub(crate) mod version;
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};

@@ -4,8 +4,8 @@
 //! the number of entries in each index. What `integrity_check` adds is that each index holds
 //! exactly the entries its table implies, in order, that UNIQUE indexes are unique, and that
 //! WITHOUT ROWID tables are in key order. It proves that by looking every row up in every
-//! index: O(N log N) reads scattered over the file, and with a page cache bounded to keep
-//! memory flat, a 2 GB backup cost 46 s/GiB against 28 s/GiB at 100 MB. Here the same facts
+//! index: O(N log N) reads scattered over the file, so with a page cache bounded to keep
+//! memory flat its cost per GiB grows with the database (BENCHMARKS.md, "Scale"). Here the same facts
 //! are proved with sequential scans: the entries the table implies (one scan of the table)
 //! must be the same multiset as the entries the index holds (one scan of the index in its own
 //! order, which also checks that order and uniqueness). The multisets are compared by count

@@ -140,8 +140,8 @@ impl Sqlite {
         };
         let mut dst = Connection::open(dest).map_err(create_error)?;
         // The snapshot is a private temporary file: a crash discards it, and the archive made
-        // from it is fsynced on its own. SQLite's default journal and fsync on the copy cost
-        // 45% of the snapshot's wall time (200 MB: 0.62 s against 0.35 s) for nothing.
+        // from it is fsynced on its own, so SQLite's journal and fsync on the copy would buy
+        // nothing and cost most of the snapshot's time (BENCHMARKS.md, "Design decisions").
         dst.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
             .map_err(create_error)?;
         let backup = Backup::new(&src, &mut dst).map_err(|e| source_error(&shown, e))?;
@@ -253,8 +253,8 @@ impl Restorer for SqliteRestorer {
             }
         }
         let conn = open_copy(&path, "restored database")?;
-        // One connection makes every check of a restore test in turn; with a 16 MiB cache a
-        // 200 MB database's took 2.45 s instead of 2.9 s (system time 0.5 s against 1.1 s).
+        // One connection makes every check of a restore test in turn, and they read the same
+        // pages again: a 16 MiB cache keeps them (BENCHMARKS.md, "Design decisions").
         conn.pragma_update(None, "cache_size", -16384)
             .map_err(|e| verify_error("restored database", e))?;
         Ok(Box::new(SqliteScratch { conn, path }))
@@ -380,8 +380,8 @@ fn parse_source(source: &str) -> PathBuf {
 fn open_copy(path: &Path, what: &str) -> Result<Connection> {
     let conn = Connection::open(path).map_err(|e| Error::output("open", path, io_error(e)))?;
     // Every check reads pages in sequence (quick_check, the index scans, the description), so
-    // SQLite's default cache of about 2 MB is enough for a backup's two connections: 16 MiB
-    // made a 200 MB backup no faster. (SQLite's integrity_check needed it for its lookups.)
+    // SQLite's default cache of about 2 MB is enough for a backup's two connections, and a
+    // larger one would only raise the memory bound (BENCHMARKS.md, "Design decisions").
     // Any read error on a copy we just wrote means the copy itself is damaged.
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
         .map_err(|e| verify_error(what, e))?;
