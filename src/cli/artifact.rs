@@ -4,7 +4,7 @@ use anyhow::Context;
 use dbbackup::archive::encrypt;
 use dbbackup::error::exit;
 use dbbackup::runner::Runner;
-use dbbackup::store::artifacts::{self, Artifact, ArtifactStore, GitHub, Runtime, guard};
+use dbbackup::store::artifacts::{self, Artifact, ArtifactStore, Runtime, guard};
 use dbbackup::util::file_name;
 
 #[derive(Debug, clap::Args)]
@@ -21,32 +21,6 @@ enum Command {
     Download(DownloadArgs),
     /// List the backup artifacts of one name.
     List(ListArgs),
-}
-
-/// GitHub REST access, shared by the commands that use it.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TokenArgs {
-    /// GitHub token (the job's GITHUB_TOKEN); the repository comes from GITHUB_REPOSITORY and
-    /// the API root from GITHUB_API_URL.
-    #[arg(
-        long,
-        env = "GITHUB_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    github_token: Option<String>,
-}
-
-impl TokenArgs {
-    pub fn store(self) -> anyhow::Result<ArtifactStore> {
-        Ok(ArtifactStore::connect(GitHub::from_env(
-            self.github_token,
-        )?)?)
-    }
-
-    pub fn github(self) -> dbbackup::Result<GitHub> {
-        GitHub::from_env(self.github_token)
-    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,7 +41,7 @@ struct UploadArgs {
     #[arg(long)]
     allow_public_plaintext: bool,
     #[command(flatten)]
-    token: TokenArgs,
+    token: super::TokenArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,7 +59,7 @@ struct DownloadArgs {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     #[command(flatten)]
-    token: TokenArgs,
+    token: super::TokenArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,7 +71,7 @@ struct ListArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    token: TokenArgs,
+    token: super::TokenArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -119,7 +93,7 @@ fn upload(args: UploadArgs) -> anyhow::Result<u8> {
     )?;
     let runner = Runner::detect();
     if let Some(notice) = &notice {
-        super::backup::say_notice(&runner, notice);
+        super::say_notice(&runner, notice);
     }
     let store = ArtifactStore::for_upload(runtime, None, None, args.retention_days)?;
     let uploaded = store

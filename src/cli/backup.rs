@@ -72,7 +72,7 @@ pub struct Args {
     #[command(flatten)]
     identity: super::IdentityArgs,
     #[command(flatten)]
-    token: super::artifact::TokenArgs,
+    token: super::TokenArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -109,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         false => (None, None),
     };
     if let Some(notice) = &notice {
-        say_notice(&Runner::detect(), notice);
+        super::say_notice(&Runner::detect(), notice);
     }
     let destinations: Vec<&dyn Store> = artifacts.iter().map(|a| a as &dyn Store).collect();
     let outcome = backup::run(&opts, &destinations)
@@ -157,14 +157,6 @@ fn artifact_store(
         args.retention_days,
     )?;
     Ok((store, notice))
-}
-
-/// Says the guard's notice: a warning when anyone may download the backup.
-pub(super) fn say_notice(runner: &Runner, notice: &guard::Notice) {
-    if notice.public {
-        tracing::warn!("{}", notice.line);
-        runner.warning("plain backup, public repository", &notice.line);
-    }
 }
 
 /// The error of a failed backup, with what happened to the backups. Pruning is the last step,

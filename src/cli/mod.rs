@@ -10,6 +10,8 @@ mod restore_test;
 
 use clap::{Parser, Subcommand};
 use dbbackup::archive::encrypt::Identity;
+use dbbackup::runner::Runner;
+use dbbackup::store::artifacts::{ArtifactStore, GitHub, guard};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,4 +72,38 @@ impl IdentityArgs {
 fn print_json(value: &serde_json::Value) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout().lock(), "{value:#}");
+}
+
+/// GitHub REST access, shared by the commands that use it.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TokenArgs {
+    /// GitHub token (the job's GITHUB_TOKEN); the repository comes from GITHUB_REPOSITORY and
+    /// the API root from GITHUB_API_URL.
+    #[arg(
+        long,
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    github_token: Option<String>,
+}
+
+impl TokenArgs {
+    pub fn store(self) -> anyhow::Result<ArtifactStore> {
+        Ok(ArtifactStore::connect(GitHub::from_env(
+            self.github_token,
+        )?)?)
+    }
+
+    pub fn github(self) -> dbbackup::Result<GitHub> {
+        GitHub::from_env(self.github_token)
+    }
+}
+
+/// Says the guard's notice: a warning when anyone may download the backup.
+fn say_notice(runner: &Runner, notice: &guard::Notice) {
+    if notice.public {
+        tracing::warn!("{}", notice.line);
+        runner.warning("plain backup, public repository", &notice.line);
+    }
 }

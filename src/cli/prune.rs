@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use dbbackup::error::exit;
 use dbbackup::store::{self, DryRun, Store, local::LocalStore};
 
-use super::artifact::TokenArgs;
+use super::TokenArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -67,13 +67,18 @@ impl Runtime {
     pub fn from_env() -> Result<Runtime> {
         let token = std::env::var("ACTIONS_RUNTIME_TOKEN").unwrap_or_default();
         let url = std::env::var("ACTIONS_RESULTS_URL").unwrap_or_default();
-        if token.is_empty() || url.is_empty() {
+        Self::new(token, &url)
+    }
+
+    /// From a runtime token and results URL as the runner gives them.
+    pub fn new(token: String, results_url: &str) -> Result<Runtime> {
+        if token.is_empty() || results_url.is_empty() {
             return Err(Error::Remote(NOT_IN_ACTIONS.into()));
         }
         let (run_backend_id, job_backend_id) = backend_ids(&token)?;
         Ok(Runtime {
             token: Secret(token),
-            results_origin: origin(&url)?,
+            results_origin: origin(results_url)?,
             run_backend_id,
             job_backend_id,
         })

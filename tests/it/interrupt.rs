@@ -1,0 +1,101 @@
+//! Ctrl-C and SIGTERM (CI cancelling a job) in the middle of a restore test: every scratch
+//! resource is removed on the way out, whichever command made it, and the exit code is 130.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::dbbackup;
+use crate::support::pg::{self, TestDb};
+
+/// This process tree's scratch databases: those named for `pid`.
+fn scratch_databases(pid: u32) -> Vec<String> {
+    let listed = pg::psql(
+        "postgres",
+        &format!(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'dbbackup\\_scratch\\_{pid}\\_%'"
+        ),
+    );
+    listed.lines().map(str::to_string).collect()
+}
+
+/// Everything in `dir` (recursively), for an assertion message.
+fn leftovers(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        found.push(path.display().to_string());
+        if path.is_dir() {
+            found.extend(leftovers(&path));
+        }
+    }
+    found
+}
+
+/// `backup --restore-test` of a PostgreSQL database, signalled once its restore test has made
+/// its scratch database: the scratch database, the restore test's directory in TMPDIR and the
+/// backup's own temporary directory in DIR are all gone, and the exit code is 130. DIR holds
+/// nothing but the backup (committed before its restore test began) and its manifest.
+fn interrupt_the_restore_test_of_a_backup(signal: libc::c_int) {
+    if !pg::server_up() {
+        return;
+    }
+    // Large enough that psql is still restoring when the signal lands.
+    let db = TestDb::pgbench(&format!("interrupt{signal}"), 5);
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, scratch_tmp) = (tmp.path().join("out"), tmp.path().join("tmp"));
+    std::fs::create_dir_all(&scratch_tmp).unwrap();
+    let mut child = dbbackup()
+        .args(["backup", &db.url(), "--restore-test", "--out"])
+        .arg(&out)
+        .env("TMPDIR", &scratch_tmp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let made = loop {
+        let found = scratch_databases(pid);
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before its restore test made a scratch database"
+        );
+        assert!(Instant::now() < deadline, "no scratch database within 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        !leftovers(&scratch_tmp).is_empty(),
+        "the restore test has no directory in TMPDIR while restoring"
+    );
+    // SAFETY: sending a signal to a child process we own and have not waited for.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(
+        scratch_databases(pid),
+        Vec::<String>::new(),
+        "scratch database(s) {made:?} left behind: {stderr}"
+    );
+    assert_eq!(leftovers(&scratch_tmp), Vec::<String>::new(), "left in TMPDIR");
+    let in_out: Vec<String> = leftovers(&out)
+        .into_iter()
+        .filter(|p| !p.ends_with(".sql.gz") && !p.ends_with(".manifest.json"))
+        .collect();
+    assert_eq!(in_out, Vec::<String>::new(), "temporary files left in DIR");
+}
+
+#[test]
+fn sigint_during_the_restore_test_of_a_backup_removes_every_scratch_resource() {
+    interrupt_the_restore_test_of_a_backup(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_during_the_restore_test_of_a_backup_removes_every_scratch_resource() {
+    interrupt_the_restore_test_of_a_backup(libc::SIGTERM);
+}
