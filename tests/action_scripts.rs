@@ -167,7 +167,7 @@ fn install_falls_back_to_building_when_there_is_no_release() {
 fn run_step_backs_up_and_reports_outputs_and_summary() {
     let runner = FakeRunner::new();
     let db = runner.file("app.db");
-    fs::copy(repo().join("../shared/data/chinook.sqlite"), &db).unwrap();
+    fs::copy(repo().join("tests/data/chinook.sqlite"), &db).unwrap();
     let out_dir = runner.file("backups");
     let out = runner.run(
         "run.sh",
@@ -223,7 +223,7 @@ fn run_step_encrypts_with_the_identity_from_the_environment_and_masks_it() {
     use age::secrecy::ExposeSecret;
     let runner = FakeRunner::new();
     let db = runner.file("app.db");
-    fs::copy(repo().join("../shared/data/chinook.sqlite"), &db).unwrap();
+    fs::copy(repo().join("tests/data/chinook.sqlite"), &db).unwrap();
     let out_dir = runner.file("backups");
     let key = age::x25519::Identity::generate();
     let secret = key.to_string().expose_secret().to_string();

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 fn shared_data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
+        .join("tests/data")
         .join(name)
 }
 

@@ -26,7 +26,7 @@ use pg::{HOST, PORT, TestDb, pgbench, psql, server_up};
 impl TestDb {
     fn sakila(tag: &str) -> Self {
         let db = Self::new(tag);
-        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
         let status = Command::new("psql")
             .args(["-h", HOST, "-p", PORT, "-U", "postgres", "-d", &db.name])
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])

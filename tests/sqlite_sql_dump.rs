@@ -225,7 +225,7 @@ fn engine_sql_dump_restores_to_the_same_description() {
 
 #[test]
 fn chinook_round_trips_through_the_cli_and_the_runner() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/chinook.sqlite");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/chinook.sqlite");
     let dir = TempDir::new().unwrap();
     let source = dir.path().join("chinook.sqlite");
     std::fs::copy(&data, &source).expect("copy chinook.sqlite");

@@ -16,7 +16,7 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 pub fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
 pub fn chinook() -> PathBuf {
