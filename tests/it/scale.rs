@@ -7,15 +7,17 @@
 //! `bench/scale.sh` runs it at several sizes on the release build and prints the curve.
 //!
 //! Peak memory is each command's maximum resident set size as the kernel accounts it (the
-//! `rusage` that `wait4` returns for that child alone, whatever else the test process runs).
+//! `rusage` that `wait4` returns for that child alone: the other tests of this binary run
+//! children of their own at the same time).
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
-use assert_cmd::cargo::cargo_bin;
 use rusqlite::Connection;
+
+use crate::support::dbbackup;
 
 /// The bound the issue sets for backup and restore-test, whatever the database size.
 const PEAK_RSS_LIMIT_MIB: f64 = 64.0;
@@ -71,7 +73,7 @@ fn run(args: &[&std::ffi::OsStr]) -> (f64, f64) {
         clippy::zombie_processes,
         reason = "reaped below by wait4, which also gives its rusage"
     )]
-    let mut child = Command::new(cargo_bin("dbbackup"))
+    let mut child = dbbackup()
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -4,17 +4,15 @@
 //! (`full_disk_fails_cleanly_and_keeps_old_backups` in backup.rs covers the plain case of an
 //! archive that does not fit.)
 
-#[path = "support/chaos.rs"]
-mod chaos;
-
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use chaos::{
-    Listing, assert_all_restore, assert_code, backup_cmd, bind_on_itself, dbbackup, mount_tmpfs,
-    output, snapshot_files, stderr, temp_db,
+use crate::support::chaos::{
+    Listing, assert_all_restore, assert_code, backup_cmd, bind_on_itself, mount_tmpfs, output,
+    snapshot_files, stderr, temp_db,
 };
+use crate::support::dbbackup;
 
 const PAGE: u64 = 4096;
 
