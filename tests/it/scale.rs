@@ -6,18 +6,19 @@
 //! (database, snapshot, archive, restored copy) and says so instead of filling the disk.
 //! `bench/scale.sh` runs it at several sizes on the release build and prints the curve.
 //!
-//! Peak memory is each command's maximum resident set size as the kernel accounts it (the
-//! `rusage` that `wait4` returns for that child alone: the other tests of this binary run
-//! children of their own at the same time).
+//! Peak memory is each command's maximum resident set size as the kernel accounts it, measured
+//! by GNU time (`time -f %M`, Debian package `time`), which starts the command from its own
+//! small process. A child of this test process would not do: when a process execs, Linux
+//! keeps the peak of the memory it replaces in the process's `ru_maxrss`, and the memory
+//! replaced here would be this test process's, which runs the other tests too.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::Command;
 use std::time::Instant;
 
 use rusqlite::Connection;
 
-use crate::support::dbbackup;
+use crate::support::{dbbackup, run_under};
 
 /// The bound the issue sets for backup and restore-test, whatever the database size.
 const PEAK_RSS_LIMIT_MIB: f64 = 64.0;
@@ -65,38 +66,30 @@ fn generate(path: &Path, mb: u64) {
     .unwrap();
 }
 
-/// Runs `dbbackup ARGS`, requires success, and returns its wall time in seconds and its peak
-/// resident set in MiB.
+/// Runs `dbbackup ARGS` under GNU time, requires success, and returns its wall time in seconds
+/// and its peak resident set in MiB.
 fn run(args: &[&std::ffi::OsStr]) -> (f64, f64) {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut time = Command::new("time");
+    time.args(["-f", "%M", "-o"]).arg(report.path());
+    let mut cmd = dbbackup();
+    cmd.args(args);
     let started = Instant::now();
-    #[expect(
-        clippy::zombie_processes,
-        reason = "reaped below by wait4, which also gives its rusage"
-    )]
-    let mut child = dbbackup()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the child is ours and not yet waited for; `status` and `usage` are writable.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4 dbbackup {args:?}");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "dbbackup {args:?}: wait status {status}: {stderr}"
-    );
+    let out = run_under(time, &cmd)
+        .output()
+        .expect("GNU time (Debian package time)");
     let elapsed = started.elapsed().as_secs_f64();
-    (elapsed, usage.ru_maxrss as f64 / 1024.0)
+    assert!(
+        out.status.success(),
+        "dbbackup {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(report.path()).unwrap();
+    let kib: f64 = report
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("GNU time's report: {report:?}"));
+    (elapsed, kib / 1024.0)
 }
 
 #[test]

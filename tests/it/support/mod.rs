@@ -51,6 +51,19 @@ pub fn dbbackup() -> Command {
     cmd
 }
 
+/// `cmd` (a [`dbbackup`] command) run by `wrapper` (a shell that sets a limit first, GNU time,
+/// ...): `wrapper`'s own arguments, then `cmd`'s program and arguments, in `cmd`'s environment.
+pub fn run_under(mut wrapper: Command, cmd: &Command) -> Command {
+    wrapper.arg(cmd.get_program()).args(cmd.get_args());
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapper.env(name, value),
+            None => wrapper.env_remove(name),
+        };
+    }
+    wrapper
+}
+
 /// A sample file of `tests/data/` (see its README for what each is and where it comes from).
 /// Read it, never write to it: copy it with [`data_copy`] first.
 pub fn data(name: &str) -> PathBuf {
