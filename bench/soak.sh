@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writer throughput with and without backups: runs tests/soak_writers.rs on the release build,
+# Writer throughput with and without backups: runs tests/it/soak_writers.rs on the release build,
 # one test at a time (20 back-to-back backups each, under a SQLite writer in WAL and in
 # rollback-journal mode, and under pgbench), and prints the figures the tests measure.
 # Needs sqlite3, pgbench and the PostgreSQL server the tests use.
@@ -7,6 +7,6 @@
 # Usage: bench/soak.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --release --locked -q --test soak_writers -- --nocapture --test-threads 1 2>&1 |
+cargo test --release --locked -q --test it soak_writers:: -- --nocapture --test-threads 1 2>&1 |
   grep -o 'soak .*' || { echo "the soak tests failed" >&2; exit 1; }
 echo "$(nproc) cores, $(date -u +%Y-%m-%d)"

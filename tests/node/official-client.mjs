@@ -1,5 +1,5 @@
 // Drives the official @actions/artifact client against the fake GitHub that
-// tests/artifacts.rs starts, so the test can compare its requests with dbbackup's.
+// tests/it/artifacts.rs starts, so the test can compare its requests with dbbackup's.
 //
 //   node official-client.mjs upload NAME ROOT FILE...   -> uploadArtifact, retention 7 days
 //   node official-client.mjs download ID OUT            -> downloadArtifact through the REST API

@@ -1,23 +1,18 @@
 //! GitHub Actions artifacts: the real binary against a local fake of GitHub (see
-//! tests/support/FAKE_SERVER.md for where each behaviour of the fake comes from).
-
-#[path = "support/fake_github.rs"]
-mod fake_github;
+//! tests/it/support/FAKE_SERVER.md for where each behaviour of the fake comes from).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use fake_github::{FakeGitHub, Fault, Route, SIG, TOKEN};
+
+use crate::support::fake_github::{self, FakeGitHub, Fault, Route, SIG, TOKEN};
 
 /// The binary with the job environment of `fake`, and a short retry budget so that giving up
 /// takes seconds, not minutes.
 fn dbbackup(fake: &FakeGitHub) -> Command {
-    let mut cmd = Command::cargo_bin("dbbackup").unwrap();
-    for var in fake_github::JOB_VARS {
-        cmd.env_remove(var);
-    }
+    let mut cmd = Command::from_std(crate::support::dbbackup());
     for (k, v) in fake.env() {
         cmd.env(k, v);
     }

@@ -1,7 +1,5 @@
 //! The PostgreSQL server the tests use (127.0.0.1:5432, user postgres, trust auth), and a
-//! database of a test's own. Test files include it with
-//! `#[path = "support/pg.rs"] mod pg;`.
-#![allow(dead_code)] // each test file uses its own part of these helpers
+//! database of a test's own.
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,12 +1,12 @@
 //! `dbbackup restore-test` against real backups made by the binary: good ones pass, and each
 //! kind of damage fails with a clear message, a failing JUnit case and the documented exit code.
 
-mod verify_support;
-
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
-use verify_support::*;
+
+use crate::support::restore::*;
+use crate::support::{data_copy, dbbackup};
 
 const CHECK_FAILED: i32 = 5;
 const UNREADABLE: i32 = 6;
@@ -333,8 +333,7 @@ fn empty_archive_is_unreadable() {
 #[test]
 fn a_file_that_is_not_a_backup_is_unreadable() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("chinook.sqlite");
-    std::fs::copy(chinook(), &db).unwrap();
+    let db = data_copy("chinook.sqlite", dir.path());
     assert_unreadable(&restore_test(&[os(&db)]), "not a dbbackup backup");
 }
 
@@ -399,7 +398,7 @@ fn junitparser_reads_the_report_as_written() {
         "DELETE FROM PlaylistTrack WHERE PlaylistId = 1 AND TrackId = 3402;",
     );
     let report = dir.path().join("report.xml");
-    let out = bin()
+    let out = dbbackup()
         .arg("restore-test")
         .args([&good, &bad])
         .arg("--junit")
@@ -470,7 +469,7 @@ fn interrupt_removes_the_scratch_copy() {
     let archive = backup(&db, &dir.path().join("bk"), "native");
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let mut child = bin()
+    let mut child = dbbackup()
         .arg("restore-test")
         .arg(&archive)
         .env("TMPDIR", &tmp)

@@ -3,9 +3,6 @@
 //! rotation, after the new backup is committed, may remove the oldest), and the next run
 //! succeeds and leaves no temporary files or orphan manifests behind.
 
-#[path = "support/chaos.rs"]
-mod chaos;
-
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,9 +11,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chaos::{
-    Listing, assert_all_restore, assert_code, backup_cmd, build_db, dbbackup, output, temp_db,
+use crate::support::chaos::{
+    Listing, assert_all_restore, assert_code, backup_cmd, build_db, output, temp_db,
 };
+use crate::support::dbbackup;
 
 /// Rows in the database killed mid-backup: a backup takes half a second to a second in a debug
 /// build (the kill points are spread over the measured time, whatever it is), and the whole

@@ -2,17 +2,14 @@
 //! trigger named with spaces, quotes, newlines, unicode and emoji (and one that would be a
 //! GitHub workflow command if printed at the start of a line); and `--out` given as a symlink.
 
-#[path = "support/chaos.rs"]
-mod chaos;
-mod verify_support;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use chaos::{
-    Listing, assert_all_restore, assert_code, backup_cmd, dbbackup, output, stderr, temp_db,
+use crate::support::chaos::{
+    Listing, assert_all_restore, assert_code, backup_cmd, output, stderr, temp_db,
 };
+use crate::support::{dbbackup, restore};
 use dbbackup::archive::Manifest;
 
 const DB_FILE: &str = "my 'app' \"db\"\nü.db";
@@ -49,7 +46,7 @@ fn hostile_db(dir: &Path) -> PathBuf {
 
 /// Every `testcase` name in a JUnit report, as an XML parser reads it.
 fn testcase_names(junit: &Path) -> Vec<String> {
-    verify_support::read_cases(&fs::read_to_string(junit).unwrap())
+    restore::read_cases(&fs::read_to_string(junit).unwrap())
         .into_iter()
         .map(|c| c.name)
         .collect()
@@ -98,7 +95,7 @@ fn hostile_names_back_up_and_restore_test_exactly() {
         );
         assert_code(&restore, 0, &format!("restore-test of the {format} backup"));
         for report in [&junit, &restore_junit] {
-            verify_support::validate_junit(report);
+            restore::validate_junit(report);
             let names = testcase_names(report);
             for table in [TABLE, INJECTION] {
                 assert!(

@@ -4,17 +4,15 @@
 //! (`full_disk_fails_cleanly_and_keeps_old_backups` in backup.rs covers the plain case of an
 //! archive that does not fit.)
 
-#[path = "support/chaos.rs"]
-mod chaos;
-
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use chaos::{
-    Listing, assert_all_restore, assert_code, backup_cmd, bind_on_itself, dbbackup, mount_tmpfs,
-    output, snapshot_files, stderr, temp_db,
+use crate::support::chaos::{
+    Listing, assert_all_restore, assert_code, backup_cmd, bind_on_itself, mount_tmpfs, output,
+    snapshot_files, stderr, temp_db,
 };
+use crate::support::{dbbackup, run_under};
 
 const PAGE: u64 = 4096;
 
@@ -115,17 +113,9 @@ fn file_size_limit_fails_cleanly() {
     let (tmp, db) = temp_db(3_000);
     let out = tmp.path().join("b");
     two_backups(&db, &out);
-    let limited = backup_cmd(&db, &out, Some(1));
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", "ulimit -f 64 && exec \"$@\"", "sh"])
-        .arg(limited.get_program())
-        .args(limited.get_args());
-    for (name, value) in limited.get_envs() {
-        match value {
-            Some(value) => cmd.env(name, value),
-            None => cmd.env_remove(name),
-        };
-    }
+    let mut sh = Command::new("sh");
+    sh.args(["-c", "ulimit -f 64 && exec \"$@\"", "sh"]);
+    let cmd = run_under(sh, &backup_cmd(&db, &out, Some(1)));
     let text = assert_fails_changing_nothing(cmd, &out, "ulimit -f");
     assert!(text.contains("write snapshot"), "{text}");
 }

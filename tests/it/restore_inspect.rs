@@ -1,14 +1,13 @@
 //! `dbbackup restore` and `dbbackup inspect` against real backups made by the binary.
 
-mod verify_support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use verify_support::*;
+use crate::support::dbbackup;
+use crate::support::restore::*;
 
 fn run(args: &[&std::ffi::OsStr]) -> Output {
-    bin().args(args).output().unwrap()
+    dbbackup().args(args).output().unwrap()
 }
 
 fn stderr(out: &Output) -> String {

@@ -1,7 +1,7 @@
 //! A local stand-in for GitHub: the Actions artifact service (Twirp), Azure blob storage as the
 //! artifact service's signed URLs reach it, and the REST endpoints for artifacts. Every status
 //! code, JSON field and header it produces is one GitHub documents or the official clients rely
-//! on; tests/support/FAKE_SERVER.md gives the source of each.
+//! on; tests/it/support/FAKE_SERVER.md gives the source of each.
 //!
 //! It records every request so tests can check what a client sent, and takes injected faults
 //! (`fail_next`) to check retries.

@@ -1,30 +1,11 @@
-//! Helpers for the fault and hostile-input tests (`chaos_crash.rs`, `chaos_disk.rs`,
-//! `hostile_names.rs`, `secrets.rs`): the binary with a clean environment, what a backup
-//! directory holds, restore-testing all of it, and tmpfs mounts. Test files include it with
-//! `#[path = "support/chaos.rs"] mod chaos;`.
-#![allow(dead_code)] // each test file uses its own part of these helpers
+//! Helpers for the fault and hostile-input tests (`chaos_crash`, `chaos_disk`, `hostile_names`,
+//! `secrets`): what a backup directory holds, restore-testing all of it, and tmpfs mounts.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `dbbackup` binary outside any GitHub Actions job: the variables of a real job (which
-/// would make it write to that job's summary and outputs or talk to GitHub), dbbackup's own
-/// settings and a PostgreSQL password are removed unless a test sets them again.
-pub fn dbbackup() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbbackup"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if ["GITHUB_", "ACTIONS_", "DBBACKUP_"]
-            .iter()
-            .any(|p| name.starts_with(p))
-            || name == "PGPASSWORD"
-        {
-            cmd.env_remove(&*name);
-        }
-    }
-    cmd
-}
+use super::dbbackup;
 
 /// `dbbackup backup DB --out DIR [--keep N]`.
 pub fn backup_cmd(db: &Path, out: &Path, keep: Option<usize>) -> Command {

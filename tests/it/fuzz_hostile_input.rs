@@ -9,18 +9,15 @@
 //! shaped like GitHub's, and every input that once broke something) and are mutated by bit
 //! flips, byte changes, truncation, deletion, insertion, duplication and splicing between seeds,
 //! besides purely random bytes. Proptest shrinks a failing input to a small one and records its
-//! seed in `tests/fuzz_hostile_input.proptest-regressions`, which is replayed first on every run
-//! (commit it, and add the minimized input to the corpus as a regression).
+//! seed in `fuzz_hostile_input.proptest-regressions` beside this file, which is replayed first
+//! on every run (commit it, and add the minimized input to the corpus as a regression).
 //!
 //! Time budget: `DBBACKUP_FUZZ_SECONDS` of wall-clock time shared by the targets (default 20,
 //! so `cargo test` stays fast and CI fuzzes a fixed time on every run). To fuzz longer:
 //!
 //! ```sh
-//! DBBACKUP_FUZZ_SECONDS=600 cargo test --release --test fuzz_hostile_input
+//! DBBACKUP_FUZZ_SECONDS=600 cargo test --release --test it fuzz_hostile_input::
 //! ```
-
-#[path = "support/fake_github.rs"]
-mod fake_github;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -46,6 +43,9 @@ use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, FileFailurePersistence, TestError, TestRunner};
 
+use crate::support::fake_github::FakeGitHub;
+use crate::support::repo;
+
 /// How many `fuzz_*` targets share the time budget.
 const TARGETS: u32 = 8;
 /// Cases per proptest run; runs repeat until the target's share of the budget is spent. Each
@@ -53,9 +53,7 @@ const TARGETS: u32 = 8;
 const CASES_PER_RUN: u32 = 64;
 
 fn corpus(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/corpus")
-        .join(target)
+    repo().join("tests/corpus").join(target)
 }
 
 /// Every file of a target's corpus, sorted by name (so runs are reproducible), as bytes.
@@ -99,7 +97,7 @@ where
         // One file for every target: a recorded seed replayed on another target is just one
         // more input for it.
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/fuzz_hostile_input.proptest-regressions",
+            "tests/it/fuzz_hostile_input.proptest-regressions",
         ))),
         source_file: Some(file!()),
         max_shrink_time: 120_000,
@@ -907,7 +905,7 @@ fn a_runaway_script_stops_soon_and_small() {
 /// `validateArtifactName` when it is installed (`npm install --prefix tests/node`), else the
 /// list it held when this test was written.
 fn official_forbidden() -> Vec<char> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+    let source = repo().join(
         "tests/node/node_modules/@actions/artifact/lib/internal/upload/\
          path-and-artifact-name-validation.js",
     );
@@ -972,7 +970,7 @@ fn fuzz_artifact_names() {
 /// and before `backup --upload` spends time on a backup.
 #[test]
 fn refused_names_make_no_request() {
-    let fake = fake_github::FakeGitHub::start();
+    let fake = FakeGitHub::start();
     let (name, _, _) = backup_pairs("archive", ".gz").remove(0);
     let archive = corpus("archive").join(&name);
     let dir = tempfile::tempdir().unwrap();
@@ -1001,9 +999,7 @@ fn refused_names_make_no_request() {
             ],
         ];
         for args in runs {
-            let mut cmd = assert_cmd::Command::cargo_bin("dbbackup").unwrap();
-            cmd.env_remove("GITHUB_OUTPUT")
-                .env_remove("GITHUB_STEP_SUMMARY");
+            let mut cmd = crate::support::dbbackup();
             for (k, v) in fake.env() {
                 cmd.env(k, v);
             }

@@ -6,9 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::support::{self, repo};
 
 struct FakeRunner {
     dir: tempfile::TempDir,
@@ -31,10 +29,7 @@ impl FakeRunner {
 
     /// Runs a script of the action with the runner's variables and `env`.
     fn run(&self, script: &str, env: &[(&str, &str)]) -> Output {
-        let bin_dir = assert_cmd::cargo::cargo_bin("dbbackup")
-            .parent()
-            .unwrap()
-            .to_path_buf();
+        let bin_dir = support::bin_path().parent().unwrap();
         let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
         let mut cmd = Command::new("bash");
         cmd.arg(repo().join("scripts/action").join(script))
@@ -79,7 +74,7 @@ fn version_tag() -> String {
 fn fake_release(root: &Path, tamper: bool) -> String {
     let tag_dir = root.join(version_tag());
     fs::create_dir_all(&tag_dir).unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("dbbackup");
+    let bin = support::bin_path();
     let asset = "dbbackup-x86_64-unknown-linux-musl.tar.gz";
     let status = Command::new("tar")
         .arg("-czf")
@@ -166,8 +161,7 @@ fn install_falls_back_to_building_when_there_is_no_release() {
 #[test]
 fn run_step_backs_up_and_reports_outputs_and_summary() {
     let runner = FakeRunner::new();
-    let db = runner.file("app.db");
-    fs::copy(repo().join("../shared/data/chinook.sqlite"), &db).unwrap();
+    let db = support::data_copy("chinook.sqlite", runner.dir.path());
     let out_dir = runner.file("backups");
     let out = runner.run(
         "run.sh",
@@ -222,8 +216,7 @@ fn run_step_fails_loudly_without_a_database() {
 fn run_step_encrypts_with_the_identity_from_the_environment_and_masks_it() {
     use age::secrecy::ExposeSecret;
     let runner = FakeRunner::new();
-    let db = runner.file("app.db");
-    fs::copy(repo().join("../shared/data/chinook.sqlite"), &db).unwrap();
+    let db = support::data_copy("chinook.sqlite", runner.dir.path());
     let out_dir = runner.file("backups");
     let key = age::x25519::Identity::generate();
     let secret = key.to_string().expose_secret().to_string();

@@ -9,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use assert_cmd::cargo::cargo_bin;
 use dbbackup::archive::Format;
 use dbbackup::archive::manifest::{self, Manifest, Snapshot};
 use dbbackup::engine::Scratch;
@@ -19,30 +18,24 @@ use dbbackup::engine::postgres::{Postgres, PostgresScratch, RestoreOptions};
 use flate2::read::GzDecoder;
 use sha2::Digest;
 
-#[path = "support/pg.rs"]
-mod pg;
-use pg::{HOST, PORT, TestDb, pgbench, psql, server_up};
+use crate::support::pg::{HOST, PORT, TestDb, pgbench, psql, server_up};
+use crate::support::{data, dbbackup};
 
 impl TestDb {
     fn sakila(tag: &str) -> Self {
         let db = Self::new(tag);
-        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
         let status = Command::new("psql")
             .args(["-h", HOST, "-p", PORT, "-U", "postgres", "-d", &db.name])
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
-            .arg(data.join("sakila-postgres-schema.sql"))
+            .arg(data("sakila-postgres-schema.sql"))
             .arg("-f")
-            .arg(data.join("sakila-postgres-data.sql"))
+            .arg(data("sakila-postgres-data.sql"))
             .stdout(Stdio::null())
             .status()
             .expect("psql runs");
         assert!(status.success(), "loading Sakila failed");
         db
     }
-}
-
-fn dbbackup() -> Command {
-    Command::new(cargo_bin("dbbackup"))
 }
 
 /// Runs `dbbackup backup` and returns the archive path, its manifest and stderr.

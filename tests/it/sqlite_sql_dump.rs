@@ -5,9 +5,6 @@
 //! `describe` (schema checksum, objects, per-table row counts and value checksums, header
 //! fields) is equal. Where the stock tools lose data, tests show that baseline too.
 
-#[path = "support/sqlite_fixtures.rs"]
-mod sqlite_fixtures;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,8 +17,10 @@ use dbbackup::engine::sqlite::Sqlite;
 use dbbackup::engine::sqlite::{describe, dump, script};
 use dbbackup::engine::{Engine, SnapshotCheck};
 use rusqlite::Connection;
-use sqlite_fixtures::{TRICKY_REALS, TRICKY_TEXTS, XorShift, build_edge_case_db};
 use tempfile::TempDir;
+
+use crate::support::sqlite_fixtures::{TRICKY_REALS, TRICKY_TEXTS, XorShift, build_edge_case_db};
+use crate::support::{data_copy, dbbackup};
 
 fn dump_sql(db: &Path) -> Vec<u8> {
     let conn = Connection::open(db).expect("open source");
@@ -169,8 +168,7 @@ fn the_dump_is_deterministic_and_keeps_what_the_stock_dump_drops() {
 fn backup_format_sql_restores_with_gunzip_and_sqlite3() {
     let (dir, source) = edge_case_source();
     let out = dir.path().join("backups");
-    Command::cargo_bin("dbbackup")
-        .unwrap()
+    dbbackup()
         .args(["backup"])
         .arg(&source)
         .arg("--out")
@@ -225,10 +223,8 @@ fn engine_sql_dump_restores_to_the_same_description() {
 
 #[test]
 fn chinook_round_trips_through_the_cli_and_the_runner() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/chinook.sqlite");
     let dir = TempDir::new().unwrap();
-    let source = dir.path().join("chinook.sqlite");
-    std::fs::copy(&data, &source).expect("copy chinook.sqlite");
+    let source = data_copy("chinook.sqlite", dir.path());
     let sql = dump_sql(&source);
     let by_cli = dir.path().join("cli.db");
     restore_with_cli(&sql, &by_cli);

@@ -1,23 +1,17 @@
 //! Encrypted backups (`--encrypt-to`, `--identity`) and the public-repository guard, through
 //! the real binary; uploads and downloads go to the local fake of GitHub.
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
-
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use age::secrecy::ExposeSecret;
 use assert_cmd::Command;
-use fake_github::FakeGitHub;
+
+use crate::support::fake_github::FakeGitHub;
 
 fn dbbackup() -> Command {
-    let mut cmd = Command::cargo_bin("dbbackup").unwrap();
-    let ours = ["DBBACKUP_IDENTITY", "DBBACKUP_RECIPIENTS"];
-    for var in fake_github::JOB_VARS.iter().chain(&ours) {
-        cmd.env_remove(var);
-    }
+    let mut cmd = Command::from_std(crate::support::dbbackup());
     cmd.env("DBBACKUP_RETRY_BUDGET_SECS", "4")
         .env("DBBACKUP_RETRY_BASE_MS", "20");
     cmd

@@ -1,5 +1,4 @@
-//! SQLite databases full of the cases a backup must carry over exactly. Test files that need
-//! them include this file with `#[path = "support/sqlite_fixtures.rs"] mod sqlite_fixtures;`.
+//! SQLite databases full of the cases a backup must carry over exactly.
 
 use std::path::Path;
 

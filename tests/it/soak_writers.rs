@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use rusqlite::Connection;
 
-#[path = "support/pg.rs"]
-mod pg;
-use pg::{HOST, PORT, TestDb, pgbench, psql, server_up};
+use crate::support::dbbackup;
+use crate::support::pg::{HOST, PORT, TestDb, pgbench, psql, server_up};
 
 const ACCOUNTS: i64 = 100;
 const TOTAL: i64 = ACCOUNTS * 1000;
@@ -137,8 +136,7 @@ fn restored_invariant(archive: &Path, dir: &Path) -> (i64, i64) {
 /// may restart forever); appends its wall time to `durations`, returns the archive.
 fn timed_backup(source: &str, out: &Path, timeout: Duration, durations: &mut Vec<f64>) -> PathBuf {
     let started = Instant::now();
-    let output = Command::cargo_bin("dbbackup")
-        .unwrap()
+    let output = Command::from_std(dbbackup())
         .args(["backup", source, "--json", "--keep", "3", "--out"])
         .arg(out)
         .timeout(timeout)
@@ -314,8 +312,7 @@ fn postgres_backups_are_consistent_while_pgbench_writes() {
         );
     }
     // The newest backups, as kept by rotation, also pass the full restore test.
-    Command::cargo_bin("dbbackup")
-        .unwrap()
+    Command::from_std(dbbackup())
         .args(["restore-test", "--all"])
         .arg(out.path())
         .assert()

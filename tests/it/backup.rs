@@ -12,21 +12,15 @@ use predicates::str::contains;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-fn shared_data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(name)
-}
+use crate::support::{self, data, data_copy};
 
-/// A private copy of chinook: tests must never write to the shared sample.
+/// A private copy of chinook: tests must never write to the sample.
 fn chinook_copy(dir: &Path) -> PathBuf {
-    let path = dir.join("chinook.sqlite");
-    fs::copy(shared_data("chinook.sqlite"), &path).unwrap();
-    path
+    data_copy("chinook.sqlite", dir)
 }
 
 fn dbbackup() -> Command {
-    Command::cargo_bin("dbbackup").unwrap()
+    Command::from_std(support::dbbackup())
 }
 
 /// Backup archives (not manifests, not temp dirs) in `dir`, sorted by name.
@@ -304,7 +298,7 @@ fn corrupt_database_fails_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let out = out_with_one_old_backup(tmp.path());
     let bad = tmp.path().join("bad.sqlite");
-    let mut bytes = fs::read(shared_data("chinook.sqlite")).unwrap();
+    let mut bytes = fs::read(data("chinook.sqlite")).unwrap();
     // Wreck the middle of the file (b-tree pages), keep the header: SQLite opens it, and only
     // the integrity check can tell.
     let mid = bytes.len() / 2;
@@ -439,7 +433,7 @@ fn restore_test_of_the_new_backup_writes_a_valid_junit_report() {
         junit.to_str().unwrap(),
     ]);
     assert_eq!(json["restore_test"]["verdict"], "passed");
-    let xsd = shared_data("junit-10.xsd");
+    let xsd = data("junit-10.xsd");
     let lint = StdCommand::new("xmllint")
         .args(["--noout", "--schema"])
         .arg(&xsd)

@@ -6,20 +6,14 @@
 //! PostgreSQL at 127.0.0.1:5432 (trust auth: the password is accepted and ignored, but it is
 //! in the URL all the same) and the fake GitHub of `support/fake_github.rs`.
 
-#[path = "support/chaos.rs"]
-mod chaos;
-#[path = "support/fake_github.rs"]
-mod fake_github;
-#[path = "support/pg.rs"]
-mod pg;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use chaos::{Listing, dbbackup};
-use fake_github::{FakeGitHub, Fault, Route};
-use pg::{TestDb, psql, server_up};
+use crate::support::chaos::Listing;
+use crate::support::dbbackup;
+use crate::support::fake_github::{self, FakeGitHub, Fault, Route};
+use crate::support::pg::{TestDb, psql, server_up};
 
 /// In the URLs as written (percent-encoded `@`); dbbackup decodes it to `S3cret@Pw`. Both
 /// forms contain the needle searched for.

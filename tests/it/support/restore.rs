@@ -1,8 +1,6 @@
 //! Helpers shared by the restore-test, restore and inspect tests: real backups made by the
 //! binary, ways to damage them, and a reader for the JUnit reports.
 
-#![allow(dead_code)] // each test file uses its own subset
-
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,25 +13,20 @@ use quick_xml::{Reader, XmlVersion};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-pub fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
-}
+use super::{data, dbbackup};
 
+/// The Chinook sample, to back up (never to write to).
 pub fn chinook() -> PathBuf {
-    data_dir().join("chinook.sqlite")
+    data("chinook.sqlite")
 }
 
 pub fn xsd() -> PathBuf {
-    data_dir().join("junit-10.xsd")
-}
-
-pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_dbbackup"))
+    data("junit-10.xsd")
 }
 
 /// Backs up `db` into `out` with the real binary and returns the archive's path.
 pub fn backup(db: &Path, out: &Path, format: &str) -> PathBuf {
-    let output = bin()
+    let output = dbbackup()
         .args(["backup", "--json", "--format", format, "--out"])
         .arg(out)
         .arg(db)
@@ -181,7 +174,7 @@ pub fn restore_test(args: &[&std::ffi::OsStr]) -> Run {
     let tmp = work.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let report = work.path().join("report.xml");
-    let output = bin()
+    let output = dbbackup()
         .arg("restore-test")
         .args(args)
         .arg("--json")

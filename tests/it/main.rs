@@ -1,0 +1,23 @@
+//! The integration tests: one binary (linked once), a module per area. Run one area with
+//! `cargo test --test it AREA::`, for example `cargo test --test it backup::`.
+//!
+//! Every test runs the binary through [`support::dbbackup`] (a clean environment) and reads the
+//! sample databases through [`support::data`] (`tests/data/`, copied before any write).
+
+mod support;
+
+mod action_scripts;
+mod artifacts;
+mod backup;
+mod chaos_crash;
+mod chaos_disk;
+mod encryption;
+mod fuzz_hostile_input;
+mod hostile_names;
+mod postgres;
+mod restore_inspect;
+mod restore_test;
+mod scale;
+mod secrets;
+mod soak_writers;
+mod sqlite_sql_dump;
