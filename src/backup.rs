@@ -228,6 +228,8 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         }
         None => None,
     };
+    // Nothing is set aside, stored or pruned on the word of a step an interrupt cut short.
+    crate::cleanup::checkpoint();
     if restore_test
         .as_ref()
         .is_some_and(|r| r.verdict != Verdict::Passed)
@@ -261,6 +263,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         stored.push((put, series));
     }
 
+    crate::cleanup::checkpoint();
     let mut pruned = Vec::new();
     let mut replicas = Vec::new();
     if let Some(keep) = opts.keep {

@@ -10,9 +10,15 @@
 //!
 //! Removals must be idempotent: the owner's `Drop` runs its removal and then unregisters it, so
 //! a signal arriving in between runs it a second time rather than not at all.
+//!
+//! Removing a resource can make the work using it fail (dropping a scratch database ends the
+//! `psql` restoring into it), and the main thread would then carry on: report a failed restore
+//! test, set the backup aside, exit 5 before the handler exits 130. So the pipeline stops at
+//! [`checkpoint`]s before anything it decides on, and `main` before it exits: once an
+//! interrupt is being handled, the main thread goes no further.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
@@ -22,6 +28,8 @@ type Removal = Arc<dyn Fn() + Send + Sync>;
 /// Registered removals by id, in the order they were made.
 static LIVE: Mutex<Vec<(u64, Removal)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Set by the signal handler before it removes anything.
+static HANDLING: AtomicBool = AtomicBool::new(false);
 
 /// The exit code of a process ended by SIGINT, as shells report it; SIGTERM ends the same way.
 pub const INTERRUPTED: i32 = 130;
@@ -29,6 +37,7 @@ pub const INTERRUPTED: i32 = 130;
 /// Installs the handler for SIGINT and SIGTERM. Call once, first thing in the binary.
 pub fn install() -> Result<()> {
     ctrlc::set_handler(|| {
+        HANDLING.store(true, Ordering::SeqCst);
         let live = std::mem::take(&mut *lock());
         let removed = live.len();
         // Newest first: a directory made for a database is removed after the database.
@@ -43,6 +52,17 @@ pub fn install() -> Result<()> {
         std::process::exit(INTERRUPTED);
     })
     .map_err(|e| Error::Internal(format!("install the Ctrl-C handler: {e}")))
+}
+
+/// Blocks for good once an interrupt is being handled (the handler then ends the process with
+/// 130); returns at once otherwise. Called before each step whose outcome a removal could have
+/// caused.
+pub fn checkpoint() {
+    if HANDLING.load(Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 /// A registered removal. Dropping it runs the removal and unregisters it; [`Guard::disarm`]

@@ -93,7 +93,8 @@ pub enum Error {
     /// Putting a verified backup to a destination store failed. The backups already put
     /// elsewhere stay; nothing is pruned anywhere. The exit code is the cause's.
     #[error(
-        "storing the backup in {store} failed ({stored} other destination(s) already hold it): {cause}"
+        "storing the backup in {store} failed{}: {cause}",
+        held_elsewhere(*stored)
     )]
     Replicate {
         store: String,
@@ -156,6 +157,13 @@ impl Error {
             path: path.into(),
             reason: reason.to_string(),
         }
+    }
+}
+
+fn held_elsewhere(stored: usize) -> String {
+    match stored {
+        0 => String::new(),
+        n => format!(" ({n} other destination(s) already hold it)"),
     }
 }
 

@@ -27,6 +27,8 @@ fn main() -> ExitCode {
     let ran = dbbackup::cleanup::install()
         .map_err(anyhow::Error::from)
         .and_then(|()| cli::run(cli));
+    // An interrupt being handled ends the process with 130, whatever the command made of it.
+    dbbackup::cleanup::checkpoint();
     match ran {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -22,7 +22,8 @@ pub use manifest::Manifest;
 
 use serde::{Deserialize, Serialize};
 
-/// How the dump inside the archive is encoded.
+/// How the dump inside the archive is encoded. Which formats an engine writes, and the file
+/// extension of each, is the engine's to say (`engine::Engine::formats`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -32,18 +33,6 @@ pub enum Format {
     Sql,
     /// PostgreSQL's custom format (`pg_dump -Fc`), restorable with `pg_restore`.
     Custom,
-}
-
-impl Format {
-    /// The file extension before `.gz`. `engine` matters because "native" means a different
-    /// file for each engine.
-    pub fn extension(self, engine: &str) -> &'static str {
-        match (self, engine) {
-            (Format::Native, "sqlite") => "sqlite",
-            (Format::Native, _) | (Format::Custom, _) => "dump",
-            (Format::Sql, _) => "sql",
-        }
-    }
 }
 
 impl std::fmt::Display for Format {

@@ -157,6 +157,8 @@ fn run(
 
     let pass = Instant::now();
     let restored = restorer.restore(manifest.format, &mut stream, dir.path());
+    // A restore an interrupt broke (its scratch database dropped under it) is no verdict.
+    crate::cleanup::checkpoint();
     let restore_seconds = pass.elapsed().as_secs_f64();
     let finish = Instant::now();
     let facts = stream.finish();

@@ -139,8 +139,10 @@ impl ArchiveStream {
         ) -> Result<StreamReader<BufReader<CiphertextReader>>>,
     ) -> Result<Self> {
         let tally = Tally::default();
+        // Failing to duplicate a descriptor is this machine's trouble (too many open files),
+        // not the backup's.
         let rest = file.try_clone().map_err(|e| {
-            crate::error::Error::Internal(format!("cannot open the archive twice: {e}"))
+            crate::error::Error::output("open the archive a second time", "the archive", e)
         })?;
         let reader = CiphertextReader {
             file,

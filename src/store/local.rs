@@ -98,10 +98,13 @@ impl LocalStore {
             sync_dir(&self.dir)?;
             return Ok(final_archive);
         }
-        Err(Error::Internal(format!(
-            "no free backup name for {stem} at {stamp} in {}",
-            self.dir.display()
-        )))
+        Err(Error::output(
+            "name the new backup in",
+            &self.dir,
+            std::io::Error::other(format!(
+                "no free name for {stem} at {stamp}: 10,000 backups of one second are there"
+            )),
+        ))
     }
 
     /// The first sequence number above every backup of `stem` in the same second, set-aside

@@ -477,7 +477,8 @@ fn failed_restore_test_sets_the_new_backup_aside_and_rotates_nothing() {
         .args(["--keep", "1", "--junit", junit.to_str().unwrap()])
         .assert()
         .code(5)
-        .stderr(contains("failed its restore test"))
+        .stderr(contains("the restore test of"))
+        .stderr(contains("was set aside as"))
         .stderr(contains("foreign_key_check"));
     assert_eq!(archives(&out), ["shop-20200101-000000.sqlite.gz"]);
     let set_aside: Vec<String> = fs::read_dir(&out)

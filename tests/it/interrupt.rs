@@ -64,7 +64,10 @@ fn interrupt_the_restore_test_of_a_backup(signal: libc::c_int) {
             child.try_wait().unwrap().is_none(),
             "the backup ended before its restore test made a scratch database"
         );
-        assert!(Instant::now() < deadline, "no scratch database within 120 s");
+        assert!(
+            Instant::now() < deadline,
+            "no scratch database within 120 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(
@@ -82,7 +85,11 @@ fn interrupt_the_restore_test_of_a_backup(signal: libc::c_int) {
         Vec::<String>::new(),
         "scratch database(s) {made:?} left behind: {stderr}"
     );
-    assert_eq!(leftovers(&scratch_tmp), Vec::<String>::new(), "left in TMPDIR");
+    assert_eq!(
+        leftovers(&scratch_tmp),
+        Vec::<String>::new(),
+        "left in TMPDIR"
+    );
     let in_out: Vec<String> = leftovers(&out)
         .into_iter()
         .filter(|p| !p.ends_with(".sql.gz") && !p.ends_with(".manifest.json"))

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use dbbackup::archive::Format;
 use dbbackup::archive::manifest::{self, Manifest, Snapshot};
+use dbbackup::engine::RestoreTarget;
 use dbbackup::engine::Scratch;
 use dbbackup::engine::postgres::conn::ConnInfo;
 use dbbackup::engine::postgres::describe;
-use dbbackup::engine::postgres::{Postgres, PostgresScratch, RestoreOptions};
+use dbbackup::engine::postgres::{PostgresRestorer, PostgresScratch};
 use flate2::read::GzDecoder;
 use sha2::Digest;
 
@@ -54,14 +55,6 @@ fn backup(source: &str, out: &Path, extra: &[&str]) -> (PathBuf, Manifest, Strin
     (path, manifest, stderr)
 }
 
-fn restore_options(m: &Manifest) -> RestoreOptions {
-    RestoreOptions {
-        into: None,
-        source: Some(m.source.clone()),
-        properties: m.snapshot.properties.clone(),
-    }
-}
-
 /// Held (shared) by every restore, and exclusively by the test that drops all of this
 /// process's scratch databases at once.
 static RESTORES: RwLock<()> = RwLock::new(());
@@ -73,7 +66,11 @@ fn restore(path: &Path, m: &Manifest) -> dbbackup::Result<PostgresScratch> {
 }
 
 fn restore_bytes(dump: &mut dyn Read, m: &Manifest) -> dbbackup::Result<PostgresScratch> {
-    Postgres::for_restore(&restore_options(m))?.restore_scratch_db(m.format, dump)
+    let target = RestoreTarget {
+        manifest: m,
+        into: None,
+    };
+    PostgresRestorer::for_target(&target)?.restore_scratch_db(m.format, dump)
 }
 
 fn assert_same(restored: &Snapshot, manifest: &Snapshot) {
@@ -196,14 +193,10 @@ fn sakila_custom_format_restores_identically() {
     let scratch = restore(&path, &m).unwrap();
     assert_same(&scratch.describe().unwrap(), &m.snapshot);
 
-    // What a Ctrl-C handler does: every live scratch database goes at once.
+    // Ctrl-C and SIGTERM: see interrupt.rs, which signals the real binary.
     let name = scratch.database().to_string();
-    dbbackup::engine::postgres::drop_scratch_databases();
-    assert!(
-        !database_exists(&name),
-        "{name} survived drop_scratch_databases"
-    );
     drop(scratch);
+    assert!(!database_exists(&name), "{name} survived its scratch");
 }
 
 /// pgbench writes throughout the backup; the restored data must be exactly the snapshot's.

@@ -13,9 +13,9 @@ use assert_cmd::prelude::*;
 use dbbackup::Error;
 use dbbackup::archive::Format;
 use dbbackup::archive::manifest::Snapshot;
-use dbbackup::engine::sqlite::Sqlite;
+use dbbackup::engine::sqlite::{Sqlite, SqliteRestorer};
 use dbbackup::engine::sqlite::{describe, dump, script};
-use dbbackup::engine::{Engine, SnapshotCheck};
+use dbbackup::engine::{Restorer, SnapshotCheck, Source};
 use rusqlite::Connection;
 use tempfile::TempDir;
 
@@ -192,7 +192,7 @@ fn backup_format_sql_restores_with_gunzip_and_sqlite3() {
     assert_identical(&source, &restored);
 }
 
-/// The engine's own path: `dump` in SQL format, then `restore_scratch`, as the restore test
+/// The engine's own path: `dump` in SQL format, then `Restorer::restore`, as the restore test
 /// runs it: the restored copy passes the integrity checks and describes exactly as the
 /// snapshot the dump was taken from.
 #[test]
@@ -207,8 +207,8 @@ fn engine_sql_dump_restores_to_the_same_description() {
         .unwrap();
     let restore_dir = dir.path().join("restore");
     std::fs::create_dir(&restore_dir).unwrap();
-    let scratch = Sqlite::for_restore()
-        .restore_scratch(Format::Sql, &mut &sql[..], &restore_dir)
+    let scratch = SqliteRestorer
+        .restore(Format::Sql, &mut &sql[..], &restore_dir)
         .unwrap();
     assert_eq!(scratch.describe().unwrap(), dumped.snapshot);
     for check in scratch.integrity(false).unwrap() {

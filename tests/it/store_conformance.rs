@@ -31,7 +31,7 @@ fn backups() -> &'static Backups {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("made");
         let source = data_copy("chinook.sqlite", dir.path());
-        let mut make = |db: &Path| {
+        let make = |db: &Path| {
             let made = dbbackup()
                 .arg("backup")
                 .arg(db)
@@ -67,7 +67,10 @@ fn names(listed: &[StoredBackup]) -> Vec<String> {
 fn conformance(store: &dyn Store) {
     let made = backups();
     let series = store.series("chinook");
-    assert!(store.list(&series).unwrap().is_empty(), "a new store lists nothing");
+    assert!(
+        store.list(&series).unwrap().is_empty(),
+        "a new store lists nothing"
+    );
 
     // put: each backup is listed once it returns, newest first.
     let mut put = Vec::new();
@@ -85,7 +88,11 @@ fn conformance(store: &dyn Store) {
     let newest_first: Vec<String> = put.iter().rev().map(|b| b.name.clone()).collect();
     assert_eq!(names(&listed), newest_first, "{}", store.describe());
     for other in ["chinook-staging", "chinookx"] {
-        assert_eq!(store.list(&store.series(other)).unwrap().len(), 1, "{other}");
+        assert_eq!(
+            store.list(&store.series(other)).unwrap().len(),
+            1,
+            "{other}"
+        );
     }
 
     // fetch: the archive and its manifest, byte for byte, and it passes the restore test.
@@ -115,7 +122,11 @@ fn conformance(store: &dyn Store) {
     assert_eq!(names(&pruned.deleted), [put[0].name.clone()]);
     assert_eq!(names(&store.list(&series).unwrap()), &newest_first[..2]);
     for other in ["chinook-staging", "chinookx"] {
-        assert_eq!(store.list(&store.series(other)).unwrap().len(), 1, "{other}");
+        assert_eq!(
+            store.list(&store.series(other)).unwrap().len(),
+            1,
+            "{other}"
+        );
     }
 
     // delete: gone from the list; deleting it again succeeds (the goal holds).
@@ -186,7 +197,13 @@ fn the_artifact_store_lists_and_prunes_across_pages() {
         fake.seed(&name, age, false, 1, Vec::new());
     }
     for age in 0..20 {
-        fake.seed(&format!("other-20261125-{:06}", 100000 + age), age, false, 1, Vec::new());
+        fake.seed(
+            &format!("other-20261125-{:06}", 100000 + age),
+            age,
+            false,
+            1,
+            Vec::new(),
+        );
     }
     let store = ArtifactStore::connect(github(&fake)).unwrap();
     let listed = store.list("app").unwrap();

@@ -76,14 +76,20 @@ impl Engine for PostgresEngine {
         Ok(Box::new(Postgres::from_source(source, opts.timeout)?))
     }
 
-    /// The server named by `--restore-into` wins; else the manifest's source server; else the
-    /// `PG*` variables. The scratch database gets the source's encoding and locale, so that
-    /// text compares byte for byte.
     fn restore_server(&self, target: &str) -> Option<String> {
         is_postgres_url(target).then(|| conn::server_url(target))
     }
 
     fn restorer(&self, target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
+        Ok(Box::new(PostgresRestorer::for_target(target)?))
+    }
+}
+
+impl PostgresRestorer {
+    /// The server named by `--restore-into` wins; else the manifest's source server; else the
+    /// `PG*` variables. The scratch database gets the source's encoding and locale, so that
+    /// text compares byte for byte.
+    pub fn for_target(target: &RestoreTarget) -> Result<Self> {
         let source = Some(target.manifest.source.as_str()).filter(|s| !s.is_empty());
         let conn = match (target.into, source) {
             (Some(into), _) if conn::names_database(into) => ConnInfo::parse(into)?,
@@ -93,10 +99,10 @@ impl Engine for PostgresEngine {
         };
         let mut conn = conn;
         conn.role = "restore server";
-        Ok(Box::new(PostgresRestorer {
+        Ok(PostgresRestorer {
             conn,
             properties: target.manifest.snapshot.properties.clone(),
-        }))
+        })
     }
 }
 

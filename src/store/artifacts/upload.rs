@@ -304,7 +304,7 @@ pub(super) fn http_client() -> Result<reqwest::Client> {
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(300))
         .build()
-        .map_err(|e| Error::Internal(format!("cannot set up the HTTP client: {e}")))
+        .map_err(|e| Error::Remote(format!("cannot set up the HTTP client: {e}")))
 }
 
 /// `CreateArtifactResponse`. A field left out is its default value: protobuf JSON writers
