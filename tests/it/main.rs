@@ -12,6 +12,7 @@ mod backup;
 mod chaos_crash;
 mod chaos_disk;
 mod encryption;
+mod exit_codes;
 mod fuzz_hostile_input;
 mod hostile_names;
 mod interrupt;
