@@ -48,6 +48,9 @@ pub struct BackupOptions {
     pub encrypt_to: Option<Arc<Recipients>>,
     /// Check the snapshot with the engine's quick check instead of its full one.
     pub quick: bool,
+    /// Keep a backup of a database that holds no tables (it is refused otherwise). Even then it
+    /// rotates nothing away.
+    pub allow_empty: bool,
 }
 
 /// The new backup in one destination store, and what pruning deleted there.
@@ -159,6 +162,18 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         dumped?
     };
     info!("dumped → {}", source.display());
+    // A zero-byte file, a wrong path that SQLite opened as a new database, a database emptied
+    // by mistake: a backup of it restores to nothing, and with --keep it would push the last
+    // good backups out.
+    if snapshot.tables.is_empty() && !opts.allow_empty {
+        return Err(Error::Verify {
+            object: source.display(),
+            reason: "it holds no tables (an empty or zero-byte database?), so a backup of it \
+                     would restore to nothing: nothing was written and nothing rotated away; \
+                     if it is meant to be empty, pass --allow-empty"
+                .into(),
+        });
+    }
     info!(
         "verified: {} tables, {} rows",
         snapshot.tables.len(),
@@ -266,14 +281,19 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     crate::cleanup::checkpoint();
     let mut pruned = Vec::new();
     let mut replicas = Vec::new();
-    if let Some(keep) = opts.keep {
+    // A backup of nothing (kept with --allow-empty) never takes a real backup's place.
+    let keep = opts.keep.filter(|_| !manifest.snapshot.tables.is_empty());
+    if opts.keep.is_some() && keep.is_none() {
+        info!("the new backup holds no tables: nothing is rotated away");
+    }
+    if let Some(keep) = keep {
         pruned = store::prune(&store, &stem, keep, Some(&manifest.archive))?.deleted;
         for old in &pruned {
             info!("pruned {}", old.name);
         }
     }
     for (destination, (put, series)) in destinations.iter().zip(stored) {
-        let deleted = match opts.keep {
+        let deleted = match keep {
             Some(keep) => store::prune(*destination, &series, keep, Some(&put.id))?.deleted,
             None => Vec::new(),
         };

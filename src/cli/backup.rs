@@ -47,6 +47,10 @@ pub struct Args {
     /// backup checks fully once: the snapshot, or with --restore-test the restored copy.
     #[arg(long)]
     quick: bool,
+    /// Keep a backup of a database that holds no tables; without it such a backup is refused
+    /// (exit 5), since it would restore to nothing. It never rotates older backups away.
+    #[arg(long)]
+    allow_empty: bool,
     /// Print one JSON object describing the backup on stdout.
     #[arg(long)]
     json: bool,
@@ -98,6 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         },
         encrypt_to: Recipients::parse(&args.encrypt_to)?.map(Arc::new),
         quick: args.quick,
+        allow_empty: args.allow_empty,
     };
     // Every destination is checked (credentials, names, the public-repository guard) before
     // time is spent on a backup that could not be stored.

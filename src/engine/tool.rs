@@ -28,9 +28,17 @@ pub struct Tool {
 
 impl Tool {
     /// A command for the tool with stdin closed; callers add arguments, environment and pipes.
+    ///
+    /// The tool runs in a process group of its own. A terminal's Ctrl-C (and a cancelled CI
+    /// job) signals the whole foreground group: a `psql` there would cancel its statement and
+    /// fail before dbbackup's handler ran, and the restore test would report a good backup as
+    /// failed. Out of the group, the tool only ever stops because dbbackup stops it (its
+    /// scratch database dropped, its pipe closed), after the handler has taken over.
     pub fn command(&self) -> Command {
         let mut command = Command::new(self.name);
         command.stdin(Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
     }
 
@@ -166,6 +174,26 @@ mod tests {
             text.contains("not found on PATH") && text.contains("test kit"),
             "{text}"
         );
+    }
+
+    /// A terminal's Ctrl-C signals the foreground process group; a tool outside it is not hit.
+    #[cfg(unix)]
+    #[test]
+    fn a_tool_runs_in_a_process_group_of_its_own() {
+        let sleep = Tool {
+            name: "sleep",
+            install_hint: "",
+        };
+        let mut cmd = sleep.command();
+        cmd.arg("5");
+        let mut child = sleep.spawn(&mut cmd).unwrap();
+        let pid = child.id();
+        // SAFETY: getpgid and getpgrp have no preconditions; the child is alive (not waited).
+        let (pgid, ours) = unsafe { (libc::getpgid(pid as libc::pid_t), libc::getpgrp()) };
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(pgid as u32, pid, "the tool leads its own group");
+        assert_ne!(pgid, ours);
     }
 
     #[test]

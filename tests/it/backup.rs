@@ -621,3 +621,84 @@ fn prune_keeps_the_newest_and_removes_orphan_manifests_only() {
     assert!(!orphan.exists(), "the orphan manifest was left");
     assert!(unrelated.exists(), "another database's file was deleted");
 }
+
+/// Everything in `dir`, sorted: what a refused backup must leave exactly as it was.
+fn everything(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A source that holds no tables (a zero-byte file, a database with only settings and a view
+/// in it) is not a good backup: refused with exit 5, nothing written, and with `--keep 1` the
+/// last good backup stays.
+#[test]
+fn a_source_without_tables_is_refused_and_rotates_nothing_away() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let chinook = chinook_copy(tmp.path());
+    let good = chinook.with_file_name("app.sqlite");
+    fs::rename(&chinook, &good).unwrap();
+    dbbackup()
+        .args([
+            "backup",
+            good.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let before = everything(&out);
+
+    let zero_bytes = tmp.path().join("zero/app.sqlite");
+    fs::create_dir(zero_bytes.parent().unwrap()).unwrap();
+    fs::write(&zero_bytes, b"").unwrap();
+    let settings_only = tmp.path().join("settings/app.sqlite");
+    fs::create_dir(settings_only.parent().unwrap()).unwrap();
+    Connection::open(&settings_only)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 7; CREATE VIEW v AS SELECT 1 AS one;")
+        .unwrap();
+    for empty in [&zero_bytes, &settings_only] {
+        for restore_test in [false, true] {
+            let mut cmd = dbbackup();
+            cmd.args(["backup", empty.to_str().unwrap(), "--out"])
+                .arg(&out)
+                .args(["--keep", "1"]);
+            if restore_test {
+                cmd.arg("--restore-test");
+            }
+            cmd.assert()
+                .code(5)
+                .stderr(contains("holds no tables"))
+                .stderr(contains("--allow-empty"));
+            assert_eq!(everything(&out), before, "{}", empty.display());
+        }
+    }
+
+    // Asked for, the empty backup is kept, restore-tests, and still pushes nothing out.
+    let kept = run_json(&[
+        "backup",
+        settings_only.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--keep",
+        "1",
+        "--allow-empty",
+        "--restore-test",
+    ]);
+    assert_eq!(
+        kept["manifest"]["snapshot"]["tables"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(kept["pruned"].as_array().unwrap().len(), 0);
+    let archives_now = archives(&out);
+    assert_eq!(archives_now.len(), 2, "{archives_now:?}");
+    assert!(before.iter().all(|f| out.join(f).exists()));
+}

@@ -36,7 +36,9 @@ fn leftovers(dir: &Path) -> Vec<String> {
 /// its scratch database: the scratch database, the restore test's directory in TMPDIR and the
 /// backup's own temporary directory in DIR are all gone, and the exit code is 130. DIR holds
 /// nothing but the backup (committed before its restore test began) and its manifest.
-fn interrupt_the_restore_test_of_a_backup(signal: libc::c_int) {
+/// With `whole_group`, the signal goes to dbbackup's whole process group, as a terminal's
+/// Ctrl-C does, and reaches every child that shares the group.
+fn interrupt_the_restore_test_of_a_backup(signal: libc::c_int, whole_group: bool) {
     if !pg::server_up() {
         return;
     }
@@ -45,14 +47,16 @@ fn interrupt_the_restore_test_of_a_backup(signal: libc::c_int) {
     let tmp = tempfile::tempdir().unwrap();
     let (out, scratch_tmp) = (tmp.path().join("out"), tmp.path().join("tmp"));
     std::fs::create_dir_all(&scratch_tmp).unwrap();
-    let mut child = dbbackup()
+    let mut command = dbbackup();
+    command
         .args(["backup", &db.url(), "--restore-test", "--out"])
         .arg(&out)
         .env("TMPDIR", &scratch_tmp)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    // The leader of a process group of its own, as a shell makes a foreground job.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn().unwrap();
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(120);
     let made = loop {
@@ -74,8 +78,12 @@ fn interrupt_the_restore_test_of_a_backup(signal: libc::c_int) {
         !leftovers(&scratch_tmp).is_empty(),
         "the restore test has no directory in TMPDIR while restoring"
     );
-    // SAFETY: sending a signal to a child process we own and have not waited for.
-    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+    let target = match whole_group {
+        true => -(pid as libc::pid_t),
+        false => pid as libc::pid_t,
+    };
+    // SAFETY: signalling a child process (or its process group) we have not waited for.
+    assert_eq!(unsafe { libc::kill(target, signal) }, 0);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
@@ -92,17 +100,31 @@ fn interrupt_the_restore_test_of_a_backup(signal: libc::c_int) {
     );
     let in_out: Vec<String> = leftovers(&out)
         .into_iter()
-        .filter(|p| !p.ends_with(".sql.gz") && !p.ends_with(".manifest.json"))
+        .filter(|p| {
+            p.contains(".failed") || !(p.ends_with(".sql.gz") || p.ends_with(".manifest.json"))
+        })
         .collect();
-    assert_eq!(in_out, Vec::<String>::new(), "temporary files left in DIR");
+    assert_eq!(
+        in_out,
+        Vec::<String>::new(),
+        "temporary files, or a backup set aside as failed, left in DIR"
+    );
+    assert!(!stderr.contains("restore FAILED"), "{stderr}");
 }
 
 #[test]
 fn sigint_during_the_restore_test_of_a_backup_removes_every_scratch_resource() {
-    interrupt_the_restore_test_of_a_backup(libc::SIGINT);
+    interrupt_the_restore_test_of_a_backup(libc::SIGINT, false);
 }
 
 #[test]
 fn sigterm_during_the_restore_test_of_a_backup_removes_every_scratch_resource() {
-    interrupt_the_restore_test_of_a_backup(libc::SIGTERM);
+    interrupt_the_restore_test_of_a_backup(libc::SIGTERM, false);
+}
+
+/// A terminal's Ctrl-C reaches the whole foreground process group: it interrupts the backup,
+/// it does not fail it (no `.failed`, no "restore FAILED", exit 130).
+#[test]
+fn ctrl_c_to_the_process_group_interrupts_the_restore_test_and_fails_nothing() {
+    interrupt_the_restore_test_of_a_backup(libc::SIGINT, true);
 }

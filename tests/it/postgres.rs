@@ -876,3 +876,29 @@ fn interrupted_restore_test_drops_its_scratch_database() {
         "the scratch database survived Ctrl-C: {stderr}"
     );
 }
+
+/// A database with no tables (a new one, or one emptied by a bad migration) is refused like an
+/// empty SQLite file: exit 5, nothing written; `--allow-empty` keeps it.
+#[test]
+fn a_database_without_tables_is_refused_unless_allowed() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("notables");
+    psql(
+        &db.name,
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let refused = dbbackup()
+        .args(["backup", &db.url(), "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("holds no tables"), "{stderr}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    let (_, m, _) = backup(&db.url(), out.path(), &["--allow-empty", "--restore-test"]);
+    assert!(m.snapshot.tables.is_empty());
+}
