@@ -172,6 +172,9 @@ fn run(
         None => checks.extend(skipped_after_restore(&manifest.snapshot, opts)),
     }
 
+    // Checks an interrupt cut short (our connection to a scratch database it dropped) are no
+    // verdict either.
+    crate::cleanup::checkpoint();
     let verdict = if checks.iter().all(|c| c.status == Status::Passed) {
         Verdict::Passed
     } else {
