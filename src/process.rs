@@ -37,7 +37,30 @@ pub fn remove_abandoned_dirs(dir: &Path, prefix: &str) {
     }
 }
 
-fn alive(pid: u32) -> bool {
+/// This machine, in 8 hex digits: a hash of its machine id (`/etc/machine-id`), else of its
+/// host name. Scratch resources on a server several machines share (a database server CI
+/// runners restore-test against) carry it, so that a run can tell its own machine's leftovers,
+/// whose processes it can check, from another machine's, which it must never touch.
+pub fn machine_tag() -> String {
+    use sha2::{Digest, Sha256};
+    let id = [
+        "/etc/machine-id",
+        "/var/lib/dbus/machine-id",
+        "/proc/sys/kernel/hostname",
+    ]
+    .iter()
+    .find_map(|p| {
+        std::fs::read_to_string(p)
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+    })
+    .unwrap_or_default();
+    let digest = Sha256::digest(id.trim().as_bytes());
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether process `pid` of this machine is running.
+pub fn alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") {
         Path::new(&format!("/proc/{pid}")).exists()
     } else {

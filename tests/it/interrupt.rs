@@ -128,3 +128,86 @@ fn sigterm_during_the_restore_test_of_a_backup_removes_every_scratch_resource() 
 fn ctrl_c_to_the_process_group_interrupts_the_restore_test_and_fails_nothing() {
     interrupt_the_restore_test_of_a_backup(libc::SIGINT, true);
 }
+
+/// SIGKILL runs no handler: the killed run's scratch database stays, and the next restore test
+/// on this machine drops it. One that another machine's run (another tag) or a live process
+/// owns is never touched.
+#[test]
+fn the_next_restore_test_sweeps_the_scratch_database_of_a_killed_run() {
+    if !pg::server_up() {
+        return;
+    }
+    let db = TestDb::pgbench("sigkill", 5);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut child = dbbackup()
+        .args(["backup", &db.url(), "--restore-test", "--out"])
+        .arg(&out)
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let left = loop {
+        let found = scratch_databases(pid);
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before its restore test"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no scratch database within 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(scratch_databases(pid), left, "SIGKILL ran a handler?");
+
+    // Another machine's abandoned scratch, and one of a process that is alive (this test).
+    let (foreign, live) = (
+        format!("dbbackup_scratch_{pid}_00000000_0badcafe"),
+        format!(
+            "dbbackup_scratch_{}_{}_0badcafe",
+            std::process::id(),
+            dbbackup::process::machine_tag()
+        ),
+    );
+    for name in [&foreign, &live] {
+        pg::psql("postgres", &format!("CREATE DATABASE {name}"));
+    }
+    let backup = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".sql.gz"))
+        .expect("the killed run committed its backup before its restore test");
+    let tested = dbbackup()
+        .arg("restore-test")
+        .arg(&backup)
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let remaining = scratch_databases(pid);
+    let still_live = pg::psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{live}'"),
+    );
+    for name in [&foreign, &live] {
+        pg::psql("postgres", &format!("DROP DATABASE IF EXISTS {name}"));
+    }
+    assert!(tested.status.success(), "{tested:?}");
+    assert_eq!(
+        remaining,
+        std::slice::from_ref(&foreign),
+        "the killed run's scratch was not swept, or another machine's was"
+    );
+    assert_eq!(
+        still_live, "1",
+        "a live process's scratch database was dropped"
+    );
+}

@@ -531,6 +531,43 @@ fn read_error(err: std::io::Error) -> Error {
     )
 }
 
+const SCRATCH_PREFIX: &str = "dbbackup_scratch_";
+
+/// Drops the scratch databases that runs on this machine left when they were killed (SIGKILL,
+/// a crash, a lost runner: no handler ran). Only this machine's (the name carries its tag) and
+/// only those whose process is gone: another machine's, or a live run's, are never touched.
+/// Names without a machine tag (older versions) are left alone: whose they are cannot be told.
+fn sweep_abandoned(admin: &ConnInfo, client: &mut Client) {
+    let ours = crate::process::machine_tag();
+    let Ok(rows) = client.query(
+        "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+        &[&SCRATCH_PREFIX],
+    ) else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        if abandoned_here(&name, &ours) {
+            info!("dropping scratch database {name}: the run that made it on this machine is gone");
+            drop_database(admin, &name);
+        }
+    }
+}
+
+/// Whether `name` is a scratch database of this machine (tag `ours`) whose process is gone.
+fn abandoned_here(name: &str, ours: &str) -> bool {
+    let Some(rest) = name.strip_prefix(SCRATCH_PREFIX) else {
+        return false;
+    };
+    let mut parts = rest.split('_');
+    let (Some(pid), Some(tag), Some(_random), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    tag == ours && pid.parse().is_ok_and(|pid| !crate::process::alive(pid))
+}
+
 fn drop_database(admin: &ConnInfo, name: &str) {
     let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
     // Bounded: this also runs in the Ctrl-C handler, which must not hang on a dead server.
@@ -555,15 +592,17 @@ struct ScratchDb {
 }
 
 impl ScratchDb {
-    /// `dbbackup_scratch_<pid>_<random>`, from `template0` (a `template1` with objects of its
-    /// own would clash with the dump) with the source's encoding and locale when known.
+    /// `dbbackup_scratch_<pid>_<machine>_<random>`, from `template0` (a `template1` with
+    /// objects of its own would clash with the dump) with the source's encoding and locale when
+    /// known. Those of this machine whose process is gone are dropped first.
     fn create(admin: &ConnInfo, properties: &BTreeMap<String, String>) -> Result<Self> {
         let random = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish();
         let name = format!(
-            "dbbackup_scratch_{}_{:08x}",
+            "{SCRATCH_PREFIX}{}_{}_{:08x}",
             std::process::id(),
+            crate::process::machine_tag(),
             random as u32
         );
         let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name));
@@ -577,6 +616,7 @@ impl ScratchDb {
             }
         }
         let mut client = admin.connect(None)?;
+        sweep_abandoned(admin, &mut client);
         // Registered before it exists: an interrupt while it is being created still drops it
         // (`DROP DATABASE IF EXISTS` is harmless when it never came to be).
         let dropped_by = {
@@ -777,6 +817,38 @@ impl Scratch for PostgresScratch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_this_machines_scratch_of_dead_processes_is_abandoned() {
+        let ours = crate::process::machine_tag();
+        let live = std::process::id();
+        // A pid above the kernel's maximum (4194304) never runs.
+        let dead = 4_194_399;
+        assert!(abandoned_here(
+            &format!("dbbackup_scratch_{dead}_{ours}_0badcafe"),
+            &ours
+        ));
+        assert!(!abandoned_here(
+            &format!("dbbackup_scratch_{live}_{ours}_0badcafe"),
+            &ours
+        ));
+        assert!(!abandoned_here(
+            &format!("dbbackup_scratch_{dead}_00000000_0badcafe"),
+            &ours
+        ));
+        assert!(!abandoned_here(
+            &format!("dbbackup_scratch_{dead}_0badcafe"),
+            &ours
+        ));
+        assert!(!abandoned_here(
+            &format!("dbbackup_scratch_{dead}_{ours}_x_y"),
+            &ours
+        ));
+        assert!(!abandoned_here(
+            &format!("app_{dead}_{ours}_0badcafe"),
+            &ours
+        ));
+    }
 
     #[test]
     fn owner_lines_are_skipped_outside_copy_data_only() {
