@@ -182,3 +182,58 @@ fn rotation_that_cannot_delete_keeps_the_new_backup_and_says_so() {
     assert!(!after.archives.contains(&olds[1]), "the other is rotated");
     assert_eq!(assert_all_restore(&out), after.archives);
 }
+
+/// `TMPDIR` too small for the restored copy: the machine failed, not the backup. The restore
+/// test ends with exit 4 naming the disk, for `restore-test` and for `backup --restore-test`;
+/// the good backup is not set aside as `.failed`, and a later restore test with room passes.
+#[test]
+fn a_full_tmpdir_during_the_restore_test_is_the_machines_failure_not_the_backups() {
+    let (tmp, db) = temp_db(3_000);
+    let scratch = tmp.path().join("scratch");
+    fs::create_dir(&scratch).unwrap();
+    let Some(_mount) = mount_tmpfs(&scratch, "size=64k") else {
+        return;
+    };
+    for format in ["native", "sql"] {
+        let out = tmp.path().join(format!("out-{format}"));
+        let made = output(backup_cmd(&db, &out, None).args(["--format", format]));
+        assert_code(&made, 0, "backup");
+        let before = Listing::of(&out);
+        let tested = output(
+            dbbackup()
+                .arg("restore-test")
+                .arg(&out)
+                .env("TMPDIR", &scratch),
+        );
+        assert_code(
+            &tested,
+            4,
+            &format!("restore-test of a {format} backup, TMPDIR full"),
+        );
+        assert!(stderr(&tested).contains("full"), "{}", stderr(&tested));
+
+        let again = output(
+            backup_cmd(&db, &out, Some(1))
+                .args(["--format", format, "--restore-test"])
+                .env("TMPDIR", &scratch),
+        );
+        assert_code(
+            &again,
+            4,
+            &format!("backup --restore-test, {format}, TMPDIR full"),
+        );
+        let after = Listing::of(&out);
+        assert!(
+            !after.other.iter().any(|n| n.contains(".failed")),
+            "a good backup was set aside: {:?}",
+            after.other
+        );
+        assert!(
+            before.archives.iter().all(|a| after.archives.contains(a)),
+            "an old backup was rotated away: {:?}",
+            after.archives
+        );
+        let with_room = output(dbbackup().arg("restore-test").arg(&out));
+        assert_code(&with_room, 0, "restore-test with room");
+    }
+}

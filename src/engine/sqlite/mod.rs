@@ -146,12 +146,10 @@ impl Sqlite {
             .map_err(create_error)?;
         let backup = Backup::new(&src, &mut dst).map_err(|e| source_error(&shown, e))?;
         loop {
-            let step = backup
-                .step(-1)
-                .map_err(|e| match snapshot_write_error(&e) {
-                    Some(io) => Error::output("write snapshot", dest, io),
-                    None => source_error(&shown, e),
-                })?;
+            let step = backup.step(-1).map_err(|e| match write_failure(&e) {
+                Some(io) => Error::output("write snapshot", dest, io),
+                None => source_error(&shown, e),
+            })?;
             match step {
                 StepResult::Done => return Ok(()),
                 StepResult::More => continue,
@@ -237,7 +235,7 @@ impl Restorer for SqliteRestorer {
             Format::Native => {
                 let mut file = std::fs::File::create(&path)
                     .map_err(|e| Error::output("create scratch database", &path, e))?;
-                std::io::copy(dump, &mut file).map_err(|e| read_error(&path, e))?;
+                copy_dump(dump, &mut file, &path)?;
                 file.sync_all()
                     .map_err(|e| Error::output("write scratch database", &path, e))?;
             }
@@ -449,10 +447,28 @@ fn wait_for_lock() {
     std::thread::sleep(Duration::from_micros(100));
 }
 
-/// The backup step fails on either side; these codes are the destination's (our output). The
-/// source is only read, so a failed write is the snapshot's too. SQLite does not keep the OS
-/// error of a backup step's write, so the likely causes are named instead.
-fn snapshot_write_error(err: &rusqlite::Error) -> Option<std::io::Error> {
+/// Copies a native dump into the scratch file, telling the dump that cannot be read (the
+/// backup's fault) from the file that cannot be written (this machine's: a full `TMPDIR` must
+/// never make a good backup look damaged).
+fn copy_dump(dump: &mut dyn Read, file: &mut std::fs::File, path: &Path) -> Result<()> {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match dump.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(path, e)),
+        };
+        file.write_all(&buf[..n])
+            .map_err(|e| Error::output("write scratch database", path, e))?;
+    }
+}
+
+/// SQLite's errors that are this machine's failure to write (a full disk, a read-only or
+/// failing one), not something wrong with the database: as the I/O error they stand for. The
+/// snapshot's backup step fails on either side; these codes are the destination's (our
+/// output). SQLite does not keep the OS error of a write, so the likely causes are named.
+pub(super) fn write_failure(err: &rusqlite::Error) -> Option<std::io::Error> {
     use rusqlite::ErrorCode;
     let sqlite = err.sqlite_error()?;
     match sqlite.code {
@@ -491,7 +507,12 @@ fn source_error(path: &dyn std::fmt::Display, err: rusqlite::Error) -> Error {
     Error::source_db(path, reason)
 }
 
+/// A check on a copy we made failed: the copy is damaged, unless it was this machine that
+/// could not write (SQLite's temporary files for sorting go to `TMPDIR`).
 fn verify_error(object: &str, err: rusqlite::Error) -> Error {
+    if let Some(io) = write_failure(&err) {
+        return Error::output("check", PathBuf::from(object), io);
+    }
     Error::Verify {
         object: object.to_string(),
         reason: err.to_string(),

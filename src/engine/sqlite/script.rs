@@ -108,6 +108,11 @@ fn execute(conn: &Connection, statement: &[u8], first_line: u64, budget: &Budget
         ))
     })?;
     conn.execute_batch(sql).map_err(|e| {
+        // A full disk under the restored copy is this machine's failure, never the dump's.
+        if let Some(io) = disk_full(conn, &e) {
+            let path = conn.path().unwrap_or("the restored database");
+            return Error::output("write the restored database", path, io);
+        }
         let quoted: String = sql.trim_start().chars().take(QUOTED_CHARS).collect();
         let why = budget.explain(&e).unwrap_or_else(|| e.to_string());
         failure(format!(
@@ -115,6 +120,42 @@ fn execute(conn: &Connection, statement: &[u8], first_line: u64, budget: &Budget
             quoted.trim_end()
         ))
     })
+}
+
+/// The disk under the restored copy filled up. SQLite says "full" both for that and for the
+/// growth bound below, and keeps no OS error for it (its unix VFS stores 0 on ENOSPC); a failed
+/// statement is rolled back, so the size reached is gone too. What can be told is whether the
+/// disk could have held the database up to the bound: when it could not (free space plus the
+/// file so far is less than the bound), the disk is what ran out.
+fn disk_full(conn: &Connection, err: &rusqlite::Error) -> Option<std::io::Error> {
+    if err.sqlite_error_code() != Some(rusqlite::ErrorCode::DiskFull) {
+        return None;
+    }
+    let path = std::path::Path::new(conn.path()?);
+    let pragma = |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, u64>(0));
+    let bound = pragma("max_page_count")
+        .ok()?
+        .saturating_mul(pragma("page_size").ok()?);
+    let file = std::fs::metadata(path).map_or(0, |m| m.len());
+    let room = free_bytes(path.parent()?)?;
+    (room.saturating_add(file) < bound).then(|| std::io::ErrorKind::StorageFull.into())
+}
+
+/// Bytes an unprivileged writer may still use on the filesystem holding `dir`.
+#[cfg(not(unix))]
+fn free_bytes(_dir: &std::path::Path) -> Option<u64> {
+    None
+}
+
+/// Bytes an unprivileged writer may still use on the filesystem holding `dir`.
+#[cfg(unix)]
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs struct to fill, both ours.
+    let ok = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } == 0;
+    ok.then(|| (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
 }
 
 /// Bounds what a script can make SQLite do, in proportion to its size.
