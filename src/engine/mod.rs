@@ -138,8 +138,9 @@ pub struct IntegrityCheck {
 
 /// A restored copy of a backup. Dropping it removes it.
 pub trait Scratch {
-    /// The engine's own integrity checks (SQLite: the full check or `quick_check`, and
-    /// `foreign_key_check`).
+    /// The engine's own integrity checks (SQLite: the full check or `quick_check`). A state
+    /// the source may be in without being damaged (SQLite rows that violate foreign keys) is
+    /// not checked here but described, so the copy must show exactly the source's.
     fn integrity(&self, quick: bool) -> Result<Vec<IntegrityCheck>>;
 
     /// Describes the restored data exactly as the manifest describes the source.

@@ -12,6 +12,7 @@ use predicates::str::contains;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
+use crate::support::sqlite_fixtures::index_disagreeing_with_its_table;
 use crate::support::{self, data, data_copy};
 
 /// A private copy of chinook: tests must never write to the sample.
@@ -448,21 +449,14 @@ fn restore_test_of_the_new_backup_writes_a_valid_junit_report() {
     assert!(fs::read_to_string(&junit).unwrap().contains("table Track"));
 }
 
-/// A database with a dangling foreign key backs up faithfully, but its restore test fails
-/// `foreign_key_check`: the new backup is set aside, nothing old is rotated away, exit 5.
+/// A database whose index disagrees with its table passes the snapshot's quick check, but its
+/// restore test's full check fails: the new backup is set aside, nothing old is rotated away,
+/// exit 5.
 #[test]
 fn failed_restore_test_sets_the_new_backup_aside_and_rotates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("shop.db");
-    Connection::open(&db)
-        .unwrap()
-        .execute_batch(
-            "PRAGMA foreign_keys = OFF;
-             CREATE TABLE customer(id INTEGER PRIMARY KEY);
-             CREATE TABLE orders(id INTEGER PRIMARY KEY, customer INTEGER REFERENCES customer(id));
-             INSERT INTO orders VALUES (1, 42);",
-        )
-        .unwrap();
+    fs::rename(index_disagreeing_with_its_table(tmp.path()), &db).unwrap();
     let out = tmp.path().join("b");
     fs::create_dir_all(&out).unwrap();
     fs::write(out.join("shop-20200101-000000.sqlite.gz"), b"old").unwrap();
@@ -479,7 +473,7 @@ fn failed_restore_test_sets_the_new_backup_aside_and_rotates_nothing() {
         .code(5)
         .stderr(contains("the restore test of"))
         .stderr(contains("was set aside as"))
-        .stderr(contains("foreign_key_check"));
+        .stderr(contains("integrity_check"));
     assert_eq!(archives(&out), ["shop-20200101-000000.sqlite.gz"]);
     let set_aside: Vec<String> = fs::read_dir(&out)
         .unwrap()
@@ -534,25 +528,6 @@ fn secrets_are_masked_first_in_github_actions() {
         stderr.contains("::error title=dbbackup failed::"),
         "{stderr}"
     );
-}
-
-/// A database whose index no longer matches its table (the schema says the index is on `b`,
-/// its entries hold `a`): every page and record is sound, so only the full integrity check,
-/// which looks every row up in every index, can tell.
-fn index_disagreeing_with_its_table(dir: &Path) -> PathBuf {
-    let path = dir.join("skewed.sqlite");
-    let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE t(a INTEGER, b INTEGER);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
-         INSERT INTO t SELECT i, 1000 + i FROM n;
-         CREATE INDEX t_i ON t(a);
-         PRAGMA writable_schema = ON;
-         UPDATE sqlite_schema SET sql = 'CREATE INDEX t_i ON t(b)' WHERE name = 't_i';
-         PRAGMA writable_schema = OFF;",
-    )
-    .unwrap();
-    path
 }
 
 #[test]

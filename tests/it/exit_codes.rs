@@ -7,6 +7,7 @@ use std::process::Output;
 
 use crate::support::dbbackup;
 use crate::support::restore::{backup, chinook, modify_native_backup};
+use crate::support::sqlite_fixtures::index_disagreeing_with_its_table;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -51,18 +52,9 @@ fn a_failed_restore_test_ends_restore_test_restore_and_backup_alike() {
         "restore wrote a target that failed its test"
     );
 
-    // A source whose foreign keys are broken passes its snapshot check (quick) and fails the
-    // restore test's foreign_key_check.
-    let db = dir.path().join("shop.sqlite");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
-        "PRAGMA foreign_keys = OFF;
-         CREATE TABLE a (id INTEGER PRIMARY KEY);
-         CREATE TABLE b (a_id INTEGER REFERENCES a(id));
-         INSERT INTO b VALUES (7);",
-    )
-    .unwrap();
-    drop(conn);
+    // A source whose index disagrees with its table passes its snapshot check (quick) and
+    // fails the restore test's full check.
+    let db = index_disagreeing_with_its_table(dir.path());
     let out = dir.path().join("out");
     let backed_up = dbbackup()
         .args(["backup", "--restore-test", "--out"])

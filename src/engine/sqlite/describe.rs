@@ -177,7 +177,44 @@ fn properties(conn: &Connection) -> rusqlite::Result<BTreeMap<String, String>> {
     }
     let encoding: String = conn.query_row("PRAGMA encoding", [], |r| r.get(0))?;
     props.insert("encoding".into(), encoding);
+    props.insert("foreign_key_check".into(), foreign_key_state(conn)?);
     Ok(props)
+}
+
+/// The rows that violate a foreign key, as `PRAGMA foreign_key_check` finds them: `none`, or
+/// how many per table and a hash of exactly which. SQLite enforces foreign keys only when a
+/// connection asks, so orphan rows are common in real databases and are not damage; a copy
+/// must show exactly the source's violations, no fewer and no more.
+fn foreign_key_state(conn: &Connection) -> rusqlite::Result<String> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let mut violations: Vec<(String, Option<i64>, String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if violations.is_empty() {
+        return Ok("none".into());
+    }
+    violations.sort();
+    let mut hasher = Sha256::new();
+    let mut per_table: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for (table, rowid, parent, fk) in &violations {
+        for field in [table.as_str(), parent.as_str()] {
+            hasher.update((field.len() as u64).to_le_bytes());
+            hasher.update(field.as_bytes());
+        }
+        hasher.update(rowid.unwrap_or(i64::MIN).to_le_bytes());
+        hasher.update(fk.to_le_bytes());
+        *per_table.entry((table, parent)).or_default() += 1;
+    }
+    let tables: Vec<String> = per_table
+        .iter()
+        .map(|((table, parent), n)| format!("{table} → {parent}: {n}"))
+        .collect();
+    Ok(format!(
+        "{} row(s) violate foreign keys ({}), sha256 {}",
+        violations.len(),
+        tables.join(", "),
+        &hex(&hasher.finalize())[..16]
+    ))
 }
 
 /// Quotes an identifier for SQL: `"` doubled inside double quotes, which is right for any name,

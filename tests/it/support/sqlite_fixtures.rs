@@ -1,6 +1,6 @@
 //! SQLite databases full of the cases a backup must carry over exactly.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
 
@@ -228,4 +228,23 @@ fn fill_virtual_tables(conn: &Connection) {
         "#,
     )
     .expect("virtual tables");
+}
+
+/// A database whose index no longer matches its table (the schema says the index is on `b`,
+/// its entries hold `a`): every page and record is sound, so only the full integrity check,
+/// which looks every row up in every index, can tell.
+pub fn index_disagreeing_with_its_table(dir: &Path) -> PathBuf {
+    let path = dir.join("skewed.sqlite");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t(a INTEGER, b INTEGER);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+         INSERT INTO t SELECT i, 1000 + i FROM n;
+         CREATE INDEX t_i ON t(a);
+         PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = 'CREATE INDEX t_i ON t(b)' WHERE name = 't_i';
+         PRAGMA writable_schema = OFF;",
+    )
+    .unwrap();
+    path
 }
