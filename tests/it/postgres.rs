@@ -517,6 +517,7 @@ fn tls_modes_behave_like_libpq() {
     assert!(!encrypted("disable"));
 
     let db = TestDb::new("tls");
+    psql(&db.name, "CREATE TABLE t (a int); INSERT INTO t VALUES (1)");
     let out = tempfile::tempdir().unwrap();
     let root = url::form_urlencoded::byte_serialize(cert.as_bytes()).collect::<String>();
     // The certificate is its own root: the chain checks out, the name (localhost) is not
@@ -901,4 +902,96 @@ fn a_database_without_tables_is_refused_unless_allowed() {
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
     let (_, m, _) = backup(&db.url(), out.path(), &["--allow-empty", "--restore-test"]);
     assert!(m.snapshot.tables.is_empty());
+}
+
+/// What `pg_dump` without `--create` leaves out, a restore must still reproduce: the ICU
+/// locale (so `ORDER BY` sorts as in the source), per-database settings (`search_path`,
+/// `TimeZone`, `DateStyle`: the application depends on them) and the comment. The manifest
+/// records them, the scratch database is created with them, the check compares them, and
+/// `restore` lands a database that has them.
+#[test]
+fn database_level_properties_are_recorded_restored_and_compared() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::reserve("dbprops");
+    psql(
+        "postgres",
+        &format!(
+            "CREATE DATABASE {} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' \
+             LOCALE 'C.UTF-8'",
+            db.name
+        ),
+    );
+    psql(
+        "postgres",
+        &format!(
+            "ALTER DATABASE {0} SET search_path = app, public; \
+             ALTER DATABASE {0} SET \"TimeZone\" = 'Europe/Berlin'; \
+             ALTER DATABASE {0} SET datestyle = 'SQL, DMY'; \
+             COMMENT ON DATABASE {0} IS 'the shop''s data'",
+            db.name
+        ),
+    );
+    psql(
+        &db.name,
+        "CREATE SCHEMA app; CREATE TABLE app.word (w text); \
+         INSERT INTO app.word VALUES ('Äpfel'), ('Zebra'), ('apfel'), ('Ähre')",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &["--restore-test"]);
+    let props = &m.snapshot.properties;
+    assert_eq!(
+        props.get("locale_provider").map(String::as_str),
+        Some("icu")
+    );
+    assert_eq!(props.get("locale").map(String::as_str), Some("de-DE"));
+    assert_eq!(
+        props.get("setting search_path").map(String::as_str),
+        Some("app, public")
+    );
+    assert_eq!(
+        props.get("setting TimeZone").map(String::as_str),
+        Some("Europe/Berlin")
+    );
+    assert_eq!(
+        props.get("comment").map(String::as_str),
+        Some("the shop's data")
+    );
+
+    let restored = TestDb::reserve("dbprops_restored");
+    let target = format!("postgres://postgres@{HOST}:{PORT}/{}", restored.name);
+    let ran = dbbackup()
+        .arg("restore")
+        .arg(&path)
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{ran:?}");
+    // A new session on the restored database sees the source's settings and sort order.
+    let order = psql(
+        &restored.name,
+        "SELECT string_agg(w, ',' ORDER BY w) FROM word",
+    );
+    assert_eq!(
+        order,
+        psql(&db.name, "SELECT string_agg(w, ',' ORDER BY w) FROM word")
+    );
+    assert_eq!(
+        order, "Ähre,apfel,Äpfel,Zebra",
+        "ICU de-DE order (libc C.UTF-8 puts Zebra first)"
+    );
+    assert_eq!(psql(&restored.name, "SHOW \"TimeZone\""), "Europe/Berlin");
+    assert_eq!(psql(&restored.name, "SHOW datestyle"), "SQL, DMY");
+    assert_eq!(
+        psql(
+            "postgres",
+            &format!(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database \
+                 WHERE datname = '{}'",
+                restored.name
+            )
+        ),
+        "the shop's data"
+    );
 }

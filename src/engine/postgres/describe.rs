@@ -116,9 +116,6 @@ WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))
   AND c.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_class'::regclass)
 ORDER BY 1, 2";
 
-const PROPERTIES: &str = "SELECT pg_encoding_to_char(encoding), datcollate, datctype \
-     FROM pg_database WHERE datname = current_database()";
-
 /// Describes the database `client` is connected to, in whatever transaction it is in.
 pub fn describe(client: &mut impl GenericClient) -> Result<Snapshot, postgres::Error> {
     let mut objects = definitions(client)?;
@@ -186,12 +183,80 @@ fn table_stats(
 fn properties(
     client: &mut impl GenericClient,
 ) -> Result<BTreeMap<String, String>, postgres::Error> {
-    let row = client.query_one(PROPERTIES, &[])?;
-    Ok(BTreeMap::from([
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])?
+        .get(0);
+    let row = client.query_one(&properties_query(version), &[])?;
+    let mut props = BTreeMap::from([
         ("encoding".to_string(), row.get(0)),
         ("lc_collate".to_string(), row.get(1)),
         ("lc_ctype".to_string(), row.get(2)),
-    ]))
+    ]);
+    let provider: Option<String> = row.get(3);
+    if let Some(provider) = provider {
+        let name = match provider.as_str() {
+            "i" => "icu",
+            "b" => "builtin",
+            _ => "libc",
+        };
+        props.insert(LOCALE_PROVIDER.into(), name.into());
+    }
+    let optional: [(&str, Option<String>); 3] = [
+        (LOCALE, row.get(4)),
+        (ICU_RULES, row.get(5)),
+        (COMMENT, row.get(6)),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            props.insert(key.into(), value);
+        }
+    }
+    let settings: Option<Vec<String>> = row.get(7);
+    for setting in settings.unwrap_or_default() {
+        if let Some((name, value)) = setting.split_once('=') {
+            props.insert(format!("{SETTING}{name}"), value.to_string());
+        }
+    }
+    Ok(props)
+}
+
+/// Manifest keys of the database-level properties a restore must reproduce (besides
+/// `encoding`, `lc_collate`, `lc_ctype`): `pg_dump` without `--create` carries none of them,
+/// so the scratch database is created with them and the schema check compares them.
+pub const LOCALE_PROVIDER: &str = "locale_provider";
+/// The ICU (or, PostgreSQL 17+, builtin) locale: `ORDER BY` and unique indexes on text follow it.
+pub const LOCALE: &str = "locale";
+pub const ICU_RULES: &str = "icu_rules";
+pub const COMMENT: &str = "comment";
+/// `setting <name>`: `ALTER DATABASE … SET name = value` (for every role), such as
+/// `search_path`, `TimeZone`, `DateStyle`: lost, the restored application misbehaves.
+pub const SETTING: &str = "setting ";
+
+/// The database's own row, with what this server version has: the locale provider from 15,
+/// ICU rules from 16, `datlocale` (ICU or builtin) from 17.
+fn properties_query(version: i32) -> String {
+    let provider = if version >= 150000 {
+        "d.datlocprovider::text"
+    } else {
+        "NULL::text"
+    };
+    let locale = match version {
+        v if v >= 170000 => "d.datlocale",
+        v if v >= 150000 => "d.daticulocale",
+        _ => "NULL::text",
+    };
+    let rules = if version >= 160000 {
+        "d.daticurules"
+    } else {
+        "NULL::text"
+    };
+    format!(
+        "SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, {provider}, \
+         {locale}, {rules}, shobj_description(d.oid, 'pg_database'), \
+         (SELECT array_agg(s ORDER BY s) FROM pg_db_role_setting r, unnest(r.setconfig) s \
+          WHERE r.setdatabase = d.oid AND r.setrole = 0) \
+         FROM pg_database d WHERE d.datname = current_database()"
+    )
 }
 
 /// Quotes an identifier: `"` doubled inside double quotes.

@@ -605,16 +605,7 @@ impl ScratchDb {
             crate::process::machine_tag(),
             random as u32
         );
-        let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name));
-        for (key, clause) in [
-            ("encoding", "ENCODING"),
-            ("lc_collate", "LC_COLLATE"),
-            ("lc_ctype", "LC_CTYPE"),
-        ] {
-            if let Some(value) = properties.get(key) {
-                sql.push_str(&format!(" {clause} {}", quote_literal(value)));
-            }
-        }
+        let sql = create_database_sql(&name, properties);
         let mut client = admin.connect(None)?;
         sweep_abandoned(admin, &mut client);
         // Registered before it exists: an interrupt while it is being created still drops it
@@ -625,16 +616,95 @@ impl ScratchDb {
         };
         client.batch_execute(&sql).map_err(|e| {
             admin.error(format!(
-                "cannot create scratch database {name}: {}",
+                "cannot create scratch database {name} as the source's was ({}): {}",
+                sql.split_once(" TEMPLATE template0")
+                    .map_or("", |(_, c)| c.trim()),
                 db_message(&e)
             ))
         })?;
-        Ok(Self {
+        let db = Self {
             admin: admin.clone(),
             name,
             dropped_by,
-        })
+        };
+        db.reproduce_settings(&mut client, properties)?;
+        Ok(db)
     }
+
+    /// The source's per-database settings and comment, which `pg_dump` without `--create`
+    /// leaves out. A setting goes through `set_config` and `SET … FROM CURRENT`, so its value
+    /// is parsed exactly as the server parsed the source's (a list such as `search_path`
+    /// stays a list).
+    fn reproduce_settings(
+        &self,
+        client: &mut Client,
+        properties: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let db = quote_ident(&self.name);
+        let fail = |what: &str, e: postgres::Error| {
+            self.admin.error(format!(
+                "cannot give scratch database {} the source's {what}: {}",
+                self.name,
+                db_message(&e)
+            ))
+        };
+        for (key, value) in properties {
+            if let Some(setting) = key.strip_prefix(describe::SETTING) {
+                let mut tx = client.transaction().map_err(|e| fail(key, e))?;
+                tx.query_one("SELECT set_config($1, $2, true)", &[&setting, value])
+                    .map_err(|e| fail(key, e))?;
+                tx.batch_execute(&format!(
+                    "ALTER DATABASE {db} SET {} FROM CURRENT",
+                    quote_ident(setting)
+                ))
+                .map_err(|e| fail(key, e))?;
+                tx.commit().map_err(|e| fail(key, e))?;
+            }
+        }
+        if let Some(comment) = properties.get(describe::COMMENT) {
+            client
+                .batch_execute(&format!(
+                    "COMMENT ON DATABASE {db} IS {}",
+                    quote_literal(comment)
+                ))
+                .map_err(|e| fail("comment", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// `CREATE DATABASE` for a scratch copy: from `template0`, with the source's encoding, locale
+/// and locale provider (and its ICU or builtin locale and ICU rules), so that text compares and
+/// sorts as in the source.
+fn create_database_sql(name: &str, properties: &BTreeMap<String, String>) -> String {
+    let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(name));
+    // The provider is a keyword, not a literal: only the three PostgreSQL knows go in (a
+    // manifest is input, and may have been written by anyone).
+    let provider = properties
+        .get(describe::LOCALE_PROVIDER)
+        .map(String::as_str)
+        .filter(|p| ["libc", "icu", "builtin"].contains(p));
+    let locale_clause = match provider {
+        Some("icu") => Some("ICU_LOCALE"),
+        Some("builtin") => Some("BUILTIN_LOCALE"),
+        _ => None,
+    };
+    let mut clauses = vec![
+        ("encoding", Some("ENCODING")),
+        ("lc_collate", Some("LC_COLLATE")),
+        ("lc_ctype", Some("LC_CTYPE")),
+        (describe::LOCALE, locale_clause),
+        (describe::ICU_RULES, Some("ICU_RULES")),
+    ];
+    if let Some(provider) = provider {
+        sql.push_str(&format!(" LOCALE_PROVIDER {provider}"));
+    }
+    for (key, clause) in clauses.drain(..) {
+        if let (Some(value), Some(clause)) = (properties.get(key), clause) {
+            sql.push_str(&format!(" {clause} {}", quote_literal(value)));
+        }
+    }
+    sql
 }
 
 impl ScratchDb {
