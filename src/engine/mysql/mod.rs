@@ -152,7 +152,9 @@ impl Mysql {
         options: &conn::OptionFile,
     ) -> Result<std::process::Child> {
         let mut command = tool.command();
+        // The password reaches it through the option file only, never its environment.
         command
+            .env_remove("MYSQL_PWD")
             .arg(options.arg())
             .args(self.conn.tool_args())
             .args([

@@ -111,7 +111,9 @@ impl MysqlScratch {
         };
         let options = target.option_file()?;
         let mut command = tool.command();
+        // The password reaches it through the option file only, never its environment.
         command
+            .env_remove("MYSQL_PWD")
             .arg(options.arg())
             .args(target.tool_args())
             .arg("--default-character-set=utf8mb4")
@@ -328,11 +330,9 @@ impl Scratch for MysqlScratch {
         loop {
             let before = pending.len();
             let mut last_error = None;
-            pending.retain(|(_, _, sql_mode, create)| {
+            pending.retain(|(_, _, context, create)| {
                 let sql = create.replace(&qualifier, "");
-                let done = conn
-                    .query_drop(format!("SET SESSION sql_mode = {}", literal(sql_mode)))
-                    .and_then(|_| conn.query_drop(&sql));
+                let done = conn.query_drop(context).and_then(|_| conn.query_drop(&sql));
                 match done {
                     Ok(()) => false,
                     Err(e) => {
@@ -360,7 +360,7 @@ impl Scratch for MysqlScratch {
     }
 }
 
-/// (kind, name, sql_mode, CREATE statement) of every view, routine, trigger and event, from
+/// (kind, name, the session settings it was created under, CREATE statement) of every view, routine, trigger and event, from
 /// `SHOW CREATE`, routines first (views and triggers may call them), events last.
 fn show_creates(
     conn: &mut mysql::Conn,
@@ -389,7 +389,8 @@ fn show_creates(
                 conn,
                 &format!("SHOW CREATE {kind} {q}.{}", quote_ident(&name)),
             )?;
-            objects.push((kind.to_string(), name, r[0][1].clone(), r[0][2].clone()));
+            let context = context(&r[0][1], None, &r[0][3], &r[0][4]);
+            objects.push((kind.to_string(), name, context, r[0][2].clone()));
         }
     }
     for name in named(
@@ -401,7 +402,8 @@ fn show_creates(
             conn,
             &format!("SHOW CREATE VIEW {q}.{}", quote_ident(&name)),
         )?;
-        objects.push(("VIEW".to_string(), name, String::new(), r[0][1].clone()));
+        let context = context("", None, &r[0][2], &r[0][3]);
+        objects.push(("VIEW".to_string(), name, context, r[0][1].clone()));
     }
     for name in named(
         conn,
@@ -415,12 +417,8 @@ fn show_creates(
             conn,
             &format!("SHOW CREATE TRIGGER {q}.{}", quote_ident(&name)),
         )?;
-        objects.push((
-            "TRIGGER".to_string(),
-            name,
-            r[0][1].clone(),
-            r[0][2].clone(),
-        ));
+        let context = context(&r[0][1], None, &r[0][3], &r[0][4]);
+        objects.push(("TRIGGER".to_string(), name, context, r[0][2].clone()));
     }
     for name in named(
         conn,
@@ -431,9 +429,25 @@ fn show_creates(
             conn,
             &format!("SHOW CREATE EVENT {q}.{}", quote_ident(&name)),
         )?;
-        objects.push(("EVENT".to_string(), name, r[0][1].clone(), r[0][3].clone()));
+        let context = context(&r[0][1], Some(&r[0][2]), &r[0][4], &r[0][5]);
+        objects.push(("EVENT".to_string(), name, context, r[0][3].clone()));
     }
     Ok(objects)
+}
+
+/// The session settings an object was created under (`SHOW CREATE` reports them), which it
+/// keeps: recreated under others, it would differ from the verified copy.
+fn context(sql_mode: &str, time_zone: Option<&String>, client: &str, collation: &str) -> String {
+    let mut sql = format!(
+        "SET SESSION sql_mode = {}, character_set_client = {}, collation_connection = {}",
+        literal(sql_mode),
+        literal(client),
+        literal(collation)
+    );
+    if let Some(tz) = time_zone {
+        sql.push_str(&format!(", time_zone = {}", literal(tz)));
+    }
+    sql
 }
 
 fn restore_error(database: &str, reason: String) -> Error {

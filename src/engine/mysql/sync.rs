@@ -113,9 +113,12 @@ fn wait(
     let mut port = None;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            // It ended before its snapshot was seen: its own error says why (the caller reads
-            // its stderr).
-            return Err(info.error(format!("{tool} ended early ({status})")));
+            // A dump that ended well while the lock was held took its whole snapshot in it.
+            // One that failed: its own error says why (the caller reads its stderr).
+            return match status.success() {
+                true => Ok(()),
+                false => Err(info.error(format!("{tool} ended early ({status})"))),
+            };
         }
         if info.socket.is_none() && port.is_none() {
             port = tcp_port(child.id());
