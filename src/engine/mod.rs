@@ -10,6 +10,7 @@
 //! Scratch resources an engine makes (a scratch database, a directory) register their removal
 //! with [`crate::cleanup`], so that Ctrl-C and SIGTERM remove them on every path.
 
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 pub mod tool;
@@ -24,7 +25,7 @@ use crate::error::{Error, Result};
 
 /// Every engine, in the order a SOURCE is offered to them: the first whose [`Engine::takes`]
 /// says yes opens it, so an engine that takes any path (SQLite) comes last.
-pub static ENGINES: &[&dyn Engine] = &[&postgres::ENGINE, &sqlite::ENGINE];
+pub static ENGINES: &[&dyn Engine] = &[&postgres::ENGINE, &mysql::ENGINE, &sqlite::ENGINE];
 
 /// What an engine is, before any database: the registry's entry.
 pub trait Engine: Sync {
@@ -167,7 +168,7 @@ pub fn for_source(source: &str) -> Result<&'static dyn Engine> {
         .find(|e| e.takes(source))
         .ok_or_else(|| {
             Error::Usage(format!(
-                "no engine takes '{}': give a SQLite path or a postgres:// URL",
+                "no engine takes '{}': give a SQLite path, a postgres:// or a mysql:// URL",
                 redact(source)
             ))
         })
@@ -258,6 +259,8 @@ mod tests {
     fn the_registry_routes_sources_names_and_formats() {
         assert_eq!(for_source("postgres://u@h/db").unwrap().name(), "postgres");
         assert_eq!(for_source("postgresql://h/db").unwrap().name(), "postgres");
+        assert_eq!(for_source("mysql://u@h/db").unwrap().name(), "mysql");
+        assert_eq!(for_source("mariadb://h/db").unwrap().name(), "mysql");
         assert_eq!(for_source("app.db").unwrap().name(), "sqlite");
         assert_eq!(for_source("sqlite:///x/app.db").unwrap().name(), "sqlite");
         assert_eq!(named("postgres").unwrap().name(), "postgres");

@@ -1,0 +1,320 @@
+//! MySQL and MariaDB: `mariadb-dump`/`mysqldump` for the dump, our own connection for the
+//! manifest, both reading one snapshot (see [`sync`] for how the two are made the same).
+//!
+//! Our connection uses the synchronous `mysql` crate, as the PostgreSQL engine uses the
+//! synchronous `postgres` crate: a handful of sequential queries next to one subprocess needs
+//! no async runtime, and the crate speaks the protocol itself (no libmysqlclient to link).
+//!
+//! Restore tests restore into a scratch database `dbbackup_scratch_<pid>_<random>` on a target
+//! server with the source's character set and collation, and drop it again when the scratch
+//! is dropped, on failure and on Ctrl-C/SIGTERM as well.
+
+pub mod conn;
+pub mod describe;
+mod feed;
+mod scratch;
+mod sync;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use tracing::warn;
+
+use super::tool::{Running, Tool};
+use super::{
+    Dumped, Engine, RestoreTarget, Restorer, Scratch, SnapshotCheck, Source, SourceOptions,
+};
+use crate::archive::Format;
+use crate::archive::manifest::{EngineInfo, Snapshot};
+use crate::archive::naming::sanitize_stem;
+use crate::error::{Error, Result};
+use conn::{ConnInfo, db_message};
+
+pub use conn::is_mysql_url;
+pub use scratch::MysqlScratch;
+
+const MARIADB_HINT: &str = "install the MariaDB client tools (Debian/Ubuntu: apt-get install \
+     mariadb-client; Alpine: apk add mariadb-client; macOS: brew install mariadb)";
+const MYSQL_HINT: &str = "install the MySQL client tools (Debian/Ubuntu: apt-get install \
+     default-mysql-client or mysql-client; macOS: brew install mysql-client)";
+
+pub const MARIADB_DUMP: Tool = Tool {
+    name: "mariadb-dump",
+    install_hint: MARIADB_HINT,
+};
+pub const MYSQLDUMP: Tool = Tool {
+    name: "mysqldump",
+    install_hint: MYSQL_HINT,
+};
+pub const MARIADB: Tool = Tool {
+    name: "mariadb",
+    install_hint: MARIADB_HINT,
+};
+pub const MYSQL: Tool = Tool {
+    name: "mysql",
+    install_hint: MYSQL_HINT,
+};
+
+/// How long we wait for the global read lock when no `--timeout` bounds the backup: long
+/// enough for a busy server, short enough that a stuck one does not stall writers for long
+/// (writers queue behind a waiting FLUSH TABLES WITH READ LOCK).
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// The registry's entry for MySQL and MariaDB.
+pub struct MysqlEngine;
+
+pub static ENGINE: MysqlEngine = MysqlEngine;
+
+impl Engine for MysqlEngine {
+    fn name(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn takes(&self, source: &str) -> bool {
+        is_mysql_url(source)
+    }
+
+    fn redact(&self, source: &str) -> String {
+        conn::redact(source)
+    }
+
+    /// Plain SQL only: `gunzip -c F | mariadb DB` restores it.
+    fn formats(&self) -> &'static [(Format, &'static str)] {
+        &[(Format::Sql, "sql")]
+    }
+
+    fn open(&self, source: &str, opts: &SourceOptions) -> Result<Box<dyn Source>> {
+        let conn = ConnInfo::parse(source)?;
+        if conn.dbname.is_empty() {
+            return Err(Error::Usage(format!(
+                "{}: name the database to back up (mysql://USER@HOST:PORT/DB)",
+                conn.display()
+            )));
+        }
+        Ok(Box::new(Mysql {
+            conn,
+            timeout: opts.timeout,
+        }))
+    }
+
+    fn restore_server(&self, target: &str) -> Option<String> {
+        is_mysql_url(target).then(|| server_url(target))
+    }
+
+    fn restorer(&self, target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
+        let source = Some(target.manifest.source.as_str()).filter(|s| !s.is_empty());
+        let mut conn = match (target.into, source) {
+            (Some(into), _) => ConnInfo::parse(into)?,
+            (None, Some(source)) => ConnInfo::parse(source)?,
+            (None, None) => ConnInfo::parse("mysql://")?,
+        }
+        .with_dbname("");
+        conn.role = "restore server";
+        Ok(Box::new(MysqlRestorer {
+            conn,
+            properties: target.manifest.snapshot.properties.clone(),
+        }))
+    }
+}
+
+/// The same server and login (password included) without the database.
+fn server_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.set_path("");
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
+/// A MySQL or MariaDB database to back up.
+pub struct Mysql {
+    conn: ConnInfo,
+    timeout: Option<Duration>,
+}
+
+impl Mysql {
+    fn timeout_error(&self, tool: &str) -> Error {
+        self.conn.error(format!(
+            "the backup did not finish within --timeout {}s: {tool} was stopped",
+            self.timeout.map_or(0, |t| t.as_secs())
+        ))
+    }
+
+    fn spawn_dump(
+        &self,
+        tool: &Tool,
+        mariadb: bool,
+        options: &conn::OptionFile,
+    ) -> Result<std::process::Child> {
+        let mut command = tool.command();
+        // The password reaches it through the option file only, never its environment.
+        command
+            .env_remove("MYSQL_PWD")
+            .arg(options.arg())
+            .args(self.conn.tool_args())
+            .args([
+                "--single-transaction",
+                "--routines",
+                "--triggers",
+                "--events",
+                "--hex-blob",
+                "--default-character-set=utf8mb4",
+                "--no-tablespaces",
+                "--skip-dump-date",
+            ]);
+        if !mariadb {
+            // MySQL's mysqldump: no GTID state, and no column statistics (which a MariaDB
+            // server lacks, and a restore does not need).
+            command.args(["--set-gtid-purged=OFF", "--column-statistics=0"]);
+        }
+        command
+            .arg("--")
+            .arg(&self.conn.dbname)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        tool.spawn(&mut command)
+    }
+}
+
+impl Source for Mysql {
+    fn engine(&self) -> &'static dyn Engine {
+        &ENGINE
+    }
+
+    fn stem(&self) -> String {
+        sanitize_stem(&self.conn.dbname)
+    }
+
+    fn display(&self) -> String {
+        self.conn.display()
+    }
+
+    fn dump(
+        &self,
+        format: Format,
+        _check: SnapshotCheck,
+        out: &mut dyn Write,
+        work_dir: &Path,
+    ) -> Result<Dumped> {
+        if format != Format::Sql {
+            return Err(Error::Usage(format!(
+                "a MySQL backup is sql, never {format}"
+            )));
+        }
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let mut conn = self.conn.connect(self.timeout)?;
+        let fail = |e: mysql::Error| self.conn.error(db_message(&e));
+        conn.query_drop(describe::SESSION_SETTINGS).map_err(fail)?;
+        let version: String = conn
+            .query_first("SELECT VERSION()")
+            .map_err(fail)?
+            .unwrap_or_default();
+        let mariadb = version.contains("MariaDB");
+        let tool = if mariadb { MARIADB_DUMP } else { MYSQLDUMP };
+        let tool_version = tool.version()?;
+        let non_tx = describe::non_transactional(&mut conn, &self.conn.dbname).map_err(fail)?;
+        if !non_tx.is_empty() {
+            warn!(
+                "tables not in a transactional engine cannot be part of a consistent snapshot \
+                 (their rows may differ between the dump and the manifest if written during the \
+                 backup): {}",
+                non_tx.join(", ")
+            );
+        }
+        let options = self.conn.option_file()?;
+        let before =
+            sync::lock_and_snapshot(&mut conn, &self.conn, self.timeout.unwrap_or(LOCK_WAIT))?;
+        let mut child = match self.spawn_dump(&tool, mariadb, &options) {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = conn.query_drop("UNLOCK TABLES");
+                return Err(e);
+            }
+        };
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let synced =
+            sync::await_dump_snapshot(&mut conn, &self.conn, &mut child, tool.name, before);
+        let running = Running::watch(&tool, child, deadline);
+        if let Err(e) = synced {
+            drop(stdout);
+            let finished = running.finish()?;
+            return Err(match finished.stderr.as_str() {
+                "" => e,
+                stderr => self.conn.error(format!("{}: {stderr}", tool.name)),
+            });
+        }
+        let db = self.conn.dbname.clone();
+        let (described, copied) = std::thread::scope(|s| {
+            let describing = s.spawn(move || {
+                let described = describe::describe(&mut conn, &db);
+                let _ = conn.query_drop("ROLLBACK");
+                described
+            });
+            let copied = std::io::copy(&mut stdout, out);
+            drop(stdout);
+            (describing.join(), copied)
+        });
+        let finished = running.finish()?;
+        let described = described
+            .map_err(|_| Error::Internal("the thread describing the snapshot panicked".into()))?;
+        if finished.timed_out {
+            return Err(self.timeout_error(tool.name));
+        }
+        copied.map_err(|e| Error::output("write backup into", work_dir, e))?;
+        if !finished.status.success() {
+            let stderr = match finished.stderr.as_str() {
+                "" => "it printed nothing",
+                text => text,
+            };
+            return Err(self.conn.error(format!(
+                "{} failed ({}): {stderr}",
+                tool.name, finished.status
+            )));
+        }
+        let snapshot: Snapshot = described.map_err(|e| self.conn.error(e))?;
+        Ok(Dumped {
+            engine: EngineInfo {
+                name: "mysql".into(),
+                version,
+                dump_tool: Some(tool_version),
+            },
+            snapshot,
+        })
+    }
+}
+
+/// Restores MySQL dumps into scratch databases on one server.
+pub struct MysqlRestorer {
+    /// The server to restore on (no database).
+    conn: ConnInfo,
+    /// The source's character set and collation, from the manifest.
+    properties: std::collections::BTreeMap<String, String>,
+}
+
+impl MysqlRestorer {
+    /// [`Restorer::restore`], with the scratch's own type.
+    pub fn restore_scratch_db(&self, format: Format, dump: &mut dyn Read) -> Result<MysqlScratch> {
+        if format != Format::Sql {
+            return Err(Error::Usage(format!(
+                "a MySQL backup is sql, never {format}"
+            )));
+        }
+        MysqlScratch::restore(&self.conn, &self.properties, dump)
+    }
+}
+
+impl Restorer for MysqlRestorer {
+    fn restore(
+        &self,
+        format: Format,
+        dump: &mut dyn Read,
+        _work_dir: &Path,
+    ) -> Result<Box<dyn Scratch>> {
+        Ok(Box::new(self.restore_scratch_db(format, dump)?))
+    }
+}

@@ -1,0 +1,458 @@
+//! A backup restored into a scratch database, its checks, and `dbbackup restore`'s move of
+//! the verified copy into the user's database.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use mysql::prelude::Queryable;
+use tracing::{info, warn};
+
+use super::conn::{ConnInfo, db_message};
+use super::describe::{self, literal, quote_ident, rows};
+use super::feed::{Feed, feed};
+use super::{MARIADB, MYSQL};
+use crate::archive::manifest::Snapshot;
+use crate::cleanup;
+use crate::engine::tool::Running;
+use crate::engine::{IntegrityCheck, Scratch};
+use crate::error::{Error, Result};
+
+/// A scratch database on the target server, dropped when this is dropped, and by the signal
+/// handler of [`crate::cleanup`] when the process is interrupted.
+struct ScratchDb {
+    admin: ConnInfo,
+    name: String,
+    _dropped_by: cleanup::Guard,
+}
+
+impl ScratchDb {
+    fn create(admin: &ConnInfo, properties: &BTreeMap<String, String>) -> Result<Self> {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let name = format!(
+            "dbbackup_scratch_{}_{:08x}",
+            std::process::id(),
+            random as u32
+        );
+        let mut conn = admin.connect(None)?;
+        // Registered before it exists: an interrupt while it is being created still drops it.
+        let dropped_by = {
+            let (admin, name) = (admin.clone(), name.clone());
+            cleanup::register(move || drop_database(&admin, &name))
+        };
+        conn.query_drop(create_sql(&name, properties))
+            .map_err(|e| {
+                admin.error(format!(
+                    "cannot create scratch database {name}: {}",
+                    db_message(&e)
+                ))
+            })?;
+        Ok(Self {
+            admin: admin.clone(),
+            name,
+            _dropped_by: dropped_by,
+        })
+    }
+}
+
+fn create_sql(name: &str, properties: &BTreeMap<String, String>) -> String {
+    let mut sql = format!("CREATE DATABASE {}", quote_ident(name));
+    if let Some(cs) = properties.get("character_set").filter(|c| !c.is_empty()) {
+        sql.push_str(&format!(" CHARACTER SET {}", literal(cs)));
+    }
+    if let Some(coll) = properties.get("collation").filter(|c| !c.is_empty()) {
+        sql.push_str(&format!(" COLLATE {}", literal(coll)));
+    }
+    sql
+}
+
+fn drop_database(admin: &ConnInfo, name: &str) {
+    let sql = format!("DROP DATABASE IF EXISTS {}", quote_ident(name));
+    // Bounded: this also runs in the Ctrl-C handler, which must not hang on a dead server.
+    let dropped = admin
+        .connect(Some(Duration::from_secs(10)))
+        .and_then(|mut c| c.query_drop(&sql).map_err(|e| admin.error(db_message(&e))));
+    if let Err(e) = dropped {
+        warn!("could not drop scratch database {name} ({e}): drop it by hand with {sql}");
+    }
+}
+
+/// A backup restored into a scratch database. Fields drop in order: our connection closes
+/// before the database is dropped.
+pub struct MysqlScratch {
+    conn: RefCell<mysql::Conn>,
+    notes: Vec<String>,
+    db: ScratchDb,
+}
+
+impl MysqlScratch {
+    pub(super) fn restore(
+        admin: &ConnInfo,
+        properties: &BTreeMap<String, String>,
+        dump: &mut dyn Read,
+    ) -> Result<Self> {
+        let db = ScratchDb::create(admin, properties)?;
+        let target = admin.with_dbname(&db.name);
+        let mut conn = target.connect(None)?;
+        let version: String = conn
+            .query_first("SELECT VERSION()")
+            .map_err(|e| restore_error(&db.name, db_message(&e)))?
+            .unwrap_or_default();
+        let tool = if version.contains("MariaDB") {
+            MARIADB
+        } else {
+            MYSQL
+        };
+        let options = target.option_file()?;
+        let mut command = tool.command();
+        // The password reaches it through the option file only, never its environment.
+        command
+            .env_remove("MYSQL_PWD")
+            .arg(options.arg())
+            .args(target.tool_args())
+            .arg("--default-character-set=utf8mb4")
+            .arg("--batch")
+            .arg(format!("--database={}", db.name))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = tool.spawn(&mut command)?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let running = Running::watch(&tool, child, None);
+        let fed = feed(dump, &mut stdin);
+        drop(stdin);
+        let finished = running.finish()?;
+        let rewritten = match fed {
+            Feed::ReadFailed(e) => {
+                return Err(Error::unreadable(
+                    PathBuf::from("the backup"),
+                    format!("reading the dump failed: {e}"),
+                ));
+            }
+            Feed::Refused(line, text) => {
+                return Err(restore_error(
+                    &db.name,
+                    format!(
+                        "line {line} of the dump switches to or creates another database \
+                         ({text}); a dump of one database never does, and obeying it could \
+                         write outside the scratch database"
+                    ),
+                ));
+            }
+            _ if !finished.status.success() => {
+                return Err(restore_error(
+                    &db.name,
+                    format!(
+                        "{} stopped at the first error ({}): {}",
+                        tool.name, finished.status, finished.stderr
+                    ),
+                ));
+            }
+            Feed::WriteFailed(e) => {
+                return Err(restore_error(
+                    &db.name,
+                    format!("{} stopped reading the dump: {e}", tool.name),
+                ));
+            }
+            Feed::Done(n) => n,
+        };
+        info!("restored into scratch database {}", target.display());
+        conn.query_drop(describe::SESSION_SETTINGS)
+            .map_err(|e| restore_error(&db.name, db_message(&e)))?;
+        let notes = vec![format!(
+            "restored with DEFINER clauses rewritten to CURRENT_USER: {rewritten} rewritten, \
+             views, routines, triggers and events are defined by '{}' (definers missing on the \
+             target do not fail the restore)",
+            target.user
+        )];
+        Ok(Self {
+            conn: RefCell::new(conn),
+            notes,
+            db,
+        })
+    }
+
+    pub fn database(&self) -> &str {
+        &self.db.name
+    }
+
+    fn check_tables(&self, quick: bool) -> Result<Vec<String>> {
+        let mut conn = self.conn.borrow_mut();
+        let fail = |e: mysql::Error| restore_error(&self.db.name, db_message(&e));
+        let tables = describe::data_tables(&mut *conn, &self.db.name).map_err(fail)?;
+        let mut problems = Vec::new();
+        if tables.is_empty() {
+            return Ok(problems);
+        }
+        let list: Vec<String> = tables
+            .iter()
+            .map(|t| format!("{}.{}", quote_ident(&self.db.name), quote_ident(t)))
+            .collect();
+        let mode = if quick { "QUICK" } else { "EXTENDED" };
+        let sql = format!("CHECK TABLE {} {mode}", list.join(", "));
+        // Table, Op, Msg_type, Msg_text
+        for r in rows(&mut *conn, &sql).map_err(fail)? {
+            let (kind, text) = (r[2].to_ascii_lowercase(), &r[3]);
+            let bad = kind == "error"
+                || kind == "warning"
+                || (kind == "status" && !text.eq_ignore_ascii_case("OK"));
+            if bad {
+                let table = r[0].rsplit('.').next().unwrap_or(&r[0]).to_string();
+                problems.push(format!("{table}: {kind}: {text}"));
+            }
+        }
+        Ok(problems)
+    }
+}
+
+impl Scratch for MysqlScratch {
+    fn integrity(&self, quick: bool) -> Result<Vec<IntegrityCheck>> {
+        // Reaching here means the client ran the whole dump, stopping at any error.
+        Ok(vec![
+            IntegrityCheck {
+                name: "restore_ran_clean".into(),
+                problems: Vec::new(),
+            },
+            IntegrityCheck {
+                name: "check_table".into(),
+                problems: self.check_tables(quick)?,
+            },
+        ])
+    }
+
+    fn describe(&self) -> Result<Snapshot> {
+        describe::describe(&mut *self.conn.borrow_mut(), &self.db.name)
+            .map_err(|e| restore_error(&self.db.name, e))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+
+    /// `target` is a `mysql://` URL of a database on the scratch's own server. MySQL cannot
+    /// rename a database, so the verified tables are moved into it with one `RENAME TABLE`
+    /// (atomic, no data copied), and its views, routines, triggers and events are created there
+    /// from the scratch's own `SHOW CREATE` output; then the target is described and must equal
+    /// the verified copy. With `overwrite`, an existing target is dropped first.
+    fn persist(self: Box<Self>, target: &Path, overwrite: bool) -> Result<()> {
+        let url = target
+            .to_str()
+            .filter(|u| super::is_mysql_url(u))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "restore a MySQL backup to a mysql:// URL, not {}",
+                    target.display()
+                ))
+            })?;
+        let wanted = ConnInfo::parse(url)?;
+        if wanted.dbname.is_empty() {
+            return Err(Error::Usage(format!(
+                "{}: name the database to restore into",
+                wanted.display()
+            )));
+        }
+        if wanted.endpoint() != self.db.admin.endpoint() {
+            return Err(Error::Usage(format!(
+                "{} is on another server than the restored copy ({}): restore it on the \
+                 target's server",
+                wanted.display(),
+                self.db.admin.endpoint()
+            )));
+        }
+        let verified = self.describe()?;
+        let admin = &self.db.admin;
+        let fail = |e: mysql::Error| {
+            admin.error(format!(
+                "cannot move the restored database to '{}': {}",
+                wanted.dbname,
+                db_message(&e)
+            ))
+        };
+        let mut conn = self.conn.borrow_mut();
+        let exists: u64 = conn
+            .query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
+                literal(&wanted.dbname)
+            ))
+            .map_err(fail)?
+            .unwrap_or(0);
+        if exists > 0 && !overwrite {
+            return Err(Error::Usage(format!(
+                "database '{}' already exists on {}: pass --force to replace it",
+                wanted.dbname,
+                admin.endpoint()
+            )));
+        }
+        let scratch = self.db.name.as_str();
+        let creates = show_creates(&mut conn, scratch).map_err(fail)?;
+        let tables = describe::data_tables(&mut *conn, scratch).map_err(fail)?;
+        if exists > 0 {
+            conn.query_drop(format!("DROP DATABASE {}", quote_ident(&wanted.dbname)))
+                .map_err(fail)?;
+        }
+        conn.query_drop(create_sql(&wanted.dbname, &verified.properties))
+            .map_err(fail)?;
+        for (kind, name, _, _) in creates.iter().filter(|c| c.0 == "TRIGGER") {
+            conn.query_drop(format!(
+                "DROP {kind} {}.{}",
+                quote_ident(scratch),
+                quote_ident(name)
+            ))
+            .map_err(fail)?;
+        }
+        if !tables.is_empty() {
+            let moves: Vec<String> = tables
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}.{} TO {}.{}",
+                        quote_ident(scratch),
+                        quote_ident(t),
+                        quote_ident(&wanted.dbname),
+                        quote_ident(t)
+                    )
+                })
+                .collect();
+            conn.query_drop(format!("RENAME TABLE {}", moves.join(", ")))
+                .map_err(fail)?;
+        }
+        conn.query_drop(format!("USE {}", quote_ident(&wanted.dbname)))
+            .map_err(fail)?;
+        let qualifier = format!("{}.", quote_ident(scratch));
+        // Views may use views: create what can be created until nothing more can.
+        let mut pending: Vec<&(String, String, String, String)> = creates.iter().collect();
+        loop {
+            let before = pending.len();
+            let mut last_error = None;
+            pending.retain(|(_, _, context, create)| {
+                let sql = create.replace(&qualifier, "");
+                let done = conn.query_drop(context).and_then(|_| conn.query_drop(&sql));
+                match done {
+                    Ok(()) => false,
+                    Err(e) => {
+                        last_error = Some(e);
+                        true
+                    }
+                }
+            });
+            if pending.is_empty() {
+                break;
+            }
+            if pending.len() == before {
+                return Err(fail(last_error.expect("a create failed")));
+            }
+        }
+        conn.query_drop(describe::SESSION_SETTINGS).map_err(fail)?;
+        let landed = describe::describe(&mut *conn, &wanted.dbname).map_err(|e| admin.error(e))?;
+        if landed.schema_checksum != verified.schema_checksum || landed.tables != verified.tables {
+            return Err(Error::Verify {
+                object: format!("restore into database {}", wanted.dbname),
+                reason: "the moved database differs from the verified copy".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// (kind, name, the session settings it was created under, CREATE statement) of every view, routine, trigger and event, from
+/// `SHOW CREATE`, routines first (views and triggers may call them), events last.
+fn show_creates(
+    conn: &mut mysql::Conn,
+    db: &str,
+) -> std::result::Result<Vec<(String, String, String, String)>, mysql::Error> {
+    let s = literal(db);
+    let mut objects = Vec::new();
+    let named =
+        |conn: &mut mysql::Conn, sql: String| -> std::result::Result<Vec<String>, mysql::Error> {
+            Ok(rows(conn, &sql)?
+                .into_iter()
+                .map(|mut r| r.remove(0))
+                .collect())
+        };
+    let q = quote_ident(db);
+    for kind in ["PROCEDURE", "FUNCTION"] {
+        for name in named(
+            conn,
+            format!(
+                "SELECT ROUTINE_NAME FROM information_schema.ROUTINES \
+                 WHERE ROUTINE_SCHEMA = {s} AND ROUTINE_TYPE = '{kind}'"
+            ),
+        )? {
+            // Name, sql_mode, Create ...
+            let r = rows(
+                conn,
+                &format!("SHOW CREATE {kind} {q}.{}", quote_ident(&name)),
+            )?;
+            let context = context(&r[0][1], None, &r[0][3], &r[0][4]);
+            objects.push((kind.to_string(), name, context, r[0][2].clone()));
+        }
+    }
+    for name in named(
+        conn,
+        format!("SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {s}"),
+    )? {
+        // View, Create View, character_set_client, collation_connection
+        let r = rows(
+            conn,
+            &format!("SHOW CREATE VIEW {q}.{}", quote_ident(&name)),
+        )?;
+        let context = context("", None, &r[0][2], &r[0][3]);
+        objects.push(("VIEW".to_string(), name, context, r[0][1].clone()));
+    }
+    for name in named(
+        conn,
+        format!(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {s} \
+             ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER"
+        ),
+    )? {
+        // Trigger, sql_mode, SQL Original Statement, ...
+        let r = rows(
+            conn,
+            &format!("SHOW CREATE TRIGGER {q}.{}", quote_ident(&name)),
+        )?;
+        let context = context(&r[0][1], None, &r[0][3], &r[0][4]);
+        objects.push(("TRIGGER".to_string(), name, context, r[0][2].clone()));
+    }
+    for name in named(
+        conn,
+        format!("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {s}"),
+    )? {
+        // Event, sql_mode, time_zone, Create Event, ...
+        let r = rows(
+            conn,
+            &format!("SHOW CREATE EVENT {q}.{}", quote_ident(&name)),
+        )?;
+        let context = context(&r[0][1], Some(&r[0][2]), &r[0][4], &r[0][5]);
+        objects.push(("EVENT".to_string(), name, context, r[0][3].clone()));
+    }
+    Ok(objects)
+}
+
+/// The session settings an object was created under (`SHOW CREATE` reports them), which it
+/// keeps: recreated under others, it would differ from the verified copy.
+fn context(sql_mode: &str, time_zone: Option<&String>, client: &str, collation: &str) -> String {
+    let mut sql = format!(
+        "SET SESSION sql_mode = {}, character_set_client = {}, collation_connection = {}",
+        literal(sql_mode),
+        literal(client),
+        literal(collation)
+    );
+    if let Some(tz) = time_zone {
+        sql.push_str(&format!(", time_zone = {}", literal(tz)));
+    }
+    sql
+}
+
+fn restore_error(database: &str, reason: String) -> Error {
+    Error::Verify {
+        object: format!("restore into database {database}"),
+        reason,
+    }
+}

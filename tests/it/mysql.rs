@@ -1,0 +1,581 @@
+//! The MySQL/MariaDB engine against the real server at 127.0.0.1:3306: Sakila round trips,
+//! awkward types and names, consistency under a writer, faults and their exit codes, and the
+//! password kept out of every argument list, output and file.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use dbbackup::archive::manifest::{self, Manifest};
+use flate2::read::GzDecoder;
+use sha2::Digest;
+
+use crate::support::dbbackup;
+use crate::support::mysql::{HOST, PORT, TestDb, client, server_up, sql};
+
+/// Runs `dbbackup backup` and returns the archive path, its manifest and stderr.
+fn backup(source: &str, out: &Path, extra: &[&str]) -> (PathBuf, Manifest, String) {
+    let output = dbbackup()
+        .args(["backup", source, "--json", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "backup failed: {stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let path = PathBuf::from(json["path"].as_str().unwrap());
+    let manifest = Manifest::load(&manifest::path_for(&path)).unwrap();
+    (path, manifest, stderr)
+}
+
+fn dump_text(path: &Path) -> String {
+    let mut text = String::new();
+    GzDecoder::new(File::open(path).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+/// Replaces the archive with `text`, gzipped, and makes the manifest's size and sha256 match:
+/// only the restore's own checks can then tell.
+fn rewrite_archive(path: &Path, m: &mut Manifest, text: &str) {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    std::fs::write(path, &bytes).unwrap();
+    m.compressed_bytes = bytes.len() as u64;
+    m.raw_bytes = text.len() as u64;
+    m.sha256 = dbbackup::archive::compress::hex(&sha2::Sha256::digest(&bytes));
+    std::fs::write(manifest::path_for(path), m.to_json_pretty()).unwrap();
+}
+
+/// Scratch databases of process `pid`.
+fn scratch_databases(pid: u32) -> String {
+    sql(
+        "",
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA \
+             WHERE SCHEMA_NAME LIKE 'dbbackup\\_scratch\\_{pid}\\_%'"
+        ),
+    )
+}
+
+/// An independent description: the schema as `mariadb-dump --no-data` prints it (names of the
+/// database, definers and AUTO_INCREMENT positions aside) and per table `COUNT(*)` and the
+/// server's `CHECKSUM TABLE`, which is comparable between tables of one server.
+fn independent(db: &str) -> (String, Vec<String>) {
+    let out = Command::new("mariadb-dump")
+        .args(["-h", HOST, "-P", PORT, "-u", "root", "--protocol=TCP"])
+        .args([
+            "--no-data",
+            "--routines",
+            "--triggers",
+            "--events",
+            "--skip-dump-date",
+            "--skip-comments",
+            db,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let schema: String = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let l = l.replace(db, "DB");
+            let l = match l.find(" AUTO_INCREMENT=") {
+                Some(i) => {
+                    let rest = &l[i + 16..];
+                    let end = rest.find(' ').unwrap_or(rest.len());
+                    format!("{}{}", &l[..i], &rest[end..])
+                }
+                None => l,
+            };
+            match l.find("DEFINER=") {
+                Some(i) => {
+                    let rest = &l[i..];
+                    let end = rest.find([' ', '*']).unwrap_or(rest.len());
+                    format!("{}DEFINER{}", &l[..i], &rest[end..])
+                }
+                None => l,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let tables = sql(
+        db,
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() \
+         AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+    );
+    let sums = tables
+        .lines()
+        .map(|t| {
+            let q = t.replace('`', "``");
+            let count = sql(db, &format!("SELECT COUNT(*) FROM `{q}`"));
+            let sum = sql(db, &format!("CHECKSUM TABLE `{q}` EXTENDED"));
+            format!("{t} {count} {}", sum.split('\t').nth(1).unwrap_or(""))
+        })
+        .collect();
+    (schema, sums)
+}
+
+#[test]
+fn sakila_backup_restore_test_and_restore_match_the_source() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::sakila("sakila");
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &[]);
+    assert!(path.to_string_lossy().ends_with(".sql.gz"));
+    assert_eq!(m.engine.name, "mysql");
+    assert!(m.engine.version.contains("MariaDB"), "{}", m.engine.version);
+    let tool = m.engine.dump_tool.clone().unwrap();
+    assert!(tool.starts_with("mariadb-dump"), "{tool}");
+    assert_eq!(m.snapshot.tables.len(), 16);
+    assert_eq!(
+        m.snapshot.total_rows(),
+        46273 + 400,
+        "{:?}",
+        m.snapshot.tables
+    );
+    assert_eq!(m.snapshot.properties["character_set"], "utf8mb4");
+    let kinds: std::collections::BTreeSet<&str> =
+        m.snapshot.objects.iter().map(|o| o.kind.as_str()).collect();
+    for kind in [
+        "table",
+        "view",
+        "index",
+        "foreign key",
+        "trigger",
+        "procedure",
+        "function",
+    ] {
+        assert!(kinds.contains(kind), "{kind} in {kinds:?}");
+    }
+    let dump = dump_text(&path);
+    assert!(!dump.contains("\nUSE ") && !dump.contains("CREATE DATABASE"));
+
+    let junit = out.path().join("junit.xml");
+    let rt = dbbackup()
+        .args(["restore-test"])
+        .arg(&path)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(
+        rt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rt.stderr)
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    for case in ["restore_ran_clean", "check_table", "schema", "table rental"] {
+        assert!(xml.contains(&format!("name=\"{case}\"")), "{case}: {xml}");
+    }
+    assert!(!xml.contains("<failure"), "{xml}");
+
+    let target = TestDb::reserve("sakila_restored");
+    let url = format!("mysql://root@{HOST}:{PORT}/{}", target.name);
+    let restored = dbbackup()
+        .args(["restore"])
+        .arg(&path)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert_eq!(independent(&db.name), independent(&target.name));
+    // An existing database is refused without --force, replaced with it.
+    let again = dbbackup()
+        .args(["restore"])
+        .arg(&path)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    sql(&target.name, "DELETE FROM payment WHERE payment_id < 10");
+    let forced = dbbackup()
+        .args(["restore", "--force"])
+        .arg(&path)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    assert_eq!(independent(&db.name), independent(&target.name));
+}
+
+#[test]
+fn awkward_types_and_names_round_trip() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("edge");
+    sql(
+        &db.name,
+        "SET SESSION sql_mode = '';
+         CREATE TABLE `odd ``name`` ü` (
+           id INT AUTO_INCREMENT PRIMARY KEY,
+           j JSON, b BIT(13), d DECIMAL(65,30), dt DATETIME(6), ts TIMESTAMP(3) NULL,
+           zero DATE, txt VARCHAR(50) CHARACTER SET utf8mb4, bin VARBINARY(20), blb LONGBLOB,
+           gv INT AS (id * 2) VIRTUAL, gs VARCHAR(60) AS (CONCAT(txt, '!')) STORED,
+           e ENUM('a','b c','ü'), s SET('x','y','z'), g GEOMETRY, p POINT NOT NULL,
+           `col with space` TEXT, FULLTEXT KEY ft (`col with space`), SPATIAL KEY sp (p)
+         ) ENGINE=InnoDB AUTO_INCREMENT=1000;
+         INSERT INTO `odd ``name`` ü` (j, b, d, dt, ts, zero, txt, bin, blb, e, s, g, p, `col with space`) VALUES
+           ('{\"k\": [1, 2.5, null, \"é\"]}', b'1010101010101', '12345678901234567890123456789012345.123456789012345678901234567891',
+            '2024-02-29 23:59:59.999999', '2038-01-19 03:14:07.499', '0000-00-00', '😀𝄞 𠜎 emoji', 0x00FF0000, REPEAT(0x00AB, 3000000),
+            'b c', 'x,z', ST_GeomFromText('POLYGON((0 0,1 0,1 1,0 0))'), POINT(1.5, -2.25), 'tab\\there\\nnewline ''quote'''),
+           (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '', ST_GeomFromText('POINT(0 0)'), POINT(0, 0), NULL),
+           ('[]', b'0', '-0.000000000000000000000000000001', '1000-01-01 00:00:00', NULL, '2024-00-00', '', '', '', 'ü', 'y', NULL, POINT(0, 0), '');
+         CREATE TABLE parent (id INT PRIMARY KEY) ENGINE=InnoDB;
+         CREATE TABLE child (id INT PRIMARY KEY, pid INT, CONSTRAINT fk_p FOREIGN KEY (pid) REFERENCES parent (id) ON DELETE CASCADE, CHECK (id > 0)) ENGINE=InnoDB;
+         INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (1, 1), (2, NULL);
+         CREATE TABLE aria_t (id INT PRIMARY KEY) ENGINE=Aria; INSERT INTO aria_t VALUES (7);
+         CREATE VIEW v1 AS SELECT id, txt FROM `odd ``name`` ü` WHERE id > 0;
+         CREATE VIEW `v2 on v1` AS SELECT COUNT(*) AS n FROM v1;
+         CREATE DEFINER = 'nobody_here_dbbackup'@'%' PROCEDURE bump(IN n INT) SQL SECURITY INVOKER UPDATE parent SET id = id + n WHERE id < 0;
+         CREATE DEFINER = 'nobody_here_dbbackup'@'%' TRIGGER child_ins BEFORE INSERT ON child FOR EACH ROW SET NEW.pid = IFNULL(NEW.pid, 1);
+         CREATE DEFINER = 'nobody_here_dbbackup'@'%' FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
+         CREATE EVENT ev ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE DO DELETE FROM parent WHERE id < 0;",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, stderr) = backup(&db.url(), out.path(), &["--restore-test"]);
+    assert!(
+        stderr.contains("aria_t"),
+        "the non-transactional table is named: {stderr}"
+    );
+    assert_eq!(m.snapshot.properties["non_transactional_tables"], "aria_t");
+    for kind in ["event", "check", "view"] {
+        assert!(m.snapshot.objects.iter().any(|o| o.kind == kind), "{kind}");
+    }
+    let report = dbbackup()
+        .args(["restore-test", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        report.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(text.contains("DEFINER clauses rewritten"), "{text}");
+    let target = TestDb::reserve("edge_restored");
+    let url = format!("mysql://root@{HOST}:{PORT}/{}", target.name);
+    let restored = dbbackup()
+        .args(["restore"])
+        .arg(&path)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let (schema_a, sums_a) = independent(&db.name);
+    let (schema_b, sums_b) = independent(&target.name);
+    assert_eq!(sums_a, sums_b);
+    // Definers differ by design (rewritten); everything else is the same.
+    assert_eq!(schema_a, schema_b);
+    assert_eq!(
+        sql(
+            &target.name,
+            "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'odd%'"
+        ),
+        "1003"
+    );
+}
+
+#[test]
+fn a_tampered_backup_fails_the_restore_test() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("tamper");
+    sql(
+        &db.name,
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO t VALUES (1, 'one'), (2, 'two');",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (path, mut m, _) = backup(&db.url(), out.path(), &[]);
+    let text = dump_text(&path).replace("(2,'two')", "(2,'tw0')");
+    rewrite_archive(&path, &mut m, &text);
+    let rt = dbbackup().arg("restore-test").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&rt.stderr);
+    assert_eq!(rt.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("table t"), "{stderr}");
+    // A dump that switches database is refused before it can touch another one.
+    let text = format!("USE `{}`;\nDROP TABLE t;\n{}", db.name, dump_text(&path));
+    rewrite_archive(&path, &mut m, &text);
+    let rt = dbbackup().arg("restore-test").arg(&path).output().unwrap();
+    assert_eq!(rt.status.code(), Some(5));
+    assert_eq!(sql(&db.name, "SELECT COUNT(*) FROM t"), "2");
+}
+
+/// A `mariadb-dump` first on PATH that records its arguments and environment, then runs the
+/// real one.
+fn recording_path(dir: &Path) -> String {
+    let log = dir.join("argv.log");
+    let script = dir.join("mariadb-dump");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && exec /usr/bin/mariadb-dump --version\nprintf '%s\\n' \"$@\" >> {log}\nenv >> {log}\ncat \"${{1#--defaults-extra-file=}}\" > /dev/null && stat -c '%a' \"${{1#--defaults-extra-file=}}\" >> {log}\nexec /usr/bin/mariadb-dump \"$@\"\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn faults_exit_with_the_documented_codes_and_never_show_the_password() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("faults");
+    sql(
+        &db.name,
+        "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);",
+    );
+    let user = format!("dbb_pw_{}", std::process::id());
+    let password = "Sekr3t-pa55word-xyzzy";
+    sql(
+        "",
+        &format!(
+            "DROP USER IF EXISTS '{user}'@'127.0.0.1'; CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';
+             GRANT ALL ON `{db}`.* TO '{user}'@'127.0.0.1'; GRANT RELOAD, PROCESS ON *.* TO '{user}'@'127.0.0.1';
+             GRANT ALL ON `dbbackup\\_scratch\\_%`.* TO '{user}'@'127.0.0.1';",
+            db = db.name
+        ),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let path = recording_path(bin.path());
+    let url = format!("mysql://{user}@{HOST}:{PORT}/{}", db.name);
+    let ok = dbbackup()
+        .args(["backup", &url, "--restore-test", "--json", "--out"])
+        .arg(out.path())
+        .env("MYSQL_PWD", password)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let log = std::fs::read_to_string(bin.path().join("argv.log")).unwrap();
+    assert!(log.starts_with("--defaults-extra-file="), "{log}");
+    assert!(
+        log.lines().any(|l| l == "600"),
+        "the option file is 0600: {log}"
+    );
+    assert!(
+        !log.contains(password),
+        "the password reached the tool's argv or environment: {log}"
+    );
+    let mut shown = String::from_utf8_lossy(&ok.stdout).into_owned();
+    shown.push_str(&String::from_utf8_lossy(&ok.stderr));
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            shown.push_str(&dump_text_or_bytes(&p));
+        }
+    }
+    assert!(
+        !shown.contains(password),
+        "the password was shown or written"
+    );
+    // The same with the password in the URL.
+    let in_url = format!("mysql://{user}:{password}@{HOST}:{PORT}/{}", db.name);
+    let ok = dbbackup()
+        .args(["backup", &in_url, "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&ok.stderr).contains(password));
+
+    let code = |url: &str, extra_env: &[(&str, &str)]| {
+        let mut cmd = dbbackup();
+        cmd.args(["backup", url, "--out"]).arg(out.path());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!stderr.contains(password), "{stderr}");
+        (o.status.code(), stderr)
+    };
+    let (c, e) = code(&url, &[("MYSQL_PWD", "wrong")]);
+    assert_eq!(c, Some(3), "{e}");
+    assert!(e.contains("access denied"), "{e}");
+    let (c, e) = code(
+        &format!("mysql://root@{HOST}:{PORT}/no_such_db_dbbackup"),
+        &[],
+    );
+    assert_eq!(c, Some(3), "{e}");
+    assert!(e.contains("does not exist"), "{e}");
+    let (c, e) = code(&format!("mysql://root@{HOST}:1/{}", db.name), &[]);
+    assert_eq!(c, Some(3), "{e}");
+    assert!(e.contains("cannot connect"), "{e}");
+    let empty = tempfile::tempdir().unwrap();
+    let (c, e) = code(&db.url(), &[("PATH", empty.path().to_str().unwrap())]);
+    assert_eq!(c, Some(7), "{e}");
+    assert!(e.contains("mariadb-client"), "{e}");
+    // Without RELOAD the backup fails and names the privilege.
+    sql(
+        "",
+        &format!("REVOKE RELOAD ON *.* FROM '{user}'@'127.0.0.1'"),
+    );
+    let (c, e) = code(&url, &[("MYSQL_PWD", password)]);
+    assert_eq!(c, Some(3), "{e}");
+    assert!(e.contains("RELOAD"), "{e}");
+    sql("", &format!("DROP USER '{user}'@'127.0.0.1'"));
+    let written: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+    assert_eq!(
+        written.len(),
+        4,
+        "failed backups wrote nothing: {written:?}"
+    );
+}
+
+fn dump_text_or_bytes(path: &Path) -> String {
+    if path.extension().is_some_and(|e| e == "gz") {
+        dump_text(path)
+    } else {
+        String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned()
+    }
+}
+
+#[test]
+fn backups_under_a_writer_hold_the_invariant_in_every_restored_copy() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("writer");
+    sql(
+        &db.name,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL) ENGINE=InnoDB;
+         INSERT INTO accounts SELECT seq, 1000 FROM seq_1_to_200;",
+    );
+    // Transfers between random accounts, committed one after another without pause.
+    let script = format!(
+        "for i in $(seq 1 100000); do a=$((i % 200 + 1)); b=$(((i * 7) % 200 + 1)); \
+         echo \"START TRANSACTION; UPDATE accounts SET balance = balance - 3 WHERE id = $a; \
+         UPDATE accounts SET balance = balance + 3 WHERE id = $b; COMMIT;\"; done | \
+         mariadb -h {HOST} -P {PORT} -u root --protocol=TCP {}",
+        db.name
+    );
+    let mut writer = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for round in 0..10 {
+        let (path, m, _) = backup(&db.url(), out.path(), &["--restore-test"]);
+        // The restore test passed: the dump holds exactly the manifest's rows. And the
+        // invariant holds in the dump itself, restored independently.
+        let copy = TestDb::new(&format!("writer_copy{round}"));
+        let mut load = client()
+            .arg(format!("--database={}", copy.name))
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        load.stdin
+            .take()
+            .unwrap()
+            .write_all(dump_text(&path).as_bytes())
+            .unwrap();
+        assert!(load.wait().unwrap().success());
+        assert_eq!(
+            sql(&copy.name, "SELECT SUM(balance), COUNT(*) FROM accounts"),
+            "200000\t200"
+        );
+        assert_eq!(m.snapshot.tables[0].rows, 200);
+        checked += 1;
+    }
+    let still_writing = writer.try_wait().unwrap().is_none();
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert!(still_writing, "the writer ran through all backups");
+    assert_eq!(checked, 10);
+    assert_eq!(sql(&db.name, "SELECT SUM(balance) FROM accounts"), "200000");
+}
+
+#[test]
+fn interrupted_restore_test_drops_its_scratch_database() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("interrupt");
+    sql(
+        &db.name,
+        "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (path, mut m, _) = backup(&db.url(), out.path(), &[]);
+    let stalled = format!("SELECT SLEEP(60);\n{}", dump_text(&path));
+    rewrite_archive(&path, &mut m, &stalled);
+    let child = dbbackup()
+        .arg("restore-test")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let started = std::time::Instant::now();
+    while scratch_databases(pid) != "1" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no scratch database appeared"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(scratch_databases(pid), "0");
+}
