@@ -106,7 +106,9 @@ impl Drop for Guard {
 
 /// A private directory, removed with everything in it when dropped and on interrupt. Named
 /// `<prefix><pid>-<random>`, so that a later run can tell whether its process is gone (a
-/// SIGKILL runs no removal: see `process::remove_abandoned_dirs`).
+/// SIGKILL runs no removal: see `process::remove_abandoned_dirs`). Mode 0700 from its
+/// creation: it holds copies of the database (snapshots, restored copies) and option files
+/// with passwords, which no other user may read, not even for a moment.
 pub struct TempDir {
     path: PathBuf,
     _removal: Guard,
@@ -114,8 +116,12 @@ pub struct TempDir {
 
 impl TempDir {
     pub fn new_in(parent: &Path, prefix: &str) -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("{prefix}{}-", std::process::id()))
+        let named = format!("{prefix}{}-", std::process::id());
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&named);
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        let dir = builder
             .tempdir_in(parent)
             .map_err(|e| Error::output("create a temporary directory in", parent, e))?;
         let path = dir.keep();
@@ -183,6 +189,12 @@ mod tests {
             name.starts_with(&format!(".t-{}-", std::process::id())),
             "{name}"
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+        }
         drop(dir);
         assert!(!path.exists());
     }

@@ -252,13 +252,8 @@ pub struct OptionFile {
 
 impl OptionFile {
     fn write(password: Option<&str>) -> Result<Self> {
+        // Private (0700) from its creation, and removed on every path.
         let dir = TempDir::new_in(&std::env::temp_dir(), ".dbbackup-mysql-")?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| Error::output("make private", dir.path(), e))?;
-        }
         let path = dir.path().join("client.cnf");
         let mut text = String::from("[client]\n");
         if let Some(p) = password {
