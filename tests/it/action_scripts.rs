@@ -266,3 +266,210 @@ fn run_step_encrypts_with_the_identity_from_the_environment_and_masks_it() {
         assert!(!line.contains(&secret), "the identity leaked: {line}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The whole action (and the example workflows) under the fake runner of
+// `support/fake_runner.py`, which gives each step what GitHub's runner gives it: a composite
+// action's steps get `github.action_path` but empty `github.action_repository` and
+// `github.action_ref`, and `hashFiles` sees only the workspace (see `support/FAKE_RUNNER.md`).
+
+/// A fake runner's machine: the runner's directory with its work directory (`work/`, holding
+/// the workspace and `_actions/`), a fake `cargo` that "builds" the binary under test, and a
+/// fake `github.com` (a `file://` directory) that serves releases.
+struct FakeMachine {
+    dir: tempfile::TempDir,
+}
+
+impl FakeMachine {
+    fn new() -> Self {
+        let machine = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let fakebin = machine.path("fakebin");
+        fs::create_dir_all(&fakebin).unwrap();
+        // `cargo install --locked --path P --root R`: puts the binary under test in R/bin and
+        // notes the call, so a test sees whether the action built from source.
+        let cargo = format!(
+            "#!/usr/bin/env bash\nset -eu\necho \"$*\" >>'{calls}'\nroot=''\nwhile [ $# -gt 0 ]; do\n  [ \"$1\" = --root ] && root=$2\n  shift\ndone\nmkdir -p \"$root/bin\"\ncp '{bin}' \"$root/bin/dbbackup\"\n",
+            calls = machine.path("cargo-calls").display(),
+            bin = support::bin_path().display(),
+        );
+        fs::write(fakebin.join("cargo"), cargo).unwrap();
+        Command::new("chmod")
+            .arg("+x")
+            .arg(fakebin.join("cargo"))
+            .status()
+            .unwrap();
+        fs::create_dir_all(machine.workspace()).unwrap();
+        machine
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn workspace(&self) -> PathBuf {
+        self.path("work/app/app")
+    }
+
+    fn server(&self) -> PathBuf {
+        self.path("github.com")
+    }
+
+    /// The `cargo install` calls made so far.
+    fn builds(&self) -> usize {
+        fs::read_to_string(self.path("cargo-calls"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// Publishes the binary under test as release `v<Cargo.toml version>` of `repository` on
+    /// the fake github.com, as the release workflow does.
+    fn publish_release(&self, repository: &str) {
+        fake_release(
+            &self.server().join(repository).join("releases/download"),
+            false,
+        );
+    }
+
+    /// Puts the action's files (those a checkout of its repository has) at `rel`.
+    fn install_action(&self, rel: &str) -> PathBuf {
+        let dest = self.path(rel);
+        copy_action(repo(), &dest);
+        dest
+    }
+
+    /// Runs `cfg` (see `fake_runner.py`) with this machine's directories.
+    fn run(&self, mut cfg: serde_json::Value) -> serde_json::Value {
+        let obj = cfg.as_object_mut().unwrap();
+        obj.insert(
+            "root".into(),
+            self.path("runner").display().to_string().into(),
+        );
+        obj.insert(
+            "workspace".into(),
+            self.workspace().display().to_string().into(),
+        );
+        let env = obj
+            .entry("env")
+            .or_insert_with(|| serde_json::json!({}))
+            .as_object_mut()
+            .unwrap();
+        env.insert(
+            "PATH".into(),
+            format!(
+                "{}:{}",
+                self.path("fakebin").display(),
+                std::env::var("PATH").unwrap()
+            )
+            .into(),
+        );
+        env.entry("GITHUB_SERVER_URL")
+            .or_insert_with(|| format!("file://{}", self.server().display()).into());
+        let mut child = Command::new("python3")
+            .arg(repo().join("tests/it/support/fake_runner.py"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        serde_json::to_writer(child.stdin.take().unwrap(), &cfg).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "the fake runner failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs the action at `action_path` alone with `inputs`.
+    fn run_action(&self, action_path: &Path, inputs: serde_json::Value) -> serde_json::Value {
+        self.run(serde_json::json!({
+            "action_path": action_path.display().to_string(),
+            "inputs": inputs,
+            "github": {"repository": "someone/app", "event_name": "push"},
+        }))
+    }
+}
+
+/// The files of the action's repository that a checkout has and the action uses.
+fn copy_action(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in ["action.yml", "Cargo.toml", "Cargo.lock", "scripts", "src"] {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(from.join(entry))
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// The step of `result` (a fake runner's answer) named `name`.
+fn step<'a>(result: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    result["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {result:#}"))
+}
+
+fn sqlite_inputs(machine: &FakeMachine) -> serde_json::Value {
+    let db = support::data_copy("chinook.sqlite", &machine.workspace());
+    serde_json::json!({
+        "database": db.display().to_string(),
+        "upload": "false",
+        "out": machine.path("backups").display().to_string(),
+    })
+}
+
+#[test]
+fn action_from_github_finds_its_release_by_the_path_it_was_downloaded_to() {
+    // `uses: acme/dbbackup@v0`: GitHub's runner downloads the action to
+    // `<work>/_actions/acme/dbbackup/v0`, and its steps get that as github.action_path only.
+    let machine = FakeMachine::new();
+    machine.publish_release("acme/dbbackup");
+    let action = machine.install_action("work/_actions/acme/dbbackup/v0");
+    let result = machine.run_action(&action, sqlite_inputs(&machine));
+    assert_eq!(result["job_status"], "success", "{}", result["log"]);
+    let install = step(&result, "Find a dbbackup release binary");
+    assert_eq!(install["outputs"]["found"], "true", "{}", result["log"]);
+    assert_eq!(machine.builds(), 0, "no source build: {}", result["log"]);
+    assert!(result["log"].as_str().unwrap().contains("acme/dbbackup"));
+    assert_eq!(result["outputs"]["passed"], "true", "{}", result["log"]);
+}
+
+#[test]
+fn action_finds_its_release_when_the_ref_has_a_slash_or_is_a_sha() {
+    for reference in ["release/0.x", "0123456789abcdef0123456789abcdef01234567"] {
+        let machine = FakeMachine::new();
+        machine.publish_release("acme/dbbackup");
+        let action = machine.install_action(&format!("work/_actions/acme/dbbackup/{reference}"));
+        let result = machine.run_action(&action, sqlite_inputs(&machine));
+        let install = step(&result, "Find a dbbackup release binary");
+        assert_eq!(install["outputs"]["found"], "true", "{}", result["log"]);
+        assert_eq!(machine.builds(), 0);
+    }
+}
+
+#[test]
+fn action_from_the_workspace_builds_from_source() {
+    // `uses: ./` (the action's own repository) and `uses: ./tools/dbbackup` (a checkout of it
+    // inside the workspace): no release to look for, a build from the checked-out source.
+    for rel in ["", "tools/dbbackup"] {
+        let machine = FakeMachine::new();
+        machine.publish_release("acme/dbbackup");
+        let action = machine.workspace().join(rel);
+        copy_action(repo(), &action);
+        let result = machine.run_action(&action, sqlite_inputs(&machine));
+        assert_eq!(result["job_status"], "success", "{}", result["log"]);
+        let install = step(&result, "Find a dbbackup release binary");
+        assert_eq!(install["outputs"]["found"], "false");
+        assert_eq!(machine.builds(), 1, "{}", result["log"]);
+        assert_eq!(result["outputs"]["passed"], "true", "{}", result["log"]);
+    }
+}
