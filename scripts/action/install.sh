@@ -6,8 +6,27 @@
 set -euo pipefail
 
 out() { echo "$1=$2" >>"$GITHUB_OUTPUT"; }
+sha256() { sha256sum "$@" 2>/dev/null || shasum -a 256 "$@"; }
 build_root="${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-/tmp}}/dbbackup-build"
 out build-root "$build_root"
+
+# The action's own Cargo.toml names the version, so `@v0`, `@v0.1.0` and a SHA all find the
+# release the checked-out source was tagged as.
+version=$(sed -n 's/^version = "\(.*\)"$/v\1/p' "$ACTION_PATH/Cargo.toml" | head -n 1)
+
+# The key of the build cache: the version and a hash of what the build reads (Cargo.toml,
+# Cargo.lock, src/), by path relative to the action, so that the same source has one key
+# wherever it is checked out. Computed here, not with hashFiles() in action.yml: hashFiles
+# ignores files outside GITHUB_WORKSPACE, where a downloaded action lives, and gives the
+# empty string (actions/runner src/Misc/expressionFunc/hashFiles/src/hashFiles.ts;
+# actions/toolkit#1035), which made one key for every version.
+source_hash=$(cd "$ACTION_PATH" &&
+  find Cargo.toml Cargo.lock src -type f -print0 | LC_ALL=C sort -z | xargs -0 cat -- |
+  sha256 | awk '{ print $1 }')
+source_hash=$(cd "$ACTION_PATH" &&
+  { find Cargo.toml Cargo.lock src -type f | LC_ALL=C sort; echo "$source_hash"; } | sha256 |
+  awk '{ print $1 }')
+out cache-key "dbbackup-${RUNNER_OS:-unknown}-${RUNNER_ARCH:-unknown}-${version:-v0}-$source_hash"
 
 case "${RUNNER_OS:-}/${RUNNER_ARCH:-}" in
   Linux/X64) target=x86_64-unknown-linux-musl ;;
@@ -18,10 +37,6 @@ case "${RUNNER_OS:-}/${RUNNER_ARCH:-}" in
   *) echo "no release binary for ${RUNNER_OS:-?}/${RUNNER_ARCH:-?}: building from source"
      out found false; exit 0 ;;
 esac
-
-# The action's own Cargo.toml names the version, so `@v1`, `@v1.2.3` and a SHA all find the
-# release the checked-out source was tagged as.
-version=$(sed -n 's/^version = "\(.*\)"$/v\1/p' "$ACTION_PATH/Cargo.toml" | head -n 1)
 
 # Which repository the action came from. A composite action's steps get github.action_path
 # but not github.action_repository nor github.action_ref: both are empty there

@@ -278,12 +278,16 @@ fn run_step_encrypts_with_the_identity_from_the_environment_and_masks_it() {
 /// fake `github.com` (a `file://` directory) that serves releases.
 struct FakeMachine {
     dir: tempfile::TempDir,
+    /// Jobs run so far: each gets a fresh runner directory (temp, tool cache), as each job of
+    /// GitHub's hosted runners gets a fresh machine; the cache service is shared.
+    jobs: std::cell::Cell<usize>,
 }
 
 impl FakeMachine {
     fn new() -> Self {
         let machine = Self {
             dir: tempfile::tempdir().unwrap(),
+            jobs: std::cell::Cell::new(0),
         };
         let fakebin = machine.path("fakebin");
         fs::create_dir_all(&fakebin).unwrap();
@@ -343,9 +347,12 @@ impl FakeMachine {
     /// Runs `cfg` (see `fake_runner.py`) with this machine's directories.
     fn run(&self, mut cfg: serde_json::Value) -> serde_json::Value {
         let obj = cfg.as_object_mut().unwrap();
+        self.jobs.set(self.jobs.get() + 1);
+        let root = self.path(&format!("runner-{}", self.jobs.get()));
+        obj.insert("root".into(), root.display().to_string().into());
         obj.insert(
-            "root".into(),
-            self.path("runner").display().to_string().into(),
+            "cache_store".into(),
+            self.path("cache-store").display().to_string().into(),
         );
         obj.insert(
             "workspace".into(),
@@ -472,4 +479,48 @@ fn action_from_the_workspace_builds_from_source() {
         assert_eq!(machine.builds(), 1, "{}", result["log"]);
         assert_eq!(result["outputs"]["passed"], "true", "{}", result["log"]);
     }
+}
+
+#[test]
+fn build_cache_key_follows_the_actions_source() {
+    // hashFiles() sees only the workspace, and the action's files are outside it: the key
+    // must come from the action's own step.
+    let machine = FakeMachine::new(); // no release published: the action builds
+    let action = machine.install_action("work/_actions/acme/dbbackup/main");
+    let cache_key = |result: &serde_json::Value| {
+        let cache = step(result, "Cache a dbbackup built from source");
+        cache["with"]["key"].as_str().unwrap().to_string()
+    };
+    let first = machine.run_action(&action, sqlite_inputs(&machine));
+    assert_eq!(first["job_status"], "success", "{}", first["log"]);
+    assert_eq!(machine.builds(), 1);
+    let key = cache_key(&first);
+    assert!(
+        key.starts_with("dbbackup-Linux-X64-v0.") && key.len() > 60,
+        "the key names the version and hashes the source: {key}"
+    );
+
+    let again = machine.run_action(&action, sqlite_inputs(&machine));
+    assert_eq!(cache_key(&again), key);
+    assert_eq!(
+        machine.builds(),
+        1,
+        "the same source is restored, not built"
+    );
+
+    // An upgraded action (another source): another key, and a new build.
+    let lib = action.join("src/lib.rs");
+    let mut source = fs::read_to_string(&lib).unwrap();
+    source.push_str("\n// changed\n");
+    fs::write(&lib, source).unwrap();
+    let upgraded = machine.run_action(&action, sqlite_inputs(&machine));
+    assert_eq!(upgraded["job_status"], "success", "{}", upgraded["log"]);
+    assert_ne!(cache_key(&upgraded), key);
+    assert_eq!(machine.builds(), 2, "the changed source is built");
+
+    // `uses: ./`: the key of the same source, wherever it is checked out.
+    copy_action(&action, &machine.workspace());
+    let local = machine.run_action(&machine.workspace(), sqlite_inputs(&machine));
+    assert_eq!(local["job_status"], "success", "{}", local["log"]);
+    assert_eq!(cache_key(&local), cache_key(&upgraded));
 }

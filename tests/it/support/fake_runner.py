@@ -156,7 +156,8 @@ class Runner:
         self.workspace = cfg["workspace"]
         self.temp = os.path.join(self.root, "temp")
         self.tool_cache = os.path.join(self.root, "toolcache")
-        self.cache_store = os.path.join(self.root, "cache-store")
+        # The cache service outlives the job's machine.
+        self.cache_store = cfg.get("cache_store") or os.path.join(self.root, "cache-store")
         for d in (self.temp, self.tool_cache, self.cache_store, self.workspace):
             os.makedirs(d, exist_ok=True)
         self.path_file = os.path.join(self.root, "path")
