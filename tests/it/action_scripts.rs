@@ -524,3 +524,123 @@ fn build_cache_key_follows_the_actions_source() {
     assert_eq!(local["job_status"], "success", "{}", local["log"]);
     assert_eq!(cache_key(&local), cache_key(&upgraded));
 }
+
+/// Cargo.toml's `version`.
+fn cargo_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+#[test]
+fn docs_and_examples_use_the_major_tag_the_release_workflow_moves() {
+    // The release workflow moves `v<major>` (everything before the first dot of the tag) to
+    // each release: the README and the examples must name that tag.
+    let major = format!("v{}", cargo_version().split('.').next().unwrap());
+    let mut files = vec![repo().join("README.md")];
+    for entry in fs::read_dir(repo().join("examples")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let mut seen = 0;
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        for (at, _) in text.match_indices("dbbackup/dbbackup@") {
+            let tag: String = text[at + "dbbackup/dbbackup@".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+                .collect();
+            assert_eq!(tag, major, "{}: dbbackup/dbbackup@{tag}", file.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "the README and the examples use the action");
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(
+        readme.contains("`dbbackup/dbbackup` stands for"),
+        "the README says what dbbackup/dbbackup stands for"
+    );
+}
+
+#[test]
+fn release_workflow_refuses_a_tag_that_is_not_cargo_tomls_version() {
+    let release = repo().join(".github/workflows/release.yml");
+    for (tag, passes) in [
+        (format!("v{}", cargo_version()), true),
+        ("v1.0.0".to_string(), false),
+        (format!("v{}-rc1", cargo_version()), false),
+    ] {
+        let machine = FakeMachine::new();
+        fs::copy(
+            repo().join("Cargo.toml"),
+            machine.workspace().join("Cargo.toml"),
+        )
+        .unwrap();
+        let result = machine.run(serde_json::json!({
+            "workflow": release.display().to_string(),
+            "job": "version",
+            "github": {"repository": "acme/dbbackup", "event_name": "push",
+                       "ref_name": tag, "ref": format!("refs/tags/{tag}")},
+        }));
+        let expected = if passes { "success" } else { "failure" };
+        assert_eq!(result["job_status"], expected, "{tag}: {}", result["log"]);
+        if !passes {
+            assert!(result["log"].as_str().unwrap().contains("::error"));
+        }
+    }
+    let text = fs::read_to_string(&release).unwrap();
+    assert!(
+        text.contains("needs: version"),
+        "the builds wait for the check"
+    );
+}
+
+#[test]
+fn rust_version_is_what_the_locked_dependencies_need() {
+    // The highest `rust-version` among the locked packages whose sources Cargo has fetched
+    // (all those built on this platform).
+    let lock = fs::read_to_string(repo().join("Cargo.lock")).unwrap();
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
+    let registries: Vec<PathBuf> = fs::read_dir(home.join("registry/src"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    let parse = |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap()).collect() };
+    let mut needed: Option<(Vec<u32>, String)> = None;
+    let (mut name, mut checked) = (String::new(), 0);
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = n.trim_matches('"').to_string();
+        } else if let Some(v) = line.strip_prefix("version = ") {
+            let dir = format!("{name}-{}", v.trim_matches('"'));
+            let Some(manifest) = registries
+                .iter()
+                .map(|r| r.join(&dir).join("Cargo.toml"))
+                .find(|m| m.is_file())
+            else {
+                continue;
+            };
+            checked += 1;
+            let text = fs::read_to_string(manifest).unwrap();
+            let rv = text
+                .lines()
+                .find_map(|l| l.strip_prefix("rust-version = "))
+                .map(|v| v.trim_matches('"').to_string());
+            if let Some(rv) = rv
+                && needed.as_ref().is_none_or(|(n, _)| parse(&rv) > *n)
+            {
+                needed = Some((parse(&rv), format!("{rv} ({dir})")));
+            }
+        }
+    }
+    if checked == 0 {
+        eprintln!("notice: no fetched sources of the locked dependencies; nothing to compare");
+        return;
+    }
+    let (needed, which) = needed.unwrap();
+    let declared = env!("CARGO_PKG_RUST_VERSION");
+    assert!(!declared.is_empty(), "Cargo.toml declares no rust-version");
+    assert_eq!(
+        parse(declared),
+        needed,
+        "Cargo.toml's rust-version is {declared}; the dependencies need {which}"
+    );
+}
