@@ -644,3 +644,54 @@ fn rust_version_is_what_the_locked_dependencies_need() {
         "Cargo.toml's rust-version is {declared}; the dependencies need {which}"
     );
 }
+
+#[test]
+fn github_ci_and_ci_run_prepare_the_machine_with_one_script() {
+    // What the tests need (Debian packages, junitparser, PyYAML for the fake runner, the npm
+    // packages of tests/node and scripts/lint) is installed by scripts/ci/prepare.sh, which
+    // both .ci/run and GitHub's ci.yml call; neither installs anything itself.
+    let prepare = repo().join("scripts/ci/prepare.sh");
+    assert!(prepare.is_file(), "no scripts/ci/prepare.sh");
+    for file in [".ci/run", ".github/workflows/ci.yml"] {
+        let text = fs::read_to_string(repo().join(file)).unwrap();
+        assert!(
+            text.contains("scripts/ci/prepare.sh"),
+            "{file} does not call prepare.sh"
+        );
+        for install in ["apt-get install", "pip install", "npm ci", "npm install"] {
+            assert!(
+                !text.contains(install),
+                "{file} installs by itself: {install}"
+            );
+        }
+    }
+    let out = Command::new("bash")
+        .arg(&prepare)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = String::from_utf8_lossy(&out.stdout);
+    for need in [
+        "sqlite3",
+        "sqlite3-tools",
+        "libxml2-utils",
+        "pigz",
+        "openssh-client",
+        "postgresql-client",
+        "time",
+        "junitparser",
+        "pyyaml",
+        "npm ci in tests/node",
+        "npm ci in scripts/lint",
+    ] {
+        assert!(
+            plan.contains(need),
+            "prepare.sh --dry-run lacks {need}: {plan}"
+        );
+    }
+}
