@@ -695,3 +695,206 @@ fn github_ci_and_ci_run_prepare_the_machine_with_one_script() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The example workflows (and self-test.yml) under the fake runner, against the fake GitHub:
+// their shell steps, and the action's steps with the inputs they give it.
+
+use crate::support::fake_github::{self, FakeGitHub};
+
+/// Runs `job` of `workflow` (relative to the repository) with the action published as
+/// `dbbackup/dbbackup` (a release of the binary under test) and `extra` merged into the
+/// fake runner's configuration.
+fn run_workflow(
+    machine: &FakeMachine,
+    fake: &FakeGitHub,
+    workflow: &str,
+    job: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    machine.publish_release("dbbackup/dbbackup");
+    let action = machine.install_action("work/_actions/dbbackup/dbbackup/v0");
+    let env: serde_json::Map<String, serde_json::Value> = fake
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
+    let mut cfg = serde_json::json!({
+        "workflow": repo().join(workflow).display().to_string(),
+        "job": job,
+        "actions": {"dbbackup/dbbackup": action.display().to_string()},
+        "env": env,
+        "github": {
+            "repository": format!("{}/{}", fake_github::OWNER, fake_github::REPO),
+            "token": fake_github::TOKEN,
+            "server_url": "https://github.com",
+            "run_id": fake_github::RUN_ID.to_string(),
+            "event_name": "schedule",
+        },
+        // What these actions need of the job's token.
+        "needs_permissions": {"mikepenz/action-junit-report": {"checks": "write"}},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        match (cfg.get_mut(k), v) {
+            (Some(serde_json::Value::Object(base)), serde_json::Value::Object(more)) => {
+                base.extend(more.clone())
+            }
+            _ => {
+                cfg[k] = v.clone();
+            }
+        }
+    }
+    machine.run(cfg)
+}
+
+fn age_key() -> (String, String) {
+    use age::secrecy::ExposeSecret;
+    let key = age::x25519::Identity::generate();
+    (
+        key.to_string().expose_secret().to_string(),
+        key.to_public().to_string(),
+    )
+}
+
+fn nightly(
+    machine: &FakeMachine,
+    fake: &FakeGitHub,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let db = support::data_copy("chinook.sqlite", &machine.workspace());
+    let (secret, public) = age_key();
+    let mut cfg = serde_json::json!({
+        "secrets": {"DATABASE_URL": db.display().to_string(), "BACKUP_KEY": secret,
+                    "BACKUP_PUBLIC_KEY": public, "DB_PASSWORD": ""},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    run_workflow(machine, fake, "examples/nightly-backup.yml", "backup", cfg)
+}
+
+#[test]
+fn nightly_example_backs_up_reports_and_alerts_only_on_a_failed_backup() {
+    let fake = FakeGitHub::start();
+    let machine = FakeMachine::new();
+    let result = nightly(&machine, &fake, serde_json::json!({}));
+    let steps = &result["steps"];
+    assert_eq!(steps["backup"]["outcome"], "success", "{}", result["log"]);
+    assert!(
+        result["steps"]["backup"]["outputs"]["backup-path"]
+            .as_str()
+            .unwrap()
+            .ends_with(".gz.age"),
+        "{result:#}"
+    );
+    let report = step(&result, "Show the restore test as checks");
+    assert_eq!(
+        report["outcome"], "success",
+        "the job may write checks: {report}"
+    );
+    assert_eq!(step(&result, "Alert on failure")["outcome"], "skipped");
+    assert_eq!(result["job_status"], "success");
+    assert_eq!(fake.artifacts().len(), 1);
+
+    // Only the reporter fails (the checks API is down): no "backup failed" issue.
+    let machine = FakeMachine::new();
+    let result = nightly(
+        &machine,
+        &fake,
+        serde_json::json!({"fail_uses": {"mikepenz/action-junit-report": "HTTP 502"}}),
+    );
+    assert_eq!(result["steps"]["backup"]["outcome"], "success");
+    assert_eq!(step(&result, "Alert on failure")["outcome"], "skipped");
+
+    // The backup fails (no database): the alert fires.
+    let machine = FakeMachine::new();
+    let missing = machine.path("no-such.db").display().to_string();
+    let (secret, public) = age_key();
+    let result = nightly(
+        &machine,
+        &fake,
+        serde_json::json!({
+            "secrets": {"DATABASE_URL": missing, "BACKUP_KEY": secret,
+                        "BACKUP_PUBLIC_KEY": public},
+        }),
+    );
+    assert_eq!(result["steps"]["backup"]["outcome"], "failure");
+    assert_ne!(step(&result, "Alert on failure")["outcome"], "skipped");
+}
+
+fn pull_request(from_fork: bool) -> serde_json::Value {
+    let head = if from_fork {
+        "someone/shop".to_string()
+    } else {
+        format!("{}/{}", fake_github::OWNER, fake_github::REPO)
+    };
+    serde_json::json!({
+        "event_name": "pull_request",
+        "event": {"pull_request": {"head": {"repo": {"full_name": head, "fork": from_fork}}}},
+    })
+}
+
+#[test]
+fn pr_example_skips_pull_requests_from_forks_with_a_notice() {
+    // A pull request from a fork gets no secrets and a read-only token.
+    let fake = FakeGitHub::start();
+    fake.set_read_only(true);
+    let machine = FakeMachine::new();
+    let result = run_workflow(
+        &machine,
+        &fake,
+        "examples/pr-restore-check.yml",
+        "restore-test",
+        serde_json::json!({
+            "github": pull_request(true),
+            "secrets": {},
+            "permissions": {"actions": "read", "contents": "read", "checks": "read"},
+        }),
+    );
+    assert_eq!(result["job_status"], "success", "{result:#}");
+    assert!(
+        result["log"].as_str().unwrap().contains("::notice"),
+        "{}",
+        result["log"]
+    );
+    assert_eq!(
+        step(&result, "Restore-test the latest backup")["outcome"],
+        "skipped"
+    );
+
+    // From the repository itself the check runs.
+    let fake = FakeGitHub::start();
+    let machine = FakeMachine::new();
+    let result = run_workflow(
+        &machine,
+        &fake,
+        "examples/pr-restore-check.yml",
+        "restore-test",
+        serde_json::json!({"github": pull_request(false)}),
+    );
+    assert_ne!(
+        step(&result, "Restore-test the latest backup")["outcome"],
+        "skipped"
+    );
+}
+
+#[test]
+fn self_test_workflow_passes_from_a_public_repository() {
+    // self-test.yml runs in this (public) repository: the guard refuses plain uploads there.
+    let fake = FakeGitHub::start();
+    fake.set_visibility("public");
+    let machine = FakeMachine::new();
+    copy_action(repo(), &machine.workspace());
+    let result = run_workflow(
+        &machine,
+        &fake,
+        ".github/workflows/self-test.yml",
+        "sqlite",
+        serde_json::json!({"github": {"event_name": "push"}}),
+    );
+    assert_eq!(result["job_status"], "success", "{}", result["log"]);
+    assert_eq!(
+        step(&result, "Check the restore test passed")["outcome"],
+        "success"
+    );
+}

@@ -241,7 +241,7 @@ class Runner:
         self.scope = scope
         if not isinstance(value, str):
             return value
-        whole = re.fullmatch(r"\s*\$\{\{(.*?)\}\}\s*", value, re.S)
+        whole = re.fullmatch(r"\s*\$\{\{((?:(?!\}\}).)*)\}\}\s*", value, re.S)
         if whole:
             return Expr(self, whole.group(1)).parse()
         return re.sub(
