@@ -898,3 +898,103 @@ fn self_test_workflow_passes_from_a_public_repository() {
         "success"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The action does what its documentation says.
+
+fn backup_inputs<'a>(runner: &FakeRunner, db: &'a str, extra: &[(&'a str, &'a str)]) -> Output {
+    let out_dir = runner.file("backups");
+    let junit = runner.file("junit.xml");
+    let mut env = vec![
+        ("INPUT_DATABASE", db.to_string()),
+        ("INPUT_UPLOAD", "false".to_string()),
+        ("INPUT_OUT", out_dir.display().to_string()),
+        ("INPUT_JUNIT_PATH", junit.display().to_string()),
+    ];
+    for (k, v) in extra {
+        env.push((k, v.to_string()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    runner.run("run.sh", &env)
+}
+
+#[test]
+fn outputs_are_written_once_and_manifest_path_is_one() {
+    let runner = FakeRunner::new();
+    let db = support::data_copy("chinook.sqlite", runner.dir.path());
+    let out = backup_inputs(&runner, db.to_str().unwrap(), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outputs = runner.read("output");
+    for name in ["tables", "rows", "backup-path", "manifest-path", "passed"] {
+        let count = outputs
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}=")) || l.starts_with(&format!("{name}<<")))
+            .count();
+        assert_eq!(count, 1, "{name} written {count} times:\n{outputs}");
+    }
+    let manifest = PathBuf::from(output(&outputs, "manifest-path").unwrap());
+    assert!(manifest.is_file());
+    let action = fs::read_to_string(repo().join("action.yml")).unwrap();
+    assert!(
+        action.contains("  manifest-path:\n") && action.contains("steps.run.outputs.manifest-path"),
+        "action.yml declares the manifest-path output"
+    );
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(readme.contains("| `manifest-path` |"));
+}
+
+#[test]
+fn prune_false_keeps_local_rotation() {
+    // `prune` is about artifacts; `keep` still rotates the local directory.
+    let runner = FakeRunner::new();
+    let db = support::data_copy("chinook.sqlite", runner.dir.path());
+    for _ in 0..2 {
+        let out = backup_inputs(
+            &runner,
+            db.to_str().unwrap(),
+            &[("INPUT_KEEP", "1"), ("INPUT_PRUNE", "false")],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let archives: Vec<_> = fs::read_dir(runner.file("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".gz"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+}
+
+#[test]
+fn inputs_are_documented_as_they_behave() {
+    let action = fs::read_to_string(repo().join("action.yml")).unwrap();
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    // `name` names the artifact; the file keeps the database's stem.
+    assert!(
+        !action.contains("file stem"),
+        "action.yml: name is not the file stem"
+    );
+    assert!(
+        !readme.contains("artifact name prefix and file stem"),
+        "README: name is not the file stem"
+    );
+    // `command: restore-test` takes the backup from `database`.
+    let database = &action[action.find("  database:").unwrap()..action.find("  command:").unwrap()];
+    assert!(database.contains("restore-test"), "{database}");
+    assert!(
+        readme.contains("restore-test`: the backup to test"),
+        "README: database for restore-test"
+    );
+    // `prune` is about artifacts only.
+    let prune =
+        &action[action.find("  prune:").unwrap()..action.find("  retention-days:").unwrap()];
+    assert!(prune.contains("Local backups"), "{prune}");
+}
