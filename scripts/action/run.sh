@@ -28,11 +28,19 @@ case "${INPUT_COMMAND:-backup}" in
         [ -z "${INPUT_RETENTION_DAYS:-}" ] || args+=(--retention-days "$INPUT_RETENTION_DAYS")
         is_true "${INPUT_ALLOW_PUBLIC_PLAINTEXT:-false}" && args+=(--allow-public-plaintext)
       fi
-      # --keep rotates local backups and, with --upload, prunes artifacts of the name.
-      is_true "${INPUT_PRUNE:-true}" && args+=(--keep "${INPUT_KEEP:-7}")
+      # --keep rotates local backups and, with --upload, prunes artifacts of the name too.
+      # `prune: false` is about artifacts only: the local directory still keeps `keep`
+      # (rotated by `prune DIR` below when --keep cannot be passed).
+      if is_true "${INPUT_PRUNE:-true}" || ! is_true "${INPUT_UPLOAD:-true}"; then
+        args+=(--keep "${INPUT_KEEP:-7}")
+      else
+        rotate_locally=true
+      fi
     fi
     ;;
   restore-test)
+    # The backup to test: `database` names it (an archive or a directory of backups), the
+    # `out` directory by default.
     target=${INPUT_DATABASE:-$out_dir}
     args=(restore-test "$target" --junit "$INPUT_JUNIT_PATH")
     ;;
@@ -46,4 +54,8 @@ case "${INPUT_COMMAND:-backup}" in
     ;;
 esac
 
+if [ "${rotate_locally:-false}" = true ]; then
+  dbbackup "${args[@]}"
+  exec dbbackup prune "$out_dir" --keep "${INPUT_KEEP:-7}"
+fi
 exec dbbackup "${args[@]}"

