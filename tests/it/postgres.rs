@@ -631,7 +631,8 @@ fn awkward_schemas_restore_to_the_same_description() {
             .rows
     };
     assert_eq!(rows("public.parent"), 2);
-    assert_eq!(rows("Odd Schema.Child \"One\""), 2);
+    // A name with a quote in it is quoted (a quote or a dot would make names ambiguous).
+    assert_eq!(rows("Odd Schema.\"Child \"\"One\"\"\""), 2);
     assert_eq!(rows("public.happy"), 3);
     let objects = &m.snapshot.objects;
     assert!(
@@ -994,4 +995,50 @@ fn database_level_properties_are_recorded_restored_and_compared() {
         ),
         "the shop's data"
     );
+}
+
+/// `"a.b".c` and `a."b.c"` are two tables: the manifest names each unambiguously (a part with a
+/// dot or a quote is quoted), so each is compared with itself, and a change in one fails that
+/// one alone.
+#[test]
+fn tables_whose_qualified_names_would_collide_are_told_apart() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("dots");
+    psql(
+        &db.name,
+        "CREATE SCHEMA \"a.b\"; CREATE TABLE \"a.b\".c (v int); INSERT INTO \"a.b\".c VALUES (1), (2);
+         CREATE SCHEMA a; CREATE TABLE a.\"b.c\" (v int); INSERT INTO a.\"b.c\" VALUES (3);
+         CREATE TABLE a.\"q\"\"x\" (v int); INSERT INTO a.\"q\"\"x\" VALUES (4);",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &["--restore-test"]);
+    let names: Vec<&str> = m.snapshot.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["a.\"b.c\"", "a.\"q\"\"x\"", "\"a.b\".c"]);
+    assert!(
+        m.snapshot.objects.iter().any(|o| o.name == "\"a.b\".c")
+            && m.snapshot.objects.iter().any(|o| o.name == "a.\"b.c\""),
+        "{:?}",
+        m.snapshot.objects
+    );
+    // One value changed in a."b.c": that table fails, "a.b".c passes.
+    let mut sql = String::new();
+    GzDecoder::new(File::open(&path).unwrap())
+        .read_to_string(&mut sql)
+        .unwrap();
+    let edited = sql.replacen("\n3\n", "\n30\n", 1);
+    assert_ne!(edited, sql);
+    let restored = restore_bytes(&mut edited.as_bytes(), &m)
+        .unwrap()
+        .describe()
+        .unwrap();
+    let differing: Vec<&str> = restored
+        .tables
+        .iter()
+        .zip(&m.snapshot.tables)
+        .filter(|(r, s)| r != s)
+        .map(|(r, _)| r.name.as_str())
+        .collect();
+    assert_eq!(differing, ["a.\"b.c\""]);
 }

@@ -52,7 +52,7 @@ UNION ALL
 SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
          WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table'
          ELSE 'index' END,
-       ns.nspname || '.' || c.relname,
+       CASE WHEN ns.nspname ~ '[.\"]' THEN '\"' || replace(ns.nspname, '\"', '\"\"') || '\"' ELSE ns.nspname END || '.' || CASE WHEN c.relname ~ '[.\"]' THEN '\"' || replace(c.relname, '\"', '\"\"') || '\"' ELSE c.relname END,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid)
             WHEN c.relkind IN ('i', 'I') THEN pg_get_indexdef(c.oid)
             WHEN c.relkind = 'S' THEN (SELECT format('%s start %s increment %s min %s max %s cache %s cycle %s',
@@ -78,7 +78,7 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I')
   AND c.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_class'::regclass)
 UNION ALL
 SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END,
-       ns.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       CASE WHEN ns.nspname ~ '[.\"]' THEN '\"' || replace(ns.nspname, '\"', '\"\"') || '\"' ELSE ns.nspname END || '.' || CASE WHEN p.proname ~ '[.\"]' THEN '\"' || replace(p.proname, '\"', '\"\"') || '\"' ELSE p.proname END || '(' || pg_get_function_identity_arguments(p.oid) || ')',
        CASE WHEN p.prokind = 'a' THEN (SELECT format('sfunc %s stype %s finalfunc %s initcond %s',
                  g.aggtransfn::regproc, format_type(g.aggtranstype, NULL), g.aggfinalfn::regproc, g.agginitval)
                  FROM pg_aggregate g WHERE g.aggfnoid = p.oid)
@@ -86,11 +86,11 @@ SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE '
 FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
 WHERE p.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_proc'::regclass)
 UNION ALL
-SELECT 'trigger', ns.nspname || '.' || c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid)
+SELECT 'trigger', CASE WHEN ns.nspname ~ '[.\"]' THEN '\"' || replace(ns.nspname, '\"', '\"\"') || '\"' ELSE ns.nspname END || '.' || CASE WHEN c.relname ~ '[.\"]' THEN '\"' || replace(c.relname, '\"', '\"\"') || '\"' ELSE c.relname END || '.' || CASE WHEN t.tgname ~ '[.\"]' THEN '\"' || replace(t.tgname, '\"', '\"\"') || '\"' ELSE t.tgname END, pg_get_triggerdef(t.oid)
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN ns ON ns.oid = c.relnamespace
 WHERE NOT t.tgisinternal
 UNION ALL
-SELECT 'type', ns.nspname || '.' || t.typname,
+SELECT 'type', CASE WHEN ns.nspname ~ '[.\"]' THEN '\"' || replace(ns.nspname, '\"', '\"\"') || '\"' ELSE ns.nspname END || '.' || CASE WHEN t.typname ~ '[.\"]' THEN '\"' || replace(t.typname, '\"', '\"\"') || '\"' ELSE t.typname END,
        CASE t.typtype
          WHEN 'e' THEN 'enum ' || (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
                                   FROM pg_enum e WHERE e.enumtypid = t.oid)
@@ -172,7 +172,7 @@ fn table_stats(
     let row = client.query_one(&sql, &[])?;
     let rows: i64 = row.get(0);
     Ok(TableStats {
-        name: format!("{schema}.{table}"),
+        name: qualified(schema, table),
         rows: rows as u64,
         checksum: row.get(1),
     })
@@ -257,6 +257,18 @@ fn properties_query(version: i32) -> String {
           WHERE r.setdatabase = d.oid AND r.setrole = 0) \
          FROM pg_database d WHERE d.datname = current_database()"
     )
+}
+
+/// `schema.table`, as the manifest names tables and objects: a part holding a `.` or a `"` is
+/// double-quoted (`"a.b".c` and `a."b.c"` are two tables), any other part is left as it is, so
+/// names stay as readable as they were and as earlier manifests wrote them. The objects query
+/// builds its names the same way in SQL.
+pub fn qualified(schema: &str, name: &str) -> String {
+    let part = |p: &str| match p.contains(['.', '"']) {
+        true => quote_ident(p),
+        false => p.to_string(),
+    };
+    format!("{}.{}", part(schema), part(name))
 }
 
 /// Quotes an identifier: `"` doubled inside double quotes.
