@@ -453,36 +453,74 @@ fn stock_dump_restored(source: &Path, dir: &Path) -> PathBuf {
     baseline
 }
 
-/// When columns take all three names of the rowid, SQL cannot write it: the rows keep their
-/// order and, without gaps in the source, their rowids.
+/// When columns take all three names of the rowid, SQL cannot write it (nor read it to check
+/// it): a SQL dump would renumber the rows, so it is refused at backup time, naming the table
+/// and the format that keeps it; the native backup of the same database restores exactly.
 #[test]
-fn table_with_every_rowid_name_taken_keeps_its_rows_in_order() {
+fn table_with_every_rowid_name_taken_is_refused_in_sql_and_kept_in_native() {
     let dir = TempDir::new().unwrap();
     let source = dir.path().join("shadowed.db");
     let conn = Connection::open(&source).unwrap();
     conn.execute_batch(
         "CREATE TABLE s(rowid, _rowid_, oid, v);
          INSERT INTO s VALUES ('c', 3, 1, 'first'), ('a', 1, 2, 'second'), ('b', 2, 3, 'third');
-         CREATE INDEX s_all ON s(rowid, _rowid_, oid, v);
-         -- Statistics that make the planner read s through the covering index, in index
-         -- order, unless the dump insists on the table itself.
-         ANALYZE;
-         UPDATE sqlite_stat1 SET stat = stat || ' sz=1' WHERE idx = 's_all';",
+         DELETE FROM s WHERE v = 'second';",
     )
     .unwrap();
     drop(conn);
-    let restored = dir.path().join("restored.db");
-    restore_with_runner(&dump_sql(&source), &restored).unwrap();
-    assert_eq!(describe_file(&source), describe_file(&restored));
-    let conn = Connection::open(&restored).unwrap();
-    let order: Vec<String> = conn
-        .prepare("SELECT v FROM s NOT INDEXED")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(order, ["first", "second", "third"]);
+    let mut sql = Vec::new();
+    let err = dump::write_sql(&Connection::open(&source).unwrap(), &mut sql).unwrap_err();
+    assert_eq!(err.exit_code(), dbbackup::error::exit::USAGE, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("table s") && text.contains("--format native"),
+        "{text}"
+    );
+    let out = dir.path().join("out");
+    let refused = dbbackup()
+        .args(["backup", "--format", "sql", "--out"])
+        .arg(&out)
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
+    let kept = dbbackup()
+        .args(["backup", "--restore-test", "--out"])
+        .arg(&out)
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(kept.status.success(), "{kept:?}");
+}
+
+/// Text ending in an unpaired UTF-16 surrogate (SQLite hands it over as bytes that are not
+/// UTF-8) cannot be written back by any SQL literal: refused at backup time, not caught later
+/// by the restore test. (A surrogate followed by another unit SQLite pairs with it, and reads
+/// back as that pair: not detected here.)
+#[test]
+fn utf16_text_that_sql_cannot_carry_is_refused_at_backup_time() {
+    let dir = TempDir::new().unwrap();
+    let source = dir.path().join("lone.db");
+    let conn = Connection::open(&source).unwrap();
+    conn.execute_batch(
+        "PRAGMA encoding = 'UTF-16le'; CREATE TABLE t(v);
+         INSERT INTO t VALUES ('ok'), (CAST(X'3DD8' AS TEXT));",
+    )
+    .unwrap();
+    drop(conn);
+    let refused = dbbackup()
+        .args(["backup", "--format", "sql", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&source)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("surrogate") && stderr.contains("--format native"),
+        "{stderr}"
+    );
 }
 
 /// The runner runs the stock `sqlite3 .dump` output as the CLI does: same schema, same rows.

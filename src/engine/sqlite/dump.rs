@@ -16,9 +16,9 @@
 //!   tables. Its rows are never dumped: they are the shadow tables' rows.
 //! - **Rowids** of rowid tables without an INTEGER PRIMARY KEY are written explicitly (like
 //!   `.dump --preserve-rowids`), so gaps left by deleted rows survive. When columns named
-//!   `rowid`, `_rowid_` and `oid` all exist, SQL cannot name the rowid at all: the rows are then
-//!   written in rowid order and get fresh rowids 1..n, which equal the originals only if the
-//!   originals had no gaps. This is the one case this dump cannot make identical.
+//!   `rowid`, `_rowid_` and `oid` all exist, SQL cannot name the rowid at all, so no SQL dump
+//!   can keep it (nor can any query check it): such a table is refused at backup time, with
+//!   `--format native` as the fix.
 //! - **Generated columns** are left out of the INSERTs; SQLite recomputes them.
 //! - **SQLite's own tables** cannot be created by name normally. Under `writable_schema` they
 //!   can: `CREATE TABLE IF NOT EXISTS` with their exact definition (a no-op for
@@ -34,7 +34,8 @@
 //! Limits, besides the rowid case above: a value whose literal exceeds SQLite's default 1 GB
 //! statement length (a blob over about 500 MB, written in hex) cannot be restored from SQL:
 //! back such a database up in native format. In a UTF-16 database, text holding an unpaired
-//! surrogate comes back with U+FFFD in its place (see `TextEncoding::bytes`).
+//! surrogate cannot be carried exactly (SQLite hands it over as invalid UTF-8): the dump is
+//! refused at backup time, with `--format native` as the fix.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -198,6 +199,12 @@ fn write_internal_table(
 /// One `INSERT` per row, streamed straight from the query.
 fn write_rows(conn: &Connection, sql: &mut SqlWriter<'_>, table: &str) -> Result<()> {
     let shape = TableShape::of(conn, table).map_err(db_error)?;
+    if shape.unnameable_rowid {
+        return Err(cannot_carry(format!(
+            "table {table} has columns named rowid, _rowid_ and oid, so SQL cannot name its \
+             rowids and a SQL dump would renumber them"
+        )));
+    }
     let mut stmt = conn.prepare(&shape.select).map_err(db_error)?;
     let columns = stmt.column_count();
     let mut rows = stmt.query([]).map_err(db_error)?;
@@ -207,7 +214,13 @@ fn write_rows(conn: &Connection, sql: &mut SqlWriter<'_>, table: &str) -> Result
             if i > 0 {
                 sql.raw(",")?;
             }
-            sql.value(row.get_ref(i).map_err(db_error)?)?;
+            sql.value(row.get_ref(i).map_err(db_error)?)
+                .map_err(|e| match e {
+                    Error::Output { io, .. } if io.kind() == std::io::ErrorKind::InvalidData => {
+                        cannot_carry(format!("table {table}: {io}"))
+                    }
+                    other => other,
+                })?;
         }
         sql.raw(");\n")?;
     }
@@ -220,6 +233,8 @@ struct TableShape {
     /// makes SQLite walk the table itself, in rowid (or primary key) order, even when an index
     /// covers every column: that order matters when the rowid cannot be written.
     select: String,
+    /// A rowid table whose rowid every name is taken for (see the module docs).
+    unnameable_rowid: bool,
     /// `INSERT INTO t[(columns)] VALUES(`: the column list only when it is needed (an explicit
     /// rowid, or generated columns to leave out), so ordinary dumps read like `.dump`'s.
     insert: String,
@@ -234,7 +249,8 @@ impl TableShape {
             .map(|c| quote_ident(&c.name))
             .collect();
         let quoted = quote_ident(table);
-        let rowid = match rowid_handling(conn, table, &columns)? {
+        let handling = rowid_handling(conn, table, &columns)?;
+        let rowid = match handling {
             Rowid::Implicit | Rowid::Unnameable => None,
             Rowid::Explicit(alias) => Some(alias),
         };
@@ -250,6 +266,7 @@ impl TableShape {
         };
         Ok(Self {
             select: format!("SELECT {names} FROM {quoted} NOT INDEXED{order}"),
+            unnameable_rowid: matches!(handling, Rowid::Unnameable),
             insert,
         })
     }
@@ -347,19 +364,23 @@ impl TextEncoding {
     }
 
     /// `text` as the database stores it. SQLite hands UTF-16 text over as UTF-8; the only text
-    /// that does not survive that trip is an unpaired surrogate, which becomes U+FFFD here
-    /// exactly as SQLite itself would turn it when converting back.
-    fn bytes(self, text: &[u8]) -> Vec<u8> {
-        let units = || {
-            String::from_utf8_lossy(text)
-                .encode_utf16()
-                .collect::<Vec<u16>>()
-        };
-        match self {
-            Self::Utf8 => text.to_vec(),
-            Self::Utf16Le => units().into_iter().flat_map(u16::to_le_bytes).collect(),
-            Self::Utf16Be => units().into_iter().flat_map(u16::to_be_bytes).collect(),
+    /// that does not survive that trip is an unpaired surrogate, which arrives as bytes that
+    /// are not UTF-8: that is refused (`InvalidData`), since no SQL literal can give it back.
+    fn bytes(self, text: &[u8]) -> std::io::Result<Vec<u8>> {
+        if matches!(self, Self::Utf8) {
+            return Ok(text.to_vec());
         }
+        let text = std::str::from_utf8(text).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "text holding an unpaired UTF-16 surrogate, which a SQL dump cannot carry",
+            )
+        })?;
+        let units = text.encode_utf16();
+        Ok(match self {
+            Self::Utf16Le => units.flat_map(u16::to_le_bytes).collect(),
+            _ => units.flat_map(u16::to_be_bytes).collect(),
+        })
     }
 }
 
@@ -496,7 +517,7 @@ fn write_text(out: &mut dyn Write, text: &[u8], encoding: TextEncoding) -> std::
         && !text.iter().any(|&b| b < 0x20 && b != b'\n' && b != b'\t');
     if !plain {
         out.write_all(b"CAST(X'")?;
-        write_hex(out, &encoding.bytes(text))?;
+        write_hex(out, &encoding.bytes(text)?)?;
         return out.write_all(b"' AS TEXT)");
     }
     out.write_all(b"'")?;
@@ -523,6 +544,15 @@ fn write_hex(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
         out.write_all(&buf[..2 * chunk.len()])?;
     }
     Ok(())
+}
+
+/// Something a SQL dump cannot carry exactly: refused at backup time, before anything is
+/// written under a backup's name, with the format that can.
+fn cannot_carry(what: String) -> Error {
+    Error::Usage(format!(
+        "{what}: a SQL dump cannot carry it exactly, so it is refused; back this database up \
+         with --format native (the database file itself)"
+    ))
 }
 
 fn io_error(err: std::io::Error) -> Error {

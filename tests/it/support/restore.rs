@@ -112,7 +112,7 @@ pub fn edge_db(path: &Path) {
             (9, NULL, 1e308, NULL, 'text in an untyped column');
         CREATE TABLE kv (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
         INSERT INTO kv VALUES ('b', 2), ('a', x'01'), ('c', NULL);
-        CREATE TABLE shadowed (rowid TEXT, _rowid_ TEXT, oid TEXT);
+        CREATE TABLE shadowed (rowid TEXT, _rowid_ TEXT, v TEXT);
         INSERT INTO shadowed VALUES ('x', 'y', 'z'), ('x', 'y', 'z');
         CREATE TABLE empty (x);
         CREATE TABLE "données ✓" (v);
