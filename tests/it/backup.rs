@@ -677,3 +677,52 @@ fn a_source_without_tables_is_refused_and_rotates_nothing_away() {
     assert_eq!(archives_now.len(), 2, "{archives_now:?}");
     assert!(before.iter().all(|f| out.join(f).exists()));
 }
+
+/// A writer that crashed mid-transaction leaves a hot journal: the file holds some of its
+/// uncommitted pages. As `sqlite3` and every application do on their next open, the backup
+/// rolls it back (and says so), and backs up the last committed state.
+#[test]
+fn a_hot_journal_left_by_a_crashed_writer_is_rolled_back_as_sqlite_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("hot.sqlite");
+    // The writer spills uncommitted pages into the file (a one-page cache), then dies without
+    // committing or rolling back.
+    let crashed = StdCommand::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, os, sys\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             c.execute('PRAGMA journal_mode=DELETE')\n\
+             c.execute('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)')\n\
+             c.execute('BEGIN')\n\
+             for i in range(20000): c.execute('INSERT INTO t(v) VALUES (?)', ('committed',))\n\
+             c.execute('COMMIT')\n\
+             c.execute('PRAGMA cache_size=1')\n\
+             c.execute('BEGIN')\n\
+             c.execute(\"UPDATE t SET v = 'uncommitted'\")\n\
+             os._exit(0)\n",
+        )
+        .arg(&db)
+        .status()
+        .expect("python3 runs");
+    assert!(crashed.success());
+    let journal = tmp.path().join("hot.sqlite-journal");
+    assert!(journal.exists(), "no hot journal was left");
+    let out = tmp.path().join("out");
+    let made = run_json(&[
+        "backup",
+        db.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--restore-test",
+    ]);
+    let restored = tmp.path().join("copy.sqlite");
+    fs::write(&restored, gunzip(Path::new(made["path"].as_str().unwrap()))).unwrap();
+    let conn = Connection::open(&restored).unwrap();
+    let committed: i64 = conn
+        .query_row("SELECT count(*) FROM t WHERE v = 'committed'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(committed, 20000, "the backup holds uncommitted pages");
+}

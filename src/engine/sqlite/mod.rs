@@ -102,6 +102,46 @@ impl Sqlite {
         Ok(Self { path })
     }
 
+    /// The source, read-only: a backup never writes to it.
+    fn open_source(&self) -> Result<Connection> {
+        Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| source_error(&self.path.display(), e))
+    }
+
+    /// A writer crashed mid-transaction and left a hot journal: the file holds some of its
+    /// uncommitted pages, and only rolling the journal back gives the last committed state.
+    /// SQLite does that on the next read by a connection that may write, which a read-only
+    /// one may not; `sqlite3` and every application opening the database do it. So does this,
+    /// once, and says so: the database is then exactly as its last committed transaction left
+    /// it, which is what any reader would see.
+    fn roll_back_hot_journal(&self) -> Result<()> {
+        let shown = self.path.display();
+        tracing::warn!(
+            "{shown} has a hot journal (a writer crashed mid-transaction): rolling it back, as \
+             SQLite does on the next open, to read the last committed state"
+        );
+        let rw = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| source_error(&shown, e))?;
+        rw.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+            .map_err(|e| {
+                Error::source_db(
+                    &shown,
+                    format!(
+                        "it has a hot journal (a writer crashed mid-transaction) that must be \
+                         rolled back before it can be read, and rolling it back failed ({e}): \
+                         open it once with write access (e.g. `sqlite3 {shown} 'PRAGMA \
+                         quick_check'`) and retry"
+                    ),
+                )
+            })
+    }
+
     /// Copies the source into `dest` in one backup step, so the copy is one consistent snapshot.
     fn snapshot_to(&self, dest: &Path) -> Result<()> {
         let path = self.path.as_path();
@@ -112,11 +152,18 @@ impl Sqlite {
                 "no such file (check the path; dbbackup never creates the source)",
             ));
         }
-        let src = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| source_error(&shown, e))?;
+        let mut rolled_back = false;
+        let src = loop {
+            let src = self.open_source()?;
+            match src.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())) {
+                Err(e) if is_hot_journal(&e) && !rolled_back => {
+                    drop(src);
+                    self.roll_back_hot_journal()?;
+                    rolled_back = true;
+                }
+                _ => break src,
+            }
+        };
         // No busy handler: SQLite's own backs off up to 100 ms per try, and under a writer that
         // commits continuously in rollback-journal mode it keeps missing the short gaps between
         // commits. Polling every millisecond (below) catches them.
@@ -415,6 +462,12 @@ fn collect_strings(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     rows.collect()
+}
+
+/// `SQLITE_READONLY_ROLLBACK`: a read-only connection met a hot journal it may not roll back.
+fn is_hot_journal(err: &rusqlite::Error) -> bool {
+    err.sqlite_error()
+        .is_some_and(|e| e.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK)
 }
 
 fn is_busy(err: &rusqlite::Error) -> bool {
