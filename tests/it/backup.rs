@@ -726,3 +726,41 @@ fn a_hot_journal_left_by_a_crashed_writer_is_rolled_back_as_sqlite_does() {
         .unwrap();
     assert_eq!(committed, 20000, "the backup holds uncommitted pages");
 }
+
+/// SQLite allows 2,000 columns, and a table that wide (with its rowid, one more than a
+/// statement may return) backs up, checks and restore-tests in both formats.
+#[test]
+fn tables_as_wide_as_sqlite_allows_back_up_and_restore_test() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("wide.sqlite");
+    let conn = Connection::open(&db).unwrap();
+    let cols = |n: usize| {
+        (0..n)
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    conn.execute_batch(&format!(
+        "CREATE TABLE full_width ({});
+         CREATE TABLE keyed (id INTEGER PRIMARY KEY, {});
+         CREATE INDEX fw ON full_width (c5, c1999);
+         INSERT INTO full_width (c0, c5, c1999) VALUES (1, 'a', x'00'), (2, 'b', 2.5);
+         DELETE FROM full_width WHERE c0 = 1;
+         INSERT INTO full_width (c0, c1998) VALUES (3, 'last but one');
+         INSERT INTO keyed (id, c0, c1998) VALUES (7, 'x', 'y');",
+        cols(2000),
+        cols(1999)
+    ))
+    .unwrap();
+    drop(conn);
+    for format in ["native", "sql"] {
+        for extra in [&[][..], &["--restore-test"][..]] {
+            dbbackup()
+                .args(["backup", db.to_str().unwrap(), "--format", format, "--out"])
+                .arg(tmp.path().join(format))
+                .args(extra)
+                .assert()
+                .success();
+        }
+    }
+}

@@ -79,18 +79,22 @@ pub fn data_tables(conn: &Connection) -> rusqlite::Result<Vec<DataTable>> {
 }
 
 fn table_stats(conn: &Connection, table: &DataTable) -> rusqlite::Result<TableStats> {
-    let sql = row_query(conn, table)?;
-    let mut stmt = conn.prepare(&sql)?;
-    let columns = stmt.column_count();
+    let (list, rest) = row_query(conn, table)?;
     let mut hasher = Sha256::new();
     let mut count = 0u64;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        count += 1;
-        for i in 0..columns {
-            hash_value(&mut hasher, row.get_ref(i)?);
-        }
-    }
+    in_lockstep(
+        conn,
+        &list,
+        &rest,
+        |cell| {
+            match cell {
+                Cell::Value(_, value) => hash_value(&mut hasher, value),
+                Cell::RowEnd => count += 1,
+            }
+            Ok(())
+        },
+        |e| e,
+    )?;
     Ok(TableStats {
         name: table.name.clone(),
         rows: count,
@@ -98,27 +102,86 @@ fn table_stats(conn: &Connection, table: &DataTable) -> rusqlite::Result<TableSt
     })
 }
 
-/// `SELECT rowid, * ... ORDER BY rowid` (or the primary key for WITHOUT ROWID tables). The
-/// rowid is hashed because a faithful copy keeps it; when every alias of it is shadowed by a
-/// column, the real rowid cannot be read and the columns alone are hashed, in their order.
-fn row_query(conn: &Connection, table: &DataTable) -> rusqlite::Result<String> {
+/// `SELECT rowid, * ... ORDER BY rowid` (or the primary key for WITHOUT ROWID tables), as its
+/// select list and the rest (`FROM … ORDER BY …`). The rowid is hashed because a faithful copy
+/// keeps it; when every alias of it is shadowed by a column, the real rowid cannot be read and
+/// the columns alone are hashed, in their order.
+fn row_query(conn: &Connection, table: &DataTable) -> rusqlite::Result<(Vec<String>, String)> {
     let quoted = quote_ident(&table.name);
     let columns = column_names(conn, &table.name)?;
+    let mut list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     if table.without_rowid {
         let pk = primary_key(conn, &table.name)?;
         let order: Vec<String> = pk.iter().map(|c| quote_ident(c)).collect();
-        return Ok(format!(
-            "SELECT * FROM {quoted} ORDER BY {}",
-            order.join(", ")
-        ));
+        return Ok((list, format!("FROM {quoted} ORDER BY {}", order.join(", "))));
     }
     Ok(match rowid_alias(columns.iter().map(String::as_str)) {
-        Some(a) => format!("SELECT {a}, * FROM {quoted} ORDER BY {a}"),
+        Some(a) => {
+            list.insert(0, a.to_string());
+            (list, format!("FROM {quoted} ORDER BY {a}"))
+        }
         None => {
-            let all: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
-            format!("SELECT * FROM {quoted} ORDER BY {}", all.join(", "))
+            // Every column, in order: the only order left to read the rows in.
+            let order = list.join(", ");
+            (list, format!("FROM {quoted} ORDER BY {order}"))
         }
     })
+}
+
+/// Result columns one statement may have (SQLite's SQLITE_MAX_COLUMN, 2,000 by default) is
+/// also what a table may have: with its rowid a full-width table is one more. Wider select
+/// lists are read in slices of this many, one statement each, stepped together.
+const COLUMNS_PER_STATEMENT: usize = 1000;
+
+/// What [`in_lockstep`] hands over: each value with its place in the select list, then the
+/// end of its row.
+pub enum Cell<'a> {
+    Value(usize, rusqlite::types::ValueRef<'a>),
+    RowEnd,
+}
+
+/// Reads `SELECT <list> <rest>` row by row, handing each value in list order to `each`, then
+/// the end of the row, as if it were one statement. A list wider than one
+/// statement may return is split into slices read by statements stepped in lockstep: `rest`
+/// must order the rows completely (a rowid or primary key), so every slice sees the rows in the
+/// same order.
+pub fn in_lockstep<E>(
+    conn: &Connection,
+    list: &[String],
+    rest: &str,
+    mut each: impl FnMut(Cell<'_>) -> Result<(), E>,
+    db: impl Fn(rusqlite::Error) -> E,
+) -> Result<(), E> {
+    let mut statements = Vec::new();
+    for slice in list.chunks(COLUMNS_PER_STATEMENT) {
+        let sql = format!("SELECT {} {rest}", slice.join(", "));
+        statements.push((conn.prepare(&sql).map_err(&db)?, slice.len()));
+    }
+    let mut cursors = Vec::new();
+    for (stmt, width) in &mut statements {
+        cursors.push((stmt.raw_query(), *width));
+    }
+    loop {
+        let mut column = 0;
+        for (i, (rows, width)) in cursors.iter_mut().enumerate() {
+            let Some(row) = rows.next().map_err(&db)? else {
+                // Slices of one table, in one read transaction, end together.
+                return if i == 0 {
+                    Ok(())
+                } else {
+                    Err(db(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                        Some("the slices of a wide table returned different row counts".into()),
+                    )))
+                };
+            };
+            for c in 0..*width {
+                each(Cell::Value(column, row.get_ref(c).map_err(&db)?))?;
+                column += 1;
+            }
+        }
+        each(Cell::RowEnd)?;
+    }
 }
 
 /// A name that reads a rowid table's rowid: the first of its three aliases that no column of

@@ -43,7 +43,7 @@ use std::path::PathBuf;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-use super::describe::quote_ident;
+use super::describe::{Cell, quote_ident};
 use crate::error::{Error, Result};
 
 /// Writes the whole database as a SQL script to `out`, one row at a time.
@@ -205,34 +205,35 @@ fn write_rows(conn: &Connection, sql: &mut SqlWriter<'_>, table: &str) -> Result
              rowids and a SQL dump would renumber them"
         )));
     }
-    let mut stmt = conn.prepare(&shape.select).map_err(db_error)?;
-    let columns = stmt.column_count();
-    let mut rows = stmt.query([]).map_err(db_error)?;
-    while let Some(row) = rows.next().map_err(db_error)? {
-        sql.raw(&shape.insert)?;
-        for i in 0..columns {
-            if i > 0 {
-                sql.raw(",")?;
-            }
-            sql.value(row.get_ref(i).map_err(db_error)?)
-                .map_err(|e| match e {
+    super::describe::in_lockstep(
+        conn,
+        &shape.list,
+        &shape.rest,
+        |cell| match cell {
+            Cell::Value(i, value) => {
+                sql.raw(if i == 0 { &shape.insert } else { "," })?;
+                sql.value(value).map_err(|e| match e {
                     Error::Output { io, .. } if io.kind() == std::io::ErrorKind::InvalidData => {
                         cannot_carry(format!("table {table}: {io}"))
                     }
                     other => other,
-                })?;
-        }
-        sql.raw(");\n")?;
-    }
-    Ok(())
+                })
+            }
+            // A table always has a column, so every row has started its INSERT.
+            Cell::RowEnd => sql.raw(");\n"),
+        },
+        db_error,
+    )
 }
 
 /// How a table's rows are read and written back.
 struct TableShape {
-    /// `SELECT [rowid,] <stored columns> FROM t NOT INDEXED [ORDER BY rowid]`. NOT INDEXED
-    /// makes SQLite walk the table itself, in rowid (or primary key) order, even when an index
-    /// covers every column: that order matters when the rowid cannot be written.
-    select: String,
+    /// `SELECT [rowid,] <stored columns> FROM t NOT INDEXED [ORDER BY rowid]`, as its select
+    /// list and the rest (a list wider than one statement may return is read in slices, see
+    /// `describe::in_lockstep`). NOT INDEXED makes SQLite walk the table itself, in rowid (or
+    /// primary key) order, even when an index covers every column.
+    list: Vec<String>,
+    rest: String,
     /// A rowid table whose rowid every name is taken for (see the module docs).
     unnameable_rowid: bool,
     /// `INSERT INTO t[(columns)] VALUES(`: the column list only when it is needed (an explicit
@@ -254,10 +255,11 @@ impl TableShape {
             Rowid::Implicit | Rowid::Unnameable => None,
             Rowid::Explicit(alias) => Some(alias),
         };
-        let mut names = stored.join(",");
+        let mut list = stored.clone();
         if let Some(alias) = rowid {
-            names = format!("{alias},{names}");
+            list.insert(0, alias.to_string());
         }
+        let names = list.join(",");
         let order = rowid.map(|a| format!(" ORDER BY {a}")).unwrap_or_default();
         let insert = if rowid.is_some() || stored.len() < columns.len() {
             format!("INSERT INTO {quoted}({names}) VALUES(")
@@ -265,7 +267,8 @@ impl TableShape {
             format!("INSERT INTO {quoted} VALUES(")
         };
         Ok(Self {
-            select: format!("SELECT {names} FROM {quoted} NOT INDEXED{order}"),
+            rest: format!("FROM {quoted} NOT INDEXED{order}"),
+            list,
             unnameable_rowid: matches!(handling, Rowid::Unnameable),
             insert,
         })
