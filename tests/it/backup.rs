@@ -764,3 +764,30 @@ fn tables_as_wide_as_sqlite_allows_back_up_and_restore_test() {
         }
     }
 }
+
+/// A valid NOCASE index over text holding NULs: SQLite's NOCASE stops comparing at a NUL, and
+/// so must the full check, or it calls the index out of order and refuses a sound database.
+#[test]
+fn a_nocase_index_over_text_with_nuls_passes_the_full_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("nul.sqlite");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t(a TEXT COLLATE NOCASE, b);
+         CREATE INDEX ta ON t(a);
+         CREATE INDEX tab ON t(a COLLATE NOCASE, b);
+         INSERT INTO t VALUES (CAST(X'61006A' AS TEXT), 1), (CAST(X'610062' AS TEXT), 2),
+           ('A', 3), ('a', 4), (CAST(X'41007A' AS TEXT), 5), ('b', 6), (CAST(X'00' AS TEXT), 7);",
+    )
+    .unwrap();
+    let sqlite_says: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sqlite_says, "ok");
+    drop(conn);
+    dbbackup()
+        .args(["backup", db.to_str().unwrap(), "--out"])
+        .arg(tmp.path().join("out"))
+        .assert()
+        .success();
+}

@@ -576,15 +576,31 @@ fn compare_int_real(i: i64, r: f64) -> Ordering {
 fn compare_text(a: &[u8], b: &[u8], collation: Collation) -> Ordering {
     match collation {
         Collation::Binary => a.cmp(b),
-        Collation::NoCase => a
-            .iter()
-            .map(u8::to_ascii_lowercase)
-            .cmp(b.iter().map(u8::to_ascii_lowercase)),
+        Collation::NoCase => compare_nocase(a, b),
         Collation::RTrim => {
             let trim = |s: &[u8]| s.len() - s.iter().rev().take_while(|&&c| c == b' ').count();
             a[..trim(a)].cmp(&b[..trim(b)])
         }
     }
+}
+
+/// SQLite's NOCASE, exactly (`nocaseCollatingFunc`, `sqlite3StrNICmp`): ASCII case folded over
+/// the shorter length, but the scan stops at a NUL in the first value, where the two compare
+/// as the folded bytes there; equal so far, the shorter sorts first. So `a\0z` and `a\0b` are
+/// equal but for length, which a plain folded comparison would order by the bytes after the
+/// NUL, calling a valid index out of order.
+fn compare_nocase(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i < n && a[i] != 0 && a[i].eq_ignore_ascii_case(&b[i]) {
+        i += 1;
+    }
+    let folded = if i == n {
+        Ordering::Equal
+    } else {
+        a[i].to_ascii_lowercase().cmp(&b[i].to_ascii_lowercase())
+    };
+    folded.then(a.len().cmp(&b.len()))
 }
 
 /// Storage class tag, then the value's bytes, length-prefixed where variable.
@@ -688,6 +704,36 @@ mod tests {
         CREATE TABLE live(email TEXT, deleted_at TEXT);
         INSERT INTO live SELECT email, deleted_at FROM soft;
         CREATE INDEX live_email ON live(email) WHERE deleted_at IS NULL;";
+
+    #[test]
+    fn nocase_stops_at_a_nul_as_sqlite_does() {
+        use Ordering::*;
+        // Equal up to the NUL, then by length: what follows the NUL never counts.
+        assert_eq!(compare_nocase(b"a\0z", b"A\0b"), Equal);
+        assert_eq!(compare_nocase(b"a\0zz", b"A\0b"), Greater);
+        assert_eq!(compare_nocase(b"a\0", b"ab"), Less);
+        assert_eq!(compare_nocase(b"ABC", b"abd"), Less);
+        assert_eq!(compare_nocase(b"abc", b"ABC"), Equal);
+        assert_eq!(compare_nocase(b"ab", b"abc"), Less);
+        // The same against SQLite itself, on values with NULs in every place.
+        let conn = Connection::open_in_memory().unwrap();
+        let values: [&[u8]; 7] = [b"a\0z", b"A\0b", b"a", b"a\0", b"\0", b"B\0a", b"b"];
+        for x in values {
+            for y in values {
+                let sqlite: i64 = conn
+                    .query_row(
+                        "SELECT CASE WHEN CAST(?1 AS TEXT) < CAST(?2 AS TEXT) COLLATE NOCASE \
+                         THEN -1 WHEN CAST(?1 AS TEXT) = CAST(?2 AS TEXT) COLLATE NOCASE \
+                         THEN 0 ELSE 1 END",
+                        [x, y],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                let ours = compare_nocase(x, y) as i64;
+                assert_eq!(ours, sqlite, "{x:?} vs {y:?}");
+            }
+        }
+    }
 
     #[test]
     fn a_sound_database_of_every_shape_passes_as_sqlite_says_it_does() {
