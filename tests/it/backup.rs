@@ -791,3 +791,41 @@ fn a_nocase_index_over_text_with_nuls_passes_the_full_check() {
         .assert()
         .success();
 }
+
+/// Entries a partial index's WHERE rejects, left from another declaration (a plain index
+/// re-declared partial, a WHERE changed in place), are damage: the full check counts the
+/// index's own entries against the rows its WHERE accepts, and refuses the snapshot.
+#[test]
+fn a_partial_index_holding_entries_its_where_rejects_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, declared, redeclared) in [
+        (
+            "replain",
+            "CREATE INDEX ti ON t(a)",
+            "CREATE INDEX ti ON t(a) WHERE a IS NOT NULL",
+        ),
+        (
+            "rewhere",
+            "CREATE INDEX ti ON t(a) WHERE b > 2",
+            "CREATE INDEX ti ON t(a) WHERE b > 4",
+        ),
+    ] {
+        let db = tmp.path().join(format!("{name}.sqlite"));
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE t(a, b); INSERT INTO t VALUES (1, NULL), (2, 5), (NULL, 3), (4, 3);
+             {declared};
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = '{redeclared}' WHERE name = 'ti';
+             PRAGMA writable_schema = OFF;"
+        ))
+        .unwrap();
+        drop(conn);
+        dbbackup()
+            .args(["backup", db.to_str().unwrap(), "--out"])
+            .arg(tmp.path().join("out"))
+            .assert()
+            .code(5)
+            .stderr(contains("wrong # of entries in index ti"));
+    }
+}
