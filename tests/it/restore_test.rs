@@ -554,3 +554,44 @@ fn foreign_key_violations_in_the_source_are_recorded_and_pass_when_the_copy_has_
         run.case("schema").text
     );
 }
+
+/// Virtual tables keep their data in shadow tables (an R*Tree's nodes, an FTS5 index and its
+/// documents): that is data, and a changed coordinate or document fails the restore test.
+/// A database of virtual tables alone is not empty either.
+#[test]
+fn the_data_of_virtual_tables_is_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("geo.sqlite");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE VIRTUAL TABLE box USING rtree(id, x0, x1);
+             INSERT INTO box VALUES (1, 0, 5), (2, 3, 9);
+             CREATE VIRTUAL TABLE doc USING fts5(body);
+             INSERT INTO doc VALUES ('hello world'), ('goodbye');",
+        )
+        .unwrap();
+    let archive = backup(&db, &dir.path().join("out"), "native");
+    let names: Vec<String> = read_manifest(&archive)["snapshot"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"box_node".to_string()), "{names:?}");
+    assert!(names.contains(&"doc_content".to_string()), "{names:?}");
+    assert_eq!(restore_test(&[os(&archive)]).code, 0);
+    for edit in [
+        "UPDATE box SET x1 = 6 WHERE id = 1",
+        "UPDATE doc SET body = 'hello there' WHERE rowid = 1",
+    ] {
+        let copy = dir.path().join(format!("edited-{}", edit.len()));
+        std::fs::create_dir(&copy).unwrap();
+        let edited = copy.join(archive.file_name().unwrap());
+        std::fs::copy(&archive, &edited).unwrap();
+        std::fs::copy(manifest_path(&archive), manifest_path(&edited)).unwrap();
+        modify_native_backup(&edited, edit);
+        let run = restore_test(&[os(&edited)]);
+        assert_eq!(run.code, CHECK_FAILED, "{edit}: {}", run.stderr);
+    }
+}

@@ -207,7 +207,10 @@ fn engine_sql_dump_restores_to_the_same_description() {
         .unwrap();
     let restore_dir = dir.path().join("restore");
     std::fs::create_dir(&restore_dir).unwrap();
-    let scratch = SqliteRestorer
+    let restorer = SqliteRestorer {
+        tables: dbbackup::engine::sqlite::describe::Tables::WithShadow,
+    };
+    let scratch = restorer
         .restore(Format::Sql, &mut &sql[..], &restore_dir)
         .unwrap();
     assert_eq!(scratch.describe().unwrap(), dumped.snapshot);

@@ -15,16 +15,50 @@ use sha2::{Digest, Sha256};
 use crate::archive::compress::hex;
 use crate::archive::manifest::{SchemaObject, Snapshot, TableStats};
 
-pub const CHECKSUM_ALGORITHM: &str = "sqlite-rows-sha256-v1";
+/// What a manifest's table list covers. v2 lists the shadow tables of virtual tables (FTS5,
+/// R*Tree) as the data they are; v1 left them out, so an edited R*Tree coordinate or FTS
+/// document passed. A copy is described as its manifest's version describes the source.
+pub const CHECKSUM_ALGORITHM: &str = "sqlite-rows-sha256-v2";
+const V1: &str = "sqlite-rows-sha256-v1";
+
+/// Which tables hold data: v1 manifests know only ordinary tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tables {
+    Ordinary,
+    WithShadow,
+}
+
+impl Tables {
+    /// The tables a manifest written with `algorithm` describes.
+    pub fn of(algorithm: &str) -> Self {
+        if algorithm == V1 {
+            Tables::Ordinary
+        } else {
+            Tables::WithShadow
+        }
+    }
+
+    fn algorithm(self) -> &'static str {
+        match self {
+            Tables::Ordinary => V1,
+            Tables::WithShadow => CHECKSUM_ALGORITHM,
+        }
+    }
+}
 
 pub fn describe(conn: &Connection) -> rusqlite::Result<Snapshot> {
+    describe_as(conn, Tables::WithShadow)
+}
+
+/// Describes as a manifest of the version `tables` stands for.
+pub fn describe_as(conn: &Connection, which: Tables) -> rusqlite::Result<Snapshot> {
     let (objects, schema_checksum) = schema(conn)?;
     let mut tables = Vec::new();
-    for table in data_tables(conn)? {
+    for table in data_tables_of(conn, which)? {
         tables.push(table_stats(conn, &table)?);
     }
     Ok(Snapshot {
-        checksum_algorithm: CHECKSUM_ALGORITHM.into(),
+        checksum_algorithm: which.algorithm().into(),
         schema_checksum,
         objects,
         tables,
@@ -58,17 +92,27 @@ fn schema(conn: &Connection) -> rusqlite::Result<(Vec<SchemaObject>, String)> {
 }
 
 /// A table that holds rows of its own (virtual tables keep theirs in shadow tables, which are
-/// ordinary tables and so are listed themselves).
+/// ordinary tables and are listed themselves).
 pub struct DataTable {
     pub name: String,
     pub without_rowid: bool,
 }
 
 pub fn data_tables(conn: &Connection) -> rusqlite::Result<Vec<DataTable>> {
-    let mut stmt = conn.prepare(
-        "SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
+    data_tables_of(conn, Tables::WithShadow)
+}
+
+/// Ordinary tables, and with `WithShadow` the shadow tables of virtual tables (which
+/// `pragma_table_list` calls `shadow` when SQLite knows the module).
+fn data_tables_of(conn: &Connection, which: Tables) -> rusqlite::Result<Vec<DataTable>> {
+    let types = match which {
+        Tables::Ordinary => "'table'",
+        Tables::WithShadow => "'table', 'shadow'",
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type IN ({types}) \
          AND name <> 'sqlite_schema' ORDER BY name",
-    )?;
+    ))?;
     let rows = stmt.query_map([], |r| {
         Ok(DataTable {
             name: r.get(0)?,

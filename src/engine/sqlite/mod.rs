@@ -66,8 +66,9 @@ impl Engine for SqliteEngine {
 
     /// A SQLite backup restores into the restore test's private directory; there is no server
     /// to choose.
-    fn restorer(&self, _target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
-        Ok(Box::new(SqliteRestorer))
+    fn restorer(&self, target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
+        let tables = describe::Tables::of(&target.manifest.snapshot.checksum_algorithm);
+        Ok(Box::new(SqliteRestorer { tables }))
     }
 }
 
@@ -86,8 +87,11 @@ pub struct Sqlite {
     path: PathBuf,
 }
 
-/// Restores SQLite backups into the restore test's private directory.
-pub struct SqliteRestorer;
+/// Restores SQLite backups into the restore test's private directory, and describes the copy
+/// as the backup's manifest describes the source.
+pub struct SqliteRestorer {
+    pub tables: describe::Tables,
+}
 
 impl Sqlite {
     /// SOURCE is a path or a `sqlite:` URL (`sqlite:app.db`, `sqlite://app.db`,
@@ -302,7 +306,11 @@ impl Restorer for SqliteRestorer {
         // pages again: a 16 MiB cache keeps them (BENCHMARKS.md, "Design decisions").
         conn.pragma_update(None, "cache_size", -16384)
             .map_err(|e| verify_error("restored database", e))?;
-        Ok(Box::new(SqliteScratch { conn, path }))
+        Ok(Box::new(SqliteScratch {
+            conn,
+            path,
+            tables: self.tables,
+        }))
     }
 }
 
@@ -342,6 +350,7 @@ fn write_dump(format: Format, snapshot: &Path, out: &mut dyn Write) -> Result<()
 pub struct SqliteScratch {
     conn: Connection,
     path: PathBuf,
+    tables: describe::Tables,
 }
 
 impl Scratch for SqliteScratch {
@@ -364,7 +373,8 @@ impl Scratch for SqliteScratch {
     }
 
     fn describe(&self) -> Result<Snapshot> {
-        describe::describe(&self.conn).map_err(|e| verify_error("restored database", e))
+        describe::describe_as(&self.conn, self.tables)
+            .map_err(|e| verify_error("restored database", e))
     }
 
     /// A leftover `-wal` or `-journal` beside `target` would be replayed into the new file on
@@ -372,7 +382,7 @@ impl Scratch for SqliteScratch {
     /// Without `overwrite` the file is hard-linked to `target`, which fails if `target` exists
     /// even when it appeared a moment ago.
     fn persist(self: Box<Self>, target: &Path, overwrite: bool) -> Result<()> {
-        let SqliteScratch { conn, path } = *self;
+        let SqliteScratch { conn, path, .. } = *self;
         conn.close()
             .map_err(|(_, e)| Error::output("close the restored database", &path, io_error(e)))?;
         for suffix in ["-wal", "-journal"] {
