@@ -1042,3 +1042,30 @@ fn tables_whose_qualified_names_would_collide_are_told_apart() {
         .collect();
     assert_eq!(differing, ["a.\"b.c\""]);
 }
+
+/// A source without the `public` schema or `plpgsql` (both dropped, as hardened databases do)
+/// is restored into a scratch database without them, not with what `template0` adds: the copy
+/// is the source's state, and the restore test passes.
+#[test]
+fn a_source_without_public_or_plpgsql_restores_as_it_is() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("nopublic");
+    psql(
+        &db.name,
+        "DROP SCHEMA public CASCADE; DROP EXTENSION plpgsql; CREATE SCHEMA app; \
+         CREATE TABLE app.t (v int); INSERT INTO app.t VALUES (1), (2)",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (_, m, stderr) = backup(&db.url(), out.path(), &["--restore-test"]);
+    assert!(
+        !m.snapshot
+            .objects
+            .iter()
+            .any(|o| o.name == "public" || o.name == "plpgsql"),
+        "{:?}",
+        m.snapshot.objects
+    );
+    assert!(stderr.contains("restore OK"), "{stderr}");
+}

@@ -99,9 +99,16 @@ impl PostgresRestorer {
         };
         let mut conn = conn;
         conn.role = "restore server";
+        let objects = &target.manifest.snapshot.objects;
+        let not_in_source = TEMPLATE_OBJECTS
+            .iter()
+            .filter(|(kind, name, _)| !objects.iter().any(|o| o.kind == *kind && o.name == *name))
+            .map(|(_, _, drop)| *drop)
+            .collect();
         Ok(PostgresRestorer {
             conn,
             properties: target.manifest.snapshot.properties.clone(),
+            not_in_source,
         })
     }
 }
@@ -119,7 +126,19 @@ pub struct PostgresRestorer {
     conn: ConnInfo,
     /// The source's database properties (encoding, locale) from the manifest.
     properties: BTreeMap<String, String>,
+    /// What `template0` gives every new database that the source did not have (it dropped
+    /// the `public` schema or `plpgsql`): removed from the scratch database before the
+    /// restore, so that the copy is the source's state, not the template's.
+    not_in_source: Vec<&'static str>,
 }
+
+/// What a database made from `template0` has without being asked, as (kind, name) in the
+/// manifest's objects, and how to remove it. `pg_dump` writes neither, since every new
+/// database has them.
+const TEMPLATE_OBJECTS: [(&str, &str, &str); 2] = [
+    ("schema", "public", "DROP SCHEMA public"),
+    ("extension", "plpgsql", "DROP EXTENSION plpgsql"),
+];
 
 impl Postgres {
     pub fn from_source(source: &str, timeout: Option<Duration>) -> Result<Self> {
@@ -324,6 +343,12 @@ impl PostgresRestorer {
         refuse_native(format)?;
         let db = ScratchDb::create(&self.conn, &self.properties)?;
         let target = self.conn.with_dbname(&db.name);
+        if !self.not_in_source.is_empty() {
+            let mut client = target.connect(None)?;
+            client
+                .batch_execute(&self.not_in_source.join("; "))
+                .map_err(|e| restore_error(&db.name, db_message(&e)))?;
+        }
         let notes = restore_dump(&target, format, dump)?;
         info!("restored into scratch database {}", target.display());
         let mut client = target.connect(None)?;
