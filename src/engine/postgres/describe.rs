@@ -217,8 +217,49 @@ fn properties(
             props.insert(format!("{SETTING}{name}"), value.to_string());
         }
     }
+    for (key, sql) in [(COMMENTS, COMMENTS_SQL), (LARGE_OBJECTS, LARGE_OBJECTS_SQL)] {
+        let row = client.query_one(sql, &[])?;
+        let (count, digest): (i64, Option<String>) = (row.get(0), row.get(1));
+        if count > 0 {
+            props.insert(
+                key.into(),
+                format!("{count}, md5 {}", digest.unwrap_or_default()),
+            );
+        }
+    }
     Ok(props)
 }
+
+/// Comments on objects in user schemas (`COMMENT ON TABLE/COLUMN/FUNCTION/…`), which `pg_dump`
+/// carries and the schema checksum does not cover: how many, and a digest of which object
+/// each is on and what it says.
+pub const COMMENTS: &str = "comments";
+const COMMENTS_SQL: &str = r#"SELECT count(*), md5(string_agg(k, E'\n' ORDER BY k)) FROM (
+  SELECT format('%s %s %s', pg_describe_object(d.classoid, d.objoid, d.objsubid), d.objsubid,
+                d.description) AS k
+  FROM pg_description d
+  JOIN LATERAL (SELECT CASE d.classoid
+      WHEN 'pg_class'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objoid)
+      WHEN 'pg_proc'::regclass THEN (SELECT pronamespace FROM pg_proc WHERE oid = d.objoid)
+      WHEN 'pg_type'::regclass THEN (SELECT typnamespace FROM pg_type WHERE oid = d.objoid)
+      WHEN 'pg_namespace'::regclass THEN d.objoid
+      WHEN 'pg_constraint'::regclass THEN
+        (SELECT connamespace FROM pg_constraint WHERE oid = d.objoid)
+      WHEN 'pg_trigger'::regclass THEN (SELECT c.relnamespace FROM pg_trigger t
+        JOIN pg_class c ON c.oid = t.tgrelid WHERE t.oid = d.objoid)
+    END AS ns) n ON true
+  JOIN pg_namespace s ON s.oid = n.ns
+  WHERE s.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND s.nspname NOT LIKE 'pg\_toast%' AND s.nspname NOT LIKE 'pg\_temp%'
+    AND NOT (d.classoid = 'pg_namespace'::regclass AND s.nspname = 'public')
+    AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = d.classoid
+                    AND e.objid = d.objoid AND e.deptype = 'e')) c"#;
+
+/// Large objects: data `pg_dump` carries that no table holds. How many, and a digest of each
+/// one's oid and content (owners are not compared: the restore skips owners, as for tables).
+pub const LARGE_OBJECTS: &str = "large_objects";
+const LARGE_OBJECTS_SQL: &str = "SELECT count(*), md5(string_agg(oid::text || ':' || \
+     md5(lo_get(oid)), ',' ORDER BY oid)) FROM pg_largeobject_metadata";
 
 /// Manifest keys of the database-level properties a restore must reproduce (besides
 /// `encoding`, `lc_collate`, `lc_ctype`): `pg_dump` without `--create` carries none of them,
