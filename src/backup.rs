@@ -20,6 +20,7 @@ use crate::archive::compress::{GzipWriter, Summary};
 use crate::archive::encrypt::{self, Envelope, Recipients, Sealed, Sink};
 use crate::archive::manifest::{self, MANIFEST_VERSION, Manifest};
 use crate::archive::{Format, naming};
+use crate::drift;
 use crate::engine::{self, Dumped, SnapshotCheck, SourceOptions};
 use crate::error::{Error, Result};
 use crate::progress;
@@ -51,6 +52,9 @@ pub struct BackupOptions {
     /// Keep a backup of a database that holds no tables (it is refused otherwise). Even then it
     /// rotates nothing away.
     pub allow_empty: bool,
+    /// How much the backup may shrink against the previous one (`None`: `--allow-shrink`,
+    /// this run accepts any loss).
+    pub drift: Option<drift::Limit>,
 }
 
 /// The new backup in one destination store, and what pruning deleted there.
@@ -233,6 +237,29 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     store.remove_orphan_manifests(&stem);
 
     let mut path = path;
+    // The drift guard, before the restore test and anything else: a backup that lost data
+    // against the previous one is set aside and takes no good backup's place.
+    if let (Some(limit), Some(before)) = (opts.drift, &previous) {
+        let lost = drift::losses(before, &manifest, limit);
+        if !lost.is_empty() {
+            let aside = store.set_aside(&path)?;
+            return Err(Error::Verify {
+                object: format!("the new backup of {}", source.display()),
+                reason: format!(
+                    "it lost data against the previous backup {} ({}; more than {}% is a \
+                     loss): it was set aside as {}, and nothing was rotated away; if the \
+                     change is intended, pass --allow-shrink for this run",
+                    before.archive,
+                    shown(&lost),
+                    limit.max_shrink_percent,
+                    aside.display()
+                ),
+            });
+        }
+    }
+    if opts.drift.is_some() && previous.is_none() && has_unreadable_previous(&store, &stem) {
+        info!("drift not checked: the previous backup's manifest cannot be read (encrypted?)");
+    }
     let restore_test = match &opts.restore_test {
         Some(test_opts) => {
             let report = restore_test::restore_test(&path, test_opts)?;
@@ -327,6 +354,26 @@ fn snapshot_check(opts: &BackupOptions) -> SnapshotCheck {
     } else {
         SnapshotCheck::Full
     }
+}
+
+/// The first few losses, and how many more: a dropped schema can lose hundreds of tables.
+fn shown(lost: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = lost
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if lost.len() > SHOWN {
+        text.push_str(&format!("; and {} more", lost.len() - SHOWN));
+    }
+    text
+}
+
+/// Whether the newest backup before this one exists but its manifest did not load.
+fn has_unreadable_previous(store: &LocalStore, stem: &str) -> bool {
+    store.list(stem).is_ok_and(|l| l.len() > 1)
 }
 
 fn previous_manifest(store: &LocalStore, stem: &str) -> Option<Manifest> {

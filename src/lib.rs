@@ -14,6 +14,7 @@
 pub mod archive;
 pub mod backup;
 pub mod cleanup;
+pub mod drift;
 pub mod engine;
 pub mod error;
 pub mod process;

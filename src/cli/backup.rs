@@ -51,6 +51,15 @@ pub struct Args {
     /// (exit 5), since it would restore to nothing. It never rotates older backups away.
     #[arg(long)]
     allow_empty: bool,
+    /// Fail the backup when it lost more than this percent of rows (a table, or all of them)
+    /// or of its raw size against the previous backup of the same name; a vanished or
+    /// emptied table always fails. The failed backup is set aside, nothing is rotated away.
+    #[arg(long, value_name = "PERCENT", default_value_t = 50,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    max_shrink: u8,
+    /// Accept a loss against the previous backup for this run (an intended cleanup).
+    #[arg(long)]
+    allow_shrink: bool,
     /// Print one JSON object describing the backup on stdout.
     #[arg(long)]
     json: bool,
@@ -103,6 +112,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         encrypt_to: Recipients::parse(&args.encrypt_to)?.map(Arc::new),
         quick: args.quick,
         allow_empty: args.allow_empty,
+        drift: (!args.allow_shrink).then_some(dbbackup::drift::Limit {
+            max_shrink_percent: args.max_shrink,
+        }),
     };
     // Every destination is checked (credentials, names, the public-repository guard) before
     // time is spent on a backup that could not be stored.

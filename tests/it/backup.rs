@@ -663,6 +663,7 @@ fn a_source_without_tables_is_refused_and_rotates_nothing_away() {
         "--keep",
         "1",
         "--allow-empty",
+        "--allow-shrink",
         "--restore-test",
     ]);
     assert_eq!(
@@ -828,4 +829,58 @@ fn a_partial_index_holding_entries_its_where_rejects_is_refused() {
             .code(5)
             .stderr(contains("wrong # of entries in index ti"));
     }
+}
+
+/// The drift guard: a backup that lost data against the previous one (a table emptied or
+/// dropped, most rows gone) fails with exit 5, is set aside, and rotates nothing away, even
+/// with `--keep 1`; `--allow-shrink` accepts the change for one run; growth never fails.
+#[test]
+fn a_backup_that_lost_data_against_the_previous_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let out = tmp.path().join("out");
+    let backup = |extra: &[&str]| {
+        dbbackup()
+            .args(["backup", db.to_str().unwrap(), "--keep", "1", "--out"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert!(backup(&[]).status.success());
+    let good = archives(&out);
+    let sql = |s: &str| Connection::open(&db).unwrap().execute_batch(s).unwrap();
+    sql(
+        "INSERT INTO Genre (Name) VALUES ('new'); CREATE TABLE extra (v); INSERT INTO extra VALUES (1);",
+    );
+    assert!(backup(&[]).status.success(), "growth never fails");
+    let good = {
+        let now = archives(&out);
+        assert_ne!(now, good);
+        now
+    };
+    for (damage, said) in [
+        (
+            "PRAGMA foreign_keys = OFF; DELETE FROM InvoiceLine",
+            "table InvoiceLine is empty",
+        ),
+        ("DROP TABLE extra", "table extra vanished"),
+    ] {
+        sql(damage);
+        let refused = backup(&[]);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(5), "{stderr}");
+        assert!(
+            stderr.contains(said) && stderr.contains("--allow-shrink"),
+            "{stderr}"
+        );
+        assert_eq!(archives(&out), good, "a good backup was rotated away");
+    }
+    let accepted = backup(&["--allow-shrink"]);
+    assert!(accepted.status.success(), "{accepted:?}");
+    assert_ne!(archives(&out), good);
+    assert!(
+        backup(&[]).status.success(),
+        "compared with the accepted one now"
+    );
 }

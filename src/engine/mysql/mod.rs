@@ -241,12 +241,11 @@ impl Source for Mysql {
             sync::await_dump_snapshot(&mut conn, &self.conn, &mut child, tool.name, before);
         let running = Running::watch(&tool, child, deadline);
         if let Err(e) = synced {
+            // The synchronisation's failure is the cause: closing the pipe after it only makes
+            // the tool fail too ("Got errno 32 on write"), which must not hide it.
             drop(stdout);
-            let finished = running.finish()?;
-            return Err(match finished.stderr.as_str() {
-                "" => e,
-                stderr => self.conn.error(format!("{}: {stderr}", tool.name)),
-            });
+            let _ = running.finish();
+            return Err(e);
         }
         let db = self.conn.dbname.clone();
         let (described, copied) = std::thread::scope(|s| {
