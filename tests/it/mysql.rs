@@ -579,3 +579,43 @@ fn interrupted_restore_test_drops_its_scratch_database() {
     );
     assert_eq!(scratch_databases(pid), "0");
 }
+
+/// A scratch database left by a killed run on this machine (its process is gone) is dropped by
+/// the next restore test; another machine's, and a live process's, are left alone.
+#[test]
+fn the_next_restore_test_sweeps_this_machines_abandoned_scratch_databases() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("sweep");
+    sql(&db.name, "CREATE TABLE t (v int); INSERT INTO t VALUES (1)");
+    let out = tempfile::tempdir().unwrap();
+    let (path, _, _) = backup(&db.url(), out.path(), &[]);
+    let ours = dbbackup::process::machine_tag();
+    // A pid above the kernel's maximum (4194304) never runs.
+    let abandoned = format!("dbbackup_scratch_4194399_{ours}_0badcafe");
+    let foreign = "dbbackup_scratch_4194399_00000000_0badcafe".to_string();
+    let live = format!("dbbackup_scratch_{}_{ours}_0badcafe", std::process::id());
+    for name in [&abandoned, &foreign, &live] {
+        sql("", &format!("CREATE DATABASE `{name}`"));
+    }
+    let tested = dbbackup().arg("restore-test").arg(&path).output().unwrap();
+    let exists = |name: &str| {
+        sql(
+            "",
+            &format!(
+                "SELECT count(*) FROM information_schema.schemata WHERE schema_name = '{name}'"
+            ),
+        ) == "1"
+    };
+    let (gone, kept_foreign, kept_live) = (!exists(&abandoned), exists(&foreign), exists(&live));
+    for name in [&abandoned, &foreign, &live] {
+        sql("", &format!("DROP DATABASE IF EXISTS `{name}`"));
+    }
+    assert!(tested.status.success(), "{tested:?}");
+    assert!(gone, "the abandoned scratch database was not swept");
+    assert!(
+        kept_foreign && kept_live,
+        "another machine's or a live run's was dropped"
+    );
+}

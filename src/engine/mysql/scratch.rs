@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,6 +17,7 @@ use super::feed::{Feed, feed};
 use super::{MARIADB, MYSQL};
 use crate::archive::manifest::Snapshot;
 use crate::cleanup;
+use crate::engine::scratch;
 use crate::engine::tool::Running;
 use crate::engine::{IntegrityCheck, Scratch};
 use crate::error::{Error, Result};
@@ -32,15 +32,9 @@ struct ScratchDb {
 
 impl ScratchDb {
     fn create(admin: &ConnInfo, properties: &BTreeMap<String, String>) -> Result<Self> {
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let name = format!(
-            "dbbackup_scratch_{}_{:08x}",
-            std::process::id(),
-            random as u32
-        );
+        let name = scratch::new_name();
         let mut conn = admin.connect(None)?;
+        sweep_abandoned(admin, &mut conn);
         // Registered before it exists: an interrupt while it is being created still drops it.
         let dropped_by = {
             let (admin, name) = (admin.clone(), name.clone());
@@ -70,6 +64,24 @@ fn create_sql(name: &str, properties: &BTreeMap<String, String>) -> String {
         sql.push_str(&format!(" COLLATE {}", literal(coll)));
     }
     sql
+}
+
+/// Drops the scratch databases that runs on this machine left when they were killed (a SIGKILL
+/// runs no handler); another machine's, or a live run's, are never touched (see
+/// `engine::scratch`).
+fn sweep_abandoned(admin: &ConnInfo, conn: &mut mysql::Conn) {
+    let Ok(names) = conn.query::<String, _>(format!(
+        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '{}%'",
+        scratch::PREFIX.replace('_', "\\_")
+    )) else {
+        return;
+    };
+    for name in names.into_iter().filter(|n| scratch::abandoned_here(n)) {
+        tracing::info!(
+            "dropping scratch database {name}: the run that made it on this machine is gone"
+        );
+        drop_database(admin, &name);
+    }
 }
 
 fn drop_database(admin: &ConnInfo, name: &str) {

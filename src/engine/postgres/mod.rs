@@ -19,7 +19,6 @@ pub(crate) mod tls;
 pub(crate) mod version;
 
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,6 +29,7 @@ use postgres::{Client, IsolationLevel};
 use std::cell::RefCell;
 use tracing::{info, warn};
 
+use super::scratch;
 use super::tool::{Finished, Running};
 use super::{
     Dumped, Engine, IntegrityCheck, RestoreTarget, Restorer, Scratch, SnapshotCheck, Source,
@@ -556,41 +556,24 @@ fn read_error(err: std::io::Error) -> Error {
     )
 }
 
-const SCRATCH_PREFIX: &str = "dbbackup_scratch_";
-
 /// Drops the scratch databases that runs on this machine left when they were killed (SIGKILL,
 /// a crash, a lost runner: no handler ran). Only this machine's (the name carries its tag) and
 /// only those whose process is gone: another machine's, or a live run's, are never touched.
 /// Names without a machine tag (older versions) are left alone: whose they are cannot be told.
 fn sweep_abandoned(admin: &ConnInfo, client: &mut Client) {
-    let ours = crate::process::machine_tag();
     let Ok(rows) = client.query(
         "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
-        &[&SCRATCH_PREFIX],
+        &[&scratch::PREFIX],
     ) else {
         return;
     };
     for row in rows {
         let name: String = row.get(0);
-        if abandoned_here(&name, &ours) {
+        if scratch::abandoned_here(&name) {
             info!("dropping scratch database {name}: the run that made it on this machine is gone");
             drop_database(admin, &name);
         }
     }
-}
-
-/// Whether `name` is a scratch database of this machine (tag `ours`) whose process is gone.
-fn abandoned_here(name: &str, ours: &str) -> bool {
-    let Some(rest) = name.strip_prefix(SCRATCH_PREFIX) else {
-        return false;
-    };
-    let mut parts = rest.split('_');
-    let (Some(pid), Some(tag), Some(_random), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    tag == ours && pid.parse().is_ok_and(|pid| !crate::process::alive(pid))
 }
 
 fn drop_database(admin: &ConnInfo, name: &str) {
@@ -621,15 +604,7 @@ impl ScratchDb {
     /// objects of its own would clash with the dump) with the source's encoding and locale when
     /// known. Those of this machine whose process is gone are dropped first.
     fn create(admin: &ConnInfo, properties: &BTreeMap<String, String>) -> Result<Self> {
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let name = format!(
-            "{SCRATCH_PREFIX}{}_{}_{:08x}",
-            std::process::id(),
-            crate::process::machine_tag(),
-            random as u32
-        );
+        let name = scratch::new_name();
         let sql = create_database_sql(&name, properties);
         let mut client = admin.connect(None)?;
         sweep_abandoned(admin, &mut client);
@@ -912,38 +887,6 @@ impl Scratch for PostgresScratch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_this_machines_scratch_of_dead_processes_is_abandoned() {
-        let ours = crate::process::machine_tag();
-        let live = std::process::id();
-        // A pid above the kernel's maximum (4194304) never runs.
-        let dead = 4_194_399;
-        assert!(abandoned_here(
-            &format!("dbbackup_scratch_{dead}_{ours}_0badcafe"),
-            &ours
-        ));
-        assert!(!abandoned_here(
-            &format!("dbbackup_scratch_{live}_{ours}_0badcafe"),
-            &ours
-        ));
-        assert!(!abandoned_here(
-            &format!("dbbackup_scratch_{dead}_00000000_0badcafe"),
-            &ours
-        ));
-        assert!(!abandoned_here(
-            &format!("dbbackup_scratch_{dead}_0badcafe"),
-            &ours
-        ));
-        assert!(!abandoned_here(
-            &format!("dbbackup_scratch_{dead}_{ours}_x_y"),
-            &ours
-        ));
-        assert!(!abandoned_here(
-            &format!("app_{dead}_{ours}_0badcafe"),
-            &ours
-        ));
-    }
 
     #[test]
     fn owner_lines_are_skipped_outside_copy_data_only() {
