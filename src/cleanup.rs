@@ -42,7 +42,9 @@ pub fn install() -> Result<()> {
         let removed = live.len();
         // Newest first: a directory made for a database is removed after the database.
         for (_, removal) in live.into_iter().rev() {
-            removal();
+            // A removal that panics must not take the handler with it: the others still run
+            // and the process still ends with 130 instead of hanging.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| removal()));
         }
         if removed > 0 {
             eprintln!("interrupted: removed {removed} scratch resource(s)");
