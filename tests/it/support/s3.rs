@@ -1,0 +1,149 @@
+//! A real local S3 server for the object-storage tests: moto's (PyPI `moto[server]`, installed
+//! by `scripts/ci/prepare.sh`), started on a free port as a child of the test and killed when
+//! the handle drops. It speaks the S3 REST protocol over HTTP, multipart uploads included.
+//!
+//! Without moto the tests skip with a notice; under `CI=true` they fail instead.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dbbackup::store::s3::{S3Store, default_retry};
+use object_store::aws::AmazonS3Builder;
+
+/// The credentials the tests sign with (moto takes any unless it checks them).
+pub const KEY_ID: &str = "AKIATESTDBBACKUP";
+pub const SECRET: &str = "s3cr3t-never-shown-0123456789abcdef";
+
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Moto {
+    /// A fresh server, or `None` (with a notice) when moto is not installed outside CI.
+    pub fn start() -> Option<Moto> {
+        Self::start_with(&[])
+    }
+
+    /// A fresh server whose environment has `env` too (moto's settings, such as
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`, which makes it check credentials after that many
+    /// requests).
+    pub fn start_with(env: &[(&str, &str)]) -> Option<Moto> {
+        let port = free_port();
+        let spawned = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let fail = |why: String| {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{why} and CI=true: the S3 tests must run (install it with \
+                 `python3 -m pip install 'moto[server]'`, as scripts/ci/prepare.sh does)"
+            );
+            eprintln!("skipping: {why} (python3 -m pip install 'moto[server]')");
+            None
+        };
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) => return fail(format!("python3 cannot start: {e}")),
+        };
+        let mut moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                return fail(format!(
+                    "moto's S3 server exited ({status}): is moto[server] installed?"
+                ));
+            }
+            if moto.request("GET", "/").is_some() {
+                return Some(moto);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        fail("moto's S3 server did not answer within 30 s".into())
+    }
+
+    pub fn port(&self) -> u16 {
+        self.endpoint.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// One unsigned HTTP/1.1 request; the status code, or `None` when the server is not there.
+    pub fn request(&self, method: &str, path: &str) -> Option<u16> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port())).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.split(' ').nth(1)?.parse().ok()
+    }
+
+    /// Creates `bucket`.
+    pub fn bucket(&self, bucket: &str) {
+        let status = self.request("PUT", &format!("/{bucket}")).unwrap();
+        assert_eq!(status, 200, "create bucket {bucket}");
+    }
+
+    /// Every key in `bucket` (moto answers an unsigned listing).
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port())).unwrap();
+        write!(
+            stream,
+            "GET /{bucket}?list-type=2&max-keys=10000 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+            .split("<Key>")
+            .skip(1)
+            .map(|k| k.split("</Key>").next().unwrap().to_string())
+            .collect()
+    }
+
+    /// A store at `url` on this server, configured as `open` would be from [`Moto::env`].
+    pub fn store(&self, url: &str) -> S3Store {
+        let builder = AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_access_key_id(KEY_ID)
+            .with_secret_access_key(SECRET)
+            .with_region("us-east-1");
+        S3Store::with_builder(url, builder, default_retry()).unwrap()
+    }
+}
