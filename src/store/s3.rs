@@ -158,7 +158,7 @@ impl S3Store {
 
     /// The error for a failed request, with what to do, never with a secret.
     fn remote(&self, doing: &str, e: object_store::Error) -> Error {
-        let text = redact(&e.to_string(), &self.secret);
+        let text = condense(&redact(&e.to_string(), &self.secret));
         let hint = if text.contains("NoSuchBucket") {
             " (the bucket does not exist: create it, or check the URL and AWS_ENDPOINT_URL)"
         } else if matches!(
@@ -257,6 +257,26 @@ pub fn default_retry() -> RetryConfig {
         backoff: BackoffConfig::default(),
         max_retries: 8,
         retry_timeout: Duration::from_secs(120),
+    }
+}
+
+/// A service's XML error body as its code and message: `NoSuchBucket: The specified bucket
+/// does not exist` rather than the document with request ids.
+fn condense(text: &str) -> String {
+    let Some((head, body)) = text.split_once("<?xml") else {
+        return text.to_string();
+    };
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find("</")?;
+        Some(body[start..start + end].to_string())
+    };
+    let head = head.trim_end().trim_end_matches(':');
+    match (tag("Code"), tag("Message")) {
+        (Some(code), Some(message)) => format!("{head}: {code}: {message}"),
+        (Some(code), None) => format!("{head}: {code}"),
+        _ => head.to_string(),
     }
 }
 

@@ -86,7 +86,9 @@ impl Moto {
                     "moto's S3 server exited ({status}): is moto[server] installed?"
                 ));
             }
-            if moto.request("GET", "/").is_some() {
+            // A connection, not a request: moto counts requests against
+            // INITIAL_NO_AUTH_ACTION_COUNT.
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Some(moto);
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -135,6 +137,16 @@ impl Moto {
             .skip(1)
             .map(|k| k.split("</Key>").next().unwrap().to_string())
             .collect()
+    }
+
+    /// The environment `dbbackup` finds this server and its credentials in.
+    pub fn env(&self) -> [(&'static str, String); 4] {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", KEY_ID.into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
     }
 
     /// A store at `url` on this server, configured as `open` would be from [`Moto::env`].

@@ -1,0 +1,185 @@
+//! Backups to S3 (`backup --to s3://…`, `prune s3://…`) against a real local S3 server (moto,
+//! see `support::s3`): retention in the bucket, and failures that must stop a backup early
+//! with exit 8 and no secret in any output.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::support::s3::{Moto, SECRET};
+use crate::support::{data_copy, dbbackup};
+
+fn backup(moto: &Moto, db: &Path, out: &Path, extra: &[&str]) -> Output {
+    let output = dbbackup()
+        .arg("backup")
+        .arg(db)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    assert_no_secret(&output);
+    output
+}
+
+fn assert_no_secret(output: &Output) {
+    for stream in [&output.stdout, &output.stderr] {
+        assert!(
+            !String::from_utf8_lossy(stream).contains(SECRET),
+            "the secret key was printed: {output:?}"
+        );
+    }
+}
+
+fn local_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Three backups with --keep 2: the bucket keeps the newest two of that database (archive and
+/// manifest), and nothing of another name is touched.
+#[test]
+fn backup_to_s3_keeps_the_newest_and_nothing_else_is_touched() {
+    let Some(moto) = Moto::start() else { return };
+    moto.bucket("backups");
+    // Objects that are not backups of chinook: another database's, and a stranger.
+    assert_eq!(moto.request("PUT", "/backups/db/notes.txt"), Some(200));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let db = data_copy("chinook.sqlite", tmp.path());
+    let other = tmp.path().join("chinookx.sqlite");
+    std::fs::copy(&db, &other).unwrap();
+    let made = backup(&moto, &other, &out, &["--to", "s3://backups/db"]);
+    assert!(made.status.success(), "{made:?}");
+    for _ in 0..3 {
+        let made = backup(
+            &moto,
+            &db,
+            &out,
+            &["--to", "s3://backups/db/", "--keep", "2", "--restore-test"],
+        );
+        assert!(made.status.success(), "{made:?}");
+    }
+    let keys = moto.keys("backups");
+    let chinook: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.starts_with("db/chinook-"))
+        .collect();
+    let local: Vec<String> = local_files(&out)
+        .into_iter()
+        .filter(|n| n.starts_with("chinook-"))
+        .map(|n| format!("db/{n}"))
+        .collect();
+    assert_eq!(chinook.len(), 4, "{keys:?}");
+    assert_eq!(
+        chinook,
+        local.iter().collect::<Vec<_>>(),
+        "bucket and --out agree"
+    );
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("db/chinookx-"))
+            .count(),
+        2
+    );
+    assert!(keys.contains(&"db/notes.txt".to_string()), "{keys:?}");
+
+    // prune URL: a dry run deletes nothing, then keep 1.
+    let prune = |extra: &[&str]| {
+        let output = dbbackup()
+            .args([
+                "prune",
+                "s3://backups/db",
+                "--name",
+                "chinook",
+                "--keep",
+                "1",
+                "--json",
+            ])
+            .args(extra)
+            .envs(moto.env())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        assert_no_secret(&output);
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let dry = prune(&["--dry-run"]);
+    assert_eq!(dry["would_delete"].as_array().unwrap().len(), 1, "{dry}");
+    assert_eq!(moto.keys("backups").len(), keys.len());
+    let real = prune(&[]);
+    assert_eq!(real["deleted"].as_array().unwrap().len(), 1, "{real}");
+    let after = moto.keys("backups");
+    assert_eq!(
+        after
+            .iter()
+            .filter(|k| k.starts_with("db/chinook-"))
+            .count(),
+        2
+    );
+    assert_eq!(after.len(), keys.len() - 2);
+}
+
+/// A destination that cannot be used fails before a backup is made: exit 8, a clear message,
+/// nothing written or pruned in --out, no secret printed.
+fn refused(moto: &Moto, url: &str, expect: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let db = data_copy("chinook.sqlite", tmp.path());
+    let first = dbbackup()
+        .arg("backup")
+        .arg(&db)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{first:?}");
+    let before = local_files(&out);
+    let failed = backup(moto, &db, &out, &["--to", url, "--keep", "1"]);
+    assert_eq!(failed.status.code(), Some(8), "{failed:?}");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains(expect), "{stderr}");
+    assert_eq!(local_files(&out), before, "the local directory changed");
+}
+
+#[test]
+fn a_missing_bucket_fails_before_the_backup_with_exit_8() {
+    let Some(moto) = Moto::start() else { return };
+    refused(&moto, "s3://no-such-bucket/db", "the bucket does not exist");
+}
+
+#[test]
+fn wrong_credentials_fail_before_the_backup_with_exit_8() {
+    // moto checks credentials after the first request (which creates the bucket).
+    let Some(moto) = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]) else {
+        return;
+    };
+    moto.bucket("backups");
+    refused(&moto, "s3://backups/db", "AWS_SECRET_ACCESS_KEY");
+}
+
+#[test]
+fn other_schemes_are_refused_naming_the_supported_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = data_copy("chinook.sqlite", tmp.path());
+    let output = dbbackup()
+        .arg("backup")
+        .arg(&db)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .args(["--to", "ftp://user:hunter2@host/x"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("s3://BUCKET/PREFIX"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!tmp.path().join("out").exists(), "a backup was made");
+}
