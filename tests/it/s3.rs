@@ -183,3 +183,66 @@ fn other_schemes_are_refused_naming_the_supported_ones() {
     assert!(!stderr.contains("hunter2"), "{stderr}");
     assert!(!tmp.path().join("out").exists(), "a backup was made");
 }
+
+/// The server goes away in the middle of the archive's upload: the put fails with exit 8 after
+/// bounded retries, and the bucket holds nothing under the backup's name (the multipart upload
+/// was never completed).
+#[test]
+fn an_upload_cut_off_half_way_leaves_no_object_under_the_backups_name() {
+    use dbbackup::store::s3::S3Store;
+    use dbbackup::store::{LocalBackup, Store};
+    use object_store::aws::AmazonS3Builder;
+    use object_store::{BackoffConfig, RetryConfig};
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    let Some(moto) = Moto::start() else { return };
+    moto.bucket("backups");
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "big-20261129-120000.sqlite.gz";
+    let archive = tmp.path().join(name);
+    let mut rng = fastrand::Rng::with_seed(18);
+    let bytes: Vec<u8> = (0..20 << 20).map(|_| rng.u8(..)).collect();
+    std::fs::write(&archive, &bytes).unwrap();
+    std::fs::write(tmp.path().join(format!("{name}.manifest.json")), b"{}").unwrap();
+
+    let proxy = crate::support::s3::CutProxy::start(moto.port(), 12 << 20);
+    let builder = AmazonS3Builder::new()
+        .with_endpoint(&proxy.endpoint)
+        .with_access_key_id(crate::support::s3::KEY_ID)
+        .with_secret_access_key(SECRET)
+        .with_region("us-east-1");
+    let retry = RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(100),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(10),
+    };
+    let store = S3Store::with_builder("s3://backups/db", builder, retry).unwrap();
+    let started = std::time::Instant::now();
+    let err = store
+        .put(LocalBackup { archive: &archive }, "big")
+        .unwrap_err();
+    assert!(
+        proxy.cut.load(Ordering::SeqCst),
+        "the proxy never cut: {err}"
+    );
+    assert_eq!(err.exit_code(), 8, "{err}");
+    assert!(!err.to_string().contains(SECRET), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let keys = moto.keys("backups");
+    assert!(keys.iter().all(|k| !k.contains(name)), "{keys:?}");
+    assert!(
+        moto.store("s3://backups/db")
+            .list("big")
+            .unwrap()
+            .is_empty()
+    );
+}

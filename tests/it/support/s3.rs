@@ -159,3 +159,64 @@ impl Moto {
         S3Store::with_builder(url, builder, default_retry()).unwrap()
     }
 }
+
+/// A TCP proxy in front of a server that forwards until `budget` bytes have gone to the server,
+/// then cuts every connection and answers no more requests: the server dying in the middle of
+/// an upload, as the client sees it, while the server itself stays up to be inspected.
+pub struct CutProxy {
+    pub endpoint: String,
+    pub cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CutProxy {
+    pub fn start(to_port: u16, budget: usize) -> CutProxy {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let cut = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let flag = cut.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if flag.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection closes at once
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to_port)) else {
+                    continue;
+                };
+                open.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (sent, flag, open) = (sent.clone(), flag.clone(), open.clone());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n) = c_in.read(&mut buf) {
+                        if n == 0 || flag.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        if sent.fetch_add(n, Ordering::SeqCst) + n > budget {
+                            flag.store(true, Ordering::SeqCst);
+                            for s in open.lock().unwrap().iter() {
+                                let _ = s.shutdown(std::net::Shutdown::Both);
+                            }
+                            break;
+                        }
+                        if s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+                let (mut s_in, mut c_out) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                });
+            }
+        });
+        CutProxy { endpoint, cut }
+    }
+}
