@@ -3,18 +3,20 @@
 //! with exit 8 and no secret in any output.
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 use crate::support::s3::{Moto, SECRET};
 use crate::support::{data_copy, dbbackup};
 
+/// `dbbackup backup DB --out OUT EXTRA...`
+fn backup_cmd(db: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = dbbackup();
+    cmd.arg("backup").arg(db).arg("--out").arg(out).args(extra);
+    cmd
+}
+
 fn backup(moto: &Moto, db: &Path, out: &Path, extra: &[&str]) -> Output {
-    let output = dbbackup()
-        .arg("backup")
-        .arg(db)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
+    let output = backup_cmd(db, out, extra)
         .envs(moto.env())
         .output()
         .unwrap();
@@ -133,13 +135,7 @@ fn refused(moto: &Moto, url: &str, expect: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let db = data_copy("chinook.sqlite", tmp.path());
-    let first = dbbackup()
-        .arg("backup")
-        .arg(&db)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let first = backup_cmd(&db, &out, &[]).output().unwrap();
     assert!(first.status.success(), "{first:?}");
     let before = local_files(&out);
     let failed = backup(moto, &db, &out, &["--to", url, "--keep", "1"]);
@@ -169,14 +165,13 @@ fn wrong_credentials_fail_before_the_backup_with_exit_8() {
 fn other_schemes_are_refused_naming_the_supported_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let db = data_copy("chinook.sqlite", tmp.path());
-    let output = dbbackup()
-        .arg("backup")
-        .arg(&db)
-        .arg("--out")
-        .arg(tmp.path().join("out"))
-        .args(["--to", "ftp://user:hunter2@host/x"])
-        .output()
-        .unwrap();
+    let output = backup_cmd(
+        &db,
+        &tmp.path().join("out"),
+        &["--to", "ftp://u:hunter2@h/x"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("s3://BUCKET/PREFIX"), "{stderr}");
@@ -245,4 +240,38 @@ fn an_upload_cut_off_half_way_leaves_no_object_under_the_backups_name() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// In GitHub Actions the secret key and session token are masked before anything is printed,
+/// and no other line shows them.
+#[test]
+fn aws_secrets_are_masked_first_in_github_actions() {
+    let Some(moto) = Moto::start() else { return };
+    moto.bucket("backups");
+    let tmp = tempfile::tempdir().unwrap();
+    let db = data_copy("chinook.sqlite", tmp.path());
+    let output = backup_cmd(&db, &tmp.path().join("out"), &["--to", "s3://backups/db"])
+        .envs(moto.env())
+        .env("AWS_SESSION_TOKEN", "session-token-value")
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let masks = lines
+        .iter()
+        .take_while(|l| l.starts_with("::add-mask::"))
+        .count();
+    for secret in [SECRET, "session-token-value"] {
+        assert!(
+            lines[..masks].contains(&format!("::add-mask::{secret}").as_str()),
+            "{stderr}"
+        );
+        assert!(
+            lines[masks..].iter().all(|l| !l.contains(secret)),
+            "{stderr}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(SECRET));
 }
