@@ -116,6 +116,20 @@ impl Moto {
         response.split(' ').nth(1)?.parse().ok()
     }
 
+    /// Empty objects at `paths` (`/BUCKET/KEY`), unsigned, four requests at a time (moto closes
+    /// every connection after one request).
+    pub fn put_empty(&self, paths: &[String]) {
+        std::thread::scope(|scope| {
+            for chunk in paths.chunks(paths.len().div_ceil(4).max(1)) {
+                scope.spawn(move || {
+                    for path in chunk {
+                        assert_eq!(self.request("PUT", path), Some(200), "PUT {path}");
+                    }
+                });
+            }
+        });
+    }
+
     /// Creates `bucket`.
     pub fn bucket(&self, bucket: &str) {
         let status = self.request("PUT", &format!("/{bucket}")).unwrap();
