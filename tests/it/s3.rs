@@ -308,3 +308,54 @@ fn the_s3_store_lists_and_prunes_across_pages() {
     assert_eq!(s3.list("app").unwrap().len(), 3);
     assert_eq!(s3.list("app-staging").unwrap().len(), 5);
 }
+
+/// The connection is cut in the middle of `backup --to`'s upload, after the destination
+/// checked out: exit 8, the new backup stays in --out, nothing is pruned there, and the bucket
+/// holds nothing under its name.
+#[test]
+fn a_backup_whose_upload_is_cut_off_prunes_nothing() {
+    let Some(moto) = Moto::start() else { return };
+    moto.bucket("backups");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    // 24 MiB of incompressible rows: three parts of 8 MiB.
+    let db = tmp.path().join("big.sqlite");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("CREATE TABLE t (b BLOB)", []).unwrap();
+    let mut rng = fastrand::Rng::with_seed(18);
+    for _ in 0..24 {
+        let blob: Vec<u8> = (0..1 << 20).map(|_| rng.u8(..)).collect();
+        conn.execute("INSERT INTO t (b) VALUES (?1)", [blob])
+            .unwrap();
+    }
+    drop(conn);
+    let first = backup_cmd(&db, &out, &[]).output().unwrap();
+    assert!(first.status.success(), "{first:?}");
+    let before = local_files(&out);
+
+    let proxy = crate::support::s3::CutProxy::start(moto.port(), 12 << 20);
+    let failed = backup_cmd(&db, &out, &["--to", "s3://backups/db", "--keep", "1"])
+        .envs(moto.env())
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .output()
+        .unwrap();
+    assert_no_secret(&failed);
+    assert_eq!(failed.status.code(), Some(8), "{failed:?}");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("nothing was pruned"), "{stderr}");
+    let after = local_files(&out);
+    assert!(
+        before.iter().all(|f| after.contains(f)),
+        "pruned: {after:?}"
+    );
+    assert_eq!(
+        after.len(),
+        before.len() + 2,
+        "the new backup stays: {after:?}"
+    );
+    assert!(
+        moto.keys("backups").is_empty(),
+        "{:?}",
+        moto.keys("backups")
+    );
+}
