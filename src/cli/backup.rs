@@ -60,7 +60,7 @@ pub struct Args {
     upload: bool,
     /// Also store the verified backup (archive and manifest) in this object store, and with
     /// --keep prune it there too: `s3://BUCKET/PREFIX` (credentials from AWS_* variables).
-    /// Repeatable.
+    /// Repeatable; --json lists each destination under `stored`.
     #[arg(long, value_name = "URL")]
     to: Vec<String>,
     /// Artifact name base in place of the database name: artifacts are NAME-<stamp>.
@@ -234,6 +234,10 @@ fn report(
                 "id": a.stored.id.parse::<u64>().ok(), "name": a.stored.name, "size": a.stored.bytes,
             })),
             "pruned_artifacts": artifact.iter().flat_map(|a| &a.pruned).map(|b| &b.name).collect::<Vec<_>>(),
+            "stored": outcome.replicas.iter().map(|r| serde_json::json!({
+                "store": r.store, "name": r.stored.name, "bytes": r.stored.bytes,
+                "pruned": r.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "manifest": outcome.manifest,
         }));
     }

@@ -60,15 +60,31 @@ fn backup_to_s3_keeps_the_newest_and_nothing_else_is_touched() {
     std::fs::copy(&db, &other).unwrap();
     let made = backup(&moto, &other, &out, &["--to", "s3://backups/db"]);
     assert!(made.status.success(), "{made:?}");
+    let mut reported = Vec::new();
     for _ in 0..3 {
         let made = backup(
             &moto,
             &db,
             &out,
-            &["--to", "s3://backups/db/", "--keep", "2", "--restore-test"],
+            &[
+                "--to",
+                "s3://backups/db/",
+                "--keep",
+                "2",
+                "--restore-test",
+                "--json",
+            ],
         );
         assert!(made.status.success(), "{made:?}");
+        let json: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+        let stored = json["stored"].as_array().unwrap();
+        assert_eq!(stored.len(), 1, "{json}");
+        assert_eq!(stored[0]["store"], "s3://backups/db", "{json}");
+        assert_eq!(stored[0]["bytes"], json["bytes"], "{json}");
+        reported.push((stored[0]["name"].clone(), stored[0]["pruned"].clone()));
     }
+    // The third backup pruned the first from the bucket.
+    assert_eq!(reported[2].1, serde_json::json!([reported[0].0]));
     let keys = moto.keys("backups");
     let chinook: Vec<&String> = keys
         .iter()
