@@ -109,6 +109,48 @@ fn backup_to_s3_keeps_the_newest_and_nothing_else_is_touched() {
     );
     assert!(keys.contains(&"db/notes.txt".to_string()), "{keys:?}");
 
+    // list and fetch: newest first; the fetched backup passes the restore test.
+    let run = |args: &[&str]| {
+        let output = dbbackup().args(args).envs(moto.env()).output().unwrap();
+        assert_no_secret(&output);
+        output
+    };
+    let listed = run(&["list", "s3://backups/db", "--name", "chinook", "--json"]);
+    assert!(listed.status.success(), "{listed:?}");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["name"], reported[2].0, "{listed}");
+    assert_eq!(listed[1]["name"], reported[1].0, "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let into = tmp.path().join("fetched");
+    let fetched = dbbackup()
+        .args([
+            "fetch",
+            "s3://backups/db",
+            "--name",
+            "chinook",
+            "--latest",
+            "--out",
+        ])
+        .arg(&into)
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    assert_no_secret(&fetched);
+    assert!(fetched.status.success(), "{fetched:?}");
+    let path = String::from_utf8_lossy(&fetched.stdout).trim().to_string();
+    assert!(path.ends_with(reported[2].0.as_str().unwrap()), "{path}");
+    let tested = dbbackup().arg("restore-test").arg(&path).output().unwrap();
+    assert!(tested.status.success(), "{tested:?}");
+    let none = run(&[
+        "fetch",
+        "s3://backups/db",
+        "--name",
+        "nothing",
+        "--out",
+        "x",
+    ]);
+    assert_eq!(none.status.code(), Some(8), "{none:?}");
+
     // prune URL: a dry run deletes nothing, then keep 1.
     let prune = |extra: &[&str]| {
         let output = dbbackup()
