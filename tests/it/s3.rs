@@ -417,3 +417,57 @@ fn a_backup_whose_upload_is_cut_off_prunes_nothing() {
         moto.keys("backups")
     );
 }
+
+/// With --encrypt-to only the `.gz.age` file and its envelope go to the bucket, and what
+/// `fetch` brings back opens with the identity.
+#[test]
+fn an_encrypted_backup_goes_to_s3_sealed_and_comes_back_with_its_key() {
+    use age::secrecy::ExposeSecret;
+    let Some(moto) = Moto::start() else { return };
+    moto.bucket("backups");
+    let id = age::x25519::Identity::generate();
+    let (secret, public) = (
+        id.to_string().expose_secret().to_string(),
+        id.to_public().to_string(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let db = data_copy("chinook.sqlite", tmp.path());
+    let made = backup(
+        &moto,
+        &db,
+        &tmp.path().join("out"),
+        &["--to", "s3://backups/db", "--encrypt-to", &public],
+    );
+    assert!(made.status.success(), "{made:?}");
+    let keys = moto.keys("backups");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys[0].ends_with(".sqlite.gz.age"), "{keys:?}");
+    assert!(
+        keys[1].ends_with(".sqlite.gz.age.manifest.json"),
+        "{keys:?}"
+    );
+    let into = tmp.path().join("fetched");
+    let fetched = dbbackup()
+        .args(["fetch", "s3://backups/db", "--name", "chinook", "--out"])
+        .arg(&into)
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    assert!(fetched.status.success(), "{fetched:?}");
+    let manifest = std::fs::read_to_string(format!(
+        "{}.manifest.json",
+        String::from_utf8_lossy(&fetched.stdout).trim()
+    ))
+    .unwrap();
+    assert!(
+        !manifest.contains("Invoice"),
+        "the envelope shows table names"
+    );
+    let tested = dbbackup()
+        .arg("restore-test")
+        .arg(&into)
+        .env("DBBACKUP_IDENTITY", &secret)
+        .output()
+        .unwrap();
+    assert!(tested.status.success(), "{tested:?}");
+}
