@@ -242,10 +242,7 @@ fn other_schemes_are_refused_naming_the_supported_ones() {
 /// was never completed).
 #[test]
 fn an_upload_cut_off_half_way_leaves_no_object_under_the_backups_name() {
-    use dbbackup::store::s3::S3Store;
     use dbbackup::store::{LocalBackup, Store};
-    use object_store::aws::AmazonS3Builder;
-    use object_store::{BackoffConfig, RetryConfig};
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
@@ -260,21 +257,7 @@ fn an_upload_cut_off_half_way_leaves_no_object_under_the_backups_name() {
     std::fs::write(tmp.path().join(format!("{name}.manifest.json")), b"{}").unwrap();
 
     let proxy = crate::support::s3::CutProxy::start(moto.port(), 12 << 20);
-    let builder = AmazonS3Builder::new()
-        .with_endpoint(&proxy.endpoint)
-        .with_access_key_id(crate::support::s3::KEY_ID)
-        .with_secret_access_key(SECRET)
-        .with_region("us-east-1");
-    let retry = RetryConfig {
-        backoff: BackoffConfig {
-            init_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(100),
-            base: 2.0,
-        },
-        max_retries: 3,
-        retry_timeout: Duration::from_secs(10),
-    };
-    let store = S3Store::with_builder("s3://backups/db", builder, retry).unwrap();
+    let store = store_via(&proxy, 10);
     let started = std::time::Instant::now();
     let err = store
         .put(LocalBackup { archive: &archive }, "big")
@@ -470,4 +453,65 @@ fn an_encrypted_backup_goes_to_s3_sealed_and_comes_back_with_its_key() {
         .output()
         .unwrap();
     assert!(tested.status.success(), "{tested:?}");
+}
+
+/// A store on a proxy in front of moto, retrying quickly (a test's bounds, not the default's).
+fn store_via(
+    proxy: &crate::support::s3::CutProxy,
+    timeout_secs: u64,
+) -> dbbackup::store::s3::S3Store {
+    use object_store::aws::AmazonS3Builder;
+    use object_store::{BackoffConfig, RetryConfig};
+    use std::time::Duration;
+    let builder = AmazonS3Builder::new()
+        .with_endpoint(&proxy.endpoint)
+        .with_access_key_id(crate::support::s3::KEY_ID)
+        .with_secret_access_key(SECRET)
+        .with_region("us-east-1");
+    let retry = RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(200),
+            base: 2.0,
+        },
+        max_retries: 10,
+        retry_timeout: Duration::from_secs(timeout_secs),
+    };
+    dbbackup::store::s3::S3Store::with_builder("s3://backups/db", builder, retry).unwrap()
+}
+
+/// 503s are retried: a short storm is ridden out, and a storm that does not end fails with
+/// exit 8 within the retry bound, leaving nothing.
+#[test]
+fn a_503_storm_is_retried_within_a_bounded_time() {
+    use dbbackup::store::{LocalBackup, Store};
+    use std::time::{Duration, Instant};
+    let Some(moto) = Moto::start() else { return };
+    moto.bucket("backups");
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("app-20261129-120000.sqlite.gz");
+    std::fs::write(&archive, b"not really gzip, but the store only moves bytes").unwrap();
+    std::fs::write(
+        tmp.path()
+            .join("app-20261129-120000.sqlite.gz.manifest.json"),
+        b"{}",
+    )
+    .unwrap();
+
+    let passing = crate::support::s3::CutProxy::start_with(moto.port(), usize::MAX, 6);
+    let s3 = store_via(&passing, 30);
+    let stored = s3.put(LocalBackup { archive: &archive }, "app").unwrap();
+    assert_eq!(s3.list("app").unwrap(), [stored]);
+
+    let storm = crate::support::s3::CutProxy::start_with(moto.port(), usize::MAX, usize::MAX);
+    let s3 = store_via(&storm, 3);
+    let started = Instant::now();
+    let err = s3.list("app").unwrap_err();
+    assert_eq!(err.exit_code(), 8, "{err}");
+    assert!(err.to_string().contains("503"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }

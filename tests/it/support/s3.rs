@@ -184,6 +184,12 @@ pub struct CutProxy {
 
 impl CutProxy {
     pub fn start(to_port: u16, budget: usize) -> CutProxy {
+        Self::start_with(to_port, budget, 0)
+    }
+
+    /// The same, answering the first `unavailable` connections with `503 Service Unavailable`
+    /// (a storm of them: `usize::MAX`).
+    pub fn start_with(to_port: u16, budget: usize, unavailable: usize) -> CutProxy {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         use std::sync::{Arc, Mutex};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -192,11 +198,26 @@ impl CutProxy {
         let sent = Arc::new(AtomicUsize::new(0));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let flag = cut.clone();
+        let refused = AtomicUsize::new(0);
         std::thread::spawn(move || {
             for client in listener.incoming() {
-                let Ok(client) = client else { continue };
+                let Ok(mut client) = client else { continue };
                 if flag.load(Ordering::SeqCst) {
                     continue; // dropped: the connection closes at once
+                }
+                if refused.fetch_add(1, Ordering::SeqCst) < unavailable {
+                    // The request's head, then the refusal; the connection closes.
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n")
+                        && client.read(&mut byte).is_ok_and(|n| n == 1)
+                    {
+                        head.push(byte[0]);
+                    }
+                    let _ = client.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    continue;
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", to_port)) else {
                     continue;
