@@ -6,7 +6,9 @@
 //!
 //! Put protocol (a failure at any point leaves no listed backup):
 //! 1. the archive is streamed as a multipart upload, a bounded number of parts in memory; on
-//!    any failure the upload is aborted, so no object ever appears under the archive's name;
+//!    any failure the upload is aborted, so no object ever appears under the archive's name
+//!    (on Ctrl-C and SIGTERM too, by the cleanup handler; after a SIGKILL the parts wait for
+//!    the bucket's lifecycle rule);
 //! 2. the stored archive's size is read back (`HEAD`) and compared with the file's;
 //! 3. the manifest is written last. A backup is listed only when its manifest exists, so a
 //!    listed backup is always whole; an archive whose manifest never arrived is deleted.
@@ -29,10 +31,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+    BackoffConfig, MultipartId, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
 };
 
 use super::{LocalBackup, Store, StoredBackup};
@@ -181,46 +185,74 @@ impl S3Store {
         Error::Remote(format!("S3 {doing} in {}: {text}{hint}", self.url))
     }
 
-    /// Streams `file` to `key` as a multipart upload; aborted on any failure.
+    /// Streams `file` to `key` as a multipart upload, `IN_FLIGHT` parts at a time; aborted on
+    /// any failure, and on Ctrl-C or SIGTERM by the cleanup handler.
     async fn upload(&self, file: &Path, key: &ObjectPath, len: u64) -> Result<()> {
-        let part = MIN_PART.max(len.div_ceil(MAX_PARTS) as usize);
-        let upload = self
+        let id = self
             .store
-            .put_multipart(key)
+            .create_multipart(key)
             .await
             .map_err(|e| self.remote("start the upload", e))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
-        let sent = self.stream(file, &mut writer).await;
-        match sent {
-            Ok(()) => writer
-                .finish()
+        let on_interrupt = {
+            let (store, key, id) = (self.store.clone(), key.clone(), id.clone());
+            crate::cleanup::register(move || abort_from_signal_handler(&store, &key, &id))
+        };
+        let sent = self.send_parts(file, key, &id, len).await;
+        let done = match sent {
+            Ok(parts) => self
+                .store
+                .complete_multipart(key, &id, parts)
                 .await
                 .map(drop)
                 .map_err(|e| self.remote("upload", e)),
-            Err(e) => {
-                let _ = writer.abort().await;
-                Err(e)
-            }
+            Err(e) => Err(e),
+        };
+        if done.is_err() {
+            let _ = self.store.abort_multipart(key, &id).await;
         }
+        on_interrupt.disarm();
+        done
     }
 
-    async fn stream(&self, file: &Path, writer: &mut WriteMultipart) -> Result<()> {
-        let mut reader =
-            std::fs::File::open(file).map_err(|e| Error::unreadable(file, e.to_string()))?;
-        let mut buf = vec![0u8; 1024 * 1024];
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| Error::unreadable(file, e.to_string()))?;
-            if n == 0 {
-                return Ok(());
+    async fn send_parts(
+        &self,
+        file: &Path,
+        key: &ObjectPath,
+        id: &MultipartId,
+        len: u64,
+    ) -> Result<Vec<PartId>> {
+        let part = MIN_PART.max(len.div_ceil(MAX_PARTS) as usize);
+        let unreadable = |e: std::io::Error| Error::unreadable(file, e.to_string());
+        let mut reader = std::fs::File::open(file).map_err(unreadable)?;
+        let mut in_flight = FuturesOrdered::new();
+        let mut parts = Vec::new();
+        for idx in 0.. {
+            let mut buf = Vec::with_capacity(part);
+            (&mut reader)
+                .take(part as u64)
+                .read_to_end(&mut buf)
+                .map_err(unreadable)?;
+            let last = buf.len() < part;
+            if buf.is_empty() && idx > 0 {
+                break;
             }
-            writer
-                .wait_for_capacity(IN_FLIGHT)
-                .await
-                .map_err(|e| self.remote("upload", e))?;
-            writer.write(&buf[..n]);
+            in_flight.push_back(self.store.put_part(key, id, idx, PutPayload::from(buf)));
+            if in_flight.len() >= IN_FLIGHT || last {
+                while let Some(sent) = in_flight.next().await {
+                    parts.push(sent.map_err(|e| self.remote("upload", e))?);
+                    if !last {
+                        break;
+                    }
+                }
+            }
+            if last {
+                break;
+            }
         }
+        while let Some(sent) = in_flight.next().await {
+            parts.push(sent.map_err(|e| self.remote("upload", e))?);
+        }
+        Ok(parts)
     }
 
     /// Downloads `key` into `to` through a temporary name in `work`, synced before it is named.
@@ -249,6 +281,21 @@ impl S3Store {
             Err(e) => Err(self.remote("delete", e)),
         }
     }
+}
+
+/// Aborts a multipart upload from the Ctrl-C/SIGTERM handler's thread (outside any runtime),
+/// for a few seconds at most: the process is about to exit.
+fn abort_from_signal_handler(store: &AmazonS3, key: &ObjectPath, id: &MultipartId) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    // The timer is made inside the runtime: outside it, tokio panics.
+    let _ = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(5), store.abort_multipart(key, id)).await
+    });
 }
 
 /// Retries as `object_store` does (exponential backoff with jitter), bounded to two minutes.

@@ -350,6 +350,20 @@ fn the_s3_store_lists_and_prunes_across_pages() {
     assert_eq!(s3.list("app-staging").unwrap().len(), 5);
 }
 
+/// A database of 24 MiB of incompressible rows: a backup of three 8 MiB parts.
+fn big_db(dir: &Path) -> std::path::PathBuf {
+    let db = dir.join("big.sqlite");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("CREATE TABLE t (b BLOB)", []).unwrap();
+    let mut rng = fastrand::Rng::with_seed(18);
+    for _ in 0..24 {
+        let blob: Vec<u8> = (0..1 << 20).map(|_| rng.u8(..)).collect();
+        conn.execute("INSERT INTO t (b) VALUES (?1)", [blob])
+            .unwrap();
+    }
+    db
+}
+
 /// The connection is cut in the middle of `backup --to`'s upload, after the destination
 /// checked out: exit 8, the new backup stays in --out, nothing is pruned there, and the bucket
 /// holds nothing under its name.
@@ -359,17 +373,7 @@ fn a_backup_whose_upload_is_cut_off_prunes_nothing() {
     moto.bucket("backups");
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    // 24 MiB of incompressible rows: three parts of 8 MiB.
-    let db = tmp.path().join("big.sqlite");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute("CREATE TABLE t (b BLOB)", []).unwrap();
-    let mut rng = fastrand::Rng::with_seed(18);
-    for _ in 0..24 {
-        let blob: Vec<u8> = (0..1 << 20).map(|_| rng.u8(..)).collect();
-        conn.execute("INSERT INTO t (b) VALUES (?1)", [blob])
-            .unwrap();
-    }
-    drop(conn);
+    let db = big_db(tmp.path());
     let first = backup_cmd(&db, &out, &[]).output().unwrap();
     assert!(first.status.success(), "{first:?}");
     let before = local_files(&out);
@@ -455,6 +459,55 @@ fn an_encrypted_backup_goes_to_s3_sealed_and_comes_back_with_its_key() {
     assert!(tested.status.success(), "{tested:?}");
 }
 
+/// Ctrl-C in the middle of `backup --to`'s upload: the handler aborts the multipart upload,
+/// so neither an object nor an upload in progress is left in the bucket; exit 130.
+#[test]
+fn an_interrupted_upload_is_aborted() {
+    let Some(moto) = Moto::start() else { return };
+    moto.bucket("backups");
+    let tmp = tempfile::tempdir().unwrap();
+    let db = big_db(tmp.path());
+    let proxy = crate::support::s3::CutProxy::start_with(moto.port(), 12 << 20, 0, true);
+    let mut child = backup_cmd(&db, &tmp.path().join("out"), &["--to", "s3://backups/db"])
+        .envs(moto.env())
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !proxy.cut.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never got half-way"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        moto.uploads("backups").len() == 1,
+        "{:?}",
+        moto.uploads("backups")
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    assert!(
+        moto.keys("backups").is_empty(),
+        "{:?}",
+        moto.keys("backups")
+    );
+    assert!(
+        moto.uploads("backups").is_empty(),
+        "{:?}",
+        moto.uploads("backups")
+    );
+}
+
 /// A store on a proxy in front of moto, retrying quickly (a test's bounds, not the default's).
 fn store_via(
     proxy: &crate::support::s3::CutProxy,
@@ -498,12 +551,13 @@ fn a_503_storm_is_retried_within_a_bounded_time() {
     )
     .unwrap();
 
-    let passing = crate::support::s3::CutProxy::start_with(moto.port(), usize::MAX, 6);
+    let passing = crate::support::s3::CutProxy::start_with(moto.port(), usize::MAX, 6, false);
     let s3 = store_via(&passing, 30);
     let stored = s3.put(LocalBackup { archive: &archive }, "app").unwrap();
     assert_eq!(s3.list("app").unwrap(), [stored]);
 
-    let storm = crate::support::s3::CutProxy::start_with(moto.port(), usize::MAX, usize::MAX);
+    let storm =
+        crate::support::s3::CutProxy::start_with(moto.port(), usize::MAX, usize::MAX, false);
     let s3 = store_via(&storm, 3);
     let started = Instant::now();
     let err = s3.list("app").unwrap_err();

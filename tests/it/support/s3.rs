@@ -138,19 +138,29 @@ impl Moto {
 
     /// Every key in `bucket` (moto answers an unsigned listing).
     pub fn keys(&self, bucket: &str) -> Vec<String> {
+        self.list_xml(&format!("/{bucket}?list-type=2&max-keys=10000"), "Key")
+    }
+
+    /// The text of every `<tag>` in the answer to an unsigned GET of `path`.
+    fn list_xml(&self, path: &str, tag: &str) -> Vec<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port())).unwrap();
         write!(
             stream,
-            "GET /{bucket}?list-type=2&max-keys=10000 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         response
-            .split("<Key>")
+            .split(&format!("<{tag}>"))
             .skip(1)
-            .map(|k| k.split("</Key>").next().unwrap().to_string())
+            .map(|k| k.split(&format!("</{tag}>")).next().unwrap().to_string())
             .collect()
+    }
+
+    /// The keys of the multipart uploads in progress in `bucket`.
+    pub fn uploads(&self, bucket: &str) -> Vec<String> {
+        self.list_xml(&format!("/{bucket}?uploads"), "Key")
     }
 
     /// The environment `dbbackup` finds this server and its credentials in.
@@ -184,12 +194,14 @@ pub struct CutProxy {
 
 impl CutProxy {
     pub fn start(to_port: u16, budget: usize) -> CutProxy {
-        Self::start_with(to_port, budget, 0)
+        Self::start_with(to_port, budget, 0, false)
     }
 
     /// The same, answering the first `unavailable` connections with `503 Service Unavailable`
-    /// (a storm of them: `usize::MAX`).
-    pub fn start_with(to_port: u16, budget: usize, unavailable: usize) -> CutProxy {
+    /// (a storm of them: `usize::MAX`); with `stall`, the connection that crosses the budget
+    /// hangs (open, nothing forwarded) instead, and every other one goes on working: an upload
+    /// stuck half-way, for a test to interrupt.
+    pub fn start_with(to_port: u16, budget: usize, unavailable: usize, stall: bool) -> CutProxy {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         use std::sync::{Arc, Mutex};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -202,7 +214,7 @@ impl CutProxy {
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(mut client) = client else { continue };
-                if flag.load(Ordering::SeqCst) {
+                if flag.load(Ordering::SeqCst) && !stall {
                     continue; // dropped: the connection closes at once
                 }
                 if refused.fetch_add(1, Ordering::SeqCst) < unavailable {
@@ -231,11 +243,15 @@ impl CutProxy {
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 16 * 1024];
                     while let Ok(n) = c_in.read(&mut buf) {
-                        if n == 0 || flag.load(Ordering::SeqCst) {
+                        let crossed = flag.load(Ordering::SeqCst);
+                        if n == 0 || (crossed && !stall) {
                             break;
                         }
-                        if sent.fetch_add(n, Ordering::SeqCst) + n > budget {
+                        if !crossed && sent.fetch_add(n, Ordering::SeqCst) + n > budget {
                             flag.store(true, Ordering::SeqCst);
+                            if stall {
+                                break; // its sockets stay open in `open`
+                            }
                             for s in open.lock().unwrap().iter() {
                                 let _ = s.shutdown(std::net::Shutdown::Both);
                             }
