@@ -60,6 +60,8 @@ pub struct BackupOptions {
 /// The new backup in one destination store, and what pruning deleted there.
 #[derive(Debug, Clone)]
 pub struct Replica {
+    /// The destination, as [`Store::describe`] says it.
+    pub store: String,
     pub stored: StoredBackup,
     pub pruned: Vec<StoredBackup>,
 }
@@ -328,6 +330,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
             info!("pruned {} from {}", old.name, destination.describe());
         }
         replicas.push(Replica {
+            store: destination.describe(),
             stored: put,
             pruned: deleted,
         });

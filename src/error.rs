@@ -23,7 +23,8 @@ pub mod exit {
     pub const UNREADABLE: u8 = 6;
     /// A required external tool (such as `pg_dump`) is missing or unusable.
     pub const TOOL: u8 = 7;
-    /// GitHub or the artifact service failed or refused: network, rate limit, missing permission.
+    /// GitHub, the artifact service or an object store failed or refused: network, rate limit,
+    /// missing permission, wrong credentials, missing bucket.
     pub const REMOTE: u8 = 8;
     /// An encrypted backup cannot be opened: no identity was given, or not one of the keys it
     /// was encrypted to (or not a usable key at all).

@@ -167,11 +167,13 @@ impl<W: Write> Write for OneLinePerEvent<W> {
 }
 
 /// Environment variables whose values are secrets dbbackup may be handed.
-const SECRET_VARS: [&str; 4] = [
+const SECRET_VARS: [&str; 6] = [
     "PGPASSWORD",
     "GITHUB_TOKEN",
     "ACTIONS_RUNTIME_TOKEN",
     "DBBACKUP_IDENTITY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
 ];
 
 /// The secrets this process was given: passwords inside URL arguments (as written and

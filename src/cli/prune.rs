@@ -7,7 +7,8 @@ use super::TokenArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Directory of local backups to prune (or --artifacts).
+    /// Directory of local backups to prune, or an object store URL (`s3://BUCKET/PREFIX`), or
+    /// --artifacts.
     #[arg(
         value_name = "DIR",
         required_unless_present = "artifacts",
@@ -35,6 +36,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let pruned = match &args.dir {
+        Some(url) if store::is_remote(&url.to_string_lossy()) => {
+            prune(&*store::open_remote(&url.to_string_lossy())?, &args)?
+        }
         Some(dir) => {
             let local = LocalStore::open(dir)?;
             let pruned = prune(&local, &args)?;

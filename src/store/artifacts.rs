@@ -168,12 +168,12 @@ pub struct ArtifactStore {
 }
 
 /// rustls needs one process-wide crypto provider; `ring` is the one compiled in.
-fn install_crypto() {
+pub(crate) fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// A private single-threaded runtime for one store's blocking calls.
-fn runtime() -> Result<tokio::runtime::Runtime> {
+/// A private single-threaded runtime for one store's blocking calls (crypto installed).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     install_crypto();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -8,6 +8,7 @@
 
 pub mod artifacts;
 pub mod local;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,35 @@ pub trait Store {
     /// Deletes one backup (with everything that belongs to it). Deleting one that is already
     /// gone succeeds: the goal holds.
     fn delete(&self, backup: &StoredBackup) -> Result<()>;
+}
+
+/// The URL schemes of remote destinations (`--to`, `prune URL`).
+pub const REMOTE_SCHEMES: [&str; 1] = [s3::SCHEME];
+
+/// Whether `target` names a remote store (`SCHEME://...`) rather than a local directory.
+pub fn is_remote(target: &str) -> bool {
+    target.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'-' || c == b'.')
+    })
+}
+
+/// Opens the remote store `url` names, checking that it can be reached with the credentials
+/// the environment gives (so a misconfigured destination fails before any backup is made).
+pub fn open_remote(url: &str) -> Result<Box<dyn Store>> {
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    match scheme {
+        s3::SCHEME => Ok(Box::new(s3::S3Store::open(url)?)),
+        _ => Err(Error::Usage(format!(
+            "unsupported destination `{scheme}://…` (the URL is not shown: it may hold a \
+             secret); supported: {}",
+            REMOTE_SCHEMES
+                .map(|s| format!("{s}://BUCKET/PREFIX"))
+                .join(", ")
+        ))),
+    }
 }
 
 /// What a prune deleted.

@@ -687,6 +687,7 @@ fn github_ci_and_ci_run_prepare_the_machine_with_one_script() {
         "time",
         "junitparser",
         "pyyaml",
+        "moto[server]",
         "npm ci in tests/node",
         "npm ci in scripts/lint",
     ] {

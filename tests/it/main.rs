@@ -20,6 +20,7 @@ mod mysql;
 mod postgres;
 mod restore_inspect;
 mod restore_test;
+mod s3;
 mod scale;
 mod secrets;
 mod soak_writers;

@@ -15,6 +15,7 @@ use dbbackup::store::local::LocalStore;
 use dbbackup::store::{self, DryRun, LocalBackup, Store, StoredBackup};
 
 use crate::support::fake_github::{self, FakeGitHub};
+use crate::support::s3::Moto;
 use crate::support::{data_copy, dbbackup};
 
 /// Real backups, oldest first: three of `chinook`, one each of `chinook-staging` and `chinookx`
@@ -140,6 +141,22 @@ fn conformance(store: &dyn Store) {
 fn the_local_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     conformance(&LocalStore::open(&dir.path().join("kept")).unwrap());
+}
+
+/// Against a real local S3 server (moto), under a prefix and at the bucket's top level.
+#[test]
+fn the_s3_store_conforms() {
+    let Some(moto) = Moto::start() else { return };
+    moto.bucket("backups");
+    conformance(&moto.store("s3://backups/nightly/app"));
+    moto.bucket("top");
+    conformance(&moto.store("s3://top"));
+    // Only the backups and their manifests were ever written; nothing else is left.
+    let keys = moto.keys("backups");
+    assert!(
+        keys.iter().all(|k| k.starts_with("nightly/app/chinook")),
+        "{keys:?}"
+    );
 }
 
 fn github(fake: &FakeGitHub) -> GitHub {

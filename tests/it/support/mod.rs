@@ -6,6 +6,7 @@ pub mod fake_github;
 pub mod mysql;
 pub mod pg;
 pub mod restore;
+pub mod s3;
 pub mod sqlite_fixtures;
 
 use std::path::{Path, PathBuf};
