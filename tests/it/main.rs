@@ -22,6 +22,7 @@ mod restore_inspect;
 mod restore_test;
 mod scale;
 mod secrets;
+mod secrets_urls;
 mod soak_writers;
 mod sqlite_sql_dump;
 mod store_conformance;

@@ -52,9 +52,16 @@ impl ConnInfo {
     /// Parses a `mysql://` / `mariadb://` URL; parts it leaves out come from the variables the
     /// clients read, then the `[client]` group of `~/.my.cnf`, then the clients' defaults.
     pub fn parse(source: &str) -> Result<Self> {
+        if crate::util::url_userinfo_ambiguous(source) {
+            return Err(Error::Usage(crate::util::url_userinfo_refusal(
+                source,
+                "MYSQL_PWD",
+            )));
+        }
         let url = Url::parse(source).map_err(|e| {
             Error::Usage(format!(
-                "'{}' is not a valid MySQL URL ({e}): write mysql://USER@HOST:PORT/DB",
+                "'{}' is not a valid MySQL URL ({e}): write mysql://USER@HOST:PORT/DB; \
+                 percent-encode special characters in the password, or set MYSQL_PWD",
                 redact(source)
             ))
         })?;
@@ -299,6 +306,12 @@ fn escape_option(value: &str) -> String {
 
 /// SOURCE with any password removed, for messages about URLs.
 pub fn redact(source: &str) -> String {
+    if crate::util::url_userinfo_ambiguous(source) {
+        return format!(
+            "{}://(unreadable URL, not shown)",
+            source.split_once("://").map_or("", |(s, _)| s)
+        );
+    }
     match Url::parse(source) {
         Ok(mut url) => {
             if url.password().is_some() {

@@ -80,9 +80,16 @@ impl ConnInfo {
     /// `PGPORT`, `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGSSLMODE`, then `~/.pgpass`
     /// (`PGPASSFILE`), then libpq's defaults.
     pub fn parse(source: &str) -> Result<Self> {
+        if crate::util::url_userinfo_ambiguous(source) {
+            return Err(Error::Usage(crate::util::url_userinfo_refusal(
+                source,
+                "PGPASSWORD",
+            )));
+        }
         let url = Url::parse(source).map_err(|e| {
             Error::Usage(format!(
-                "'{}' is not a valid PostgreSQL URL ({e}): write postgres://USER@HOST:PORT/DB",
+                "'{}' is not a valid PostgreSQL URL ({e}): write postgres://USER@HOST:PORT/DB; \
+                 percent-encode special characters in the password, or set PGPASSWORD",
                 redact(source)
             ))
         })?;
@@ -341,6 +348,12 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// SOURCE with any password removed, for error messages about URLs we could not parse.
 pub fn redact(source: &str) -> String {
+    if crate::util::url_userinfo_ambiguous(source) {
+        return format!(
+            "{}://(unreadable URL, not shown)",
+            source.split_once("://").map_or("", |(s, _)| s)
+        );
+    }
     match Url::parse(source) {
         Ok(mut url) => {
             if url.password().is_some() {
