@@ -16,6 +16,17 @@ fn main() -> ExitCode {
             runner.mask(&secret);
         }
     }
+    // Before the argument parser, which quotes a value it cannot place: `--encrypt-to "$(cat
+    // private-key)"` would print the whole key.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Err(err) = dbbackup::archive::encrypt::refuse_secret_key_args(&args) {
+        let line = format!("error: {err}\n");
+        let _ = dbbackup::runner::OneLinePerEvent(std::io::stderr()).write_all(line.as_bytes());
+        runner.error("dbbackup failed", &err.to_string());
+        return ExitCode::from(err.exit_code());
+    }
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(|| dbbackup::runner::OneLinePerEvent(std::io::stderr()))

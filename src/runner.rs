@@ -200,6 +200,10 @@ pub fn known_secrets(args: impl IntoIterator<Item = String>) -> Vec<String> {
         } else if let Some(file) = arg.strip_prefix("--identity=") {
             secrets.extend(std::fs::read_to_string(file).ok());
         }
+        // A secret key given where a public one goes (refused before anything else runs).
+        if crate::archive::encrypt::is_secret_key(&arg) {
+            secrets.push(arg.clone());
+        }
         // `--restore-into=postgres://…` carries its URL after the `=`.
         let value = arg
             .strip_prefix("--")
