@@ -209,3 +209,57 @@ fn the_binary_masks_whole_passwords_and_prints_none_of_them() {
         }
     }
 }
+
+/// A password given in the URL serves the restore test of `backup --restore-test` as it
+/// served the dump: the restore connects to the source's server with the source's
+/// credentials (the manifest holds the source without its password, so the restore cannot
+/// take them from there). A server that asks for a password and gets none says so, and not
+/// to check the host and port.
+#[test]
+fn the_source_urls_password_serves_the_restore_test_too() {
+    if !crate::support::pg::server_up() {
+        return;
+    }
+    const PASSWORD: &str = "Rt#pw@QXZ/1";
+    let proxy = crate::support::pg::PasswordProxy::start(PASSWORD);
+    let db = crate::support::pg::TestDb::new("restore_pw");
+    crate::support::pg::psql(
+        &db.name,
+        "CREATE TABLE t(id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 50);",
+    );
+    let encoded = PASSWORD
+        .replace('#', "%23")
+        .replace('@', "%40")
+        .replace('/', "%2F");
+    let url = format!(
+        "postgres://postgres:{encoded}@127.0.0.1:{}/{}",
+        proxy.port, db.name
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dbbackup()
+        .args(["backup", &url, "--out"])
+        .arg(dir.path().join("b"))
+        .args(["--restore-test", "--junit"])
+        .arg(dir.path().join("r.xml"))
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("restore OK"), "{all}");
+    assert!(
+        leaks(PASSWORD, &all).is_empty() && !all.contains(&encoded),
+        "{all}"
+    );
+
+    // Without a password: the server's question is named, not the host and port.
+    let bare = format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, db.name);
+    let out = dbbackup()
+        .args(["restore-test", dir.path().join("b").to_str().unwrap()])
+        .args(["--restore-into", &bare])
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("asks for a password"), "{all}");
+    assert!(!all.contains("check the host and port"), "{all}");
+}

@@ -291,9 +291,9 @@ impl ConnInfo {
             ),
             Some(_) => db_message(&err),
             // The postgres crate's own wording when the server asks for a password.
-            None if err.to_string().contains("password missing") => format!(
-                "the server asks for a password for user '{}' and none was given: put it in \
-                 PGPASSWORD or ~/.pgpass",
+            None if error_chain(&err).contains("password missing") => format!(
+                "the server asks for a password for user '{}' and none was given: put it in the \
+                 URL (percent-encoded), PGPASSWORD or ~/.pgpass",
                 self.user
             ),
             None if error_chain(&err).contains("certificate") => format!(
