@@ -75,6 +75,18 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Creates (or truncates) a file that only its owner can read, mode 0600 from the start: a
+/// backup, a manifest or a restored copy holds the database's data, and a umask of 022 would
+/// make it readable by every user of the machine. Never wider than a source, which its owner
+/// must be able to read anyway.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
 /// The text after `scheme://` of a URL argument, and where its authority (user, password,
 /// host, port) ends as a URL parser reads it: at the first `/`, `?` or `#`.
 fn after_scheme(url: &str) -> Option<(&str, usize)> {

@@ -321,7 +321,8 @@ impl Store for LocalStore {
 
 /// Writes a small file and makes it durable before anything refers to it.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = fs::File::create(path).map_err(|e| Error::output("write", path, e))?;
+    let mut file =
+        crate::util::create_private(path).map_err(|e| Error::output("write", path, e))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::output("write", path, e))

@@ -185,6 +185,12 @@ fn upload_list_download_round_trip() {
         std::fs::read(dl.join(format!("{archive_name}.manifest.json"))).unwrap(),
         std::fs::read(&manifest).unwrap()
     );
+    // Downloaded backups are private, as the backups themselves.
+    for file in std::fs::read_dir(&dl).unwrap() {
+        let path = file.unwrap().path();
+        let mode = std::os::unix::fs::PermissionsExt::mode(&path.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+    }
     // The zip came from the signed URL without the GitHub token (the fake refuses it with one).
     let fetched = fake
         .requests()

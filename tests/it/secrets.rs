@@ -227,3 +227,51 @@ fn no_command_prints_or_writes_a_secret() {
         }
     }
 }
+
+/// A 0600 database gives 0600 backups, manifests, JUnit reports and restored copies (native
+/// and SQL, plain and through `restore`), created so from the start: with the usual umask
+/// (022) they were 0644, readable by every user of the machine.
+#[test]
+fn backups_reports_and_restored_copies_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = crate::support::data_copy("chinook.sqlite", tmp.path());
+    fs::set_permissions(&db, fs::Permissions::from_mode(0o600)).unwrap();
+    for format in ["native", "sql"] {
+        let out = tmp.path().join(format);
+        let junit = tmp.path().join(format!("{format}.xml"));
+        let run = dbbackup()
+            .arg("backup")
+            .arg(&db)
+            .arg("--out")
+            .arg(&out)
+            .args(["--format", format, "--junit"])
+            .arg(&junit)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let written = files(&out);
+        assert_eq!(written.len(), 2, "{written:?}");
+        for file in written.iter().chain([&junit]) {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+        let restored = tmp.path().join(format!("restored-{format}.db"));
+        let run = dbbackup()
+            .arg("restore")
+            .arg(&out)
+            .arg(&restored)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(mode(&restored), 0o600, "{}", restored.display());
+    }
+}

@@ -233,13 +233,16 @@ impl Restorer for SqliteRestorer {
         let path = work_dir.join("restored.sqlite");
         match format {
             Format::Native => {
-                let mut file = std::fs::File::create(&path)
+                let mut file = crate::util::create_private(&path)
                     .map_err(|e| Error::output("create scratch database", &path, e))?;
                 copy_dump(dump, &mut file, &path)?;
                 file.sync_all()
                     .map_err(|e| Error::output("write scratch database", &path, e))?;
             }
             Format::Sql => {
+                // SQLite would create it 0644; an existing file keeps its mode.
+                crate::util::create_private(&path)
+                    .map_err(|e| Error::output("create scratch database", &path, e))?;
                 let conn = Connection::open(&path)
                     .map_err(|e| Error::output("create scratch database", &path, io_error(e)))?;
                 script::run(&conn, dump)?;
