@@ -123,6 +123,14 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
             encrypt::IDENTITY_HINT
         )));
     }
+    // `backup b app.db`: SOURCE and DIR swapped. Said before anything opens either.
+    if opts.out.exists() && !opts.out.is_dir() {
+        return Err(Error::Usage(format!(
+            "DIR {} is a file, not a directory: SOURCE comes first, then DIR \
+             (dbbackup backup SOURCE --out DIR)",
+            opts.out.display()
+        )));
+    }
     let source = engine::open_source(
         &opts.source,
         &SourceOptions {

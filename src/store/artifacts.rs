@@ -52,18 +52,12 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// The permissions a workflow needs, shown whenever GitHub refuses or no token is given.
+/// The permissions a workflow needs, shown whenever GitHub refuses or no token is given. One
+/// line: errors are printed one per line, with any line break shown as a literal `\n`.
 pub const PERMISSIONS_HINT: &str = "the workflow's GITHUB_TOKEN needs `actions: write` (list, \
-download and delete artifacts) and `contents: read`; grant them in the workflow or job YAML:
-
-    permissions:
-      actions: write
-      contents: read
-
-and pass the token to dbbackup:
-
-    env:
-      GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}";
+download and delete artifacts) and `contents: read`: grant them in the workflow or job YAML \
+with `permissions: { actions: write, contents: read }`, and pass the token to dbbackup with \
+`env: { GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }} }`";
 
 /// How to reach GitHub's REST API for one repository.
 #[derive(Debug, Clone)]

@@ -498,6 +498,8 @@ fn missing_or_refused_tokens_say_which_permissions_to_grant() {
             "{case}: {text}"
         );
         assert!(text.contains("permissions:"), "{case}: {text}");
+        // One line, not a YAML block printed as literal `\n` sequences.
+        assert!(!text.contains("\\n"), "{case}: {text}");
         assert_no_secrets(&text);
         assert!(!text.contains("ghs_wrong_token_value"), "{case}: {text}");
     }

@@ -45,7 +45,7 @@ impl Engine for SqliteEngine {
     /// A `sqlite:` URL, or a path: anything that is not a URL of some other scheme, which
     /// another engine (or none) takes.
     fn takes(&self, source: &str) -> bool {
-        source.starts_with("sqlite:") || !has_url_scheme(source)
+        source.starts_with("sqlite:") || source.starts_with("file:") || !has_url_scheme(source)
     }
 
     /// The database file itself first: restoring it is a copy, and it keeps every page as the
@@ -93,11 +93,25 @@ impl Sqlite {
     /// SOURCE is a path or a `sqlite:` URL (`sqlite:app.db`, `sqlite://app.db`,
     /// `sqlite:///abs/app.db`); a query string is ignored.
     pub fn from_source(source: &str) -> Result<Self> {
-        let path = parse_source(source);
+        let path = parse_source(source)?;
         if path.as_os_str().is_empty() {
             return Err(Error::Usage(format!(
                 "'{source}' names no database file: give a path such as app.db or sqlite:app.db"
             )));
+        }
+        // Checked here, before the backup directory is created for a backup that cannot be.
+        if path.is_dir() {
+            return Err(Error::source_db(
+                path.display(),
+                "is a directory, not a database file: give the database file's path (SOURCE \
+                 comes first, then DIR)",
+            ));
+        }
+        if !path.exists() {
+            return Err(Error::source_db(
+                path.display(),
+                "no such file (check the path; dbbackup never creates the source)",
+            ));
         }
         Ok(Self { path })
     }
@@ -364,13 +378,51 @@ impl Scratch for SqliteScratch {
 }
 
 /// Strips a `sqlite:` scheme and any query string.
-fn parse_source(source: &str) -> PathBuf {
-    let Some(rest) = source.strip_prefix("sqlite:") else {
-        return PathBuf::from(source);
+/// The database file a SOURCE names: a path, a `sqlite:` URL (`sqlite:app.db`,
+/// `sqlite:///abs/app.db`) or a SQLite `file:` URI (`file:app.db?mode=ro`,
+/// `file:///abs/app.db`, percent-decoded as SQLite decodes it). The only query parameter taken
+/// is `mode=ro`, which is how dbbackup opens every source anyway; any other is refused rather
+/// than ignored.
+fn parse_source(source: &str) -> Result<PathBuf> {
+    let (rest, uri) = match (source.strip_prefix("sqlite:"), source.strip_prefix("file:")) {
+        (Some(rest), _) => (rest, false),
+        (None, Some(rest)) => (rest, true),
+        (None, None) => return Ok(PathBuf::from(source)),
     };
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let rest = rest.split_once('?').map_or(rest, |(p, _)| p);
-    PathBuf::from(rest)
+    let rest = match uri {
+        true => rest.split_once('#').map_or(rest, |(p, _)| p),
+        false => rest,
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        if pair != "mode=ro" {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            return Err(Error::Usage(format!(
+                "{source}: unknown or unsupported parameter '{key}' (dbbackup takes only \
+                 mode=ro, and opens every source read-only anyway)"
+            )));
+        }
+    }
+    let path = match path.strip_prefix("//") {
+        // `file://localhost/abs` and `file:///abs`; another host is not a local file.
+        Some(after) if uri => match after.split_once('/') {
+            Some(("" | "localhost", abs)) => format!("/{abs}"),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{source}: a file: URI names a file on this machine: file:///abs/path or \
+                     file:relative/path"
+                )));
+            }
+        },
+        Some(after) => after.to_string(),
+        None => path.to_string(),
+    };
+    if !uri {
+        return Ok(PathBuf::from(path));
+    }
+    use std::os::unix::ffi::OsStringExt;
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&path).collect();
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
 }
 
 /// Opens a copy we made ourselves (snapshot or restored database).

@@ -1,0 +1,137 @@
+//! Messages that said the wrong thing, or nothing: each mistake a new user makes gets an error
+//! that names it (exit 2 or 3), and nothing is created or deleted on the way.
+
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+
+use crate::support::{data_copy, dbbackup};
+
+fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out: Output = dbbackup().current_dir(dir).args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// `backup b app.db`: DIR and SOURCE swapped. It said "create output directory app.db: File
+/// exists"; a missing source created `--out` before failing.
+#[test]
+fn swapped_or_missing_sources_are_named_and_create_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    data_copy("chinook.sqlite", dir);
+    fs::rename(dir.join("chinook.sqlite"), dir.join("app.db")).unwrap();
+    let (code, text) = run(dir, &["backup", "app.db", "b"]);
+    assert_eq!(code, Some(0), "{text}");
+
+    let (code, text) = run(dir, &["backup", "b", "app.db"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("DIR app.db is a file"), "{text}");
+    assert!(text.contains("SOURCE comes first"), "{text}");
+
+    let (code, text) = run(dir, &["backup", "b", "--out", "other"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("is a directory, not a database file"),
+        "{text}"
+    );
+    assert!(
+        !dir.join("other").exists(),
+        "a directory as SOURCE created --out"
+    );
+
+    let (code, text) = run(dir, &["backup", "missing.db", "--out", "new"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("no such file"), "{text}");
+    assert!(!dir.join("new").exists(), "a missing SOURCE created --out");
+}
+
+/// `restore b/ some-dir` said "pass --force", then with it "Is a directory".
+#[test]
+fn restore_into_a_directory_says_it_is_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = data_copy("chinook.sqlite", dir);
+    let (code, text) = run(dir, &["backup", db.to_str().unwrap(), "b"]);
+    assert_eq!(code, Some(0), "{text}");
+    fs::create_dir(dir.join("some-dir")).unwrap();
+    for force in [&[][..], &["--force"][..]] {
+        let mut args = vec!["restore", "b", "some-dir"];
+        args.extend(force);
+        let (code, text) = run(dir, &args);
+        assert_eq!(code, Some(2), "{text}");
+        assert!(text.contains("some-dir is a directory"), "{text}");
+        assert!(!text.contains("--force"), "{text}");
+    }
+    assert_eq!(fs::read_dir(dir.join("some-dir")).unwrap().count(), 0);
+}
+
+/// `prune` of a missing directory created it and exited 0 silently; a name with no backups
+/// exited 0 silently.
+#[test]
+fn prune_says_what_it_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = data_copy("chinook.sqlite", dir);
+    let (code, text) = run(dir, &["backup", db.to_str().unwrap(), "b"]);
+    assert_eq!(code, Some(0), "{text}");
+
+    let (code, text) = run(
+        dir,
+        &["prune", "nothere", "--name", "chinook", "--keep", "1"],
+    );
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("nothere does not exist"), "{text}");
+    assert!(!dir.join("nothere").exists());
+
+    let (code, text) = run(dir, &["prune", "b", "--name", "app", "--keep", "1"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("no backups named app in b"), "{text}");
+    assert!(text.contains("holds backups named chinook"), "{text}");
+
+    let (code, text) = run(dir, &["prune", "b", "--name", "chinook", "--keep", "1"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("found 1 backup(s) named chinook: keeping 1"),
+        "{text}"
+    );
+}
+
+/// `sqlite:` parameters were dropped unread (`?immutable=1` did nothing); SQLite's own `file:`
+/// URIs were "no such file".
+#[test]
+fn sqlite_parameters_are_refused_and_file_uris_taken() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = data_copy("chinook.sqlite", dir);
+    fs::rename(&db, dir.join("app db.sqlite")).unwrap();
+    for source in [
+        "sqlite:app db.sqlite?immutable=1",
+        "file:app%20db.sqlite?cache=shared",
+    ] {
+        let (code, text) = run(dir, &["backup", source, "--out", "b"]);
+        assert_eq!(code, Some(2), "{source}: {text}");
+        assert!(text.contains("unknown or unsupported parameter"), "{text}");
+        assert!(!dir.join("b").exists(), "{source}");
+    }
+    let absolute = format!("file://{}/app%20db.sqlite", dir.display());
+    for source in [
+        "file:app%20db.sqlite?mode=ro",
+        "sqlite:app db.sqlite?mode=ro",
+        absolute.as_str(),
+    ] {
+        let (code, text) = run(dir, &["backup", source, "--out", "b"]);
+        assert_eq!(code, Some(0), "{source}: {text}");
+    }
+    let names: Vec<String> = fs::read_dir(dir.join("b"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sqlite.gz"))
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("app_db-")), "{names:?}");
+}
