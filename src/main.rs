@@ -27,7 +27,20 @@ fn main() -> ExitCode {
         runner.error("dbbackup failed", &err.to_string());
         return ExitCode::from(err.exit_code());
     }
-    let cli = cli::Cli::parse();
+    // The parser quotes a value it refuses (`--keep postgres://u:PASSWORD@…`): its message is
+    // shown with every secret of the command line replaced, on a terminal too.
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => {
+            let mut text = err.render().to_string();
+            for secret in dbbackup::runner::known_secrets(args.iter().cloned()) {
+                text = text.replace(&secret, "***");
+            }
+            let _ = std::io::stderr().write_all(text.as_bytes());
+            return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
+        }
+    };
     tracing_subscriber::fmt()
         .with_writer(|| dbbackup::runner::OneLinePerEvent(std::io::stderr()))
         .without_time()

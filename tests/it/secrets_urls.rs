@@ -167,16 +167,12 @@ fn the_binary_masks_whole_passwords_and_prints_none_of_them() {
         "Y?QXZJ@host",
     ] {
         for url in urls(password) {
+            let restore_into = format!("--restore-into={url}");
             for args in [
                 vec!["backup", url.as_str(), "--out", "b"],
-                vec![
-                    "backup",
-                    "app.db",
-                    "--out",
-                    "b",
-                    "--restore-into",
-                    url.as_str(),
-                ],
+                vec!["restore-test", "b", &restore_into],
+                // The argument parser quotes a value it refuses.
+                vec!["backup", "app.db", "--out", "b", "--keep", url.as_str()],
             ] {
                 let (out, stdout, stderr) = run_as_step(&args);
                 assert_ne!(out.status.code(), Some(0), "{args:?}");
