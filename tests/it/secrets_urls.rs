@@ -259,3 +259,59 @@ fn the_source_urls_password_serves_the_restore_test_too() {
     assert!(all.contains("asks for a password"), "{all}");
     assert!(!all.contains("check the host and port"), "{all}");
 }
+
+/// The same for MySQL/MariaDB: a user with a password (the test server's root has none), given
+/// only in the URL, serves `backup --restore-test` end to end.
+#[test]
+fn the_source_urls_password_serves_the_mysql_restore_test_too() {
+    use crate::support::mysql;
+    if !mysql::server_up() {
+        return;
+    }
+    const PASSWORD: &str = "My#pw@QXZ/1";
+    let user = format!("dbb_pw_{}", std::process::id());
+    struct DropUser(String);
+    impl Drop for DropUser {
+        fn drop(&mut self) {
+            mysql::sql("", &format!("DROP USER IF EXISTS '{}'@'%'", self.0));
+        }
+    }
+    let _guard = DropUser(user.clone());
+    mysql::sql(
+        "",
+        &format!(
+            "CREATE USER '{user}'@'%' IDENTIFIED BY '{PASSWORD}'; \
+             GRANT ALL PRIVILEGES ON `dbbackup\\_%`.* TO '{user}'@'%'; \
+             GRANT RELOAD, PROCESS ON *.* TO '{user}'@'%';"
+        ),
+    );
+    let db = mysql::TestDb::new("restore_pw");
+    mysql::sql(
+        &db.name,
+        "CREATE TABLE t(id int PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3);",
+    );
+    let encoded = PASSWORD
+        .replace('#', "%23")
+        .replace('@', "%40")
+        .replace('/', "%2F");
+    let url = format!(
+        "mysql://{user}:{encoded}@{}:{}/{}",
+        mysql::HOST,
+        mysql::PORT,
+        db.name
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dbbackup()
+        .args(["backup", &url, "--out"])
+        .arg(dir.path().join("b"))
+        .arg("--restore-test")
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("restore OK"), "{all}");
+    assert!(
+        leaks(PASSWORD, &all).is_empty() && !all.contains(&encoded),
+        "{all}"
+    );
+}
