@@ -223,32 +223,21 @@ fn the_source_urls_password_serves_the_restore_test_too() {
         &db.name,
         "CREATE TABLE t(id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 50);",
     );
-    let encoded = PASSWORD
-        .replace('#', "%23")
-        .replace('@', "%40")
-        .replace('/', "%2F");
-    let url = format!(
-        "postgres://postgres:{encoded}@127.0.0.1:{}/{}",
-        proxy.port, db.name
-    );
+    let url = |credentials: &str| {
+        format!(
+            "postgres://{credentials}@127.0.0.1:{}/{}",
+            proxy.port, db.name
+        )
+    };
     let dir = tempfile::tempdir().unwrap();
-    let out = dbbackup()
-        .args(["backup", &url, "--out"])
-        .arg(dir.path().join("b"))
-        .args(["--restore-test", "--junit"])
-        .arg(dir.path().join("r.xml"))
-        .output()
-        .unwrap();
-    let all = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{all}");
-    assert!(all.contains("restore OK"), "{all}");
-    assert!(
-        leaks(PASSWORD, &all).is_empty() && !all.contains(&encoded),
-        "{all}"
+    backup_restore_tested(
+        &url(&format!("postgres:{}", encoded(PASSWORD))),
+        PASSWORD,
+        &dir,
     );
 
     // Without a password: the server's question is named, not the host and port.
-    let bare = format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, db.name);
+    let bare = url("postgres");
     let out = dbbackup()
         .args(["restore-test", dir.path().join("b").to_str().unwrap()])
         .args(["--restore-into", &bare])
@@ -290,28 +279,39 @@ fn the_source_urls_password_serves_the_mysql_restore_test_too() {
         &db.name,
         "CREATE TABLE t(id int PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3);",
     );
-    let encoded = PASSWORD
-        .replace('#', "%23")
-        .replace('@', "%40")
-        .replace('/', "%2F");
     let url = format!(
-        "mysql://{user}:{encoded}@{}:{}/{}",
+        "mysql://{user}:{}@{}:{}/{}",
+        encoded(PASSWORD),
         mysql::HOST,
         mysql::PORT,
         db.name
     );
-    let dir = tempfile::tempdir().unwrap();
+    backup_restore_tested(&url, PASSWORD, &tempfile::tempdir().unwrap());
+}
+
+/// PASSWORD as a URL carries it.
+fn encoded(password: &str) -> String {
+    password
+        .replace('#', "%23")
+        .replace('@', "%40")
+        .replace('/', "%2F")
+}
+
+/// `backup URL --out DIR/b --restore-test --junit DIR/r.xml` passes and shows no part of
+/// PASSWORD.
+fn backup_restore_tested(url: &str, password: &str, dir: &tempfile::TempDir) {
     let out = dbbackup()
-        .args(["backup", &url, "--out"])
+        .args(["backup", url, "--out"])
         .arg(dir.path().join("b"))
-        .arg("--restore-test")
+        .args(["--restore-test", "--junit"])
+        .arg(dir.path().join("r.xml"))
         .output()
         .unwrap();
     let all = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("restore OK"), "{all}");
     assert!(
-        leaks(PASSWORD, &all).is_empty() && !all.contains(&encoded),
+        leaks(password, &all).is_empty() && !all.contains(&encoded(password)),
         "{all}"
     );
 }
