@@ -106,6 +106,9 @@ fn after_scheme(url: &str) -> Option<(&str, usize)> {
 /// `@`, `#`, `/` or `?` in the password ends the authority early, so a URL parser takes part
 /// of the password for the host, the path or a fragment (`postgres://u:p@ss#word@host/db`
 /// reads as password `p`, host `ss`). Such a URL is refused whole, and nothing of it is shown.
+/// An `@` past the authority with a `:` before it is ambiguous in itself:
+/// `postgres://host:5432/db?user=a@b` reads as well as user `host` with password
+/// `5432/db?user=a` on host `b`; an `@` written `%40` there is not.
 pub fn url_userinfo_ambiguous(url: &str) -> bool {
     let Some((after, end)) = after_scheme(url) else {
         return false;
@@ -124,11 +127,12 @@ pub fn url_userinfo_ambiguous(url: &str) -> bool {
 pub fn url_userinfo_refusal(url: &str, password_var: &str) -> String {
     let scheme = url.split_once("://").map_or("", |(s, _)| s);
     format!(
-        "the {scheme}:// URL cannot be read: its user or password holds a character that ends \
-         that part of a URL (@ # / ?), so part of the password would be taken for the host or \
-         the database (the URL is not shown, as it holds a password). Percent-encode those \
-         characters in the password (@ as %40, # as %23, / as %2F, ? as %3F, % as %25, : as \
-         %3A), or leave the password out of the URL and set {password_var}"
+        "the {scheme}:// URL cannot be read: a '#', or an '@' after a '/' or '?', can only mean \
+         a password holding characters that end that part of a URL (@ # / ?), so part of it \
+         would be taken for the host or the database (the URL is not shown, as it may hold a \
+         password). Percent-encode them in the password (@ as %40, # as %23, / as %2F, ? as \
+         %3F, % as %25, : as %3A), and any @ after the host (?user=me%40corp), or leave the \
+         password out of the URL and set {password_var}"
     )
 }
 
