@@ -186,6 +186,9 @@ fn scan(dir: &Path, stem: Option<&str>) -> std::io::Result<Vec<(naming::BackupNa
             };
             engine::is_archive_extension(&parsed.ext).then_some((parsed, name))
         })
+        // Only dbbackup's own: a file named like a backup without its manifest is someone
+        // else's, which rotation and prune never delete and restore-test would not read.
+        .filter(|(_, name)| manifest::path_for(&dir.join(name)).is_file())
         .collect();
     found.sort();
     Ok(found)

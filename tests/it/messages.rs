@@ -17,14 +17,19 @@ fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
+/// A sample database as `DIR/app.db`.
+fn app_db(dir: &Path) {
+    data_copy("chinook.sqlite", dir);
+    fs::rename(dir.join("chinook.sqlite"), dir.join("app.db")).unwrap();
+}
+
 /// `backup b app.db`: DIR and SOURCE swapped. It said "create output directory app.db: File
 /// exists"; a missing source created `--out` before failing.
 #[test]
 fn swapped_or_missing_sources_are_named_and_create_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    data_copy("chinook.sqlite", dir);
-    fs::rename(dir.join("chinook.sqlite"), dir.join("app.db")).unwrap();
+    app_db(dir);
     let (code, text) = run(dir, &["backup", "app.db", "b"]);
     assert_eq!(code, Some(0), "{text}");
 
@@ -134,4 +139,30 @@ fn sqlite_parameters_are_refused_and_file_uris_taken() {
         .collect();
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(names.iter().all(|n| n.starts_with("app_db-")), "{names:?}");
+}
+
+/// `app-20200101-000000.sqlite.gz` without a manifest is not a dbbackup backup (restore-test
+/// says so); rotation and `prune` deleted it as the oldest backup of `app`, although the README
+/// promises that nothing but dbbackup's own backups is ever deleted.
+#[test]
+fn rotation_and_prune_leave_a_file_without_a_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    app_db(dir);
+    fs::create_dir(dir.join("b")).unwrap();
+    let stranger = dir.join("b/app-20200101-000000.sqlite.gz");
+    fs::write(&stranger, b"someone else's file").unwrap();
+    for _ in 0..2 {
+        let (code, text) = run(dir, &["backup", "app.db", "b", "--keep", "1"]);
+        assert_eq!(code, Some(0), "{text}");
+        assert!(stranger.exists(), "rotation deleted it: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let (code, text) = run(dir, &["prune", "b", "--name", "app", "--keep", "1"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(stranger.exists(), "prune deleted it: {text}");
+    assert!(text.contains("found 1 backup(s) named app"), "{text}");
+    // The newest of the directory is still the newest backup, not the stranger.
+    let (code, text) = run(dir, &["restore-test", "b"]);
+    assert_eq!(code, Some(0), "{text}");
 }
