@@ -1155,3 +1155,32 @@ fn uploads_to_a_service_answering_with_camel_case_names() {
     );
     assert!(fake.artifacts().iter().any(|a| a.name == "node-shop"));
 }
+
+/// From a laptop there is no GITHUB_REPOSITORY: `--repo OWNER/REPO` names the repository, and
+/// without either the error says to pass it.
+#[test]
+fn artifact_commands_take_the_repository_from_repo() {
+    let fake = FakeGitHub::start();
+    fake.seed("shop-20260101-000000", 10, false, 1, small_zip("x"));
+    let list = dbbackup(&fake)
+        .env_remove("GITHUB_REPOSITORY")
+        .args(["artifact", "list", "--name", "shop", "--json"])
+        .args([
+            "--repo",
+            &format!("{}/{}", fake_github::OWNER, fake_github::REPO),
+        ])
+        .output()
+        .unwrap();
+    assert!(list.status.success(), "{}", output_text(&list));
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    let missing = dbbackup(&fake)
+        .env_remove("GITHUB_REPOSITORY")
+        .args(["artifact", "list", "--name", "shop"])
+        .output()
+        .unwrap();
+    let text = output_text(&missing);
+    assert_eq!(missing.status.code(), Some(2), "{text}");
+    assert!(text.contains("--repo OWNER/REPO"), "{text}");
+}
