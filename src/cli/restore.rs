@@ -30,6 +30,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         ))
         .into());
     }
+    // A database on a server: an existing one is refused before a whole restore is spent.
+    if !args.force {
+        dbbackup::engine::refuse_existing_target(&args.target.to_string_lossy())?;
+    }
     let archive = local::locate(&args.backup, false)?.remove(0);
     let opts = Options {
         identity: args.identity.load()?,

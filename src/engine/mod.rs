@@ -56,6 +56,12 @@ pub trait Engine: Sync {
     fn restore_server(&self, _target: &str) -> Option<String> {
         None
     }
+
+    /// Refuses a TARGET of `dbbackup restore` (a database on this engine's server) that exists
+    /// already, before anything is restored: the refusal must not cost a whole restore.
+    fn refuse_existing_target(&self, _target: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What a backup asks of a source beyond its name.
@@ -203,6 +209,15 @@ pub fn named(name: &str) -> Result<&'static dyn Engine> {
 /// The restorer for a backup, from its manifest's engine.
 pub fn restorer(target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
     named(&target.manifest.engine.name)?.restorer(target)
+}
+
+/// Refuses an existing database as `dbbackup restore`'s TARGET (without `--force`), asking
+/// its server before anything is restored. A file TARGET is checked where it is restored.
+pub fn refuse_existing_target(target: &str) -> Result<()> {
+    match ENGINES.iter().find(|e| e.restore_server(target).is_some()) {
+        Some(engine) => engine.refuse_existing_target(target),
+        None => Ok(()),
+    }
 }
 
 /// The server `dbbackup restore` restores TARGET on, when TARGET names a database on one.

@@ -166,3 +166,46 @@ fn rotation_and_prune_leave_a_file_without_a_manifest() {
     let (code, text) = run(dir, &["restore-test", "b"]);
     assert_eq!(code, Some(0), "{text}");
 }
+
+/// `restore BACKUP postgres://…/existing` restored the whole backup into a scratch database
+/// before refusing the existing target: the target is checked first (PostgreSQL and MySQL).
+#[test]
+fn restore_to_an_existing_database_is_refused_before_restoring() {
+    use crate::support::{mysql, pg};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cases = Vec::new();
+    let (_pg_src, _pg_target, _my_src, _my_target);
+    if pg::server_up() {
+        let (src, target) = (pg::TestDb::new("exists_src"), pg::TestDb::new("exists_dst"));
+        pg::psql(
+            &src.name,
+            "CREATE TABLE t(id int); INSERT INTO t VALUES (1);",
+        );
+        cases.push((src.url(), target.url()));
+        (_pg_src, _pg_target) = (src, target);
+    }
+    if mysql::server_up() {
+        let (src, target) = (
+            mysql::TestDb::new("exists_src"),
+            mysql::TestDb::new("exists_dst"),
+        );
+        mysql::sql(
+            &src.name,
+            "CREATE TABLE t(id int PRIMARY KEY); INSERT INTO t VALUES (1);",
+        );
+        cases.push((src.url(), target.url()));
+        (_my_src, _my_target) = (src, target);
+    }
+    for (i, (source, target)) in cases.iter().enumerate() {
+        let out = format!("b{i}");
+        let (code, text) = run(tmp.path(), &["backup", source, "--out", &out]);
+        assert_eq!(code, Some(0), "{text}");
+        let (code, text) = run(tmp.path(), &["restore", &out, target]);
+        assert_eq!(code, Some(2), "{text}");
+        assert!(text.contains("already exists"), "{text}");
+        assert!(
+            !text.contains("scratch database"),
+            "restored before refusing: {text}"
+        );
+    }
+}

@@ -83,6 +83,29 @@ impl Engine for PostgresEngine {
     fn restorer(&self, target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
         Ok(Box::new(PostgresRestorer::for_target(target)?))
     }
+
+    fn refuse_existing_target(&self, target: &str) -> Result<()> {
+        let wanted = ConnInfo::parse(target)?;
+        let mut server = wanted.with_dbname(MAINTENANCE_DB);
+        server.role = "restore server";
+        let exists = server
+            .connect(None)?
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                &[&wanted.dbname],
+            )
+            .map_err(|e| server.error(db_message(&e)))?
+            .get::<_, i64>(0)
+            > 0;
+        match exists {
+            true => Err(Error::Usage(format!(
+                "database '{}' already exists on {}: pass --force to replace it",
+                wanted.dbname,
+                server.display()
+            ))),
+            false => Ok(()),
+        }
+    }
 }
 
 impl PostgresRestorer {
