@@ -209,3 +209,51 @@ fn restore_to_an_existing_database_is_refused_before_restoring() {
         );
     }
 }
+
+/// A server that accepts the connection and never answers held the backup forever, past
+/// `--timeout`, `?connect_timeout=` and `PGCONNECT_TIMEOUT`: each bounds the whole connection.
+#[test]
+fn a_server_that_never_answers_is_given_up_on_in_time() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        // Accepted and held open, never read nor answered.
+        let held: Vec<_> = listener.incoming().take(16).collect();
+        std::thread::sleep(std::time::Duration::from_secs(120));
+        drop(held);
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/x");
+    let with_param = format!("{url}?connect_timeout=2");
+    for (args, env) in [
+        (vec!["backup", url.as_str(), "--timeout", "2s"], None),
+        (vec!["backup", with_param.as_str()], None),
+        (
+            vec!["backup", url.as_str()],
+            Some(("PGCONNECT_TIMEOUT", "2")),
+        ),
+    ] {
+        let mut cmd = dbbackup();
+        cmd.current_dir(tmp.path())
+            .args(&args)
+            .args(["--out", "b"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let started = std::time::Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(20) {
+                child.kill().unwrap();
+                panic!("{args:?} {env:?}: still waiting after 20 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?} {env:?}: {text}");
+        assert!(text.contains("did not answer within 2s"), "{text}");
+    }
+}
