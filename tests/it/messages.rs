@@ -211,7 +211,8 @@ fn restore_to_an_existing_database_is_refused_before_restoring() {
 }
 
 /// A server that accepts the connection and never answers held the backup forever, past
-/// `--timeout`, `?connect_timeout=` and `PGCONNECT_TIMEOUT`: each bounds the whole connection.
+/// `--timeout`, `?connect_timeout=` and `PGCONNECT_TIMEOUT` (MySQL: `--timeout`): each bounds
+/// the whole connection.
 #[test]
 fn a_server_that_never_answers_is_given_up_on_in_time() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -225,8 +226,10 @@ fn a_server_that_never_answers_is_given_up_on_in_time() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("postgres://postgres@127.0.0.1:{port}/x");
     let with_param = format!("{url}?connect_timeout=2");
+    let mysql = format!("mysql://root@127.0.0.1:{port}/x");
     for (args, env) in [
         (vec!["backup", url.as_str(), "--timeout", "2s"], None),
+        (vec!["backup", mysql.as_str(), "--timeout", "2s"], None),
         (vec!["backup", with_param.as_str()], None),
         (
             vec!["backup", url.as_str()],

@@ -189,7 +189,23 @@ impl ConnInfo {
             Some(s) => opts.socket(Some(s)),
             None => opts.ip_or_hostname(Some(&self.host)).tcp_port(self.port),
         };
-        mysql::Conn::new(opts).map_err(|e| self.connect_error(e))
+        // The TCP connect is bounded by the driver; the handshake after it is bounded here, on a
+        // thread of its own (left behind, blocked, if the server never answers).
+        let limit = timeout.unwrap_or(Duration::from_secs(30));
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(mysql::Conn::new(opts));
+        });
+        match receiver.recv_timeout(limit) {
+            Ok(connected) => connected.map_err(|e| self.connect_error(e)),
+            Err(_) => Err(self.error(format!(
+                "the server at {} accepted the connection but did not answer within {}s: is it \
+                 a MySQL or MariaDB server, and is it overloaded? (the limit is --timeout; \
+                 default 30s)",
+                self.endpoint(),
+                limit.as_secs_f64()
+            ))),
+        }
     }
 
     /// Says which of the usual causes it is: server down, wrong password, no such database.
