@@ -275,3 +275,45 @@ fn backups_reports_and_restored_copies_are_private() {
         assert_eq!(mode(&restored), 0o600, "{}", restored.display());
     }
 }
+
+/// The snapshot a SQLite backup takes lives in a 0700 directory, and is itself 0600 from its
+/// creation (SQLite made it 0644): seen while the backup runs.
+#[test]
+fn the_snapshot_is_private_while_the_backup_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("big.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000)
+             INSERT INTO t SELECT i, randomblob(1000) FROM n;",
+        )
+        .unwrap();
+    let out = tmp.path().join("b");
+    let mut child = dbbackup()
+        .arg("backup")
+        .arg(&db)
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        for dir in fs::read_dir(&out).into_iter().flatten().flatten() {
+            let snapshot = dir.path().join("snapshot.sqlite");
+            if let Ok(meta) = fs::metadata(&snapshot) {
+                let dir_mode = dir.metadata().unwrap().permissions().mode() & 0o777;
+                seen.push((dir_mode, meta.permissions().mode() & 0o777));
+            }
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(!seen.is_empty(), "the snapshot was never seen");
+    assert!(
+        seen.iter().all(|&(d, f)| d == 0o700 && f == 0o600),
+        "modes (directory, snapshot): {seen:?}"
+    );
+}

@@ -152,6 +152,8 @@ impl Sqlite {
                 std::io::Error::other(e.to_string()),
             )
         };
+        // 0600 like every copy of the data (SQLite would create it 0644).
+        crate::util::create_private(dest).map_err(|e| Error::output("create snapshot", dest, e))?;
         let mut dst = Connection::open(dest).map_err(create_error)?;
         // The snapshot is a private temporary file: a crash discards it, and the archive made
         // from it is fsynced on its own, so SQLite's journal and fsync on the copy would buy
