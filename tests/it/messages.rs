@@ -107,7 +107,7 @@ fn prune_says_what_it_found() {
 }
 
 /// `sqlite:` parameters were dropped unread (`?immutable=1` did nothing); SQLite's own `file:`
-/// URIs were "no such file".
+/// URIs were "no such file". Parameters not taken are refused.
 #[test]
 fn sqlite_parameters_are_refused_and_file_uris_taken() {
     let tmp = tempfile::tempdir().unwrap();
@@ -115,7 +115,7 @@ fn sqlite_parameters_are_refused_and_file_uris_taken() {
     let db = data_copy("chinook.sqlite", dir);
     fs::rename(&db, dir.join("app db.sqlite")).unwrap();
     for source in [
-        "sqlite:app db.sqlite?immutable=1",
+        "sqlite:app db.sqlite?nolock=1",
         "file:app%20db.sqlite?cache=shared",
     ] {
         let (code, text) = run(dir, &["backup", source, "--out", "b"]);
@@ -259,4 +259,36 @@ fn a_server_that_never_answers_is_given_up_on_in_time() {
         assert_eq!(out.status.code(), Some(3), "{args:?} {env:?}: {text}");
         assert!(text.contains("did not answer within 2s"), "{text}");
     }
+}
+
+/// A WAL database on a read-only filesystem said only "cannot open … check the path and
+/// permissions": it needs its `-shm` file, which cannot be made there; the message says so and
+/// offers `?immutable=1`, which reads it.
+#[test]
+fn a_wal_database_on_a_read_only_mount_is_explained_and_read_immutable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ro = tmp.path().join("ro");
+    fs::create_dir(&ro).unwrap();
+    let Some(mount) = crate::support::chaos::mount_tmpfs(&ro, "size=8m") else {
+        return;
+    };
+    let db = data_copy("chinook.sqlite", &ro);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; CREATE TABLE added(x); INSERT INTO added VALUES (1);",
+    )
+    .unwrap();
+    drop(conn);
+    assert!(!ro.join("chinook.sqlite-shm").exists());
+    mount.remount_read_only();
+    let path = db.to_str().unwrap();
+    let (code, text) = run(tmp.path(), &["backup", path, "--out", "b"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("-shm file"), "{text}");
+    let offered = format!("sqlite:{path}?immutable=1");
+    assert!(text.contains(&offered), "{text}");
+    let args = ["backup", &offered, "--out", "b", "--restore-test"];
+    let (code, text) = run(tmp.path(), &args);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("restore OK: 12 tables"), "{text}");
 }

@@ -84,16 +84,19 @@ fn has_url_scheme(source: &str) -> bool {
 /// A SQLite database file to back up.
 pub struct Sqlite {
     path: PathBuf,
+    /// `?immutable=1`: SQLite reads the file as it is, without locks, a `-shm` file or the WAL
+    /// (a WAL database on a read-only filesystem opens no other way).
+    immutable: bool,
 }
 
 /// Restores SQLite backups into the restore test's private directory.
 pub struct SqliteRestorer;
 
 impl Sqlite {
-    /// SOURCE is a path or a `sqlite:` URL (`sqlite:app.db`, `sqlite://app.db`,
-    /// `sqlite:///abs/app.db`); a query string is ignored.
+    /// SOURCE is a path, a `sqlite:` URL (`sqlite:app.db`, `sqlite://app.db`,
+    /// `sqlite:///abs/app.db`) or a `file:` URI; see [`parse_source`] for its parameters.
     pub fn from_source(source: &str) -> Result<Self> {
-        let path = parse_source(source)?;
+        let (path, immutable) = parse_source(source)?;
         if path.as_os_str().is_empty() {
             return Err(Error::Usage(format!(
                 "'{source}' names no database file: give a path such as app.db or sqlite:app.db"
@@ -113,7 +116,7 @@ impl Sqlite {
                 "no such file (check the path; dbbackup never creates the source)",
             ));
         }
-        Ok(Self { path })
+        Ok(Self { path, immutable })
     }
 
     /// Copies the source into `dest` in one backup step, so the copy is one consistent snapshot.
@@ -126,11 +129,30 @@ impl Sqlite {
                 "no such file (check the path; dbbackup never creates the source)",
             ));
         }
-        let src = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| source_error(&shown, e))?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let opened = match self.immutable {
+            true => {
+                Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
+            }
+            false => Connection::open_with_flags(path, flags),
+        };
+        let open_error = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::CannotOpen) if !self.immutable && is_wal(path) => {
+                Error::source_db(
+                    &shown,
+                    format!(
+                        "cannot open ({e}): a WAL database is read through its -shm file, which \
+                         is missing and cannot be made here (a read-only directory or \
+                         filesystem). If nothing writes to it, back it up as it is on disk \
+                         with sqlite:{}?immutable=1 (what is still only in its -wal file is \
+                         then left out); else give dbbackup a writable copy of the directory",
+                        path.display()
+                    ),
+                )
+            }
+            _ => source_error(&shown, e),
+        };
+        let src = opened.map_err(open_error)?;
         // No busy handler: SQLite's own backs off up to 100 ms per try, and under a writer that
         // commits continuously in rollback-journal mode it keeps missing the short gaps between
         // commits. Polling every millisecond (below) catches them.
@@ -142,7 +164,7 @@ impl Sqlite {
         loop {
             match src.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())) {
                 Err(e) if is_busy(&e) && Instant::now() < deadline => wait_for_lock(),
-                other => break other.map_err(|e| source_error(&shown, e))?,
+                other => break other.map_err(open_error)?,
             }
         }
         let create_error = |e: rusqlite::Error| {
@@ -382,27 +404,32 @@ impl Scratch for SqliteScratch {
 /// Strips a `sqlite:` scheme and any query string.
 /// The database file a SOURCE names: a path, a `sqlite:` URL (`sqlite:app.db`,
 /// `sqlite:///abs/app.db`) or a SQLite `file:` URI (`file:app.db?mode=ro`,
-/// `file:///abs/app.db`, percent-decoded as SQLite decodes it). The only query parameter taken
-/// is `mode=ro`, which is how dbbackup opens every source anyway; any other is refused rather
-/// than ignored.
-fn parse_source(source: &str) -> Result<PathBuf> {
+/// `file:///abs/app.db`, percent-decoded as SQLite decodes it), and whether it is read
+/// `immutable`. The query parameters taken are `mode=ro`, which is how dbbackup opens every
+/// source anyway, and `immutable=1`; any other is refused rather than ignored.
+fn parse_source(source: &str) -> Result<(PathBuf, bool)> {
     let (rest, uri) = match (source.strip_prefix("sqlite:"), source.strip_prefix("file:")) {
         (Some(rest), _) => (rest, false),
         (None, Some(rest)) => (rest, true),
-        (None, None) => return Ok(PathBuf::from(source)),
+        (None, None) => return Ok((PathBuf::from(source), false)),
     };
     let rest = match uri {
         true => rest.split_once('#').map_or(rest, |(p, _)| p),
         false => rest,
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut immutable = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        if pair != "mode=ro" {
-            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-            return Err(Error::Usage(format!(
-                "{source}: unknown or unsupported parameter '{key}' (dbbackup takes only \
-                 mode=ro, and opens every source read-only anyway)"
-            )));
+        match pair {
+            "mode=ro" | "immutable=0" => {}
+            "immutable=1" => immutable = true,
+            _ => {
+                let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+                return Err(Error::Usage(format!(
+                    "{source}: unknown or unsupported parameter '{key}' (dbbackup takes \
+                     mode=ro, which it does anyway, and immutable=1)"
+                )));
+            }
         }
     }
     let path = match path.strip_prefix("//") {
@@ -420,11 +447,35 @@ fn parse_source(source: &str) -> Result<PathBuf> {
         None => path.to_string(),
     };
     if !uri {
-        return Ok(PathBuf::from(path));
+        return Ok((PathBuf::from(path), immutable));
     }
     use std::os::unix::ffi::OsStringExt;
     let bytes: Vec<u8> = percent_encoding::percent_decode_str(&path).collect();
-    Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+    Ok((
+        PathBuf::from(std::ffi::OsString::from_vec(bytes)),
+        immutable,
+    ))
+}
+
+/// `file:PATH?immutable=1`, PATH percent-encoded where a URI would misread it.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    const SPECIAL: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b'%')
+        .add(b'?')
+        .add(b'#')
+        .add(b' ');
+    let encoded = percent_encoding::percent_encode(path.as_os_str().as_bytes(), SPECIAL);
+    format!("file:{encoded}?immutable=1")
+}
+
+/// Whether the file is a database in WAL mode (header bytes 18 and 19 are 2).
+fn is_wal(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| header[18] == 2 && header[19] == 2)
 }
 
 /// Opens a copy we made ourselves (snapshot or restored database).
