@@ -292,3 +292,29 @@ fn a_wal_database_on_a_read_only_mount_is_explained_and_read_immutable() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("restore OK: 12 tables"), "{text}");
 }
+
+/// A collation the application that made the database defines failed the backup with "no such
+/// collation sequence: mycoll", naming no table: the tables that use it are named.
+#[test]
+fn an_unknown_collation_names_the_tables_that_use_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("people.db");
+    // What an application with its own collation writes (made here by editing the schema, as
+    // the collation itself is not registered in this process).
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE people(name TEXT);
+             CREATE INDEX people_name ON people(name);
+             INSERT INTO people VALUES ('b'), ('a');
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = 'CREATE TABLE people(name TEXT COLLATE MyColl)'
+              WHERE name = 'people';
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+    let (code, text) = run(tmp.path(), &["backup", "people.db", "--out", "b"]);
+    assert_eq!(code, Some(5), "{text}");
+    assert!(text.contains("no such collation sequence"), "{text}");
+    assert!(text.contains("used by table \"people\""), "{text}");
+}

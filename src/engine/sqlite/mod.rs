@@ -315,8 +315,67 @@ fn verify_snapshot(path: &Path, check: SnapshotCheck, object: &str) -> Result<Sn
             .join()
             .map_err(|_| Error::Internal("the integrity check thread panicked".into()))?;
         // A corrupt snapshot is reported as such, whatever describing it ran into.
-        checked?;
-        described
+        checked.map_err(|e| naming_collation_users(path, e))?;
+        described.map_err(|e| naming_collation_users(path, e))
+    })
+}
+
+/// SQLite's "no such collation sequence: X" names no object: the tables and indexes whose
+/// definition uses collation X are named (an application-defined collation that only the
+/// program that made the database has, so SQLite cannot check their order without it).
+fn naming_collation_users(path: &Path, err: Error) -> Error {
+    let Error::Verify { object, reason } = &err else {
+        return err;
+    };
+    let Some(name) = reason
+        .split("no such collation sequence: ")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', ')', ':', ',']).next())
+        .map(str::to_lowercase)
+    else {
+        return err;
+    };
+    let users = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, _, sql)| uses_collation(sql, &name))
+        .map(|(kind, object, _)| format!("{kind} {object:?}"))
+        .collect::<Vec<_>>();
+    if users.is_empty() {
+        return err;
+    }
+    Error::Verify {
+        object: object.clone(),
+        reason: format!(
+            "{reason}: used by {}; the application that made the database defines that \
+             collation, and without it SQLite can neither check nor compare their order, so \
+             dbbackup cannot verify this database",
+            users.join(", ")
+        ),
+    }
+}
+
+/// Whether SQL text uses `COLLATE name` (any case, the name bare or quoted).
+fn uses_collation(sql: &str, name: &str) -> bool {
+    let lower = sql.to_lowercase();
+    lower.match_indices("collate").any(|(at, word)| {
+        let rest = lower[at + word.len()..].trim_start();
+        let rest = rest.trim_start_matches(['"', '`', '[', '\'']);
+        rest.strip_prefix(name)
+            .is_some_and(|after| !after.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
     })
 }
 
