@@ -318,3 +318,33 @@ fn an_unknown_collation_names_the_tables_that_use_it() {
     assert!(text.contains("no such collation sequence"), "{text}");
     assert!(text.contains("used by table \"people\""), "{text}");
 }
+
+/// A table whose name is not UTF-8 (an SQL_ASCII database takes any bytes) failed with
+/// "invalid byte sequence for encoding UTF8: 0xe9", naming nothing: the table is named.
+#[test]
+fn a_name_that_is_not_utf8_is_named() {
+    use crate::support::pg;
+    if !pg::server_up() {
+        return;
+    }
+    let db = pg::TestDb::reserve("sql_ascii");
+    pg::psql(
+        "postgres",
+        &format!(
+            "CREATE DATABASE {} ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' \
+             LC_CTYPE 'C'",
+            db.name
+        ),
+    );
+    pg::psql(
+        &db.name,
+        "DO $$ BEGIN EXECUTE 'CREATE TABLE ' \
+           || quote_ident('caf' || convert_from('\\xe9'::bytea, 'SQL_ASCII')) || ' (id int)'; \
+         END $$; CREATE TABLE fine(id int);",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, text) = run(tmp.path(), &["backup", &db.url(), "--out", "b"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains(r#"table "public"."caf\xe9""#), "{text}");
+    assert!(!text.contains("fine"), "{text}");
+}
