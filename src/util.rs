@@ -136,6 +136,36 @@ pub fn url_userinfo_refusal(url: &str, password_var: &str) -> String {
     )
 }
 
+/// A URL with any password removed (its authority's and `password=` parameters), for logs
+/// and errors; an ambiguous one ([`url_userinfo_ambiguous`]) shows its scheme only, an
+/// unparsable one nothing.
+pub fn redact_url(source: &str) -> String {
+    if url_userinfo_ambiguous(source) {
+        return format!(
+            "{}://(unreadable URL, not shown)",
+            source.split_once("://").map_or("", |(s, _)| s)
+        );
+    }
+    match url::Url::parse(source) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(None);
+            }
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .into_owned()
+                .filter(|(k, _)| k != "password")
+                .collect();
+            if url.query().is_some() {
+                url.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            let shown = url.to_string();
+            shown.strip_suffix('?').unwrap_or(&shown).to_string()
+        }
+        Err(_) => "(unparsable URL)".to_string(),
+    }
+}
+
 /// The passwords a URL argument carries, whole, as written and percent-decoded: the
 /// password of its authority and any `password=` query parameter. When the URL is ambiguous
 /// ([`url_userinfo_ambiguous`]), what the user most likely meant: everything between the

@@ -174,8 +174,12 @@ pub fn for_source(source: &str) -> Result<&'static dyn Engine> {
         .find(|e| e.takes(source))
         .ok_or_else(|| {
             Error::Usage(format!(
-                "no engine takes '{}': give a SQLite path, a postgres:// or a mysql:// URL",
-                redact(source)
+                "no engine takes {}: give a SQLite path (or a sqlite: or file: URL), a \
+                 postgres:// or a mysql:// URL",
+                match source.split_once("://") {
+                    Some((scheme, _)) => format!("{scheme}:// URLs"),
+                    None => format!("'{source}'"),
+                }
             ))
         })
 }
@@ -189,7 +193,8 @@ pub fn open_source(source: &str, opts: &SourceOptions) -> Result<Box<dyn Source>
 pub fn redact(source: &str) -> String {
     match ENGINES.iter().find(|e| e.takes(source)) {
         Some(engine) => engine.redact(source),
-        None => source.to_string(),
+        // A URL of a scheme no engine takes may carry a password all the same.
+        None => crate::util::redact_url(source),
     }
 }
 

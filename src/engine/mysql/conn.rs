@@ -322,30 +322,7 @@ fn escape_option(value: &str) -> String {
 
 /// SOURCE with any password removed, for messages about URLs.
 pub fn redact(source: &str) -> String {
-    if crate::util::url_userinfo_ambiguous(source) {
-        return format!(
-            "{}://(unreadable URL, not shown)",
-            source.split_once("://").map_or("", |(s, _)| s)
-        );
-    }
-    match Url::parse(source) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                let _ = url.set_password(None);
-            }
-            let pairs: Vec<(String, String)> = url
-                .query_pairs()
-                .into_owned()
-                .filter(|(k, _)| k != "password")
-                .collect();
-            if url.query().is_some() {
-                url.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            let shown = url.to_string();
-            shown.strip_suffix('?').unwrap_or(&shown).to_string()
-        }
-        Err(_) => "(unparsable URL)".to_string(),
-    }
+    crate::util::redact_url(source)
 }
 
 fn env(name: &str) -> Option<String> {

@@ -378,29 +378,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// SOURCE with any password removed, for error messages about URLs we could not parse.
 pub fn redact(source: &str) -> String {
-    if crate::util::url_userinfo_ambiguous(source) {
-        return format!(
-            "{}://(unreadable URL, not shown)",
-            source.split_once("://").map_or("", |(s, _)| s)
-        );
-    }
-    match Url::parse(source) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                let _ = url.set_password(None);
-            }
-            let pairs: Vec<(String, String)> = url
-                .query_pairs()
-                .into_owned()
-                .filter(|(k, _)| k != "password")
-                .collect();
-            if url.query().is_some() {
-                url.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            url.to_string()
-        }
-        Err(_) => "(unparsable URL)".to_string(),
-    }
+    crate::util::redact_url(source)
 }
 
 fn parse_port(p: &str) -> Result<u16> {
