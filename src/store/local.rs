@@ -197,6 +197,16 @@ fn scan(dir: &Path, stem: Option<&str>) -> std::io::Result<Vec<(naming::BackupNa
 /// The backups a command-line BACKUP names: an archive (or its manifest) is itself; a directory
 /// is its newest backup by file name order, or every one with `all`.
 pub fn locate(path: &Path, all: bool) -> Result<Vec<PathBuf>> {
+    // A killed backup's temporary directory (a plain copy of the database) goes with the next
+    // command that reads the directory, not only the next backup into it.
+    let dir = match path.is_dir() {
+        true => path,
+        false => path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    };
+    crate::process::remove_abandoned_dirs(dir, TEMP_PREFIX);
     if path.is_dir() {
         let mut found = scan(path, None)
             .map_err(|e| Error::unreadable(path, format!("cannot list the directory: {e}")))?;

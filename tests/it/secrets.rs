@@ -317,3 +317,40 @@ fn the_snapshot_is_private_while_the_backup_runs() {
         "modes (directory, snapshot): {seen:?}"
     );
 }
+
+/// A SIGKILLed backup leaves its temporary directory (a plain copy of the database) in DIR, as
+/// no handler runs. Not only the next backup there removes it: any command that reads the
+/// directory does (restore-test, inspect, restore).
+#[test]
+fn any_command_on_the_directory_removes_a_killed_backups_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = crate::support::data_copy("chinook.sqlite", tmp.path());
+    let out = tmp.path().join("b");
+    let backup = dbbackup()
+        .arg("backup")
+        .arg(&db)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(backup.status.success());
+    for command in [&["restore-test"][..], &["inspect"][..]] {
+        // What a killed run leaves: its pid (one above the kernel's maximum never runs).
+        let left = out.join(".dbbackup-tmp-4194399-AbCdEf");
+        fs::create_dir(&left).unwrap();
+        fs::write(
+            left.join("snapshot.sqlite"),
+            b"a plain copy of the database",
+        )
+        .unwrap();
+        let run = dbbackup().args(command).arg(&out).output().unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(
+            !left.exists(),
+            "{command:?} left the killed backup's snapshot"
+        );
+    }
+}
