@@ -7,7 +7,6 @@
 //! names a database or a destination. If any step fails nothing is pruned anywhere and the
 //! error says which step; a backup that fails its restore test is set aside and goes nowhere.
 
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -130,6 +129,14 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
             encrypt::IDENTITY_HINT
         )));
     }
+    // `backup b app.db`: SOURCE and DIR swapped. Said before anything opens either.
+    if opts.out.exists() && !opts.out.is_dir() {
+        return Err(Error::Usage(format!(
+            "DIR {} is a file, not a directory: SOURCE comes first, then DIR \
+             (dbbackup backup SOURCE --out DIR)",
+            opts.out.display()
+        )));
+    }
     let source = engine::open_source(
         &opts.source,
         &SourceOptions {
@@ -145,7 +152,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     let created = OffsetDateTime::now_utc();
 
     let archive_tmp = work.path().join("archive.gz");
-    let file = File::create(&archive_tmp)
+    let file = crate::util::create_private(&archive_tmp)
         .map_err(|e| Error::output("create backup file", &archive_tmp, e))?;
     let sink = Sink::new(
         BufWriter::with_capacity(1 << 20, file),

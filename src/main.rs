@@ -16,7 +16,31 @@ fn main() -> ExitCode {
             runner.mask(&secret);
         }
     }
-    let cli = cli::Cli::parse();
+    // Before the argument parser, which quotes a value it cannot place: `--encrypt-to "$(cat
+    // private-key)"` would print the whole key.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Err(err) = dbbackup::archive::encrypt::refuse_secret_key_args(&args) {
+        let line = format!("error: {err}\n");
+        let _ = dbbackup::runner::OneLinePerEvent(std::io::stderr()).write_all(line.as_bytes());
+        runner.error("dbbackup failed", &err.to_string());
+        return ExitCode::from(err.exit_code());
+    }
+    // The parser quotes a value it refuses (`--keep postgres://u:PASSWORD@…`): its message is
+    // shown with every secret of the command line replaced, on a terminal too.
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => {
+            let mut text = err.render().to_string();
+            for secret in dbbackup::runner::known_secrets(args.iter().cloned()) {
+                text = text.replace(&secret, "***");
+            }
+            let _ = std::io::stderr().write_all(text.as_bytes());
+            return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
+        }
+    };
     tracing_subscriber::fmt()
         .with_writer(|| dbbackup::runner::OneLinePerEvent(std::io::stderr()))
         .without_time()

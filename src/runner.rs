@@ -167,8 +167,9 @@ impl<W: Write> Write for OneLinePerEvent<W> {
 }
 
 /// Environment variables whose values are secrets dbbackup may be handed.
-const SECRET_VARS: [&str; 6] = [
+const SECRET_VARS: [&str; 7] = [
     "PGPASSWORD",
+    "MYSQL_PWD",
     "GITHUB_TOKEN",
     "ACTIONS_RUNTIME_TOKEN",
     "DBBACKUP_IDENTITY",
@@ -201,15 +202,16 @@ pub fn known_secrets(args: impl IntoIterator<Item = String>) -> Vec<String> {
         } else if let Some(file) = arg.strip_prefix("--identity=") {
             secrets.extend(std::fs::read_to_string(file).ok());
         }
-        if let Some(password) = url::Url::parse(&arg)
-            .ok()
-            .and_then(|u| u.password().map(str::to_owned))
-        {
-            if let Ok(decoded) = percent_encoding::percent_decode_str(&password).decode_utf8() {
-                secrets.push(decoded.into_owned());
-            }
-            secrets.push(password);
+        // A secret key given where a public one goes (refused before anything else runs).
+        if crate::archive::encrypt::is_secret_key(&arg) {
+            secrets.push(arg.clone());
         }
+        // `--restore-into=postgres://…` carries its URL after the `=`.
+        let value = arg
+            .strip_prefix("--")
+            .and_then(|a| a.split_once('='))
+            .map(|(_, v)| v);
+        secrets.extend(crate::util::url_passwords(value.unwrap_or(&arg)));
     }
     secrets.extend(SECRET_VARS.iter().filter_map(|v| std::env::var(v).ok()));
     // The runner matches a mask within one log line, so a key file (an SSH private key, an age

@@ -75,6 +75,150 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Creates (or truncates) a file that only its owner can read, mode 0600 from the start: a
+/// backup, a manifest or a restored copy holds the database's data, and a umask of 022 would
+/// make it readable by every user of the machine. Never wider than a source, which its owner
+/// must be able to read anyway.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// The text after `scheme://` of a URL argument, and where its authority (user, password,
+/// host, port) ends as a URL parser reads it: at the first `/`, `?` or `#`.
+fn after_scheme(url: &str) -> Option<(&str, usize)> {
+    let (scheme, after) = url.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        return None;
+    }
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    Some((after, end))
+}
+
+/// Whether a URL's user and password cannot be read as the user meant them: an unencoded
+/// `@`, `#`, `/` or `?` in the password ends the authority early, so a URL parser takes part
+/// of the password for the host, the path or a fragment (`postgres://u:p@ss#word@host/db`
+/// reads as password `p`, host `ss`). Such a URL is refused whole, and nothing of it is shown.
+/// An `@` past the authority with a `:` before it is ambiguous in itself:
+/// `postgres://host:5432/db?user=a@b` reads as well as user `host` with password
+/// `5432/db?user=a` on host `b`; an `@` written `%40` there is not.
+pub fn url_userinfo_ambiguous(url: &str) -> bool {
+    let Some((after, end)) = after_scheme(url) else {
+        return false;
+    };
+    if after.contains('#') {
+        return true;
+    }
+    match after.rfind('@') {
+        Some(at) if at >= end => after[..at].contains(':'),
+        _ => false,
+    }
+}
+
+/// Why an ambiguous URL ([`url_userinfo_ambiguous`]) is refused, naming only its scheme;
+/// `password_var` is the variable that can carry the password instead (`PGPASSWORD`).
+pub fn url_userinfo_refusal(url: &str, password_var: &str) -> String {
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    format!(
+        "the {scheme}:// URL cannot be read: a '#', or an '@' after a '/' or '?', can only mean \
+         a password holding characters that end that part of a URL (@ # / ?), so part of it \
+         would be taken for the host or the database (the URL is not shown, as it may hold a \
+         password). Percent-encode them in the password (@ as %40, # as %23, / as %2F, ? as \
+         %3F, % as %25, : as %3A), and any @ after the host (?user=me%40corp), or leave the \
+         password out of the URL and set {password_var}"
+    )
+}
+
+/// A URL with any password removed (its authority's and `password=` parameters), for logs
+/// and errors; an ambiguous one ([`url_userinfo_ambiguous`]) shows its scheme only, an
+/// unparsable one nothing.
+pub fn redact_url(source: &str) -> String {
+    if url_userinfo_ambiguous(source) {
+        return format!(
+            "{}://(unreadable URL, not shown)",
+            source.split_once("://").map_or("", |(s, _)| s)
+        );
+    }
+    match url::Url::parse(source) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(None);
+            }
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .into_owned()
+                .filter(|(k, _)| k != "password")
+                .collect();
+            if url.query().is_some() {
+                url.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            let shown = url.to_string();
+            shown.strip_suffix('?').unwrap_or(&shown).to_string()
+        }
+        Err(_) => "(unparsable URL)".to_string(),
+    }
+}
+
+/// The passwords a URL argument carries, whole, as written and percent-decoded: the
+/// password of its authority and any `password=` query parameter. When the URL is ambiguous
+/// ([`url_userinfo_ambiguous`]), what the user most likely meant: everything between the
+/// user's `:` and the last `@`, never the fragment a URL parser would take, which would
+/// mask a few letters everywhere and leave the rest of the password shown.
+pub fn url_passwords(arg: &str) -> Vec<String> {
+    let Some((after, end)) = after_scheme(arg) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    if url_userinfo_ambiguous(arg) {
+        let userinfo = after.rfind('@').map_or(after, |at| &after[..at]);
+        if let Some((_, password)) = userinfo.split_once(':') {
+            found.push(password.to_string());
+        }
+    } else if let Ok(url) = url::Url::parse(arg) {
+        // As written on the command line too, which a URL parser may encode differently (a
+        // second `:` as %3A).
+        if let Some((_, password)) = after[..end]
+            .rfind('@')
+            .and_then(|at| after[..at].split_once(':'))
+        {
+            found.push(password.to_string());
+        }
+        found.extend(url.password().map(str::to_owned));
+        found.extend(
+            url.query_pairs()
+                .filter(|(k, _)| k == "password")
+                .map(|(_, v)| v.into_owned()),
+        );
+        // The raw query value too: as written on the command line.
+        found.extend(url.query().into_iter().flat_map(|q| {
+            q.split('&')
+                .filter_map(|pair| pair.strip_prefix("password="))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        }));
+    } else if let Some((_, password)) = after[..after.rfind('@').unwrap_or(0)].split_once(':') {
+        // Unparsable: still mask what stands where a password would.
+        found.push(password.to_string());
+    }
+    let decoded: Vec<String> = found
+        .iter()
+        .filter_map(|p| percent_encoding::percent_decode_str(p).decode_utf8().ok())
+        .map(|p| p.into_owned())
+        .collect();
+    found.extend(decoded);
+    found.retain(|p| !p.is_empty());
+    found.sort();
+    found.dedup();
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,6 +91,35 @@ impl Recipients {
     }
 }
 
+/// Whether TEXT holds a secret key (an age identity or a PEM/OpenSSH private key): text that
+/// must never be echoed, whatever it was given as.
+pub fn is_secret_key(text: &str) -> bool {
+    text.contains("AGE-SECRET-KEY-") || text.contains("PRIVATE KEY")
+}
+
+/// Refuses a command line that holds a secret key in any argument (`--encrypt-to "$(cat
+/// key)"`), before the argument parser can quote it in an error. Names the option only.
+pub fn refuse_secret_key_args(args: &[String]) -> Result<()> {
+    let Some(at) = args.iter().position(|a| is_secret_key(a)) else {
+        return Ok(());
+    };
+    let option = args[..at]
+        .last()
+        .filter(|a| a.starts_with("--"))
+        .map(|a| a.split('=').next().unwrap_or(a).to_string())
+        .or_else(|| {
+            let a = &args[at];
+            a.starts_with("--")
+                .then(|| a.split('=').next().unwrap_or(a).to_string())
+        });
+    let given = option.map_or("an argument".to_string(), |o| o.to_string());
+    Err(Error::Usage(format!(
+        "{given} was given a secret key (not shown): --encrypt-to takes the public key \
+         (age-keygen -y KEYFILE, or the .pub file's line), and --identity the name of the \
+         secret key's file (or its text in DBBACKUP_IDENTITY)"
+    )))
+}
+
 fn parse_recipient(entry: &str) -> Result<Box<dyn age::Recipient + Send>> {
     let refuse = |why: String| {
         Error::Usage(format!(
@@ -108,7 +137,7 @@ fn parse_recipient(entry: &str) -> Result<Box<dyn age::Recipient + Send>> {
             .parse()
             .map_err(|e| refuse(format!("not a usable SSH public key ({e:?})")))?;
         Ok(Box::new(key))
-    } else if entry.starts_with("AGE-SECRET-KEY-") || entry.contains("PRIVATE KEY") {
+    } else if is_secret_key(entry) {
         // Never echo a secret key back, even one given by mistake.
         Err(Error::Usage(
             "--encrypt-to was given a secret key: give its public key (age-keygen -y KEYFILE), \

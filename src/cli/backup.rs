@@ -110,7 +110,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             true => Some(restore_test::Options {
                 quick: args.quick,
                 identity: args.identity.load()?,
-                ..Default::default()
+                // The source's server with the source's credentials: the manifest records the
+                // source without its password, so the restore could not log in from it.
+                restore_into: dbbackup::engine::restore_server(&args.source),
             }),
             false => None,
         },

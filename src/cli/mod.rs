@@ -86,8 +86,7 @@ fn print_json(value: &serde_json::Value) {
 /// GitHub REST access, shared by the commands that use it.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TokenArgs {
-    /// GitHub token (the job's GITHUB_TOKEN); the repository comes from GITHUB_REPOSITORY and
-    /// the API root from GITHUB_API_URL.
+    /// GitHub token (the job's GITHUB_TOKEN); the API root comes from GITHUB_API_URL.
     #[arg(
         long,
         env = "GITHUB_TOKEN",
@@ -95,17 +94,19 @@ pub(crate) struct TokenArgs {
         value_name = "TOKEN"
     )]
     github_token: Option<String>,
+    /// The repository as OWNER/REPO (default: GITHUB_REPOSITORY, which GitHub Actions sets;
+    /// give it from anywhere else).
+    #[arg(long, env = "GITHUB_REPOSITORY", value_name = "OWNER/REPO")]
+    repo: Option<String>,
 }
 
 impl TokenArgs {
     pub fn store(self) -> anyhow::Result<ArtifactStore> {
-        Ok(ArtifactStore::connect(GitHub::from_env(
-            self.github_token,
-        )?)?)
+        Ok(ArtifactStore::connect(self.github()?)?)
     }
 
     pub fn github(self) -> dbbackup::Result<GitHub> {
-        GitHub::from_env(self.github_token)
+        GitHub::for_repository(self.github_token, self.repo.as_deref().unwrap_or_default())
     }
 }
 

@@ -19,6 +19,21 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    // TARGET is the database file to write, never a directory to write into (--force would
+    // only fail later, after a whole restore, with "Is a directory").
+    if args.target.is_dir() {
+        return Err(dbbackup::Error::Usage(format!(
+            "TARGET {} is a directory: give the path of the database file to create (such as \
+             {})",
+            args.target.display(),
+            args.target.join("restored.db").display()
+        ))
+        .into());
+    }
+    // A database on a server: an existing one is refused before a whole restore is spent.
+    if !args.force {
+        dbbackup::engine::refuse_existing_target(&args.target.to_string_lossy())?;
+    }
     let archive = local::locate(&args.backup, false)?.remove(0);
     let opts = Options {
         identity: args.identity.load()?,

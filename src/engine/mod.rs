@@ -57,6 +57,12 @@ pub trait Engine: Sync {
     fn restore_server(&self, _target: &str) -> Option<String> {
         None
     }
+
+    /// Refuses a TARGET of `dbbackup restore` (a database on this engine's server) that exists
+    /// already, before anything is restored: the refusal must not cost a whole restore.
+    fn refuse_existing_target(&self, _target: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What a backup asks of a source beyond its name.
@@ -169,8 +175,12 @@ pub fn for_source(source: &str) -> Result<&'static dyn Engine> {
         .find(|e| e.takes(source))
         .ok_or_else(|| {
             Error::Usage(format!(
-                "no engine takes '{}': give a SQLite path, a postgres:// or a mysql:// URL",
-                redact(source)
+                "no engine takes {}: give a SQLite path (or a sqlite: or file: URL), a \
+                 postgres:// or a mysql:// URL",
+                match source.split_once("://") {
+                    Some((scheme, _)) => format!("{scheme}:// URLs"),
+                    None => format!("'{source}'"),
+                }
             ))
         })
 }
@@ -184,7 +194,8 @@ pub fn open_source(source: &str, opts: &SourceOptions) -> Result<Box<dyn Source>
 pub fn redact(source: &str) -> String {
     match ENGINES.iter().find(|e| e.takes(source)) {
         Some(engine) => engine.redact(source),
-        None => source.to_string(),
+        // A URL of a scheme no engine takes may carry a password all the same.
+        None => crate::util::redact_url(source),
     }
 }
 
@@ -204,6 +215,15 @@ pub fn named(name: &str) -> Result<&'static dyn Engine> {
 /// The restorer for a backup, from its manifest's engine.
 pub fn restorer(target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
     named(&target.manifest.engine.name)?.restorer(target)
+}
+
+/// Refuses an existing database as `dbbackup restore`'s TARGET (without `--force`), asking
+/// its server before anything is restored. A file TARGET is checked where it is restored.
+pub fn refuse_existing_target(target: &str) -> Result<()> {
+    match ENGINES.iter().find(|e| e.restore_server(target).is_some()) {
+        Some(engine) => engine.refuse_existing_target(target),
+        None => Ok(()),
+    }
 }
 
 /// The server `dbbackup restore` restores TARGET on, when TARGET names a database on one.

@@ -52,18 +52,12 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// The permissions a workflow needs, shown whenever GitHub refuses or no token is given.
+/// The permissions a workflow needs, shown whenever GitHub refuses or no token is given. One
+/// line: errors are printed one per line, with any line break shown as a literal `\n`.
 pub const PERMISSIONS_HINT: &str = "the workflow's GITHUB_TOKEN needs `actions: write` (list, \
-download and delete artifacts) and `contents: read`; grant them in the workflow or job YAML:
-
-    permissions:
-      actions: write
-      contents: read
-
-and pass the token to dbbackup:
-
-    env:
-      GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}";
+download and delete artifacts) and `contents: read`: grant them in the workflow or job YAML \
+with `permissions: { actions: write, contents: read }`, and pass the token to dbbackup with \
+`env: { GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }} }`";
 
 /// How to reach GitHub's REST API for one repository.
 #[derive(Debug, Clone)]
@@ -77,23 +71,27 @@ pub struct GitHub {
 }
 
 impl GitHub {
-    /// From the job's environment (`GITHUB_API_URL`, `GITHUB_REPOSITORY`) and a token from
-    /// `--github-token` or `GITHUB_TOKEN`.
-    pub fn from_env(token: Option<String>) -> Result<GitHub> {
+    /// For `repository` (OWNER/REPO: `--repo`, or `GITHUB_REPOSITORY`), with the API root from
+    /// `GITHUB_API_URL` and a token from `--github-token` or `GITHUB_TOKEN`.
+    pub fn for_repository(token: Option<String>, repository: &str) -> Result<GitHub> {
         let token = token.filter(|t| !t.is_empty()).ok_or_else(|| {
             Error::Remote(format!(
                 "no GitHub token: set GITHUB_TOKEN or pass --github-token; {PERMISSIONS_HINT}"
             ))
         })?;
-        let repository = std::env::var("GITHUB_REPOSITORY").unwrap_or_default();
         let Some((owner, repo)) = repository
             .split_once('/')
             .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
         else {
-            return Err(Error::Usage(format!(
-                "GITHUB_REPOSITORY must name the repository as OWNER/REPO (got {repository:?}); \
-                 GitHub Actions sets it in every job"
-            )));
+            return Err(Error::Usage(match repository.is_empty() {
+                true => "no repository: pass --repo OWNER/REPO (GitHub Actions sets \
+                         GITHUB_REPOSITORY in every job)"
+                    .to_string(),
+                false => format!(
+                    "the repository must be named as OWNER/REPO in --repo or GITHUB_REPOSITORY \
+                     (got {repository:?})"
+                ),
+            }));
         };
         let api_url = std::env::var("GITHUB_API_URL")
             .ok()

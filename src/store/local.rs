@@ -186,6 +186,9 @@ fn scan(dir: &Path, stem: Option<&str>) -> std::io::Result<Vec<(naming::BackupNa
             };
             engine::is_archive_extension(&parsed.ext).then_some((parsed, name))
         })
+        // Only dbbackup's own: a file named like a backup without its manifest is someone
+        // else's, which rotation and prune never delete and restore-test would not read.
+        .filter(|(_, name)| manifest::path_for(&dir.join(name)).is_file())
         .collect();
     found.sort();
     Ok(found)
@@ -194,6 +197,16 @@ fn scan(dir: &Path, stem: Option<&str>) -> std::io::Result<Vec<(naming::BackupNa
 /// The backups a command-line BACKUP names: an archive (or its manifest) is itself; a directory
 /// is its newest backup by file name order, or every one with `all`.
 pub fn locate(path: &Path, all: bool) -> Result<Vec<PathBuf>> {
+    // A killed backup's temporary directory (a plain copy of the database) goes with the next
+    // command that reads the directory, not only the next backup into it.
+    let dir = match path.is_dir() {
+        true => path,
+        false => path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    };
+    crate::process::remove_abandoned_dirs(dir, TEMP_PREFIX);
     if path.is_dir() {
         let mut found = scan(path, None)
             .map_err(|e| Error::unreadable(path, format!("cannot list the directory: {e}")))?;
@@ -321,7 +334,8 @@ impl Store for LocalStore {
 
 /// Writes a small file and makes it durable before anything refers to it.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = fs::File::create(path).map_err(|e| Error::output("write", path, e))?;
+    let mut file =
+        crate::util::create_private(path).map_err(|e| Error::output("write", path, e))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::output("write", path, e))

@@ -90,9 +90,11 @@ pub fn open_remote(url: &str) -> Result<Box<dyn Store>> {
     }
 }
 
-/// What a prune deleted.
+/// What a prune found and deleted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Pruned {
+    /// How many backups of the series the store held before the prune.
+    pub found: usize,
     pub deleted: Vec<StoredBackup>,
 }
 
@@ -137,11 +139,15 @@ pub fn prune(
 ) -> Result<Pruned> {
     let keep = retention::validate_keep(keep).map_err(Error::Usage)?;
     let listed = store.list(series)?;
+    let found = listed.len();
     let doomed: Vec<StoredBackup> = retention::past_keep(listed, keep)
         .into_iter()
         .filter(|b| Some(b.id.as_str()) != protect)
         .collect();
-    let mut pruned = Pruned::default();
+    let mut pruned = Pruned {
+        found,
+        ..Pruned::default()
+    };
     let mut failed = Vec::new();
     for backup in doomed {
         match store.delete(&backup) {

@@ -185,6 +185,12 @@ fn upload_list_download_round_trip() {
         std::fs::read(dl.join(format!("{archive_name}.manifest.json"))).unwrap(),
         std::fs::read(&manifest).unwrap()
     );
+    // Downloaded backups are private, as the backups themselves.
+    for file in std::fs::read_dir(&dl).unwrap() {
+        let path = file.unwrap().path();
+        let mode = std::os::unix::fs::PermissionsExt::mode(&path.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+    }
     // The zip came from the signed URL without the GitHub token (the fake refuses it with one).
     let fetched = fake
         .requests()
@@ -492,6 +498,8 @@ fn missing_or_refused_tokens_say_which_permissions_to_grant() {
             "{case}: {text}"
         );
         assert!(text.contains("permissions:"), "{case}: {text}");
+        // One line, not a YAML block printed as literal `\n` sequences.
+        assert!(!text.contains("\\n"), "{case}: {text}");
         assert_no_secrets(&text);
         assert!(!text.contains("ghs_wrong_token_value"), "{case}: {text}");
     }
@@ -1146,4 +1154,33 @@ fn uploads_to_a_service_answering_with_camel_case_names() {
         output_text(&up)
     );
     assert!(fake.artifacts().iter().any(|a| a.name == "node-shop"));
+}
+
+/// From a laptop there is no GITHUB_REPOSITORY: `--repo OWNER/REPO` names the repository, and
+/// without either the error says to pass it.
+#[test]
+fn artifact_commands_take_the_repository_from_repo() {
+    let fake = FakeGitHub::start();
+    fake.seed("shop-20260101-000000", 10, false, 1, small_zip("x"));
+    let list = dbbackup(&fake)
+        .env_remove("GITHUB_REPOSITORY")
+        .args(["artifact", "list", "--name", "shop", "--json"])
+        .args([
+            "--repo",
+            &format!("{}/{}", fake_github::OWNER, fake_github::REPO),
+        ])
+        .output()
+        .unwrap();
+    assert!(list.status.success(), "{}", output_text(&list));
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    let missing = dbbackup(&fake)
+        .env_remove("GITHUB_REPOSITORY")
+        .args(["artifact", "list", "--name", "shop"])
+        .output()
+        .unwrap();
+    let text = output_text(&missing);
+    assert_eq!(missing.status.code(), Some(2), "{text}");
+    assert!(text.contains("--repo OWNER/REPO"), "{text}");
 }

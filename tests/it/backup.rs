@@ -150,22 +150,21 @@ fn rotation_keeps_newest_of_this_database_only() {
     let db = chinook_copy(tmp.path());
     let out = tmp.path().join("b");
     fs::create_dir_all(&out).unwrap();
-    // Older backups of this database, another database's backup, and a stranger's file.
+    // Older backups of this database, another database's backup (each with its manifest), and
+    // strangers' files: one not named as a backup, one named as a backup without a manifest.
     for name in [
         "chinook-20200101-000000.sqlite.gz",
         "chinook-20200102-000000.sqlite.gz",
         "chinook-20200102-000000-2.sql.gz",
         "chinookx-20200101-000000.sqlite.gz",
         "other-20200101-000000.sqlite.gz",
-        "chinook-notes.gz",
     ] {
         fs::write(out.join(name), b"old").unwrap();
+        fs::write(out.join(format!("{name}.manifest.json")), b"{}").unwrap();
     }
-    fs::write(
-        out.join("chinook-20200101-000000.sqlite.gz.manifest.json"),
-        b"{}",
-    )
-    .unwrap();
+    for name in ["chinook-notes.gz", "chinook-20190101-000000.sqlite.gz"] {
+        fs::write(out.join(name), b"not a backup").unwrap();
+    }
 
     let json = run_json(&[
         "backup",
@@ -198,6 +197,7 @@ fn rotation_keeps_newest_of_this_database_only() {
         new,
         "chinook-20200102-000000-2.sql.gz".to_string(),
         "chinook-notes.gz".to_string(),
+        "chinook-20190101-000000.sqlite.gz".to_string(),
         "chinookx-20200101-000000.sqlite.gz".to_string(),
         "other-20200101-000000.sqlite.gz".to_string(),
     ];

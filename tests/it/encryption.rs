@@ -666,3 +666,44 @@ fn the_identity_never_appears_in_any_output() {
     assert!(shown.contains("encryption | age"), "{shown}");
     assert!(!shown.contains("| `customer_secrets`"), "{shown}");
 }
+
+/// `--encrypt-to "$(cat private-key)"`: an OpenSSH private key starts with `-----`, which the
+/// argument parser took for an option and quoted whole in its error. Refused (exit 2) before
+/// anything parses it, naming the option and not one line of the key, in any spelling.
+#[test]
+fn a_private_key_given_as_recipient_is_refused_without_being_echoed() {
+    let scene = Scene::new();
+    let key_file = scene.dir.path().join("id_ed25519");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "", "-f"])
+        .arg(&key_file)
+        .status();
+    let ssh_key = match keygen {
+        Ok(s) if s.success() => fs::read_to_string(&key_file).unwrap(),
+        // Not installed: a key of the same shape does as well for the parser.
+        _ => "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n\
+              QyNTUxOQAAACDOTlW6VBdCKlda5FsXCEBGVfysQSSwv\n-----END OPENSSH PRIVATE KEY-----\n"
+            .to_string(),
+    };
+    let (age_secret, _) = age_key();
+    for key in [&ssh_key, &age_secret] {
+        let joined = format!("--encrypt-to={key}");
+        for args in [vec!["--encrypt-to", key.as_str()], vec![joined.as_str()]] {
+            let out = dbbackup()
+                .args(scene.backup())
+                .args(&args)
+                .env("GITHUB_ACTIONS", "true")
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+            let all = text(&out);
+            assert!(all.contains("--encrypt-to was given a secret key"), "{all}");
+            for line in all.lines().filter(|l| !l.starts_with("::add-mask::")) {
+                for key_line in key.lines().map(str::trim).filter(|l| l.len() >= 8) {
+                    assert!(!line.contains(key_line), "the key leaked: {line}");
+                }
+            }
+            assert!(!scene.out.exists(), "nothing is written");
+        }
+    }
+}

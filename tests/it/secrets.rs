@@ -227,3 +227,130 @@ fn no_command_prints_or_writes_a_secret() {
         }
     }
 }
+
+/// A 0600 database gives 0600 backups, manifests, JUnit reports and restored copies (native
+/// and SQL, plain and through `restore`), created so from the start: with the usual umask
+/// (022) they were 0644, readable by every user of the machine.
+#[test]
+fn backups_reports_and_restored_copies_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = crate::support::data_copy("chinook.sqlite", tmp.path());
+    fs::set_permissions(&db, fs::Permissions::from_mode(0o600)).unwrap();
+    for format in ["native", "sql"] {
+        let out = tmp.path().join(format);
+        let junit = tmp.path().join(format!("{format}.xml"));
+        let run = dbbackup()
+            .arg("backup")
+            .arg(&db)
+            .arg("--out")
+            .arg(&out)
+            .args(["--format", format, "--junit"])
+            .arg(&junit)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let written = files(&out);
+        assert_eq!(written.len(), 2, "{written:?}");
+        for file in written.iter().chain([&junit]) {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+        let restored = tmp.path().join(format!("restored-{format}.db"));
+        let run = dbbackup()
+            .arg("restore")
+            .arg(&out)
+            .arg(&restored)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(mode(&restored), 0o600, "{}", restored.display());
+    }
+}
+
+/// The snapshot a SQLite backup takes lives in a 0700 directory, and is itself 0600 from its
+/// creation (SQLite made it 0644): seen while the backup runs.
+#[test]
+fn the_snapshot_is_private_while_the_backup_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("big.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000)
+             INSERT INTO t SELECT i, randomblob(1000) FROM n;",
+        )
+        .unwrap();
+    let out = tmp.path().join("b");
+    let mut child = dbbackup()
+        .arg("backup")
+        .arg(&db)
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        for dir in fs::read_dir(&out).into_iter().flatten().flatten() {
+            let snapshot = dir.path().join("snapshot.sqlite");
+            if let Ok(meta) = fs::metadata(&snapshot) {
+                let dir_mode = dir.metadata().unwrap().permissions().mode() & 0o777;
+                seen.push((dir_mode, meta.permissions().mode() & 0o777));
+            }
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(!seen.is_empty(), "the snapshot was never seen");
+    assert!(
+        seen.iter().all(|&(d, f)| d == 0o700 && f == 0o600),
+        "modes (directory, snapshot): {seen:?}"
+    );
+}
+
+/// A SIGKILLed backup leaves its temporary directory (a plain copy of the database) in DIR, as
+/// no handler runs. Not only the next backup there removes it: any command that reads the
+/// directory does (restore-test, inspect, restore).
+#[test]
+fn any_command_on_the_directory_removes_a_killed_backups_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = crate::support::data_copy("chinook.sqlite", tmp.path());
+    let out = tmp.path().join("b");
+    let backup = dbbackup()
+        .arg("backup")
+        .arg(&db)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(backup.status.success());
+    for command in [&["restore-test"][..], &["inspect"][..]] {
+        // What a killed run leaves: its pid (one above the kernel's maximum never runs).
+        let left = out.join(".dbbackup-tmp-4194399-AbCdEf");
+        fs::create_dir(&left).unwrap();
+        fs::write(
+            left.join("snapshot.sqlite"),
+            b"a plain copy of the database",
+        )
+        .unwrap();
+        let run = dbbackup().args(command).arg(&out).output().unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(
+            !left.exists(),
+            "{command:?} left the killed backup's snapshot"
+        );
+    }
+}

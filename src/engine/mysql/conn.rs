@@ -52,9 +52,16 @@ impl ConnInfo {
     /// Parses a `mysql://` / `mariadb://` URL; parts it leaves out come from the variables the
     /// clients read, then the `[client]` group of `~/.my.cnf`, then the clients' defaults.
     pub fn parse(source: &str) -> Result<Self> {
+        if crate::util::url_userinfo_ambiguous(source) {
+            return Err(Error::Usage(crate::util::url_userinfo_refusal(
+                source,
+                "MYSQL_PWD",
+            )));
+        }
         let url = Url::parse(source).map_err(|e| {
             Error::Usage(format!(
-                "'{}' is not a valid MySQL URL ({e}): write mysql://USER@HOST:PORT/DB",
+                "'{}' is not a valid MySQL URL ({e}): write mysql://USER@HOST:PORT/DB; \
+                 percent-encode special characters in the password, or set MYSQL_PWD",
                 redact(source)
             ))
         })?;
@@ -182,7 +189,23 @@ impl ConnInfo {
             Some(s) => opts.socket(Some(s)),
             None => opts.ip_or_hostname(Some(&self.host)).tcp_port(self.port),
         };
-        mysql::Conn::new(opts).map_err(|e| self.connect_error(e))
+        // The TCP connect is bounded by the driver; the handshake after it is bounded here, on a
+        // thread of its own (left behind, blocked, if the server never answers).
+        let limit = timeout.unwrap_or(Duration::from_secs(30));
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(mysql::Conn::new(opts));
+        });
+        match receiver.recv_timeout(limit) {
+            Ok(connected) => connected.map_err(|e| self.connect_error(e)),
+            Err(_) => Err(self.error(format!(
+                "the server at {} accepted the connection but did not answer within {}s: is it \
+                 a MySQL or MariaDB server, and is it overloaded? (the limit is --timeout; \
+                 default 30s)",
+                self.endpoint(),
+                limit.as_secs_f64()
+            ))),
+        }
     }
 
     /// Says which of the usual causes it is: server down, wrong password, no such database.
@@ -299,24 +322,7 @@ fn escape_option(value: &str) -> String {
 
 /// SOURCE with any password removed, for messages about URLs.
 pub fn redact(source: &str) -> String {
-    match Url::parse(source) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                let _ = url.set_password(None);
-            }
-            let pairs: Vec<(String, String)> = url
-                .query_pairs()
-                .into_owned()
-                .filter(|(k, _)| k != "password")
-                .collect();
-            if url.query().is_some() {
-                url.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            let shown = url.to_string();
-            shown.strip_suffix('?').unwrap_or(&shown).to_string()
-        }
-        Err(_) => "(unparsable URL)".to_string(),
-    }
+    crate::util::redact_url(source)
 }
 
 fn env(name: &str) -> Option<String> {

@@ -104,6 +104,28 @@ impl Engine for MysqlEngine {
         is_mysql_url(target).then(|| server_url(target))
     }
 
+    fn refuse_existing_target(&self, target: &str) -> Result<()> {
+        let wanted = ConnInfo::parse(target)?;
+        let mut server = wanted.with_dbname("");
+        server.role = "restore server";
+        let exists: u64 = server
+            .connect(None)?
+            .query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
+                describe::literal(&wanted.dbname)
+            ))
+            .map_err(|e| server.error(db_message(&e)))?
+            .unwrap_or(0);
+        match exists > 0 {
+            true => Err(Error::Usage(format!(
+                "database '{}' already exists on {}: pass --force to replace it",
+                wanted.dbname,
+                server.endpoint()
+            ))),
+            false => Ok(()),
+        }
+    }
+
     fn restorer(&self, target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
         let source = Some(target.manifest.source.as_str()).filter(|s| !s.is_empty());
         let mut conn = match (target.into, source) {

@@ -17,6 +17,10 @@ use crate::error::{Error, Result};
 /// libpq's default port.
 const DEFAULT_PORT: u16 = 5432;
 
+/// How long a connection may take, handshake included, when nothing else says: libpq waits
+/// forever, which in CI is a job stuck until its own limit.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Query parameters that are ours to interpret; every other one is passed to libpq untouched.
 const OWN_PARAMS: [&str; 6] = ["host", "port", "user", "dbname", "password", "sslmode"];
 
@@ -80,9 +84,16 @@ impl ConnInfo {
     /// `PGPORT`, `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGSSLMODE`, then `~/.pgpass`
     /// (`PGPASSFILE`), then libpq's defaults.
     pub fn parse(source: &str) -> Result<Self> {
+        if crate::util::url_userinfo_ambiguous(source) {
+            return Err(Error::Usage(crate::util::url_userinfo_refusal(
+                source,
+                "PGPASSWORD",
+            )));
+        }
         let url = Url::parse(source).map_err(|e| {
             Error::Usage(format!(
-                "'{}' is not a valid PostgreSQL URL ({e}): write postgres://USER@HOST:PORT/DB",
+                "'{}' is not a valid PostgreSQL URL ({e}): write postgres://USER@HOST:PORT/DB; \
+                 percent-encode special characters in the password, or set PGPASSWORD",
                 redact(source)
             ))
         })?;
@@ -240,10 +251,29 @@ impl ConnInfo {
         if let Some(p) = &self.password {
             config.password(p);
         }
-        if let Some(t) = timeout.or_else(|| self.connect_timeout()) {
-            config.connect_timeout(t);
+        // The crate bounds only the TCP connect: a server that accepts and never answers would
+        // hold the handshake forever. The whole of it is bounded here, on a thread of its own
+        // (left behind, blocked, if the server never answers: the process is about to end).
+        let limit = timeout
+            .or_else(|| self.connect_timeout())
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        config.connect_timeout(limit);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(config.connect(tls));
+        });
+        match receiver.recv_timeout(limit) {
+            Ok(connected) => connected.map_err(|e| self.connect_error(e)),
+            Err(_) => Err(self.error(format!(
+                "the server at {}:{} accepted the connection but did not answer within {}s: is \
+                 it a PostgreSQL server, and is it overloaded? (the limit is --timeout, \
+                 connect_timeout in the URL or PGCONNECT_TIMEOUT; default {}s)",
+                self.host,
+                self.port,
+                limit.as_secs_f64(),
+                DEFAULT_CONNECT_TIMEOUT.as_secs()
+            ))),
         }
-        config.connect(tls).map_err(|e| self.connect_error(e))
     }
 
     /// The TLS mode and connector for this server (see [`super::tls`]).
@@ -259,9 +289,16 @@ impl ConnInfo {
         )
     }
 
+    /// `connect_timeout` of the URL, else `PGCONNECT_TIMEOUT`, as libpq reads them (seconds; 0
+    /// or nothing: no limit of the user's, so the default; below 2: 2).
     fn connect_timeout(&self) -> Option<Duration> {
-        let secs: u64 = self.params.get("connect_timeout")?.parse().ok()?;
-        (secs > 0).then(|| Duration::from_secs(secs))
+        let text = self
+            .params
+            .get("connect_timeout")
+            .cloned()
+            .or_else(|| env("PGCONNECT_TIMEOUT"))?;
+        let secs: u64 = text.trim().parse().ok()?;
+        (secs > 0).then(|| Duration::from_secs(secs.max(2)))
     }
 
     /// Says which of the usual causes it is: server down, wrong password, no such database.
@@ -284,9 +321,9 @@ impl ConnInfo {
             ),
             Some(_) => db_message(&err),
             // The postgres crate's own wording when the server asks for a password.
-            None if err.to_string().contains("password missing") => format!(
-                "the server asks for a password for user '{}' and none was given: put it in \
-                 PGPASSWORD or ~/.pgpass",
+            None if error_chain(&err).contains("password missing") => format!(
+                "the server asks for a password for user '{}' and none was given: put it in the \
+                 URL (percent-encoded), PGPASSWORD or ~/.pgpass",
                 self.user
             ),
             None if error_chain(&err).contains("certificate") => format!(
@@ -341,23 +378,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// SOURCE with any password removed, for error messages about URLs we could not parse.
 pub fn redact(source: &str) -> String {
-    match Url::parse(source) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                let _ = url.set_password(None);
-            }
-            let pairs: Vec<(String, String)> = url
-                .query_pairs()
-                .into_owned()
-                .filter(|(k, _)| k != "password")
-                .collect();
-            if url.query().is_some() {
-                url.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            url.to_string()
-        }
-        Err(_) => "(unparsable URL)".to_string(),
-    }
+    crate::util::redact_url(source)
 }
 
 fn parse_port(p: &str) -> Result<u16> {

@@ -83,6 +83,29 @@ impl Engine for PostgresEngine {
     fn restorer(&self, target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
         Ok(Box::new(PostgresRestorer::for_target(target)?))
     }
+
+    fn refuse_existing_target(&self, target: &str) -> Result<()> {
+        let wanted = ConnInfo::parse(target)?;
+        let mut server = wanted.with_dbname(MAINTENANCE_DB);
+        server.role = "restore server";
+        let exists = server
+            .connect(None)?
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                &[&wanted.dbname],
+            )
+            .map_err(|e| server.error(db_message(&e)))?
+            .get::<_, i64>(0)
+            > 0;
+        match exists {
+            true => Err(Error::Usage(format!(
+                "database '{}' already exists on {}: pass --force to replace it",
+                wanted.dbname,
+                server.display()
+            ))),
+            false => Ok(()),
+        }
+    }
 }
 
 impl PostgresRestorer {
@@ -272,12 +295,72 @@ impl Postgres {
     }
 
     fn describe_error(&self, err: postgres::Error) -> Error {
-        if err.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) && self.timeout.is_some()
-        {
+        use postgres::error::SqlState;
+        if err.code() == Some(&SqlState::QUERY_CANCELED) && self.timeout.is_some() {
             self.timeout_error()
+        } else if err.code() == Some(&SqlState::CHARACTER_NOT_IN_REPERTOIRE) {
+            // The server's message names a byte, not the object: find the names that are not
+            // UTF-8 (an SQL_ASCII database takes any bytes).
+            let names = self.non_utf8_names().unwrap_or_default();
+            match names.is_empty() {
+                true => self.source_error(err),
+                false => self.conn.error(format!(
+                    "{}: these names are not UTF-8, which the database's SQL_ASCII encoding \
+                     allowed but a backup cannot describe: {}; rename them (ALTER … RENAME \
+                     TO) to UTF-8",
+                    db_message(&err),
+                    names.join(", ")
+                )),
+            }
         } else {
             self.source_error(err)
         }
+    }
+
+    /// Schemas, tables and columns whose names are not UTF-8, shown with the bad bytes as
+    /// `\xNN`.
+    fn non_utf8_names(&self) -> Result<Vec<String>> {
+        let mut client = self.conn.connect(self.timeout)?;
+        let rows = client
+            .query(
+                "SELECT kind, convert_to(parent, 'SQL_ASCII'), convert_to(name, 'SQL_ASCII') \
+                 FROM (SELECT 'schema' AS kind, '' AS parent, nspname::text AS name \
+                         FROM pg_namespace \
+                       UNION ALL SELECT 'table', n.nspname::text, c.relname::text \
+                         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                       UNION ALL SELECT 'column', c.relname::text, a.attname::text \
+                         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+                        WHERE a.attnum > 0) AS names",
+                &[],
+            )
+            .map_err(|e| self.source_error(e))?;
+        let shown = |bytes: &[u8]| -> String {
+            bytes
+                .utf8_chunks()
+                .map(|chunk| {
+                    let mut text = chunk.valid().to_string();
+                    for b in chunk.invalid() {
+                        text.push_str(&format!("\\x{b:02x}"));
+                    }
+                    text
+                })
+                .collect()
+        };
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let (kind, parent, name): (String, Vec<u8>, Vec<u8>) =
+                    (row.get(0), row.get(1), row.get(2));
+                // Each badly named object once: a table's columns are not listed for its name.
+                if std::str::from_utf8(&name).is_ok() {
+                    return None;
+                }
+                Some(match parent.is_empty() {
+                    true => format!("{kind} \"{}\"", shown(&name)),
+                    false => format!("{kind} \"{}\".\"{}\"", shown(&parent), shown(&name)),
+                })
+            })
+            .collect())
     }
 }
 

@@ -45,7 +45,7 @@ impl Engine for SqliteEngine {
     /// A `sqlite:` URL, or a path: anything that is not a URL of some other scheme, which
     /// another engine (or none) takes.
     fn takes(&self, source: &str) -> bool {
-        source.starts_with("sqlite:") || !has_url_scheme(source)
+        source.starts_with("sqlite:") || source.starts_with("file:") || !has_url_scheme(source)
     }
 
     /// The database file itself first: restoring it is a copy, and it keeps every page as the
@@ -85,6 +85,9 @@ fn has_url_scheme(source: &str) -> bool {
 /// A SQLite database file to back up.
 pub struct Sqlite {
     path: PathBuf,
+    /// `?immutable=1`: SQLite reads the file as it is, without locks, a `-shm` file or the WAL
+    /// (a WAL database on a read-only filesystem opens no other way).
+    immutable: bool,
 }
 
 /// Restores SQLite backups into the restore test's private directory, and describes the copy
@@ -94,25 +97,66 @@ pub struct SqliteRestorer {
 }
 
 impl Sqlite {
-    /// SOURCE is a path or a `sqlite:` URL (`sqlite:app.db`, `sqlite://app.db`,
-    /// `sqlite:///abs/app.db`); a query string is ignored.
+    /// SOURCE is a path, a `sqlite:` URL (`sqlite:app.db`, `sqlite://app.db`,
+    /// `sqlite:///abs/app.db`) or a `file:` URI; see [`parse_source`] for its parameters.
     pub fn from_source(source: &str) -> Result<Self> {
-        let path = parse_source(source);
+        let (path, immutable) = parse_source(source)?;
         if path.as_os_str().is_empty() {
             return Err(Error::Usage(format!(
                 "'{source}' names no database file: give a path such as app.db or sqlite:app.db"
             )));
         }
-        Ok(Self { path })
+        // Checked here, before the backup directory is created for a backup that cannot be.
+        if path.is_dir() {
+            return Err(Error::source_db(
+                path.display(),
+                "is a directory, not a database file: give the database file's path (SOURCE \
+                 comes first, then DIR)",
+            ));
+        }
+        if !path.exists() {
+            return Err(Error::source_db(
+                path.display(),
+                "no such file (check the path; dbbackup never creates the source)",
+            ));
+        }
+        Ok(Self { path, immutable })
     }
 
     /// The source, read-only: a backup never writes to it.
     fn open_source(&self) -> Result<Connection> {
-        Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| source_error(&self.path.display(), e))
+        let path = self.path.as_path();
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let opened = match self.immutable {
+            true => {
+                Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
+            }
+            false => Connection::open_with_flags(path, flags),
+        };
+        opened.map_err(|e| self.open_error(e))
+    }
+
+    /// An error opening or first reading the source, with what to do about a WAL database on a
+    /// read-only filesystem (its missing `-shm` file).
+    fn open_error(&self, e: rusqlite::Error) -> Error {
+        let path = self.path.as_path();
+        let shown = path.display();
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::CannotOpen) if !self.immutable && is_wal(path) => {
+                Error::source_db(
+                    &shown,
+                    format!(
+                        "cannot open ({e}): a WAL database is read through its -shm file, which \
+                         is missing and cannot be made here (a read-only directory or \
+                         filesystem). If nothing writes to it, back it up as it is on disk \
+                         with sqlite:{}?immutable=1 (what is still only in its -wal file is \
+                         then left out); else give dbbackup a writable copy of the directory",
+                        path.display()
+                    ),
+                )
+            }
+            _ => source_error(&shown, e),
+        }
     }
 
     /// A writer crashed mid-transaction and left a hot journal: the file holds some of its
@@ -179,7 +223,7 @@ impl Sqlite {
         loop {
             match src.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())) {
                 Err(e) if is_busy(&e) && Instant::now() < deadline => wait_for_lock(),
-                other => break other.map_err(|e| source_error(&shown, e))?,
+                other => break other.map_err(|e| self.open_error(e))?,
             }
         }
         let create_error = |e: rusqlite::Error| {
@@ -189,6 +233,8 @@ impl Sqlite {
                 std::io::Error::other(e.to_string()),
             )
         };
+        // 0600 like every copy of the data (SQLite would create it 0644).
+        crate::util::create_private(dest).map_err(|e| Error::output("create snapshot", dest, e))?;
         let mut dst = Connection::open(dest).map_err(create_error)?;
         // The snapshot is a private temporary file: a crash discards it, and the archive made
         // from it is fsynced on its own, so SQLite's journal and fsync on the copy would buy
@@ -284,13 +330,16 @@ impl Restorer for SqliteRestorer {
         let path = work_dir.join("restored.sqlite");
         match format {
             Format::Native => {
-                let mut file = std::fs::File::create(&path)
+                let mut file = crate::util::create_private(&path)
                     .map_err(|e| Error::output("create scratch database", &path, e))?;
                 copy_dump(dump, &mut file, &path)?;
                 file.sync_all()
                     .map_err(|e| Error::output("write scratch database", &path, e))?;
             }
             Format::Sql => {
+                // SQLite would create it 0644; an existing file keeps its mode.
+                crate::util::create_private(&path)
+                    .map_err(|e| Error::output("create scratch database", &path, e))?;
                 let conn = Connection::open(&path)
                     .map_err(|e| Error::output("create scratch database", &path, io_error(e)))?;
                 script::run(&conn, dump)?;
@@ -329,8 +378,67 @@ fn verify_snapshot(path: &Path, check: SnapshotCheck, object: &str) -> Result<Sn
             .join()
             .map_err(|_| Error::Internal("the integrity check thread panicked".into()))?;
         // A corrupt snapshot is reported as such, whatever describing it ran into.
-        checked?;
-        described
+        checked.map_err(|e| naming_collation_users(path, e))?;
+        described.map_err(|e| naming_collation_users(path, e))
+    })
+}
+
+/// SQLite's "no such collation sequence: X" names no object: the tables and indexes whose
+/// definition uses collation X are named (an application-defined collation that only the
+/// program that made the database has, so SQLite cannot check their order without it).
+fn naming_collation_users(path: &Path, err: Error) -> Error {
+    let Error::Verify { object, reason } = &err else {
+        return err;
+    };
+    let Some(name) = reason
+        .split("no such collation sequence: ")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', ')', ':', ',']).next())
+        .map(str::to_lowercase)
+    else {
+        return err;
+    };
+    let users = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, _, sql)| uses_collation(sql, &name))
+        .map(|(kind, object, _)| format!("{kind} {object:?}"))
+        .collect::<Vec<_>>();
+    if users.is_empty() {
+        return err;
+    }
+    Error::Verify {
+        object: object.clone(),
+        reason: format!(
+            "{reason}: used by {}; the application that made the database defines that \
+             collation, and without it SQLite can neither check nor compare their order, so \
+             dbbackup cannot verify this database",
+            users.join(", ")
+        ),
+    }
+}
+
+/// Whether SQL text uses `COLLATE name` (any case, the name bare or quoted).
+fn uses_collation(sql: &str, name: &str) -> bool {
+    let lower = sql.to_lowercase();
+    lower.match_indices("collate").any(|(at, word)| {
+        let rest = lower[at + word.len()..].trim_start();
+        let rest = rest.trim_start_matches(['"', '`', '[', '\'']);
+        rest.strip_prefix(name)
+            .is_some_and(|after| !after.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
     })
 }
 
@@ -418,13 +526,80 @@ impl Scratch for SqliteScratch {
 }
 
 /// Strips a `sqlite:` scheme and any query string.
-fn parse_source(source: &str) -> PathBuf {
-    let Some(rest) = source.strip_prefix("sqlite:") else {
-        return PathBuf::from(source);
+/// The database file a SOURCE names: a path, a `sqlite:` URL (`sqlite:app.db`,
+/// `sqlite:///abs/app.db`) or a SQLite `file:` URI (`file:app.db?mode=ro`,
+/// `file:///abs/app.db`, percent-decoded as SQLite decodes it), and whether it is read
+/// `immutable`. The query parameters taken are `mode=ro`, which is how dbbackup opens every
+/// source anyway, and `immutable=1`; any other is refused rather than ignored.
+fn parse_source(source: &str) -> Result<(PathBuf, bool)> {
+    let (rest, uri) = match (source.strip_prefix("sqlite:"), source.strip_prefix("file:")) {
+        (Some(rest), _) => (rest, false),
+        (None, Some(rest)) => (rest, true),
+        (None, None) => return Ok((PathBuf::from(source), false)),
     };
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let rest = rest.split_once('?').map_or(rest, |(p, _)| p);
-    PathBuf::from(rest)
+    let rest = match uri {
+        true => rest.split_once('#').map_or(rest, |(p, _)| p),
+        false => rest,
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut immutable = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair {
+            "mode=ro" | "immutable=0" => {}
+            "immutable=1" => immutable = true,
+            _ => {
+                let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+                return Err(Error::Usage(format!(
+                    "{source}: unknown or unsupported parameter '{key}' (dbbackup takes \
+                     mode=ro, which it does anyway, and immutable=1)"
+                )));
+            }
+        }
+    }
+    let path = match path.strip_prefix("//") {
+        // `file://localhost/abs` and `file:///abs`; another host is not a local file.
+        Some(after) if uri => match after.split_once('/') {
+            Some(("" | "localhost", abs)) => format!("/{abs}"),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{source}: a file: URI names a file on this machine: file:///abs/path or \
+                     file:relative/path"
+                )));
+            }
+        },
+        Some(after) => after.to_string(),
+        None => path.to_string(),
+    };
+    if !uri {
+        return Ok((PathBuf::from(path), immutable));
+    }
+    use std::os::unix::ffi::OsStringExt;
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&path).collect();
+    Ok((
+        PathBuf::from(std::ffi::OsString::from_vec(bytes)),
+        immutable,
+    ))
+}
+
+/// `file:PATH?immutable=1`, PATH percent-encoded where a URI would misread it.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    const SPECIAL: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b'%')
+        .add(b'?')
+        .add(b'#')
+        .add(b' ');
+    let encoded = percent_encoding::percent_encode(path.as_os_str().as_bytes(), SPECIAL);
+    format!("file:{encoded}?immutable=1")
+}
+
+/// Whether the file is a database in WAL mode (header bytes 18 and 19 are 2).
+fn is_wal(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| header[18] == 2 && header[19] == 2)
 }
 
 /// Opens a copy we made ourselves (snapshot or restored database).

@@ -108,7 +108,8 @@ pub fn unpack<R: Read + Seek>(
                 entry.size()
             )));
         }
-        let mut file = File::create(&target).map_err(|e| Error::output("create", &target, e))?;
+        let mut file = crate::util::create_private(&target)
+            .map_err(|e| Error::output("create", &target, e))?;
         let copied = io::copy(&mut (&mut entry).take(allowed + 1), &mut file)
             .map_err(|e| unreadable(format!("cannot unpack {}: {e}", target.display())))?;
         if copied > allowed {

@@ -106,3 +106,85 @@ impl TestDb {
         db
     }
 }
+
+/// A port in front of the test server that asks every client for a password (cleartext, the
+/// simplest exchange libpq and the `postgres` crate both speak) and refuses a wrong or missing
+/// one; a right one is passed on to the trusting server. The test server trusts everyone, so
+/// without this a password in a URL is accepted and ignored and its loss goes unnoticed.
+pub struct PasswordProxy {
+    pub port: u16,
+}
+
+impl PasswordProxy {
+    pub fn start(password: &'static str) -> PasswordProxy {
+        let listener = std::net::TcpListener::bind((HOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let _ = serve(client, password);
+                });
+            }
+        });
+        PasswordProxy { port }
+    }
+}
+
+fn serve(mut client: std::net::TcpStream, password: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let read_u32 = |s: &mut std::net::TcpStream| -> std::io::Result<u32> {
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b)?;
+        Ok(u32::from_be_bytes(b))
+    };
+    // SSLRequest / GSSENCRequest: "N", then the client sends its startup message in the clear.
+    let startup = loop {
+        let len = read_u32(&mut client)? as usize;
+        let mut body = vec![0u8; len - 4];
+        client.read_exact(&mut body)?;
+        let code = u32::from_be_bytes(body[..4].try_into().unwrap());
+        if code == 80_877_103 || code == 80_877_104 {
+            client.write_all(b"N")?;
+            continue;
+        }
+        let mut message = (len as u32).to_be_bytes().to_vec();
+        message.extend(body);
+        break message;
+    };
+    let mut upstream = std::net::TcpStream::connect((HOST, PORT.parse::<u16>().unwrap()))?;
+    if u32::from_be_bytes(startup[4..8].try_into().unwrap()) != 196_608 {
+        // A cancel request: passed on as it is.
+        return upstream.write_all(&startup);
+    }
+    client.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3])?;
+    let mut kind = [0u8; 1];
+    client.read_exact(&mut kind)?;
+    let len = read_u32(&mut client)? as usize;
+    let mut given = vec![0u8; len - 4];
+    client.read_exact(&mut given)?;
+    if kind[0] != b'p' || given.strip_suffix(&[0]) != Some(password.as_bytes()) {
+        let mut fields = Vec::new();
+        for (tag, value) in [
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', "28P01"),
+            (b'M', "password authentication failed"),
+        ] {
+            fields.push(tag);
+            fields.extend(value.as_bytes());
+            fields.push(0);
+        }
+        fields.push(0);
+        let mut message = vec![b'E'];
+        message.extend((fields.len() as u32 + 4).to_be_bytes());
+        message.extend(fields);
+        return client.write_all(&message);
+    }
+    upstream.write_all(&startup)?;
+    let (mut up_read, mut client_write) = (upstream.try_clone()?, client.try_clone()?);
+    let back = std::thread::spawn(move || std::io::copy(&mut up_read, &mut client_write));
+    let _ = std::io::copy(&mut client, &mut upstream);
+    let _ = upstream.shutdown(std::net::Shutdown::Both);
+    let _ = back.join();
+    Ok(())
+}
