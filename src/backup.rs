@@ -1,5 +1,6 @@
-//! The backup pipeline, in order: dump a consistent snapshot and verify it, compress (and
-//! encrypt, with `--encrypt-to`) while streaming, commit it to the local directory atomically,
+//! The backup pipeline, in order: dump a consistent snapshot and verify it (a source with no
+//! tables is refused), compress (and encrypt, with `--encrypt-to`) while streaming, commit it
+//! to the local directory atomically, compare it with the previous backup (the drift guard),
 //! restore-test it, put it to each destination store, then prune the local directory and each
 //! destination by the one retention rule.
 //!
