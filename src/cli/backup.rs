@@ -205,8 +205,8 @@ fn failed(err: dbbackup::Error, source: &str, out: &Path, destinations: bool) ->
         ),
         (_, false) => format!("backup of {source} failed; nothing was rotated away"),
         (_, true) => format!(
-            "backup with upload of {source} failed; nothing was pruned (a backup already \
-             written stays in {})",
+            "backup of {source} to its destinations failed; nothing was pruned anywhere (a \
+             backup already written stays in {})",
             out.display()
         ),
     };
