@@ -148,7 +148,9 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     let extension = engine::extension(source.engine(), format)?;
     let stem = source.stem();
     let store = LocalStore::open(&opts.out)?;
-    let previous = previous_manifest(&store, &stem);
+    let found = Previous::of(&store, &stem);
+    let previous_unreadable = matches!(found, Previous::Unreadable);
+    let previous = found.manifest();
     let work = store.temp_dir()?;
     let created = OffsetDateTime::now_utc();
 
@@ -267,7 +269,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
             });
         }
     }
-    if opts.drift.is_some() && previous.is_none() && has_unreadable_previous(&store, &stem) {
+    if opts.drift.is_some() && previous_unreadable {
         info!("drift not checked: the previous backup's manifest cannot be read (encrypted?)");
     }
     let restore_test = match &opts.restore_test {
@@ -382,12 +384,29 @@ fn shown(lost: &[String]) -> String {
     text
 }
 
-/// Whether the newest backup before this one exists but its manifest did not load.
-fn has_unreadable_previous(store: &LocalStore, stem: &str) -> bool {
-    store.list(stem).is_ok_and(|l| l.len() > 1)
+/// The newest backup before this one, as the drift guard and the job summary see it.
+enum Previous {
+    None,
+    /// There is one, but its manifest does not load (encrypted, damaged).
+    Unreadable,
+    Readable(Box<Manifest>),
 }
 
-fn previous_manifest(store: &LocalStore, stem: &str) -> Option<Manifest> {
-    let newest = store.list(stem).ok()?.into_iter().next()?;
-    Manifest::load(&manifest::path_for(&store.dir().join(newest.id))).ok()
+impl Previous {
+    fn of(store: &LocalStore, stem: &str) -> Self {
+        let Some(newest) = store.list(stem).ok().and_then(|l| l.into_iter().next()) else {
+            return Previous::None;
+        };
+        match Manifest::load(&manifest::path_for(&store.dir().join(newest.id))) {
+            Ok(m) => Previous::Readable(Box::new(m)),
+            Err(_) => Previous::Unreadable,
+        }
+    }
+
+    fn manifest(self) -> Option<Manifest> {
+        match self {
+            Previous::Readable(m) => Some(*m),
+            _ => None,
+        }
+    }
 }

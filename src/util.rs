@@ -65,6 +65,33 @@ pub fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// The side of a copy that failed: reading a dump is the backup's fault, writing where it goes
+/// is this machine's (a full disk must never make a good backup look damaged), and a tool that
+/// stopped reading its input is the tool's.
+pub enum CopyError {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+/// Copies like `io::copy`, but says which side failed.
+pub fn copy_telling_sides(
+    from: &mut dyn std::io::Read,
+    to: &mut dyn std::io::Write,
+) -> std::result::Result<u64, CopyError> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut copied = 0;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        to.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        copied += n as u64;
+    }
+}
+
 /// Makes renames in `dir` durable: without it a power cut after a rename can lose the rename
 /// even though the file's own data was synced.
 pub fn sync_dir(dir: &Path) -> Result<()> {

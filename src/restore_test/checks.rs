@@ -225,6 +225,7 @@ fn derived_tables(snapshot: &Snapshot) -> Vec<&str> {
 /// fails, and so does one the restored copy has but the manifest does not list.
 fn data_checks(expected: &Snapshot, actual: &Snapshot) -> Vec<CheckResult> {
     let derived = derived_tables(expected);
+    let derived_here = derived_tables(actual);
     let mut checks: Vec<CheckResult> = expected
         .tables
         .iter()
@@ -259,7 +260,7 @@ fn data_checks(expected: &Snapshot, actual: &Snapshot) -> Vec<CheckResult> {
         .tables
         .iter()
         .filter(|t| !expected.tables.iter().any(|w| w.name == t.name))
-        .filter(|t| !derived_tables(actual).contains(&t.name.as_str()))
+        .filter(|t| !derived_here.contains(&t.name.as_str()))
     {
         checks.push(CheckResult::failed(
             CheckKind::Data,

@@ -127,7 +127,10 @@ pub fn describe(client: &mut impl GenericClient) -> Result<Snapshot, postgres::E
             hasher.update(field.as_bytes());
         }
     }
-    let rerouted = rerouted_partitions(client)?;
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])?
+        .get(0);
+    let rerouted = rerouted_partitions(client, version)?;
     let mut tables: Vec<TableStats> = Vec::new();
     for row in client.query(&format!("{USER_NAMESPACES}{DATA_TABLES}"), &[])? {
         let (schema, table): (String, String) = (row.get(0), row.get(1));
@@ -152,7 +155,7 @@ pub fn describe(client: &mut impl GenericClient) -> Result<Snapshot, postgres::E
             .map(|(kind, name, _)| SchemaObject { kind, name })
             .collect(),
         tables,
-        properties: properties(client)?,
+        properties: properties(client, version)?,
     })
 }
 
@@ -163,10 +166,8 @@ pub fn describe(client: &mut impl GenericClient) -> Result<Snapshot, postgres::E
 /// and later; 11 has no `pg_partition_root`.)
 fn rerouted_partitions(
     client: &mut impl GenericClient,
+    version: i32,
 ) -> Result<BTreeMap<(String, String), String>, postgres::Error> {
-    let version: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int", &[])?
-        .get(0);
     if version < 120000 {
         return Ok(BTreeMap::new());
     }
@@ -239,10 +240,8 @@ fn table_stats(
 /// restore into a newer server is still faithful); it is the manifest's `engine.version`.
 fn properties(
     client: &mut impl GenericClient,
+    version: i32,
 ) -> Result<BTreeMap<String, String>, postgres::Error> {
-    let version: i32 = client
-        .query_one("SELECT current_setting('server_version_num')::int", &[])?
-        .get(0);
     let row = client.query_one(&properties_query(version), &[])?;
     let mut props = BTreeMap::from([
         ("encoding".to_string(), row.get(0)),

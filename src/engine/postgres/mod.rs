@@ -40,6 +40,7 @@ use crate::archive::manifest::{EngineInfo, Snapshot};
 use crate::archive::naming::sanitize_stem;
 use crate::cleanup;
 use crate::error::{Error, Result};
+use crate::util::{self, CopyError};
 use conn::{ConnInfo, db_message};
 use describe::{quote_ident, quote_literal};
 use version::{PG_DUMP, PG_RESTORE, PSQL};
@@ -590,28 +591,17 @@ fn restore_custom(target: &ConnInfo, dump: &mut dyn Read) -> Result<()> {
     let mut child = PG_RESTORE.spawn(&mut command)?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let running = Running::watch(&PG_RESTORE, child, None);
-    let copied = copy_reporting_side(dump, &mut stdin);
+    let copied = match util::copy_telling_sides(dump, &mut stdin) {
+        Ok(_) => Feed::Done(0),
+        Err(CopyError::Read(e)) => Feed::ReadFailed(e),
+        Err(CopyError::Write(e)) => Feed::WriteFailed(e),
+    };
     drop(stdin);
     let finished = running.finish()?;
     finish_feed(&target.dbname, "pg_restore", copied, &finished).map(|_| ())
 }
 
 /// Copies like `io::copy`, but tells a failure to read the dump from a failure to write it.
-fn copy_reporting_side(from: &mut dyn Read, to: &mut dyn Write) -> Feed {
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Feed::Done(0),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Feed::ReadFailed(e),
-        };
-        if let Err(e) = to.write_all(&buf[..n]) {
-            return Feed::WriteFailed(e);
-        }
-    }
-}
-
 fn check_restore(scratch: &str, tool: &str, finished: &Finished) -> Result<()> {
     if finished.status.success() {
         return Ok(());

@@ -671,16 +671,11 @@ fn wait_for_lock() {
 /// backup's fault) from the file that cannot be written (this machine's: a full `TMPDIR` must
 /// never make a good backup look damaged).
 fn copy_dump(dump: &mut dyn Read, file: &mut std::fs::File, path: &Path) -> Result<()> {
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = match dump.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(path, e)),
-        };
-        file.write_all(&buf[..n])
-            .map_err(|e| Error::output("write scratch database", path, e))?;
+    use crate::util::{CopyError, copy_telling_sides};
+    match copy_telling_sides(dump, file) {
+        Ok(_) => Ok(()),
+        Err(CopyError::Read(e)) => Err(read_error(path, e)),
+        Err(CopyError::Write(e)) => Err(Error::output("write scratch database", path, e)),
     }
 }
 
