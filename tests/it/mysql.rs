@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -12,8 +12,8 @@ use dbbackup::archive::manifest::{self, Manifest};
 use flate2::read::GzDecoder;
 use sha2::Digest;
 
-use crate::support::dbbackup;
 use crate::support::mysql::{HOST, PORT, TestDb, client, server_up, sql};
+use crate::support::{backup_json as backup, dbbackup};
 
 /// Runs `dbbackup backup` and returns the archive path, its manifest and stderr.
 /// The MySQL tests run one at a time: two backups of one server at once take `FLUSH TABLES
@@ -22,21 +22,6 @@ use crate::support::mysql::{HOST, PORT, TestDb, client, server_up, sql};
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
     SERVER.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn backup(source: &str, out: &Path, extra: &[&str]) -> (PathBuf, Manifest, String) {
-    let output = dbbackup()
-        .args(["backup", source, "--json", "--out"])
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "backup failed: {stderr}");
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let path = PathBuf::from(json["path"].as_str().unwrap());
-    let manifest = Manifest::load(&manifest::path_for(&path)).unwrap();
-    (path, manifest, stderr)
 }
 
 fn dump_text(path: &Path) -> String {

@@ -20,7 +20,7 @@ use flate2::read::GzDecoder;
 use sha2::Digest;
 
 use crate::support::pg::{HOST, PORT, TestDb, pgbench, psql, server_up};
-use crate::support::{data, dbbackup};
+use crate::support::{backup_json as backup, data, dbbackup};
 
 impl TestDb {
     fn sakila(tag: &str) -> Self {
@@ -37,22 +37,6 @@ impl TestDb {
         assert!(status.success(), "loading Sakila failed");
         db
     }
-}
-
-/// Runs `dbbackup backup` and returns the archive path, its manifest and stderr.
-fn backup(source: &str, out: &Path, extra: &[&str]) -> (PathBuf, Manifest, String) {
-    let output = dbbackup()
-        .args(["backup", source, "--json", "--out"])
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "backup failed: {stderr}");
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let path = PathBuf::from(json["path"].as_str().unwrap());
-    let manifest = Manifest::load(&manifest::path_for(&path)).unwrap();
-    (path, manifest, stderr)
 }
 
 /// Held (shared) by every restore, and exclusively by the test that drops all of this

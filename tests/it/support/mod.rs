@@ -10,6 +10,8 @@ pub mod s3;
 pub mod sqlite_fixtures;
 
 use std::path::{Path, PathBuf};
+
+use dbbackup::archive::manifest::{self, Manifest};
 use std::process::Command;
 
 /// Environment variables the binary under test never inherits, by prefix: those of a GitHub
@@ -81,4 +83,21 @@ pub fn data_copy(name: &str, dir: &Path) -> PathBuf {
     std::fs::copy(data(name), &path)
         .unwrap_or_else(|e| panic!("copy sample {name} to {}: {e}", path.display()));
     path
+}
+
+/// Backs up `source` into `out` with the real binary (`--json`, plus `extra`), asserting it
+/// succeeds; the archive, its manifest and what was logged.
+pub fn backup_json(source: &str, out: &Path, extra: &[&str]) -> (PathBuf, Manifest, String) {
+    let output = dbbackup()
+        .args(["backup", source, "--json", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "backup failed: {stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let path = PathBuf::from(json["path"].as_str().unwrap());
+    let manifest = Manifest::load(&manifest::path_for(&path)).unwrap();
+    (path, manifest, stderr)
 }
