@@ -165,6 +165,20 @@ impl LocalStore {
         }
     }
 
+    /// The names of the databases `dir` holds backups of, sorted, without opening (or
+    /// creating, or cleaning) it: what a command that only reads can offer when no `--name`
+    /// was given, or the wrong one.
+    pub fn names_in(dir: &Path) -> Result<Vec<String>> {
+        let found = scan(dir, None).map_err(|e| Error::output("list", dir, e))?;
+        let mut names: Vec<String> = found
+            .into_iter()
+            .filter_map(|(_, name)| naming::parse_any(&name).map(|(stem, _)| stem))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
     /// Temporary directories whose process is gone are leftovers of a crash or a kill.
     fn remove_stale_temp_dirs(&self) {
         crate::process::remove_abandoned_dirs(&self.dir, TEMP_PREFIX);
