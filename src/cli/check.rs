@@ -165,7 +165,7 @@ fn check_dir(
         }
         (given, _) => given,
     };
-    let mut findings = check_all(&LocalStore::open(dir)?, names, rule, now)?;
+    let mut findings = check_all(&LocalStore::existing(dir), names, rule, now)?;
     for f in findings.iter_mut().filter(|f| f.newest.is_none()) {
         if !held.is_empty() {
             f.message = format!(

@@ -54,6 +54,14 @@ impl LocalStore {
         Ok(store)
     }
 
+    /// A directory that exists, as it is: nothing created, no leftover removed. For commands
+    /// that only read (`check`), which must change nothing in the directory they look at.
+    pub fn existing(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

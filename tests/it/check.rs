@@ -342,3 +342,60 @@ fn artifacts_need_a_name() {
     let out = check_artifacts(&fake, &["--max-age", "26h"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// An object store through the same trait: a stale backup in a bucket fails, a fresh one
+/// passes, and the secret key never shows.
+#[test]
+fn a_bucket_is_checked_like_a_directory() {
+    let Some(moto) = crate::support::s3::Moto::start() else {
+        return;
+    };
+    moto.bucket("backups");
+    let object = |hours_ago: u64| {
+        let stamp = naming::stamp(OffsetDateTime::now_utc() - hours(hours_ago));
+        let name = naming::file_name("app", &stamp, 1, "sqlite", false);
+        moto.put_empty(&[
+            format!("/backups/prod/{name}"),
+            format!("/backups/prod/{name}.manifest.json"),
+        ]);
+        name
+    };
+    let check_bucket = |args: &[&str]| {
+        let out = dbbackup()
+            .envs(moto.env())
+            .args(["check", "s3://backups/prod", "--max-age", "26h"])
+            .args(args)
+            .output()
+            .unwrap();
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(!all.contains(crate::support::s3::SECRET), "{all}");
+        out
+    };
+    let old = object(30);
+    let stale = check_bucket(&["--name", "app"]);
+    assert!(
+        error_line(&stale).contains(&format!("newest backup {old} is 1d 6h old")),
+        "{}",
+        stderr(&stale)
+    );
+    let unnamed = check_bucket(&[]);
+    assert_eq!(unnamed.status.code(), Some(2), "{}", stderr(&unnamed));
+    object(1);
+    let fresh = check_bucket(&["--name", "app"]);
+    assert_eq!(fresh.status.code(), Some(0), "{}", stderr(&fresh));
+}
+
+#[test]
+fn checking_a_directory_changes_nothing_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    plant(dir.path(), "app", hours(1), 100);
+    // What a killed backup leaves: a temporary directory of a process that is gone. `backup`
+    // and `prune` clean it up; a check only reads.
+    let leftover = dir.path().join(".dbbackup-tmp-999999999-x");
+    std::fs::create_dir(&leftover).unwrap();
+    let before = std::fs::read_dir(dir.path()).unwrap().count();
+    let out = check(dir.path(), &["--max-age", "26h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(leftover.is_dir(), "check deleted something");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
+}
