@@ -109,6 +109,9 @@ fn properties<W: Write>(w: &mut Writer<W>, report: &Report) -> std::io::Result<(
             ("tables", info.tables.to_string()),
             ("rows", info.rows.to_string()),
         ]);
+        if !info.not_compared.is_empty() {
+            props.push(("not_compared", info.not_compared.join("; ")));
+        }
     }
     for (name, value) in props {
         w.create_element("property")
