@@ -180,6 +180,21 @@ fn the_18_clients_back_up_and_restore_test_every_major() {
                 .starts_with(&format!("{major}."))
         );
     }
+    // pg_restore 18 sets transaction_timeout itself, which 16 lacks: the custom format too.
+    let out = tempfile::tempdir().unwrap();
+    let url = cluster(16).unwrap().url("sakila");
+    let dir = out.path().to_str().unwrap();
+    let args = [
+        "backup",
+        &url,
+        "--out",
+        dir,
+        "--format",
+        "custom",
+        "--restore-test",
+    ];
+    let output = places.run(&args, Some(&pg_bin));
+    assert!(output.status.success(), "custom on 16: {}", text(&output));
 }
 
 #[test]

@@ -61,6 +61,15 @@ impl Client {
         tool.command_at(&self.path)
     }
 
+    /// `tool` from the same directory, taken to be of the same version: a package installs
+    /// its clients together.
+    pub fn sibling(&self, tool: &Tool) -> Client {
+        Client {
+            path: self.path.with_file_name(tool.name),
+            ..self.clone()
+        }
+    }
+
     /// `pg_dump (PostgreSQL) 18.1 at /usr/lib/postgresql/18/bin/pg_dump`, for logs and reports.
     pub fn shown(&self) -> String {
         format!("{} at {}", self.version, self.path.display())

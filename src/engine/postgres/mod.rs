@@ -554,7 +554,7 @@ fn restore_dump(
             skipped.owners, target.user
         )
     } else {
-        restore_custom(target, tool, dump)?;
+        restore_custom(target, tool, dump, unknown)?;
         format!(
             "restored with pg_restore --no-owner: objects are owned by '{}' (roles missing on \
              the target do not fail the restore; GRANTs to them still do)",
@@ -707,7 +707,15 @@ fn is_owner_statement(line: &[u8]) -> bool {
 }
 
 /// Streams a custom-format dump to `pg_restore --exit-on-error --no-owner`.
-fn restore_custom(target: &ConnInfo, pg_restore: &Client, dump: &mut dyn Read) -> Result<()> {
+fn restore_custom(
+    target: &ConnInfo,
+    pg_restore: &Client,
+    dump: &mut dyn Read,
+    unknown: &[&str],
+) -> Result<()> {
+    if !unknown.is_empty() {
+        return restore_custom_as_sql(target, pg_restore, dump, unknown);
+    }
     let mut command = pg_restore.command(&PG_RESTORE);
     command
         .args(["--exit-on-error", "--no-owner", "--no-password"])
@@ -719,14 +727,53 @@ fn restore_custom(target: &ConnInfo, pg_restore: &Client, dump: &mut dyn Read) -
     let mut child = PG_RESTORE.spawn(&mut command)?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let running = Running::watch(&PG_RESTORE, child, None);
-    let copied = match util::copy_telling_sides(dump, &mut stdin) {
-        Ok(_) => Feed::Done(Skipped::default()),
-        Err(CopyError::Read(e)) => Feed::ReadFailed(e),
-        Err(CopyError::Write(e)) => Feed::WriteFailed(e),
-    };
+    let copied = feed_as_is(dump, &mut stdin);
     drop(stdin);
     let finished = running.finish()?;
     finish_feed(&target.dbname, "pg_restore", copied, &finished).map(|_| ())
+}
+
+/// Feeds the whole dump unchanged (to `pg_restore`).
+fn feed_as_is(dump: &mut dyn Read, to: &mut dyn Write) -> Feed {
+    match util::copy_telling_sides(dump, to) {
+        Ok(_) => Feed::Done(Skipped::default()),
+        Err(CopyError::Read(e)) => Feed::ReadFailed(e),
+        Err(CopyError::Write(e)) => Feed::WriteFailed(e),
+    }
+}
+
+/// A custom-format dump onto a server that lacks a setting `pg_restore` sends itself
+/// ([`NEWER_SETTINGS`]: `pg_restore` 17 and later set `transaction_timeout`, which a server
+/// before 17 rejects): `pg_restore --file=-` turns the archive into SQL, and the `psql` of the
+/// same directory runs it through the same feed as a plain dump, which leaves the setting out.
+fn restore_custom_as_sql(
+    target: &ConnInfo,
+    pg_restore: &Client,
+    dump: &mut dyn Read,
+    unknown: &[&str],
+) -> Result<()> {
+    let psql = pg_restore.sibling(&PSQL);
+    let mut command = pg_restore.command(&PG_RESTORE);
+    command
+        .args(["--no-owner", "--file=-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = PG_RESTORE.spawn(&mut command)?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let mut sql = child.stdout.take().expect("stdout is piped");
+    let running = Running::watch(&PG_RESTORE, child, None);
+    let (copied, restored) = std::thread::scope(|s| {
+        let restoring = s.spawn(|| restore_plain(target, &psql, &mut sql, unknown));
+        let copied = feed_as_is(dump, &mut stdin);
+        drop(stdin);
+        (copied, restoring.join())
+    });
+    let finished = running.finish()?;
+    finish_feed(&target.dbname, "pg_restore", copied, &finished)?;
+    restored
+        .map_err(|_| Error::Internal("the thread feeding psql panicked".into()))?
+        .map(|_| ())
 }
 
 /// Copies like `io::copy`, but tells a failure to read the dump from a failure to write it.
