@@ -12,17 +12,10 @@ use dbbackup::archive::manifest::{self, Manifest};
 use flate2::read::GzDecoder;
 use sha2::Digest;
 
-use crate::support::mysql::{HOST, PORT, TestDb, client, server_up, sql};
+use crate::support::mysql::{
+    HOST, PORT, TestDb, client, one_at_a_time, scratch_databases, server_up, sql,
+};
 use crate::support::{backup_json as backup, dbbackup};
-
-/// Runs `dbbackup backup` and returns the archive path, its manifest and stderr.
-/// The MySQL tests run one at a time: two backups of one server at once take `FLUSH TABLES
-/// WITH READ LOCK` each, and the second's table flush can wait on the first's dump until the
-/// first gives up (a limitation the README states).
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERVER.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn dump_text(path: &Path) -> String {
     let mut text = String::new();
@@ -43,17 +36,6 @@ fn rewrite_archive(path: &Path, m: &mut Manifest, text: &str) {
     m.raw_bytes = text.len() as u64;
     m.sha256 = dbbackup::archive::compress::hex(&sha2::Sha256::digest(&bytes));
     std::fs::write(manifest::path_for(path), m.to_json_pretty()).unwrap();
-}
-
-/// Scratch databases of process `pid`.
-fn scratch_databases(pid: u32) -> String {
-    sql(
-        "",
-        &format!(
-            "SELECT COUNT(*) FROM information_schema.SCHEMATA \
-             WHERE SCHEMA_NAME LIKE 'dbbackup\\_scratch\\_{pid}\\_%'"
-        ),
-    )
 }
 
 /// An independent description: the schema as `mariadb-dump --no-data` prints it (names of the
