@@ -19,7 +19,7 @@ use sha2::Digest;
 use crate::support::chaos::{Listing, assert_code, output};
 use crate::support::dbbackup;
 use crate::support::kill::{kill_plan, run_and_kill};
-use crate::support::mysql::{TestDb, one_at_a_time, scratch_databases, server_up, sql};
+use crate::support::mysql::{exclusive_db, scratch_databases};
 
 /// Kill points spread over a measured uninterrupted run, besides the four on log lines: with
 /// a database this small a run takes 1-3 s in a debug build on a busy 2-core machine, so the
@@ -71,19 +71,16 @@ fn assert_complete(dir: &Path, what: &str) -> Listing {
 
 #[test]
 fn chaos_sigkill_at_20_moments_of_a_mysql_backup_leaves_no_partial_file_and_no_scratch() {
-    let _one_at_a_time = one_at_a_time();
-    if !server_up() {
-        return;
-    }
-    let started = Instant::now();
-    let db = TestDb::new("chaos");
-    sql(
-        &db.name,
+    let Some((_one_at_a_time, db)) = exclusive_db(
+        "chaos",
         "CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL, note VARCHAR(100));
          INSERT INTO accounts SELECT seq, 1000, MD5(seq) FROM seq_1_to_3000;
          CREATE TABLE files (id INT PRIMARY KEY, data BLOB NOT NULL);
          INSERT INTO files SELECT seq, RANDOM_BYTES(200) FROM seq_1_to_300;",
-    );
+    ) else {
+        return;
+    };
+    let started = Instant::now();
     let url = db.url();
     // In memory when /dev/shm is there: a SIGKILL tests what the process leaves behind, which
     // the filesystem does not change.

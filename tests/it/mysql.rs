@@ -13,7 +13,7 @@ use flate2::read::GzDecoder;
 use sha2::Digest;
 
 use crate::support::mysql::{
-    HOST, PORT, TestDb, client, one_at_a_time, scratch_databases, server_up, sql,
+    HOST, PORT, TestDb, client, exclusive_db, one_at_a_time, scratch_databases, server_up, sql,
 };
 use crate::support::{backup_json as backup, dbbackup};
 
@@ -443,6 +443,80 @@ fn faults_exit_with_the_documented_codes_and_never_show_the_password() {
         4,
         "failed backups wrote nothing: {written:?}"
     );
+}
+
+/// The least a backup user needs, tried with a real user: `SELECT, SHOW VIEW, TRIGGER, EVENT`
+/// on the database and `RELOAD, PROCESS` on `*.*`, and not `LOCK TABLES` (`--single-transaction`
+/// locks no table). Without `RELOAD` or `PROCESS` the backup fails (exit 3), says which grant
+/// is missing and writes nothing.
+#[test]
+fn a_user_without_reload_process_or_lock_tables_is_told_the_grant_it_lacks() {
+    let Some((_one_at_a_time, db)) = exclusive_db(
+        "grants",
+        "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);
+         CREATE VIEW v AS SELECT id FROM t;
+         CREATE TRIGGER t_ins BEFORE INSERT ON t FOR EACH ROW SET NEW.id = NEW.id;",
+    ) else {
+        return;
+    };
+    let user = format!("dbb_grants_{}", std::process::id());
+    let who = format!("'{user}'@'127.0.0.1'");
+    sql(
+        "",
+        &format!(
+            "DROP USER IF EXISTS {who}; CREATE USER {who} IDENTIFIED BY 'grants-pw';
+             GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON `{}`.* TO {who};",
+            db.name
+        ),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let url = format!("mysql://{user}@{HOST}:{PORT}/{}", db.name);
+    let run = || {
+        let o = dbbackup()
+            .args(["backup", &url, "--out"])
+            .arg(out.path())
+            .env("MYSQL_PWD", "grants-pw")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (none, none_err) = run();
+    sql("", &format!("GRANT RELOAD ON *.* TO {who}"));
+    let (no_process, no_process_err) = run();
+    let written = std::fs::read_dir(out.path()).unwrap().count();
+    sql("", &format!("GRANT PROCESS ON *.* TO {who}"));
+    let (enough, enough_err) = run();
+    let grants = sql("", &format!("SHOW GRANTS FOR {who}"));
+    sql("", &format!("DROP USER {who}"));
+
+    assert_eq!(none, Some(3), "{none_err}");
+    assert!(
+        none_err.contains("lacks the RELOAD privilege")
+            && none_err.contains("GRANT RELOAD, PROCESS"),
+        "{none_err}"
+    );
+    assert_eq!(no_process, Some(3), "{no_process_err}");
+    assert!(
+        no_process_err.contains("lacks the PROCESS privilege"),
+        "{no_process_err}"
+    );
+    assert_eq!(written, 0, "a refused backup wrote something");
+    assert_eq!(enough, Some(0), "{enough_err}");
+    assert!(!grants.contains("LOCK TABLES"), "{grants}");
+    let archives: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".sql.gz")
+        })
+        .collect();
+    assert_eq!(archives.len(), 1);
 }
 
 fn dump_text_or_bytes(path: &Path) -> String {

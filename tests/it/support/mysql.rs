@@ -35,6 +35,21 @@ pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     SERVER.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The start of most MySQL tests: the server to themselves ([`one_at_a_time`]), and a database
+/// of their own made with `schema`; `None` when there is no server (outside CI).
+pub fn exclusive_db(
+    tag: &str,
+    schema: &str,
+) -> Option<(std::sync::MutexGuard<'static, ()>, TestDb)> {
+    let lock = one_at_a_time();
+    if !server_up() {
+        return None;
+    }
+    let db = TestDb::new(tag);
+    sql(&db.name, schema);
+    Some((lock, db))
+}
+
 /// The `mariadb` client as root on the test server, output tab-separated without headers.
 pub fn client() -> Command {
     let mut cmd = Command::new("mariadb");
