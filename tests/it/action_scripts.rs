@@ -901,6 +901,114 @@ fn self_test_workflow_passes_from_a_public_repository() {
     );
 }
 
+/// `database: mysql://…` with the password in `env: MYSQL_PWD: ${{ secrets.… }}`, as the README
+/// shows it: a backup with its restore test, then a restore test of that backup alone, against
+/// the real MariaDB as a user with a password. The password is masked before anything is
+/// printed, and appears nowhere else: log, summary, outputs, reports, manifest.
+#[test]
+fn mysql_backup_and_restore_test_with_the_password_from_a_secret() {
+    use crate::support::mysql::{HOST, PORT, exclusive_db, sql};
+    let Some((_one_at_a_time, db)) = exclusive_db(
+        "action",
+        "CREATE TABLE accounts (id INT PRIMARY KEY, owner VARCHAR(40));
+         INSERT INTO accounts SELECT seq, CONCAT('owner ', seq) FROM seq_1_to_250;",
+    ) else {
+        return;
+    };
+    let user = format!("dbb_action_{}", std::process::id());
+    let password = "Act10n-s3cret-Qz81x";
+    sql(
+        "",
+        &format!(
+            "DROP USER IF EXISTS '{user}'@'127.0.0.1';
+             CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';
+             GRANT ALL ON `{db}`.* TO '{user}'@'127.0.0.1';
+             GRANT RELOAD, PROCESS ON *.* TO '{user}'@'127.0.0.1';
+             GRANT ALL ON `dbbackup\\_scratch\\_%`.* TO '{user}'@'127.0.0.1';",
+            db = db.name
+        ),
+    );
+    let fake = FakeGitHub::start();
+    let machine = FakeMachine::new();
+    let out = machine.path("backups");
+    let (junit, junit_again) = (machine.path("backup.xml"), machine.path("again.xml"));
+    let workflow = machine.path("mysql.yml");
+    let with = |extra: &str| {
+        format!(
+            "        env:\n          MYSQL_PWD: ${{{{ secrets.DB_PASSWORD }}}}\n        with:\n{extra}          upload: \"false\"\n"
+        )
+    };
+    fs::write(
+        &workflow,
+        format!(
+            "on: push\njobs:\n  backup:\n    runs-on: ubuntu-latest\n    steps:\n\
+             \x20     - id: backup\n        uses: dbbackup/dbbackup@v0\n{}\
+             \x20     - id: again\n        uses: dbbackup/dbbackup@v0\n{}",
+            with(&format!(
+                "          database: mysql://{user}@{HOST}:{PORT}/{}\n          out: {}\n          junit-path: {}\n",
+                db.name,
+                out.display(),
+                junit.display()
+            )),
+            with(&format!(
+                "          command: restore-test\n          database: ${{{{ steps.backup.outputs.backup-path }}}}\n          junit-path: {}\n",
+                junit_again.display()
+            )),
+        ),
+    )
+    .unwrap();
+    let result = run_workflow(
+        &machine,
+        &fake,
+        workflow.to_str().unwrap(),
+        "backup",
+        serde_json::json!({"secrets": {"DB_PASSWORD": password}}),
+    );
+    sql("", &format!("DROP USER '{user}'@'127.0.0.1'"));
+    let log = result["log"].as_str().unwrap();
+    assert_eq!(result["job_status"], "success", "{log}");
+    let outputs = &result["steps"]["backup"]["outputs"];
+    let path = PathBuf::from(outputs["backup-path"].as_str().unwrap());
+    assert!(
+        path.starts_with(&out) && path.to_string_lossy().ends_with(".sql.gz"),
+        "{outputs}"
+    );
+    assert_eq!(outputs["tables"], "1", "{outputs}");
+    assert_eq!(outputs["rows"], "250", "{outputs}");
+    assert_eq!(outputs["passed"], "true", "{outputs}");
+    assert_eq!(result["steps"]["again"]["outputs"]["passed"], "true");
+    let summary = result["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("| `accounts` | 250 |"),
+        "the summary lists the tables: {summary}"
+    );
+    assert!(
+        summary.contains("restore OK: 1 tables, 250 rows"),
+        "{summary}"
+    );
+    assert!(
+        log.lines().any(|l| l == format!("::add-mask::{password}")),
+        "the password is masked: {log}"
+    );
+    let mut shown: Vec<String> = log
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .map(String::from)
+        .collect();
+    shown.push(summary.to_string());
+    shown.push(result["steps"].to_string());
+    for file in [
+        &junit,
+        &junit_again,
+        &dbbackup::archive::manifest::path_for(&path),
+    ] {
+        shown.push(fs::read_to_string(file).unwrap());
+    }
+    for text in shown {
+        assert!(!text.contains(password), "the password leaked: {text}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The action does what its documentation says.
 

@@ -4,17 +4,13 @@
 //! succeeds and leaves no temporary files or orphan manifests behind.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use crate::support::chaos::{
     Listing, assert_all_restore, assert_code, backup_cmd, build_db, output, temp_db,
 };
 use crate::support::dbbackup;
+use crate::support::kill::{Kill, Timeline, kill_plan, run_and_kill};
 
 /// Rows in the database killed mid-backup: a backup takes half a second to a second in a debug
 /// build (the kill points are spread over the measured time, whatever it is), and the whole
@@ -83,17 +79,6 @@ impl Setup {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Kill {
-    /// This long after the spawn.
-    After(Duration),
-    /// As soon as a log line containing this text appears on stderr.
-    OnLine(&'static str),
-}
-
-/// Log lines of one run with the time each appeared, from the spawn.
-type Timeline = Vec<(Duration, String)>;
-
 /// The TMPDIR of a trial's runs, where their restore tests make their scratch copies.
 fn scratch_parent(trial: &Path) -> PathBuf {
     trial.with_extension("tmp")
@@ -102,53 +87,21 @@ fn scratch_parent(trial: &Path) -> PathBuf {
 /// Runs `backup DB --out DIR --keep KEEP`, SIGKILLs it at `kill` (`None`: lets it finish).
 /// Returns whether it was killed (false: it had already exited, successfully) and its log.
 fn run_backup(db: &Path, dir: &Path, kill: Option<Kill>) -> (bool, Timeline) {
-    let started = Instant::now();
     // With --restore-test the committed backup is restore-tested before rotation, which
     // makes the time between commit and exit long enough for kills to land in it: a plain
     // backup of this database committed 0.2 ms before it exited, and on a fast machine no
     // kill of 24 landed there. It also kills restore tests half-way.
-    let mut child = backup_cmd(db, dir, Some(KEEP))
-        .arg("--restore-test")
-        .env("TMPDIR", scratch_parent(dir))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    let reader = thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let _ = tx.send((started.elapsed(), line.unwrap_or_default()));
-        }
-    });
-    let mut timeline = Vec::new();
-    let mut killed = false;
-    match kill {
-        None => {}
-        Some(Kill::After(at)) => {
-            thread::sleep(at.saturating_sub(started.elapsed()));
-            killed = child.try_wait().unwrap().is_none();
-            let _ = child.kill();
-        }
-        Some(Kill::OnLine(marker)) => {
-            for (at, line) in rx.iter() {
-                let hit = line.contains(marker);
-                timeline.push((at, line));
-                if hit {
-                    killed = child.try_wait().unwrap().is_none();
-                    let _ = child.kill();
-                    break;
-                }
-            }
-        }
+    let mut cmd = backup_cmd(db, dir, Some(KEEP));
+    cmd.arg("--restore-test").env("TMPDIR", scratch_parent(dir));
+    let run = run_and_kill(cmd, kill);
+    if !run.killed {
+        assert!(
+            run.status.success(),
+            "uninterrupted run failed: {:?}",
+            run.timeline
+        );
     }
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    timeline.extend(rx.try_iter());
-    if !killed {
-        assert!(status.success(), "uninterrupted run failed: {timeline:?}");
-    }
-    (killed, timeline)
+    (run.killed, run.timeline)
 }
 
 /// What must hold after a kill at any moment, and after the next, uninterrupted run.
@@ -208,20 +161,6 @@ fn check_after_kill(s: &Setup, dir: &Path, what: &str) -> bool {
     committed
 }
 
-/// Stratified kill times from a fixed seed: one in each of `n` equal slices of `span`.
-fn kill_times(span: Duration, n: u32) -> Vec<Duration> {
-    let mut state: u64 = 0x5eed_c0ff_ee15_900d;
-    (0..n)
-        .map(|i| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let jitter = (state % 1000) as f64 / 1000.0;
-            span.mul_f64((f64::from(i) + jitter) / f64::from(n))
-        })
-        .collect()
-}
-
 #[test]
 fn sigkill_at_any_moment_loses_nothing() {
     let s = setup();
@@ -231,15 +170,10 @@ fn sigkill_at_any_moment_loses_nothing() {
     let total = timeline.last().map(|(t, _)| *t).unwrap();
     eprintln!("uninterrupted backup: {timeline:?}");
 
-    let mut kills: Vec<Kill> = ["dumped →", "compressed →", "restore OK", "pruned"]
-        .into_iter()
-        .map(Kill::OnLine)
-        .collect();
-    // A little past the end too: a kill that comes too late must change nothing either.
-    kills.extend(
-        kill_times(total.mul_f64(1.05), TIMED_KILLS)
-            .into_iter()
-            .map(Kill::After),
+    let kills = kill_plan(
+        &["dumped →", "compressed →", "restore OK", "pruned"],
+        total,
+        TIMED_KILLS,
     );
 
     let (mut before_commit, mut after_commit) = (0, 0);

@@ -10,6 +10,7 @@ mod action_scripts;
 mod artifacts;
 mod backup;
 mod chaos_crash;
+mod chaos_crash_mysql;
 mod chaos_disk;
 mod check;
 mod encryption;

@@ -12,17 +12,10 @@ use dbbackup::archive::manifest::{self, Manifest};
 use flate2::read::GzDecoder;
 use sha2::Digest;
 
-use crate::support::mysql::{HOST, PORT, TestDb, client, server_up, sql};
+use crate::support::mysql::{
+    HOST, PORT, TestDb, client, exclusive_db, one_at_a_time, scratch_databases, server_up, sql,
+};
 use crate::support::{backup_json as backup, dbbackup};
-
-/// Runs `dbbackup backup` and returns the archive path, its manifest and stderr.
-/// The MySQL tests run one at a time: two backups of one server at once take `FLUSH TABLES
-/// WITH READ LOCK` each, and the second's table flush can wait on the first's dump until the
-/// first gives up (a limitation the README states).
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERVER.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn dump_text(path: &Path) -> String {
     let mut text = String::new();
@@ -43,17 +36,6 @@ fn rewrite_archive(path: &Path, m: &mut Manifest, text: &str) {
     m.raw_bytes = text.len() as u64;
     m.sha256 = dbbackup::archive::compress::hex(&sha2::Sha256::digest(&bytes));
     std::fs::write(manifest::path_for(path), m.to_json_pretty()).unwrap();
-}
-
-/// Scratch databases of process `pid`.
-fn scratch_databases(pid: u32) -> String {
-    sql(
-        "",
-        &format!(
-            "SELECT COUNT(*) FROM information_schema.SCHEMATA \
-             WHERE SCHEMA_NAME LIKE 'dbbackup\\_scratch\\_{pid}\\_%'"
-        ),
-    )
 }
 
 /// An independent description: the schema as `mariadb-dump --no-data` prints it (names of the
@@ -471,6 +453,80 @@ fn faults_exit_with_the_documented_codes_and_never_show_the_password() {
         4,
         "failed backups wrote nothing: {written:?}"
     );
+}
+
+/// The least a backup user needs, tried with a real user: `SELECT, SHOW VIEW, TRIGGER, EVENT`
+/// on the database and `RELOAD, PROCESS` on `*.*`, and not `LOCK TABLES` (`--single-transaction`
+/// locks no table). Without `RELOAD` or `PROCESS` the backup fails (exit 3), says which grant
+/// is missing and writes nothing.
+#[test]
+fn a_user_without_reload_process_or_lock_tables_is_told_the_grant_it_lacks() {
+    let Some((_one_at_a_time, db)) = exclusive_db(
+        "grants",
+        "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);
+         CREATE VIEW v AS SELECT id FROM t;
+         CREATE TRIGGER t_ins BEFORE INSERT ON t FOR EACH ROW SET NEW.id = NEW.id;",
+    ) else {
+        return;
+    };
+    let user = format!("dbb_grants_{}", std::process::id());
+    let who = format!("'{user}'@'127.0.0.1'");
+    sql(
+        "",
+        &format!(
+            "DROP USER IF EXISTS {who}; CREATE USER {who} IDENTIFIED BY 'grants-pw';
+             GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON `{}`.* TO {who};",
+            db.name
+        ),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let url = format!("mysql://{user}@{HOST}:{PORT}/{}", db.name);
+    let run = || {
+        let o = dbbackup()
+            .args(["backup", &url, "--out"])
+            .arg(out.path())
+            .env("MYSQL_PWD", "grants-pw")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (none, none_err) = run();
+    sql("", &format!("GRANT RELOAD ON *.* TO {who}"));
+    let (no_process, no_process_err) = run();
+    let written = std::fs::read_dir(out.path()).unwrap().count();
+    sql("", &format!("GRANT PROCESS ON *.* TO {who}"));
+    let (enough, enough_err) = run();
+    let grants = sql("", &format!("SHOW GRANTS FOR {who}"));
+    sql("", &format!("DROP USER {who}"));
+
+    assert_eq!(none, Some(3), "{none_err}");
+    assert!(
+        none_err.contains("lacks the RELOAD privilege")
+            && none_err.contains("GRANT RELOAD, PROCESS"),
+        "{none_err}"
+    );
+    assert_eq!(no_process, Some(3), "{no_process_err}");
+    assert!(
+        no_process_err.contains("lacks the PROCESS privilege"),
+        "{no_process_err}"
+    );
+    assert_eq!(written, 0, "a refused backup wrote something");
+    assert_eq!(enough, Some(0), "{enough_err}");
+    assert!(!grants.contains("LOCK TABLES"), "{grants}");
+    let archives: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".sql.gz")
+        })
+        .collect();
+    assert_eq!(archives.len(), 1);
 }
 
 fn dump_text_or_bytes(path: &Path) -> String {

@@ -259,30 +259,39 @@ impl Source for Mysql {
             }
         };
         let mut stdout = child.stdout.take().expect("stdout is piped");
-        let synced =
-            sync::await_dump_snapshot(&mut conn, &self.conn, &mut child, tool.name, before);
-        let running = Running::watch(&tool, child, deadline);
-        if let Err(e) = synced {
-            // The synchronisation's failure is the cause: closing the pipe after it only makes
-            // the tool fail too ("Got errno 32 on write"), which must not hide it.
-            drop(stdout);
-            let _ = running.finish();
-            return Err(e);
-        }
         let db = self.conn.dbname.clone();
-        let (described, copied) = std::thread::scope(|s| {
+        let (info, tool_ref) = (&self.conn, &tool);
+        // The dump's output is read from the start, while another thread waits for its
+        // snapshot and then describes ours: a dump left blocked on a full pipe can sit idle
+        // with its transaction not listed in INNODB_TRX (seen with MariaDB 10.11: a small
+        // database's dump wrote 64 KiB, then waited on the pipe until the wait gave up after
+        // 60 s), so nothing may stop reading it.
+        let (outcome, copied) = std::thread::scope(|s| {
             let describing = s.spawn(move || {
-                let described = describe::describe(&mut conn, &db);
-                let _ = conn.query_drop("ROLLBACK");
-                described
+                let synced =
+                    sync::await_dump_snapshot(&mut conn, info, &mut child, tool_ref.name, before);
+                if synced.is_err() {
+                    // Its failure is the cause: stop the dump, so the copy ends too.
+                    let _ = child.kill();
+                }
+                let running = Running::watch(tool_ref, child, deadline);
+                let described = synced.map(|()| {
+                    let described = describe::describe(&mut conn, &db);
+                    let _ = conn.query_drop("ROLLBACK");
+                    described
+                });
+                (described, running)
             });
             let copied = std::io::copy(&mut stdout, out);
             drop(stdout);
             (describing.join(), copied)
         });
-        let finished = running.finish()?;
-        let described = described
+        let (described, running) = outcome
             .map_err(|_| Error::Internal("the thread describing the snapshot panicked".into()))?;
+        let finished = running.finish()?;
+        // The synchronisation's failure comes first: the dump's own failure after it (killed,
+        // or "Got errno 32 on write") must not hide it.
+        let described = described?;
         if finished.timed_out {
             return Err(self.timeout_error(tool.name));
         }

@@ -27,6 +27,29 @@ pub fn server_up() -> bool {
     up
 }
 
+/// The MySQL tests (of every area) run one at a time: two backups of one server at once take
+/// `FLUSH TABLES WITH READ LOCK` each, and the second's table flush can wait on the first's
+/// dump until the first gives up (a limitation the README states).
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERVER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The start of most MySQL tests: the server to themselves ([`one_at_a_time`]), and a database
+/// of their own made with `schema`; `None` when there is no server (outside CI).
+pub fn exclusive_db(
+    tag: &str,
+    schema: &str,
+) -> Option<(std::sync::MutexGuard<'static, ()>, TestDb)> {
+    let lock = one_at_a_time();
+    if !server_up() {
+        return None;
+    }
+    let db = TestDb::new(tag);
+    sql(&db.name, schema);
+    Some((lock, db))
+}
+
 /// The `mariadb` client as root on the test server, output tab-separated without headers.
 pub fn client() -> Command {
     let mut cmd = Command::new("mariadb");
@@ -70,6 +93,17 @@ pub fn sql(db: &str, sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// How many scratch databases of process `pid` the server holds.
+pub fn scratch_databases(pid: u32) -> String {
+    sql(
+        "",
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA \
+             WHERE SCHEMA_NAME LIKE 'dbbackup\\_scratch\\_{pid}\\_%'"
+        ),
+    )
 }
 
 /// A database of the test's own, dropped at the end.
