@@ -29,6 +29,25 @@ pub mod exit {
     /// An encrypted backup cannot be opened: no identity was given, or not one of the keys it
     /// was encrypted to (or not a usable key at all).
     pub const IDENTITY: u8 = 9;
+    /// What a code means, in a few words (the README's "Exit codes" table, shortened): for a
+    /// notification read far from the log.
+    pub fn meaning(code: u8) -> &'static str {
+        match code {
+            OK => "success",
+            INTERNAL => "internal error (a bug: please report it)",
+            USAGE => "usage error",
+            SOURCE => "the source database cannot be read",
+            OUTPUT => "the output cannot be written",
+            CHECK_FAILED => "a verification or restore-test check failed",
+            UNREADABLE => "the backup cannot be read at all",
+            TOOL => "a required tool is missing or unusable",
+            REMOTE => "GitHub, the artifact service or an object store failed or refused",
+            IDENTITY => "an encrypted backup cannot be opened",
+            // `cleanup::INTERRUPTED`.
+            130 => "interrupted",
+            _ => "unknown exit code",
+        }
+    }
 }
 
 /// Everything the library can fail with. Messages say what failed, on which object, and what to do.

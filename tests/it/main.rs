@@ -18,6 +18,7 @@ mod hostile_names;
 mod interrupt;
 mod messages;
 mod mysql;
+mod notify;
 mod postgres;
 mod restore_inspect;
 mod restore_test;
