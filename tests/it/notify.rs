@@ -7,88 +7,13 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::hook::{Answer, Hook, PATH, TOKEN};
 use crate::support::{data_copy, dbbackup};
 
-/// The secret part of every webhook URL here, as Slack's are built.
-const TOKEN: &str = "XoXoT0kenInPath7f3e";
-const PATH: &str = "/services/T0AB12CD/B0EF34GH/XoXoT0kenInPath7f3e";
 /// A password in a source URL, which a message names without it.
 const PASSWORD: &str = "Pw4Notify9";
-
-#[derive(Clone, Copy)]
-enum Answer {
-    Status(u16),
-    /// Reads the request and never answers.
-    Hang,
-}
-
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    content_type: String,
-    body: String,
-}
-
-/// A webhook or ping server on 127.0.0.1 that records every request it gets.
-struct Hook {
-    base: String,
-    received: Arc<Mutex<Vec<Received>>>,
-}
-
-impl Hook {
-    fn start(answer: Answer) -> Hook {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", server.server_addr().to_ip().unwrap());
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let log = received.clone();
-        std::thread::spawn(move || {
-            for mut request in server.incoming_requests() {
-                let mut body = String::new();
-                let _ = request.as_reader().read_to_string(&mut body);
-                let content_type = request
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("content-type"))
-                    .map(|h| h.value.to_string())
-                    .unwrap_or_default();
-                log.lock().unwrap().push(Received {
-                    path: request.url().to_string(),
-                    content_type,
-                    body,
-                });
-                match answer {
-                    Answer::Status(code) => {
-                        let _ = request.respond(tiny_http::Response::empty(code));
-                    }
-                    // Held open on its own thread, so the next request is still read.
-                    Answer::Hang => {
-                        std::thread::spawn(move || {
-                            std::thread::sleep(Duration::from_secs(120));
-                            drop(request);
-                        });
-                    }
-                }
-            }
-        });
-        Hook { base, received }
-    }
-
-    /// The webhook URL, with the token in its path.
-    fn url(&self) -> String {
-        format!("{}{PATH}", self.base)
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-
-    fn paths(&self) -> Vec<String> {
-        self.received().into_iter().map(|r| r.path).collect()
-    }
-}
 
 /// The text of the one message `hook` received.
 fn only_message(hook: &Hook) -> String {

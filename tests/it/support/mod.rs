@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod fake_github;
+pub mod hook;
 pub mod mysql;
 pub mod pg;
 pub mod restore;
