@@ -29,6 +29,10 @@ pub mod exit {
     /// An encrypted backup cannot be opened: no identity was given, or not one of the keys it
     /// was encrypted to (or not a usable key at all).
     pub const IDENTITY: u8 = 9;
+    /// `check`: the newest backup of a name is older than `--max-age` or smaller than
+    /// `--min-bytes`, or there is none.
+    pub const STALE: u8 = 10;
+
     /// What a code means, in a few words (the README's "Exit codes" table, shortened): for a
     /// notification read far from the log.
     pub fn meaning(code: u8) -> &'static str {
@@ -43,6 +47,7 @@ pub mod exit {
             TOOL => "a required tool is missing or unusable",
             REMOTE => "GitHub, the artifact service or an object store failed or refused",
             IDENTITY => "an encrypted backup cannot be opened",
+            STALE => "the newest backup is missing, too old or too small",
             // `cleanup::INTERRUPTED`.
             130 => "interrupted",
             _ => "unknown exit code",
@@ -122,6 +127,11 @@ pub enum Error {
         cause: Box<Error>,
     },
 
+    /// `check` found a backup missing, too old or too small: backups that stopped silently.
+    /// The message names each failing name with its newest backup and its age.
+    #[error("{0}")]
+    Stale(String),
+
     /// A restore test did not pass: `backup --restore-test`, `restore` and `restore-test` all
     /// end this way, with the worst verdict's exit code (5 failed, 6 unreadable, 9 locked) and
     /// what happened to the backup or the target.
@@ -152,6 +162,7 @@ impl Error {
             Error::Identity(_) => exit::IDENTITY,
             Error::Replicate { cause, .. } => cause.exit_code(),
             Error::RestoreTest { code, .. } => *code,
+            Error::Stale(_) => exit::STALE,
         }
     }
 

@@ -152,6 +152,23 @@ pub fn is_artifact_of(name: &str, prefix: &str) -> bool {
     }
 }
 
+/// When the backup of `series` called `name` (a file name, or an artifact name) was made, from
+/// the UTC timestamp in its name: the time the backup itself records, which a copy, a download
+/// or a re-upload does not change as it changes a file's mtime or an artifact's creation time.
+/// `None` for a name without one (an artifact uploaded under a bare name).
+pub fn made_at(name: &str, series: &str) -> Option<OffsetDateTime> {
+    let stamp = match parse(name, series) {
+        Some(parsed) => parsed.stamp,
+        None => parse_stamp(name.strip_prefix(series)?.strip_prefix('-')?)?
+            .0
+            .to_string(),
+    };
+    let fmt = format_description!("[year][month][day]-[hour][minute][second]");
+    time::PrimitiveDateTime::parse(&stamp, &fmt)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}
+
 /// Parses a backup file name of any database (a directory can hold several): the stem is what
 /// comes before the timestamp. Returns the stem and the parsed name.
 pub fn parse_any(name: &str) -> Option<(String, BackupName)> {
@@ -215,6 +232,25 @@ mod tests {
             parse_any("app-20261125-175300.sqlite.gz.manifest.json"),
             None
         );
+    }
+
+    #[test]
+    fn tells_when_a_file_or_an_artifact_was_made() {
+        let at = time::macros::datetime!(2026-11-25 17:53:00 UTC);
+        assert_eq!(
+            made_at("app-20261125-175300-2.sqlite.gz.age", "app"),
+            Some(at)
+        );
+        assert_eq!(made_at("nightly-20261125-175300", "nightly"), Some(at));
+        assert_eq!(made_at("nightly-20261125-175300-3", "nightly"), Some(at));
+        assert_eq!(stamp(at), "20261125-175300");
+        for none in [
+            "nightly",
+            "nightly-20261399-175300",
+            "other-20261125-175300",
+        ] {
+            assert_eq!(made_at(none, "nightly"), None, "{none}");
+        }
     }
 
     #[test]

@@ -1,24 +1,15 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use dbbackup::archive::naming;
 use dbbackup::error::exit;
 use dbbackup::store::{self, DryRun, Store, local::LocalStore};
 
-use super::TokenArgs;
+use super::TargetArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Directory of local backups to prune, or an object store URL (`s3://BUCKET/PREFIX`), or
-    /// --artifacts.
-    #[arg(
-        value_name = "DIR",
-        required_unless_present = "artifacts",
-        conflicts_with = "artifacts"
-    )]
-    dir: Option<PathBuf>,
-    /// Prune this repository's workflow artifacts instead of a directory.
-    #[arg(long)]
-    artifacts: bool,
+    #[command(flatten)]
+    target: TargetArgs,
     /// Backup name: the database's stem (or the --artifact-name used at upload).
     #[arg(long, value_name = "PREFIX")]
     name: String,
@@ -31,12 +22,10 @@ pub struct Args {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
-    #[command(flatten)]
-    token: TokenArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let pruned = match &args.dir {
+    let pruned = match &args.target.dir {
         Some(url) if store::is_remote(&url.to_string_lossy()) => {
             prune(&*store::open_remote(&url.to_string_lossy())?, &args)?
         }
@@ -65,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             pruned
         }
         None => {
-            let pruned = prune(&args.token.clone().store()?, &args)?;
+            let pruned = prune(&args.target.token.clone().store()?, &args)?;
             if pruned.found == 0 {
                 tracing::info!("no artifacts named {}-*: nothing to prune", args.name);
             }

@@ -57,7 +57,10 @@ fn each_kind_of_failure_posts_one_message_saying_what_which_and_why() {
     std::fs::write(&not_a_backup, "plain text").unwrap();
     let not_a_backup = not_a_backup.to_str().unwrap();
     let target = dir.path().join("restored.db");
-    let cases: [(&[&str], i32, &str); 3] = [
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let empty = empty.to_str().unwrap();
+    let cases: [(&[&str], i32, &str); 4] = [
         (
             &["backup", &source, "--out", out],
             3,
@@ -73,6 +76,11 @@ fn each_kind_of_failure_posts_one_message_saying_what_which_and_why() {
             &["restore", not_a_backup, target.to_str().unwrap()],
             6,
             "dbbackup restore failed:",
+        ),
+        (
+            &["check", empty, "--name", "app", "--max-age", "26h"],
+            10,
+            "dbbackup check failed: app in ",
         ),
     ];
     for (args, code, headline) in cases {
