@@ -20,6 +20,7 @@ mod interrupt;
 mod messages;
 mod mysql;
 mod notify;
+mod pg_clients;
 mod postgres;
 mod restore_inspect;
 mod restore_test;

@@ -6,6 +6,7 @@ pub mod fake_github;
 pub mod hook;
 pub mod mysql;
 pub mod pg;
+pub mod pg_clusters;
 pub mod restore;
 pub mod s3;
 pub mod sqlite_fixtures;
