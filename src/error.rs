@@ -32,6 +32,27 @@ pub mod exit {
     /// `check`: the newest backup of a name is older than `--max-age` or smaller than
     /// `--min-bytes`, or there is none.
     pub const STALE: u8 = 10;
+
+    /// What a code means, in a few words (the README's "Exit codes" table, shortened): for a
+    /// notification read far from the log.
+    pub fn meaning(code: u8) -> &'static str {
+        match code {
+            OK => "success",
+            INTERNAL => "internal error (a bug: please report it)",
+            USAGE => "usage error",
+            SOURCE => "the source database cannot be read",
+            OUTPUT => "the output cannot be written",
+            CHECK_FAILED => "a verification or restore-test check failed",
+            UNREADABLE => "the backup cannot be read at all",
+            TOOL => "a required tool is missing or unusable",
+            REMOTE => "GitHub, the artifact service or an object store failed or refused",
+            IDENTITY => "an encrypted backup cannot be opened",
+            STALE => "the newest backup is missing, too old or too small",
+            // `cleanup::INTERRUPTED`.
+            130 => "interrupted",
+            _ => "unknown exit code",
+        }
+    }
 }
 
 /// Everything the library can fail with. Messages say what failed, on which object, and what to do.

@@ -6,7 +6,8 @@
 //!
 //! Layers, each depending only on those below it (CI refuses module cycles):
 //! - `cli` (in the binary) → [`backup`] (the pipeline), [`restore_test`], [`freshness`]
-//!   (`check`), [`runner`] (GitHub Actions' outputs, summary, annotations);
+//!   (`check`), [`runner`] (GitHub Actions' outputs, summary, annotations), [`notify`]
+//!   (webhooks and pings about a run);
 //! - [`store`] (where backups are kept) and [`engine`] (databases, through one registry);
 //! - [`archive`] (what a backup is on disk), [`cleanup`], [`process`], [`progress`],
 //!   [`retention`], [`util`], [`error`].
@@ -18,6 +19,7 @@ pub mod drift;
 pub mod engine;
 pub mod error;
 pub mod freshness;
+pub mod notify;
 pub mod process;
 pub(crate) mod progress;
 pub mod restore_test;

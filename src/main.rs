@@ -6,7 +6,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use dbbackup::error::exit;
 
 fn main() -> ExitCode {
     dbbackup::process::configure();
@@ -42,7 +41,10 @@ fn main() -> ExitCode {
         }
     };
     tracing_subscriber::fmt()
-        .with_writer(|| dbbackup::runner::OneLinePerEvent(std::io::stderr()))
+        // Teed: a `--ping` failure carries the last lines logged.
+        .with_writer(|| {
+            dbbackup::runner::OneLinePerEvent(dbbackup::notify::tail::Tee(std::io::stderr()))
+        })
         .without_time()
         .with_target(false)
         .with_level(false)
@@ -61,14 +63,7 @@ fn main() -> ExitCode {
             let _ = dbbackup::runner::OneLinePerEvent(std::io::stderr()).write_all(line.as_bytes());
             // Loud on the run's page too: an annotation, not only a red step.
             runner.error("dbbackup failed", &format!("{err:#}"));
-            ExitCode::from(exit_code(&err))
+            ExitCode::from(cli::exit_code(&err))
         }
     }
-}
-
-/// The library error's own code when there is one; anything else is internal.
-fn exit_code(err: &anyhow::Error) -> u8 {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<dbbackup::Error>())
-        .map_or(exit::INTERNAL, dbbackup::Error::exit_code)
 }

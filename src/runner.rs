@@ -178,13 +178,15 @@ const SECRET_VARS: [&str; 7] = [
 ];
 
 /// The secrets this process was given: passwords inside URL arguments (as written and
-/// percent-decoded), `--github-token` values, the contents of an `--identity` file, and the
+/// percent-decoded), `--github-token` values, the contents of an `--identity` file, the
+/// webhook and ping URLs of `--notify`, `--ping`, `DBBACKUP_NOTIFY` and `DBBACKUP_PING` with
+/// their tokens (`notify::url_secrets`), and the
 /// values of [`SECRET_VARS`] (`DBBACKUP_IDENTITY` among them). Masking them
 /// first thing means no later log line, error or summary can show them in a workflow log, even
 /// when a user put a password where it does not belong.
 pub fn known_secrets(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut secrets = Vec::new();
-    let (mut token_next, mut identity_next) = (false, false);
+    let (mut token_next, mut identity_next, mut alert_next) = (false, false, false);
     for arg in args {
         if std::mem::take(&mut token_next) {
             secrets.push(arg.clone());
@@ -193,6 +195,17 @@ pub fn known_secrets(args: impl IntoIterator<Item = String>) -> Vec<String> {
             token_next = true;
         } else if let Some(token) = arg.strip_prefix("--github-token=") {
             secrets.push(token.to_string());
+        }
+        if std::mem::take(&mut alert_next) {
+            secrets.extend(crate::notify::url_secrets(&arg));
+        }
+        if arg == "--notify" || arg == "--ping" {
+            alert_next = true;
+        } else if let Some(url) = ["--notify=", "--ping="]
+            .iter()
+            .find_map(|flag| arg.strip_prefix(flag))
+        {
+            secrets.extend(crate::notify::url_secrets(url));
         }
         if std::mem::take(&mut identity_next) {
             secrets.extend(std::fs::read_to_string(&arg).ok());
@@ -214,6 +227,10 @@ pub fn known_secrets(args: impl IntoIterator<Item = String>) -> Vec<String> {
         secrets.extend(crate::util::url_passwords(value.unwrap_or(&arg)));
     }
     secrets.extend(SECRET_VARS.iter().filter_map(|v| std::env::var(v).ok()));
+    for var in ["DBBACKUP_NOTIFY", "DBBACKUP_PING"] {
+        let urls = std::env::var(var).unwrap_or_default();
+        secrets.extend(urls.lines().flat_map(crate::notify::url_secrets));
+    }
     // The runner matches a mask within one log line, so a key file (an SSH private key, an age
     // identity with comments) is masked line by line as well as whole.
     let lines: Vec<String> = secrets
@@ -234,16 +251,20 @@ pub fn known_secrets(args: impl IntoIterator<Item = String>) -> Vec<String> {
     secrets
 }
 
-/// The artifact's page, as the run's page links it:
-/// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID/artifacts/ID`.
-pub fn artifact_url(id: u64) -> Option<String> {
+/// The run's page: `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID`.
+pub fn run_url() -> Option<String> {
     let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
     Some(format!(
-        "{}/{}/actions/runs/{}/artifacts/{id}",
+        "{}/{}/actions/runs/{}",
         var("GITHUB_SERVER_URL")?.trim_end_matches('/'),
         var("GITHUB_REPOSITORY")?,
         var("GITHUB_RUN_ID")?
     ))
+}
+
+/// The artifact's page, as the run's page links it: [`run_url`]`/artifacts/ID`.
+pub fn artifact_url(id: u64) -> Option<String> {
+    Some(format!("{}/artifacts/{id}", run_url()?))
 }
 
 /// The job summary for an encrypted backup: only what its readable envelope shows (name, size,
@@ -364,6 +385,26 @@ mod tests {
             assert!(found.iter().any(|f| f == secret), "{secret} in {found:?}");
         }
         assert!(!found.iter().any(|f| f.contains("app.db") || f == "backup"));
+    }
+
+    #[test]
+    fn webhook_and_ping_urls_are_secrets_with_their_tokens() {
+        let args = [
+            "dbbackup",
+            "backup",
+            "--notify",
+            "https://hooks.slack.com/services/T01/B02/Tok3nOne99",
+            "--ping=https://hc-ping.com/0f9c-44aa-Tok3nTwo",
+        ];
+        let found = known_secrets(args.iter().map(|s| s.to_string()));
+        for secret in [
+            args[3],
+            "Tok3nOne99",
+            "https://hc-ping.com/0f9c-44aa-Tok3nTwo",
+        ] {
+            assert!(found.iter().any(|f| f == secret), "{secret} in {found:?}");
+        }
+        assert!(!found.iter().any(|f| f == "backup" || f == "services"));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 # summary and the annotations, so this script only builds the command line.
 # Encryption inputs arrive as DBBACKUP_RECIPIENTS and DBBACKUP_IDENTITY, which dbbackup reads
 # itself: the identity never goes on a command line, and dbbackup masks it (whole and line by
-# line) before it prints anything.
+# line) before it prints anything. The alert inputs arrive the same way (DBBACKUP_NOTIFY,
+# DBBACKUP_NOTIFY_ON, DBBACKUP_PING): webhook and ping URLs are secrets too.
 set -euo pipefail
 
 out_dir=${INPUT_OUT:-${RUNNER_TEMP:-/tmp}/dbbackup}

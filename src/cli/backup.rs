@@ -15,7 +15,7 @@ use dbbackup::util::parse_duration;
 pub struct Args {
     /// Database to back up: a SQLite path or `sqlite:` URL, or `postgres://USER@HOST:PORT/DB`
     /// (missing parts from PG* variables and ~/.pgpass).
-    source: String,
+    pub source: String,
     /// Directory for backups (same as --out).
     #[arg(value_name = "DIR", conflicts_with = "out")]
     dir: Option<PathBuf>,
@@ -89,6 +89,8 @@ pub struct Args {
     allow_public_plaintext: bool,
     #[command(flatten)]
     identity: super::IdentityArgs,
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
     #[command(flatten)]
     token: super::TokenArgs,
 }

@@ -39,6 +39,8 @@ pub struct Args {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
 }
 
 /// `--max-age`, kept as written too, so messages quote it back as the user wrote it.
@@ -177,4 +179,19 @@ fn check_dir(
         }
     }
     Ok(findings)
+}
+
+/// Where the backups checked are, and which names, for a notification.
+pub fn subject(args: &Args) -> String {
+    let place = match &args.target.dir {
+        Some(dir) if dir.to_string_lossy().contains("://") => {
+            dbbackup::util::redact_url(&dir.to_string_lossy())
+        }
+        Some(dir) => dir.display().to_string(),
+        None => "the repository's artifacts".to_string(),
+    };
+    match args.names.is_empty() {
+        true => place,
+        false => format!("{} in {place}", args.names.join(", ")),
+    }
 }

@@ -5,6 +5,7 @@ mod artifact;
 mod backup;
 mod check;
 mod inspect;
+mod notify;
 mod prune;
 mod remote;
 mod restore;
@@ -55,16 +56,39 @@ enum Command {
 /// Runs the parsed command; `Ok` carries the exit code for outcomes that are not errors.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Backup(args) => backup::run(args),
-        Command::RestoreTest(args) => restore_test::run(args),
-        Command::Restore(args) => restore::run(args),
+        Command::Backup(args) => {
+            let source = dbbackup::engine::redact(&args.source);
+            args.notify
+                .clone()
+                .around("backup", source, || backup::run(args))
+        }
+        Command::RestoreTest(args) => {
+            let backups = restore_test::subject(&args);
+            (args.notify.clone()).around("restore test", backups, || restore_test::run(args))
+        }
+        Command::Restore(args) => {
+            let what = restore::subject(&args);
+            args.notify
+                .clone()
+                .around("restore", what, || restore::run(args))
+        }
         Command::Inspect(args) => inspect::run(args),
         Command::Artifact(args) => artifact::run(args),
         Command::Prune(args) => prune::run(args),
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => {
+            let backups = check::subject(&args);
+            (args.notify.clone()).around("check", backups, || check::run(args))
+        }
         Command::List(args) => remote::list(args),
         Command::Fetch(args) => remote::fetch(args),
     }
+}
+
+/// The library error's own code when there is one; anything else is internal.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<dbbackup::Error>())
+        .map_or(dbbackup::error::exit::INTERNAL, dbbackup::Error::exit_code)
 }
 
 /// The secret key for encrypted backups, shared by the commands that decrypt.

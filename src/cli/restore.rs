@@ -16,6 +16,8 @@ pub struct Args {
     force: bool,
     #[command(flatten)]
     identity: super::IdentityArgs,
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -52,4 +54,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     tracing::info!("restored → {target}");
     Ok(report.verdict.exit_code())
+}
+
+/// The backup and the target (redacted: a PostgreSQL target may carry a password), for a
+/// notification.
+pub fn subject(args: &Args) -> String {
+    format!(
+        "{} → {}",
+        args.backup.display(),
+        dbbackup::engine::redact(&args.target.to_string_lossy())
+    )
 }

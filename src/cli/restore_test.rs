@@ -26,6 +26,8 @@ pub struct Args {
     restore_into: Option<String>,
     #[command(flatten)]
     identity: super::IdentityArgs,
+    #[command(flatten)]
+    pub notify: super::notify::NotifyArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -94,4 +96,14 @@ pub fn report_to_runner(
         }
     }
     Ok(runner.append_summary(&summary)?)
+}
+
+/// The backups tested, for a notification.
+pub fn subject(args: &Args) -> String {
+    let names: Vec<String> = args
+        .backups
+        .iter()
+        .map(|b| b.display().to_string())
+        .collect();
+    names.join(", ")
 }

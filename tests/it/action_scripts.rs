@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::hook::{Answer, Hook, TOKEN};
 use crate::support::{self, repo};
 
 struct FakeRunner {
@@ -460,6 +461,44 @@ fn action_finds_its_release_when_the_ref_has_a_slash_or_is_a_sha() {
         let install = step(&result, "Find a dbbackup release binary");
         assert_eq!(install["outputs"]["found"], "true", "{}", result["log"]);
         assert_eq!(machine.builds(), 0);
+    }
+}
+
+#[test]
+fn action_passes_the_alert_inputs_through_the_environment_and_masks_them() {
+    let machine = FakeMachine::new();
+    machine.publish_release("acme/dbbackup");
+    let action = machine.install_action("work/_actions/acme/dbbackup/v0");
+    let (chat, other, pinged) = (
+        Hook::start(Answer::Status(200)),
+        Hook::start(Answer::Status(200)),
+        Hook::start(Answer::Status(200)),
+    );
+    let mut inputs = sqlite_inputs(&machine);
+    let ping = format!("{}/ping/{TOKEN}", pinged.base);
+    inputs["notify"] = format!("{}\n{}\n", chat.url(), other.url()).into();
+    inputs["notify-on"] = "always".into();
+    inputs["ping"] = ping.clone().into();
+    let result = machine.run_action(&action, inputs);
+    assert_eq!(result["job_status"], "success", "{}", result["log"]);
+    for hook in [&chat, &other] {
+        let received = hook.received();
+        assert_eq!(received.len(), 1, "{}", result["log"]);
+        assert!(received[0].body.contains("dbbackup backup succeeded"));
+    }
+    assert_eq!(
+        pinged.paths(),
+        [
+            "/ping/XoXoT0kenInPath7f3e/start",
+            "/ping/XoXoT0kenInPath7f3e"
+        ]
+    );
+    let log = result["log"].as_str().unwrap();
+    let (masks, rest): (Vec<&str>, Vec<&str>) =
+        log.lines().partition(|l| l.contains("::add-mask::"));
+    assert!(masks.iter().any(|m| m.ends_with(&ping)), "{log}");
+    for line in rest {
+        assert!(!line.contains(TOKEN), "{line}");
     }
 }
 

@@ -20,6 +20,7 @@ mod hostile_names;
 mod interrupt;
 mod messages;
 mod mysql;
+mod notify;
 mod pg_clients;
 mod postgres;
 mod restore_inspect;

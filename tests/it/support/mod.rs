@@ -4,6 +4,7 @@
 pub mod chaos;
 pub mod fake_github;
 pub mod kill;
+pub mod hook;
 pub mod mysql;
 pub mod pg;
 pub mod pg_clusters;
