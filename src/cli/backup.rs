@@ -39,6 +39,12 @@ pub struct Args {
     /// Restore-test the new backup (as `restore-test` does) before rotating anything away.
     #[arg(long)]
     restore_test: bool,
+    /// PostgreSQL, MySQL: restore-test on this server (`postgres://USER@HOST:PORT`,
+    /// `mysql://USER@HOST:PORT`; password from PGPASSWORD / MYSQL_PWD) instead of the source's,
+    /// which needs no CREATEDB on production and puts no load on it; in GitHub Actions, a
+    /// `services:` container of the job (implies --restore-test).
+    #[arg(long, value_name = "URL")]
+    restore_into: Option<String>,
     /// Write the restore test's JUnit XML report to FILE (implies --restore-test).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -106,13 +112,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         format: args.format,
         level: args.level,
         timeout: args.timeout,
-        restore_test: match args.restore_test || args.junit.is_some() {
+        restore_test: match args.restore_test || args.junit.is_some() || args.restore_into.is_some()
+        {
             true => Some(restore_test::Options {
                 quick: args.quick,
                 identity: args.identity.load()?,
-                // The source's server with the source's credentials: the manifest records the
-                // source without its password, so the restore could not log in from it.
-                restore_into: dbbackup::engine::restore_server(&args.source),
+                // Else the source's server with the source's credentials: the manifest records
+                // the source without its password, so the restore could not log in from it.
+                restore_into: args
+                    .restore_into
+                    .clone()
+                    .or_else(|| dbbackup::engine::restore_server(&args.source)),
+                ..restore_test::Options::default()
             }),
             false => None,
         },

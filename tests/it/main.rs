@@ -20,6 +20,7 @@ mod messages;
 mod mysql;
 mod postgres;
 mod restore_inspect;
+mod restore_into;
 mod restore_test;
 mod s3;
 mod scale;

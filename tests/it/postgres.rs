@@ -53,6 +53,7 @@ fn restore_bytes(dump: &mut dyn Read, m: &Manifest) -> dbbackup::Result<Postgres
     let target = RestoreTarget {
         manifest: m,
         into: None,
+        otherwise: Default::default(),
     };
     PostgresRestorer::for_target(&target)?.restore_scratch_db(m.format, dump)
 }

@@ -25,6 +25,7 @@ use std::process::Stdio;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel};
 use std::cell::RefCell;
 use tracing::{info, warn};
@@ -110,11 +111,12 @@ impl Engine for PostgresEngine {
 }
 
 impl PostgresRestorer {
-    /// The server named by `--restore-into` wins; else the manifest's source server; else the
-    /// `PG*` variables. The scratch database gets the source's encoding and locale, so that
+    /// The server named by `--restore-into` wins; else the manifest's source server (unless
+    /// [`Fallback::Environment`](crate::engine::Fallback) rules it out); else the `PG*`
+    /// variables. The scratch database gets the source's encoding and locale, so that
     /// text compares byte for byte.
     pub fn for_target(target: &RestoreTarget) -> Result<Self> {
-        let source = Some(target.manifest.source.as_str()).filter(|s| !s.is_empty());
+        let source = target.source_server();
         let conn = match (target.into, source) {
             (Some(into), _) if conn::names_database(into) => ConnInfo::parse(into)?,
             (Some(into), _) => ConnInfo::parse(into)?.with_dbname(MAINTENANCE_DB),
@@ -688,6 +690,13 @@ impl ScratchDb {
             cleanup::register(move || drop_database(&admin, &name))
         };
         client.batch_execute(&sql).map_err(|e| {
+            if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+                return admin.error(scratch::may_not_create(
+                    &admin.user,
+                    "CREATEDB",
+                    "postgres://USER@HOST:PORT",
+                ));
+            }
             admin.error(format!(
                 "cannot create scratch database {name} as the source's was ({}): {}",
                 sql.split_once(" TEMPLATE template0")
