@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         }
     };
     tracing_subscriber::fmt()
+        .with_max_level(cli.log_level())
         .with_writer(|| dbbackup::runner::OneLinePerEvent(std::io::stderr()))
         .without_time()
         .with_target(false)

@@ -29,3 +29,4 @@ mod secrets_urls;
 mod soak_writers;
 mod sqlite_sql_dump;
 mod store_conformance;
+mod verbosity;
