@@ -209,14 +209,15 @@ impl Postgres {
 
     /// Starts `pg_dump` on our exported snapshot, writing to a pipe we read.
     fn spawn_pg_dump(&self, format: Format, snapshot_id: &str) -> Result<std::process::Child> {
-        let fmt = if format == Format::Custom {
-            "--format=custom"
-        } else {
-            "--format=plain"
-        };
         let mut command = PG_DUMP.command();
+        match format {
+            // Uncompressed (`--compress=0`, accepted with -Fc since PostgreSQL 9): our gzip
+            // stream compresses it once. pg_dump's own compression left gzip nothing to gain
+            // (1.1x) for the CPU of compressing twice; see BENCHMARKS.md.
+            Format::Custom => command.args(["--format=custom", "--compress=0"]),
+            _ => command.arg("--format=plain"),
+        };
         command
-            .arg(fmt)
             .arg(format!("--snapshot={snapshot_id}"))
             .arg("--no-password")
             .arg(format!("--dbname={}", self.conn.libpq_conninfo()))
