@@ -99,7 +99,20 @@ pub struct Args {
     token: super::TokenArgs,
 }
 
+/// [`back_up`], and when it fails the error in the job summary too: a refused or failed upload
+/// leaves no step output to look at, only the log.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let ran = back_up(&args);
+    if let Err(err) = &ran {
+        let source = dbbackup::engine::redact(&args.source);
+        let causes: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+        let summary = runner::failure_summary(&format!("backup of `{source}`"), &causes);
+        Runner::detect().append_summary(&summary)?;
+    }
+    ran
+}
+
+fn back_up(args: &Args) -> anyhow::Result<u8> {
     let out = args
         .out
         .clone()
@@ -138,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // time is spent on a backup that could not be stored.
     let (artifacts, notice) = match args.upload {
         true => {
-            let (store, notice) = artifact_store(&args, &opts)?;
+            let (store, notice) = artifact_store(args, &opts)?;
             (Some(store), notice)
         }
         false => (None, None),
@@ -158,7 +171,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .collect();
     let outcome = backup::run(&opts, &destinations)
         .map_err(|e| failed(e, &args.source, &opts.out, !destinations.is_empty()))?;
-    report(&args, &outcome, notice.as_ref())?;
+    report(args, &outcome, notice.as_ref())?;
     if let Some(report) = &outcome.restore_test
         && let Some(err) = restore_test::failure(
             std::slice::from_ref(report),
@@ -233,6 +246,8 @@ fn report(
     let runner = Runner::detect();
     let artifact = outcome.replicas.first().filter(|_| args.upload);
     let (file_bytes, file_sha256) = outcome.on_disk();
+    // The backup first, then its restore test: the summary reads in the order things ran.
+    report_to_runner(&runner, outcome, artifact.map(|r| &r.stored), notice)?;
     if let Some(report) = &outcome.restore_test {
         if let Some(path) = &args.junit {
             junit::write_file(std::slice::from_ref(report), path)?;
@@ -244,7 +259,6 @@ fn report(
             false,
         )?;
     }
-    report_to_runner(&runner, outcome, artifact.map(|r| &r.stored), notice)?;
     if args.json {
         super::print_json(&serde_json::json!({
             "path": outcome.path,

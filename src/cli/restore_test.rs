@@ -93,9 +93,7 @@ pub fn report_to_runner(
     }
     let mut summary = String::from("### dbbackup restore test\n\n");
     for report in reports {
-        for line in report.summary_lines() {
-            summary.push_str(&format!("- {line}\n"));
-        }
+        summary.push_str(&dbbackup::runner::markdown_list(&report.summary_lines()));
         for check in report.failed_checks() {
             runner.error(
                 &format!("restore test failed: {}", report.name()),

@@ -16,6 +16,7 @@ mod exit_codes;
 mod fuzz_hostile_input;
 mod hostile_names;
 mod interrupt;
+mod job_summary;
 mod messages;
 mod mysql;
 mod postgres;
