@@ -83,3 +83,26 @@ fn quiet_and_verbose_together_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }
+
+/// Not on a terminal (a pipe, a CI log): plain lines, no bar, so no carriage returns or escape
+/// sequences (indicatif's own terminal check would keep a bar out as well); sizes in the one
+/// unit system the bar uses (binary, labelled KiB/MiB).
+#[test]
+fn a_pipe_gets_plain_lines_in_binary_units() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = backup(tmp.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\u{1b}'),
+        "{stderr:?}"
+    );
+    let compressed = stderr
+        .lines()
+        .find(|l| l.starts_with("compressed"))
+        .unwrap();
+    assert!(
+        compressed.contains(" KiB, ") || compressed.contains(" MiB, "),
+        "{compressed}"
+    );
+}
