@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::archive::compress::{GzipWriter, Summary};
 use crate::archive::encrypt::{self, Envelope, Recipients, Sealed, Sink};
@@ -178,6 +178,10 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         dumped?
     };
     info!("dumped → {}", source.display());
+    debug!(
+        "dump, snapshot description and compression took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     // A zero-byte file, a wrong path that SQLite opened as a new database, a database emptied
     // by mistake: a backup of it restores to nothing, and with --keep it would push the last
     // good backups out.

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         }
     };
     tracing_subscriber::fmt()
+        .with_max_level(cli.log_level())
         // Teed: a `--ping` failure carries the last lines logged.
         .with_writer(|| {
             dbbackup::runner::OneLinePerEvent(dbbackup::notify::tail::Tee(std::io::stderr()))

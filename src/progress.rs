@@ -8,7 +8,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// A byte counter with throughput, shown only when a person is watching stderr.
 pub fn bytes(label: &str) -> ProgressBar {
-    let watched = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    // `--quiet` (the log shows errors only) shows no bar either.
+    let watched = std::io::stderr().is_terminal()
+        && std::env::var_os("CI").is_none()
+        && tracing::enabled!(tracing::Level::INFO);
     if !watched {
         return ProgressBar::hidden();
     }

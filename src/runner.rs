@@ -267,6 +267,25 @@ pub fn artifact_url(id: u64) -> Option<String> {
     Some(format!("{}/artifacts/{id}", run_url()?))
 }
 
+/// Log lines as a Markdown list: a line indented by two more spaces than the one before is an
+/// item nested under it, so a failed check's differences render as its sub-list (indented
+/// plain lines would render as a code block or run together).
+pub fn markdown_list(lines: &[String]) -> String {
+    let mut md = String::new();
+    for line in lines {
+        let text = line.trim_start();
+        let depth = (line.len() - text.len()) / 2;
+        md.push_str(&format!("{}- {text}\n", "  ".repeat(depth)));
+    }
+    md
+}
+
+/// The job summary of a command that failed: its error, one item per cause, so a run whose
+/// upload was refused or failed still says why on its summary page.
+pub fn failure_summary(what: &str, causes: &[String]) -> String {
+    format!("### dbbackup: {what} failed\n\n{}", markdown_list(causes))
+}
+
 /// The job summary for an encrypted backup: only what its readable envelope shows (name, size,
 /// sha256), since the summary is as readable as the artifact; table names and row counts are
 /// data.
@@ -322,6 +341,20 @@ pub(crate) fn code_cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indented_log_lines_become_nested_list_items() {
+        let lines = [
+            "restore FAILED: b: 1 of 5 checks failed".to_string(),
+            "  data: main.t:".to_string(),
+            "    rows: expected 3, actual 2".to_string(),
+        ];
+        assert_eq!(
+            markdown_list(&lines),
+            "- restore FAILED: b: 1 of 5 checks failed\n  - data: main.t:\n    - rows: \
+             expected 3, actual 2\n"
+        );
+    }
 
     #[test]
     fn commands_escape_what_the_runner_would_misread() {

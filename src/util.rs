@@ -10,9 +10,11 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Error, Result};
 
-/// `148 KB`, `1.2 MB`: sizes as the log lines and summaries show them.
+/// `148 KiB`, `1.2 MiB`: sizes as the log lines and summaries show them. Binary units,
+/// labelled as such, as the progress bar (indicatif's `{bytes}`) shows them too: one unit
+/// system everywhere (199,578,218 bytes were "190 MB" in the log and "190.33 MiB" on the bar).
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
     while value >= 1024.0 && unit < UNITS.len() - 1 {
@@ -256,8 +258,10 @@ mod tests {
     #[test]
     fn sizes_and_durations_read_as_people_write_them() {
         assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KB");
-        assert_eq!(human_bytes(50 << 20), "50 MB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(50 << 20), "50 MiB");
+        // The archive: 190 MiB (binary), which decimal would call 200 MB.
+        assert_eq!(human_bytes(199_578_218), "190 MiB");
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));

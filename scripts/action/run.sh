@@ -11,18 +11,24 @@ set -euo pipefail
 out_dir=${INPUT_OUT:-${RUNNER_TEMP:-/tmp}/dbbackup}
 is_true() { [ "${1,,}" = "true" ]; }
 
+# `restore-into`: the server restore tests restore on (a `services:` container of the job).
+restore_into=()
+[ -z "${INPUT_RESTORE_INTO:-}" ] || restore_into=(--restore-into "$INPUT_RESTORE_INTO")
+
 args=()
 case "${INPUT_COMMAND:-backup}" in
   backup)
     if is_true "${INPUT_DOWNLOAD_LATEST:-false}"; then
       [ -n "${INPUT_NAME:-}" ] || { echo "::error title=dbbackup::download-latest needs the backup name in 'name'"; exit 2; }
       dbbackup artifact download --name "$INPUT_NAME" --latest --out "$out_dir/latest"
-      args=(restore-test "$out_dir/latest" --junit "$INPUT_JUNIT_PATH")
+      # A PR check never restores on the production server its manifest names: on
+      # `restore-into`, else on the server the PG*/MYSQL_* variables name (the job's service).
+      args=(restore-test "$out_dir/latest" --junit "$INPUT_JUNIT_PATH" --not-on-source "${restore_into[@]}")
     else
       [ -n "${INPUT_DATABASE:-}" ] || { echo "::error title=dbbackup::the 'database' input is required for a backup"; exit 2; }
       args=(backup "$INPUT_DATABASE" --out "$out_dir" --level "${INPUT_COMPRESSION_LEVEL:-6}")
       [ -z "${INPUT_FORMAT:-}" ] || args+=(--format "$INPUT_FORMAT")
-      is_true "${INPUT_RESTORE_TEST:-true}" && args+=(--restore-test --junit "$INPUT_JUNIT_PATH")
+      is_true "${INPUT_RESTORE_TEST:-true}" && args+=(--restore-test --junit "$INPUT_JUNIT_PATH" "${restore_into[@]}")
       if is_true "${INPUT_UPLOAD:-true}"; then
         args+=(--upload)
         [ -z "${INPUT_NAME:-}" ] || args+=(--artifact-name "$INPUT_NAME")
@@ -49,7 +55,7 @@ case "${INPUT_COMMAND:-backup}" in
     # The backup to test: `database` names it (an archive or a directory of backups), the
     # `out` directory by default.
     target=${INPUT_DATABASE:-$out_dir}
-    args=(restore-test "$target" --junit "$INPUT_JUNIT_PATH")
+    args=(restore-test "$target" --junit "$INPUT_JUNIT_PATH" "${restore_into[@]}")
     ;;
   prune)
     [ -n "${INPUT_NAME:-}" ] || { echo "::error title=dbbackup::prune needs the backup name in 'name'"; exit 2; }

@@ -39,6 +39,12 @@ pub struct Args {
     /// Restore-test the new backup (as `restore-test` does) before rotating anything away.
     #[arg(long)]
     restore_test: bool,
+    /// PostgreSQL, MySQL: restore-test on this server (`postgres://USER@HOST:PORT`,
+    /// `mysql://USER@HOST:PORT`; password from PGPASSWORD / MYSQL_PWD) instead of the source's,
+    /// which needs no CREATEDB on production and puts no load on it; in GitHub Actions, a
+    /// `services:` container of the job (implies --restore-test).
+    #[arg(long, value_name = "URL")]
+    restore_into: Option<String>,
     /// Write the restore test's JUnit XML report to FILE (implies --restore-test).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -95,7 +101,20 @@ pub struct Args {
     token: super::TokenArgs,
 }
 
+/// [`back_up`], and when it fails the error in the job summary too: a refused or failed upload
+/// leaves no step output to look at, only the log.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let ran = back_up(&args);
+    if let Err(err) = &ran {
+        let source = dbbackup::engine::redact(&args.source);
+        let causes: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+        let summary = runner::failure_summary(&format!("backup of `{source}`"), &causes);
+        Runner::detect().append_summary(&summary)?;
+    }
+    ran
+}
+
+fn back_up(args: &Args) -> anyhow::Result<u8> {
     let out = args
         .out
         .clone()
@@ -108,13 +127,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         format: args.format,
         level: args.level,
         timeout: args.timeout,
-        restore_test: match args.restore_test || args.junit.is_some() {
+        restore_test: match args.restore_test || args.junit.is_some() || args.restore_into.is_some()
+        {
             true => Some(restore_test::Options {
                 quick: args.quick,
                 identity: args.identity.load()?,
-                // The source's server with the source's credentials: the manifest records the
-                // source without its password, so the restore could not log in from it.
-                restore_into: dbbackup::engine::restore_server(&args.source),
+                // Else the source's server with the source's credentials: the manifest records
+                // the source without its password, so the restore could not log in from it.
+                restore_into: args
+                    .restore_into
+                    .clone()
+                    .or_else(|| dbbackup::engine::restore_server(&args.source)),
+                ..restore_test::Options::default()
             }),
             false => None,
         },
@@ -129,7 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // time is spent on a backup that could not be stored.
     let (artifacts, notice) = match args.upload {
         true => {
-            let (store, notice) = artifact_store(&args, &opts)?;
+            let (store, notice) = artifact_store(args, &opts)?;
             (Some(store), notice)
         }
         false => (None, None),
@@ -149,7 +173,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .collect();
     let outcome = backup::run(&opts, &destinations)
         .map_err(|e| failed(e, &args.source, &opts.out, !destinations.is_empty()))?;
-    report(&args, &outcome, notice.as_ref())?;
+    report(args, &outcome, notice.as_ref())?;
     if let Some(report) = &outcome.restore_test
         && let Some(err) = restore_test::failure(
             std::slice::from_ref(report),
@@ -224,6 +248,8 @@ fn report(
     let runner = Runner::detect();
     let artifact = outcome.replicas.first().filter(|_| args.upload);
     let (file_bytes, file_sha256) = outcome.on_disk();
+    // The backup first, then its restore test: the summary reads in the order things ran.
+    report_to_runner(&runner, outcome, artifact.map(|r| &r.stored), notice)?;
     if let Some(report) = &outcome.restore_test {
         if let Some(path) = &args.junit {
             junit::write_file(std::slice::from_ref(report), path)?;
@@ -235,7 +261,6 @@ fn report(
             false,
         )?;
     }
-    report_to_runner(&runner, outcome, artifact.map(|r| &r.stored), notice)?;
     if args.json {
         super::print_json(&serde_json::json!({
             "path": outcome.path,

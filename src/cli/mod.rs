@@ -25,6 +25,27 @@ use dbbackup::store::artifacts::{ArtifactStore, GitHub, guard};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print errors only (for cron): no progress, no log lines. Reports, step outputs and the
+    /// job summary are still written.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print more: -v adds each step's details (the tools run, with their options but never
+    /// their values; timings), -vv everything.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+impl Cli {
+    /// The most detailed log events shown: errors only with --quiet, the steps by default.
+    pub fn log_level(&self) -> tracing::level_filters::LevelFilter {
+        use tracing::level_filters::LevelFilter;
+        match (self.quiet, self.verbose) {
+            (true, _) => LevelFilter::ERROR,
+            (false, 0) => LevelFilter::INFO,
+            (false, 1) => LevelFilter::DEBUG,
+            (false, _) => LevelFilter::TRACE,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

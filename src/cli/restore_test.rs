@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
 
+use dbbackup::engine::Fallback;
 use dbbackup::restore_test::{self, Options, Report, Verdict, junit};
 use dbbackup::runner::Runner;
 
@@ -24,6 +25,11 @@ pub struct Args {
     /// connect) instead of the one in the backup's manifest.
     #[arg(long, value_name = "URL")]
     restore_into: Option<String>,
+    /// PostgreSQL, MySQL: without --restore-into, restore on the server the PG* / MYSQL_*
+    /// variables name (localhost by default), never on the source server in the manifest: a
+    /// pull-request check restores into its job's service container, not production.
+    #[arg(long)]
+    not_on_source: bool,
     #[command(flatten)]
     identity: super::IdentityArgs,
     #[command(flatten)]
@@ -34,6 +40,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let opts = Options {
         quick: args.quick,
         restore_into: args.restore_into,
+        otherwise: match args.not_on_source {
+            true => Fallback::Environment,
+            false => Fallback::Source,
+        },
         identity: args.identity.load()?,
     };
     let reports = restore_test::restore_test_all(&args.backups, args.all, &opts)?;
@@ -85,9 +95,7 @@ pub fn report_to_runner(
     }
     let mut summary = String::from("### dbbackup restore test\n\n");
     for report in reports {
-        for line in report.summary_lines() {
-            summary.push_str(&format!("- {line}\n"));
-        }
+        summary.push_str(&dbbackup::runner::markdown_list(&report.summary_lines()));
         for check in report.failed_checks() {
             runner.error(
                 &format!("restore test failed: {}", report.name()),

@@ -78,6 +78,29 @@ pub struct SourceOptions {
 pub struct RestoreTarget<'a> {
     pub manifest: &'a Manifest,
     pub into: Option<&'a str>,
+    /// Where to restore when `into` names no server.
+    pub otherwise: Fallback,
+}
+
+/// The server a restore test uses when `--restore-into` names none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Fallback {
+    /// The server of the manifest's source: where the backup came from.
+    #[default]
+    Source,
+    /// The server the engine's environment names (`PG*`, `MYSQL_*`; localhost by default):
+    /// a pull-request check restores into its job's service container and never loads the
+    /// production server the backup came from unless asked to.
+    Environment,
+}
+
+impl RestoreTarget<'_> {
+    /// The manifest's source when it may be restored on: recorded, and not ruled out by
+    /// [`Fallback::Environment`].
+    pub fn source_server(&self) -> Option<&str> {
+        Some(self.manifest.source.as_str())
+            .filter(|s| !s.is_empty() && self.otherwise == Fallback::Source)
+    }
 }
 
 /// What [`Source::dump`] took: the engine's version and the snapshot's description, which

@@ -44,6 +44,18 @@ fn abandoned(name: &str, ours: &str) -> bool {
     tag == ours && pid.parse().is_ok_and(|pid| !crate::process::alive(pid))
 }
 
+/// Why the restore test stopped when the login may not create its scratch database, and what
+/// to do: a least-privilege backup role usually may not, and loading production with a nightly
+/// restore is better avoided anyway, so the way out is another server.
+pub fn may_not_create(user: &str, right: &str, example_url: &str) -> String {
+    format!(
+        "'{user}' may not create databases (it lacks {right}), and the restore test restores \
+         into a scratch database of its own: restore-test on another server with \
+         --restore-into {example_url} (in GitHub Actions a `services:` container of the job, \
+         action input `restore-into`), or grant {right}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

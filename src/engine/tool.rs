@@ -50,6 +50,14 @@ impl Tool {
 
     /// Starts `command` (made by [`Tool::command`]), saying what to install when it cannot.
     pub fn spawn(&self, command: &mut Command) -> Result<Child> {
+        // Option names only: a value may be a connection string or a path to a password file.
+        let options: Vec<String> = command
+            .get_args()
+            .map(|a| a.to_string_lossy())
+            .filter(|a| a.starts_with('-'))
+            .map(|a| a.split('=').next().unwrap_or_default().to_string())
+            .collect();
+        tracing::debug!("running {} {}", self.name, options.join(" "));
         command.spawn().map_err(|e| self.spawn_error(e))
     }
 

@@ -30,7 +30,7 @@ use std::time::Instant;
 use crate::archive::encrypt::{self, Envelope, Identity};
 use crate::archive::manifest::{self, Manifest};
 use crate::cleanup::TempDir;
-use crate::engine::{self, RestoreTarget, Scratch};
+use crate::engine::{self, Fallback, RestoreTarget, Scratch};
 use crate::error::{Error, Result};
 use crate::store::local;
 use crate::util::now_rfc3339;
@@ -46,6 +46,8 @@ pub struct Options {
     pub quick: bool,
     /// PostgreSQL: the server to restore on (`--restore-into`) instead of the manifest's.
     pub restore_into: Option<String>,
+    /// Where to restore without `restore_into`: the source's server, or the environment's.
+    pub otherwise: Fallback,
     /// The secret key that opens encrypted backups; without it they are an
     /// [`Error::Identity`], not a failed check.
     pub identity: Option<Arc<Identity>>,
@@ -148,6 +150,7 @@ fn run(
     let target = RestoreTarget {
         manifest: &manifest,
         into: opts.restore_into.as_deref(),
+        otherwise: opts.otherwise,
     };
     let restorer = match engine::restorer(&target) {
         Ok(restorer) => restorer,

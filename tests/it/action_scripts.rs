@@ -1275,5 +1275,96 @@ fn freshness_example_fails_on_push_when_the_nightly_stopped() {
     assert!(
         fake.requests().iter().all(|r| r.method == "GET"),
         "the check only lists"
+
+/// `restore-into` reaches the backup's restore test: a backup role without CREATEDB backs up
+/// with the test on another server (the job's service container in GitHub Actions).
+#[test]
+fn restore_into_input_restore_tests_a_backup_on_another_server() {
+    if !support::pg::server_up() {
+        return;
+    }
+    let role = crate::restore_into::PgRole::new("actlp");
+    let runner = FakeRunner::new();
+    let url = role.url();
+    let refused = backup_inputs(&runner, &url, &[]);
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{text}");
+    assert!(text.contains("--restore-into"), "{text}");
+    let server = crate::restore_into::pg_superuser_server();
+    let passed = backup_inputs(&runner, &url, &[("INPUT_RESTORE_INTO", &server)]);
+    let text = String::from_utf8_lossy(&passed.stderr);
+    assert!(passed.status.success(), "{text}");
+    assert_eq!(
+        output(&runner.read("output"), "passed").as_deref(),
+        Some("true")
+    );
+}
+
+/// `download-latest` restores on `restore-into`, else on the server of the PG* variables (the
+/// job's service container), never on the production server in the backup's manifest: here
+/// that one's login may not create databases. The artifact download is stood in for by a
+/// `dbbackup` on PATH that puts a real backup where `artifact download --out` would; every
+/// other command runs the real binary.
+#[test]
+fn download_latest_never_restores_on_the_manifests_server() {
+    if !support::pg::server_up() {
+        return;
+    }
+    let role = crate::restore_into::PgRole::new("actdl");
+    let made = tempfile::tempdir().unwrap();
+    let server = crate::restore_into::pg_superuser_server();
+    let backup = support::dbbackup()
+        .args(["backup", &role.url(), "--restore-into", &server, "--out"])
+        .arg(made.path())
+        .output()
+        .unwrap();
+    assert!(
+        backup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+    let runner = FakeRunner::new();
+    let shim = runner.file("shim");
+    fs::create_dir_all(&shim).unwrap();
+    let script = shim.join("dbbackup");
+    fs::write(
+        &script,
+        format!(
+            "#!/usr/bin/env bash\necho \"$*\" >> {log}\nif [ \"$1\" = artifact ]; then\n  \
+             while [ \"$1\" != --out ]; do shift; done\n  mkdir -p \"$2\" && cp -a {made}/. \"$2\"/\n  \
+             exit 0\nfi\nexec {real} \"$@\"\n",
+            log = runner.file("argv.log").display(),
+            made = made.path().display(),
+            real = support::bin_path().display(),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
+    let junit = runner.file("junit.xml");
+    let common = [
+        ("PATH", path.as_str()),
+        ("INPUT_DOWNLOAD_LATEST", "true"),
+        ("INPUT_NAME", "app-db"),
+        ("INPUT_JUNIT_PATH", junit.to_str().unwrap()),
+    ];
+    // The job's service, named by the PG* variables.
+    let mut env = common.to_vec();
+    env.extend([("PGHOST", support::pg::HOST), ("PGPORT", support::pg::PORT)]);
+    env.push(("PGUSER", "postgres"));
+    let by_env = runner.run("run.sh", &env);
+    let text = String::from_utf8_lossy(&by_env.stderr);
+    assert!(by_env.status.success(), "{text}");
+    // Named by the input.
+    let mut env = common.to_vec();
+    env.push(("INPUT_RESTORE_INTO", &server));
+    let by_input = runner.run("run.sh", &env);
+    let text = String::from_utf8_lossy(&by_input.stderr);
+    assert!(by_input.status.success(), "{text}");
+    let log = runner.read("argv.log");
+    assert!(
+        log.contains("--not-on-source --restore-into postgres://"),
+        "{log}"
     );
 }

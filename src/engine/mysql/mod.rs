@@ -127,7 +127,7 @@ impl Engine for MysqlEngine {
     }
 
     fn restorer(&self, target: &RestoreTarget) -> Result<Box<dyn Restorer>> {
-        let source = Some(target.manifest.source.as_str()).filter(|s| !s.is_empty());
+        let source = target.source_server();
         let mut conn = match (target.into, source) {
             (Some(into), _) => ConnInfo::parse(into)?,
             (None, Some(source)) => ConnInfo::parse(source)?,

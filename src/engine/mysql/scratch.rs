@@ -11,7 +11,7 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use tracing::{info, warn};
 
-use super::conn::{ConnInfo, db_message};
+use super::conn::{ConnInfo, db_message, error_code};
 use super::describe::{self, literal, quote_ident, rows};
 use super::feed::{Feed, feed};
 use super::{MARIADB, MYSQL};
@@ -42,6 +42,14 @@ impl ScratchDb {
         };
         conn.query_drop(create_sql(&name, properties))
             .map_err(|e| {
+                // ER_DBACCESS_DENIED_ERROR: no CREATE privilege on the scratch database's name.
+                if error_code(&e) == Some(1044) {
+                    return admin.error(scratch::may_not_create(
+                        &admin.user,
+                        "the CREATE privilege",
+                        "mysql://USER@HOST:PORT",
+                    ));
+                }
                 admin.error(format!(
                     "cannot create scratch database {name}: {}",
                     db_message(&e)

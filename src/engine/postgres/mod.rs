@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use clients::Client;
 use postgres::IsolationLevel;
+use postgres::error::SqlState;
 use std::cell::RefCell;
 use tracing::{info, warn};
 
@@ -112,11 +113,12 @@ impl Engine for PostgresEngine {
 }
 
 impl PostgresRestorer {
-    /// The server named by `--restore-into` wins; else the manifest's source server; else the
-    /// `PG*` variables. The scratch database gets the source's encoding and locale, so that
+    /// The server named by `--restore-into` wins; else the manifest's source server (unless
+    /// [`Fallback::Environment`](crate::engine::Fallback) rules it out); else the `PG*`
+    /// variables. The scratch database gets the source's encoding and locale, so that
     /// text compares byte for byte.
     pub fn for_target(target: &RestoreTarget) -> Result<Self> {
-        let source = Some(target.manifest.source.as_str()).filter(|s| !s.is_empty());
+        let source = target.source_server();
         let conn = match (target.into, source) {
             (Some(into), _) if conn::names_database(into) => ConnInfo::parse(into)?,
             (Some(into), _) => ConnInfo::parse(into)?.with_dbname(MAINTENANCE_DB),
@@ -227,14 +229,15 @@ impl Postgres {
         format: Format,
         snapshot_id: &str,
     ) -> Result<std::process::Child> {
-        let fmt = if format == Format::Custom {
-            "--format=custom"
-        } else {
-            "--format=plain"
-        };
         let mut command = pg_dump.command(&PG_DUMP);
+        match format {
+            // Uncompressed (`--compress=0`, accepted with -Fc since PostgreSQL 9): our gzip
+            // stream compresses it once. pg_dump's own compression left gzip nothing to gain
+            // (1.1x) for the CPU of compressing twice; see BENCHMARKS.md.
+            Format::Custom => command.args(["--format=custom", "--compress=0"]),
+            _ => command.arg("--format=plain"),
+        };
         command
-            .arg(fmt)
             .arg(format!("--snapshot={snapshot_id}"))
             .arg("--no-password")
             .arg(format!("--dbname={}", self.conn.libpq_conninfo()))
@@ -868,6 +871,13 @@ impl ScratchDb {
             cleanup::register(move || drop_database(&admin, &name))
         };
         client.batch_execute(&sql).map_err(|e| {
+            if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+                return admin.error(scratch::may_not_create(
+                    &admin.user,
+                    "CREATEDB",
+                    "postgres://USER@HOST:PORT",
+                ));
+            }
             admin.error(format!(
                 "cannot create scratch database {name} as the source's was ({}): {}",
                 sql.split_once(" TEMPLATE template0")
