@@ -20,7 +20,7 @@ pub mod error;
 pub mod process;
 pub(crate) mod progress;
 pub mod restore_test;
-pub(crate) mod retention;
+pub mod retention;
 pub mod runner;
 pub mod store;
 pub mod util;

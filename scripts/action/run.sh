@@ -10,6 +10,15 @@ set -euo pipefail
 out_dir=${INPUT_OUT:-${RUNNER_TEMP:-/tmp}/dbbackup}
 is_true() { [ "${1,,}" = "true" ]; }
 
+# The retention rules, the same for the local directory and artifacts: `keep` (the newest N)
+# and the period rules (`keep-daily` ...: the newest backup of each of the last N days, ISO
+# weeks, months, years that have one); a backup any rule keeps stays.
+keep_args=(--keep "${INPUT_KEEP:-7}")
+for period in daily weekly monthly yearly; do
+  var="INPUT_KEEP_${period^^}"
+  [ -z "${!var:-}" ] || keep_args+=("--keep-$period" "${!var}")
+done
+
 args=()
 case "${INPUT_COMMAND:-backup}" in
   backup)
@@ -32,7 +41,7 @@ case "${INPUT_COMMAND:-backup}" in
       # `prune: false` is about artifacts only: the local directory still keeps `keep`
       # (rotated by `prune DIR` below when --keep cannot be passed).
       if is_true "${INPUT_PRUNE:-true}" || ! is_true "${INPUT_UPLOAD:-true}"; then
-        args+=(--keep "${INPUT_KEEP:-7}")
+        args+=("${keep_args[@]}")
       else
         rotate_locally=true
       fi
@@ -46,7 +55,7 @@ case "${INPUT_COMMAND:-backup}" in
     ;;
   prune)
     [ -n "${INPUT_NAME:-}" ] || { echo "::error title=dbbackup::prune needs the backup name in 'name'"; exit 2; }
-    args=(prune --artifacts --name "$INPUT_NAME" --keep "${INPUT_KEEP:-7}")
+    args=(prune --artifacts --name "$INPUT_NAME" "${keep_args[@]}")
     ;;
   *)
     echo "::error title=dbbackup::unknown command '${INPUT_COMMAND}': use backup, restore-test or prune"
@@ -56,6 +65,6 @@ esac
 
 if [ "${rotate_locally:-false}" = true ]; then
   dbbackup "${args[@]}"
-  exec dbbackup prune "$out_dir" --keep "${INPUT_KEEP:-7}"
+  exec dbbackup prune "$out_dir" "${keep_args[@]}"
 fi
 exec dbbackup "${args[@]}"

@@ -8,8 +8,8 @@
 //! archives is the engines' to say (`engine::is_archive_extension`); this grammar only takes a
 //! lowercase word there.
 
-use time::OffsetDateTime;
 use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// A parsed backup file name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,6 +29,25 @@ pub fn stamp(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC)
         .format(&fmt)
         .expect("a UTC date always formats")
+}
+
+/// When a backup was taken, from its name: a file name (`<stem>-<stamp>[-N].<ext>.gz`) or an
+/// artifact name (`<prefix>-<stamp>[-N]`). `None` for a name without a stamp, or with one that
+/// is no real time (month 13): the period rules of `retention` then keep it rather than guess.
+pub fn taken_at(name: &str) -> Option<OffsetDateTime> {
+    let stamp = match parse_any(name) {
+        Some((_, parsed)) => parsed.stamp,
+        None => name
+            .match_indices('-')
+            .filter(|&(i, _)| i > 0)
+            .find_map(|(i, _)| parse_stamp(&name[i + 1..]))?
+            .0
+            .to_string(),
+    };
+    let fmt = format_description!("[year][month][day]-[hour][minute][second]");
+    PrimitiveDateTime::parse(&stamp, &fmt)
+        .ok()
+        .map(PrimitiveDateTime::assume_utc)
 }
 
 /// Makes a database name safe as a file name and artifact name on every platform: letters,
@@ -246,6 +265,25 @@ mod tests {
             "app-",
         ] {
             assert!(!is_artifact_of(other, "app"), "{other}");
+        }
+    }
+
+    #[test]
+    fn reads_the_time_of_files_and_artifacts() {
+        let at = |name| taken_at(name).map(stamp);
+        for (name, want) in [
+            ("app-20240229-235959.sqlite.gz", Some("20240229-235959")),
+            (
+                "my-app-20261125-175300-3.sql.gz.age",
+                Some("20261125-175300"),
+            ),
+            ("nightly-20261125-175300", Some("20261125-175300")),
+            ("nightly-20261125-175300-2", Some("20261125-175300")),
+            ("app-20250229-000000.sqlite.gz", None),
+            ("app-20261399-000000.sqlite.gz", None),
+            ("nightly", None),
+        ] {
+            assert_eq!(at(name).as_deref(), want, "{name}");
         }
     }
 

@@ -4,6 +4,7 @@
 mod artifact;
 mod backup;
 mod inspect;
+mod keep;
 mod prune;
 mod remote;
 mod restore;
@@ -38,8 +39,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Upload, download and list backups kept as GitHub Actions artifacts.
     Artifact(artifact::Args),
-    /// Delete the backups of one name past the newest N, in a directory, a bucket or as
-    /// artifacts.
+    /// Delete the backups of one name that no rule keeps (the newest N, the newest of each of
+    /// the last days, weeks, months, years), in a directory, a bucket or as artifacts.
     Prune(prune::Args),
     /// List the backups of one name in an object store (`s3://BUCKET/PREFIX`), newest first.
     List(remote::ListArgs),

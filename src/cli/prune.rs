@@ -2,7 +2,9 @@ use std::path::{Path, PathBuf};
 
 use dbbackup::archive::naming;
 use dbbackup::error::exit;
-use dbbackup::store::{self, DryRun, Store, local::LocalStore};
+use dbbackup::retention::{Decision, Retention};
+use dbbackup::runner::Runner;
+use dbbackup::store::{self, DryRun, Store, StoredBackup, local::LocalStore};
 
 use super::TokenArgs;
 
@@ -22,10 +24,10 @@ pub struct Args {
     /// Backup name: the database's stem (or the --artifact-name used at upload).
     #[arg(long, value_name = "PREFIX")]
     name: String,
-    /// Keep the newest N backups of that name, delete older ones.
-    #[arg(long, value_name = "N")]
-    keep: usize,
-    /// Only print what would be deleted.
+    /// Which backups of that name to keep; the others are deleted. Give one at least.
+    #[command(flatten)]
+    keep: super::keep::KeepArgs,
+    /// Delete nothing: list every backup with the rules that keep it, or `delete`.
     #[arg(long)]
     dry_run: bool,
     /// Print one JSON object on stdout.
@@ -36,9 +38,17 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let Some(keep) = args.keep.policy()? else {
+        return Err(dbbackup::Error::Usage(
+            "say which backups to keep: --keep N, and/or --keep-daily D, --keep-weekly W, \
+             --keep-monthly M, --keep-yearly Y"
+                .into(),
+        )
+        .into());
+    };
     let pruned = match &args.dir {
         Some(url) if store::is_remote(&url.to_string_lossy()) => {
-            prune(&*store::open_remote(&url.to_string_lossy())?, &args)?
+            prune(&*store::open_remote(&url.to_string_lossy())?, &args, &keep)?
         }
         Some(dir) => {
             // Opening would create it: a typo would prune nothing and say nothing.
@@ -54,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 .into());
             }
             let local = LocalStore::open(dir)?;
-            let pruned = prune(&local, &args)?;
+            let pruned = prune(&local, &args, &keep)?;
             if pruned.found == 0 {
                 tracing::info!("{}", nothing_named(dir, &args.name));
             }
@@ -65,7 +75,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             pruned
         }
         None => {
-            let pruned = prune(&args.token.clone().store()?, &args)?;
+            let artifacts = args.token.clone().store()?;
+            super::keep::warn_expiry(&Runner::detect(), &keep, artifacts.kept_days())?;
+            let pruned = prune(&artifacts, &args, &keep)?;
             if pruned.found == 0 {
                 tracing::info!("no artifacts named {}-*: nothing to prune", args.name);
             }
@@ -94,13 +106,35 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     for b in &pruned.deleted {
         tracing::info!("{verb} {} ({})", b.name, b.id);
     }
+    let kept_by = |d: &Decision<StoredBackup>| -> Vec<&str> {
+        d.kept_by.iter().map(|r| r.as_str()).collect()
+    };
     if args.json {
         let names: Vec<&str> = pruned.deleted.iter().map(|b| b.name.as_str()).collect();
-        let none: [&str; 0] = [];
-        super::print_json(&match args.dry_run {
-            true => serde_json::json!({ "deleted": none, "would_delete": names }),
-            false => serde_json::json!({ "deleted": names, "would_delete": none }),
-        });
+        let (deleted, would_delete) = match args.dry_run {
+            true => (Vec::new(), names),
+            false => (names, Vec::new()),
+        };
+        let backups: Vec<serde_json::Value> = pruned
+            .decisions
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "name": d.backup.name, "id": d.backup.id, "keep": d.keep(), "kept_by": kept_by(d),
+                })
+            })
+            .collect();
+        super::print_json(&serde_json::json!({
+            "deleted": deleted, "would_delete": would_delete, "backups": backups,
+        }));
+    } else if args.dry_run {
+        // Every backup with its verdict, so a policy can be tried before it deletes anything.
+        for d in &pruned.decisions {
+            match d.keep() {
+                true => println!("keep    {}  ({})", d.backup.name, kept_by(d).join(", ")),
+                false => println!("delete  {}", d.backup.name),
+            }
+        }
     }
     Ok(exit::OK)
 }
@@ -128,9 +162,9 @@ fn nothing_named(dir: &Path, name: &str) -> String {
 
 /// The one retention rule on `target`; a dry run prunes through [`DryRun`], which deletes
 /// nothing.
-fn prune(target: &dyn Store, args: &Args) -> dbbackup::Result<store::Pruned> {
+fn prune(target: &dyn Store, args: &Args, keep: &Retention) -> dbbackup::Result<store::Pruned> {
     match args.dry_run {
-        true => store::prune(&DryRun(target), &args.name, args.keep, None),
-        false => store::prune(target, &args.name, args.keep, None),
+        true => store::prune(&DryRun(target), &args.name, keep, None),
+        false => store::prune(target, &args.name, keep, None),
     }
 }

@@ -12,8 +12,9 @@ pub mod s3;
 
 use std::path::{Path, PathBuf};
 
+use crate::archive::naming;
 use crate::error::{Error, Result};
-use crate::retention;
+use crate::retention::{Decision, Reason, Retention};
 
 /// A backup as a store lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,14 @@ pub struct StoredBackup {
     pub name: String,
     /// Its size in the store, when the store tells.
     pub bytes: Option<u64>,
+}
+
+impl StoredBackup {
+    /// When it was taken, from its name (every store names backups by the one grammar of
+    /// `archive::naming`), for the period rules of `retention`.
+    pub fn taken(&self) -> Option<time::OffsetDateTime> {
+        naming::taken_at(&self.name)
+    }
 }
 
 /// A backup on local disk, ready to be put to a store: the archive with its manifest beside it
@@ -96,6 +105,9 @@ pub struct Pruned {
     /// How many backups of the series the store held before the prune.
     pub found: usize,
     pub deleted: Vec<StoredBackup>,
+    /// Every backup found, newest first, with the rules that keep it (none: deleted), for a
+    /// dry run to show and `--json` to carry.
+    pub decisions: Vec<Decision<StoredBackup>>,
 }
 
 /// A store that lists as the one it wraps and deletes nothing: a prune through it says what it
@@ -128,24 +140,32 @@ impl Store for DryRun<'_> {
     }
 }
 
-/// Deletes the backups of `series` past the newest `keep`, never `protect` (the id of the one
-/// just made). A failed delete does not stop the others; the error then names every one that
-/// failed.
+/// Deletes the backups of `series` that no rule of `retention` keeps, never `protect` (the id of
+/// the one just made). A failed delete does not stop the others; the error then names every one
+/// that failed.
 pub fn prune(
     store: &dyn Store,
     series: &str,
-    keep: usize,
+    retention: &Retention,
     protect: Option<&str>,
 ) -> Result<Pruned> {
-    let keep = retention::validate_keep(keep).map_err(Error::Usage)?;
+    let retention = retention.validate().map_err(Error::Usage)?;
     let listed = store.list(series)?;
     let found = listed.len();
-    let doomed: Vec<StoredBackup> = retention::past_keep(listed, keep)
-        .into_iter()
-        .filter(|b| Some(b.id.as_str()) != protect)
+    let mut decisions = retention.decide(listed, StoredBackup::taken);
+    for decision in &mut decisions {
+        if !decision.keep() && Some(decision.backup.id.as_str()) == protect {
+            decision.kept_by.push(Reason::New);
+        }
+    }
+    let doomed: Vec<StoredBackup> = decisions
+        .iter()
+        .filter(|d| !d.keep())
+        .map(|d| d.backup.clone())
         .collect();
     let mut pruned = Pruned {
         found,
+        decisions,
         ..Pruned::default()
     };
     let mut failed = Vec::new();

@@ -1000,3 +1000,71 @@ fn inputs_are_documented_as_they_behave() {
         &action[action.find("  prune:").unwrap()..action.find("  retention-days:").unwrap()];
     assert!(prune.contains("Local backups"), "{prune}");
 }
+
+#[test]
+fn period_inputs_reach_the_rotation() {
+    // keep: 0 with keep-monthly: 2 keeps the new backup and the newest of the last month
+    // before it that has one; without the period input passed on, --keep 0 alone is refused.
+    let runner = FakeRunner::new();
+    let db = support::data_copy("chinook.sqlite", runner.dir.path());
+    let first = backup_inputs(&runner, db.to_str().unwrap(), &[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let out_dir = runner.file("backups");
+    let made: Vec<PathBuf> = fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".gz"))
+        .collect();
+    for stamp in ["20200101-000000", "20200201-000000"] {
+        let name = format!("chinook-{stamp}.sqlite.gz");
+        fs::copy(&made[0], out_dir.join(&name)).unwrap();
+        fs::copy(
+            format!("{}.manifest.json", made[0].display()),
+            out_dir.join(format!("{name}.manifest.json")),
+        )
+        .unwrap();
+    }
+    fs::remove_file(&made[0]).unwrap();
+    fs::remove_file(format!("{}.manifest.json", made[0].display())).unwrap();
+    let out = backup_inputs(
+        &runner,
+        db.to_str().unwrap(),
+        &[("INPUT_KEEP", "0"), ("INPUT_KEEP_MONTHLY", "2")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut archives: Vec<String> = fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".gz"))
+        .collect();
+    archives.sort();
+    assert_eq!(archives.len(), 2, "{archives:?}");
+    assert_eq!(archives[0], "chinook-20200201-000000.sqlite.gz");
+
+    let action = fs::read_to_string(repo().join("action.yml")).unwrap();
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    for period in ["daily", "weekly", "monthly", "yearly"] {
+        let input = format!("keep-{period}");
+        let var = format!(
+            "INPUT_KEEP_{}: ${{{{ inputs.{input} }}}}",
+            period.to_uppercase()
+        );
+        assert!(
+            action.contains(&format!("  {input}:\n")),
+            "action.yml: {input}"
+        );
+        assert!(action.contains(&var), "action.yml passes {var}");
+        assert!(
+            readme.contains(&format!("| `{input}` |")),
+            "README: {input}"
+        );
+    }
+}

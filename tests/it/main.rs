@@ -21,6 +21,7 @@ mod mysql;
 mod postgres;
 mod restore_inspect;
 mod restore_test;
+mod retention;
 mod s3;
 mod scale;
 mod secrets;
