@@ -204,7 +204,7 @@ fn failed(err: dbbackup::Error, source: &str, out: &Path, destinations: bool) ->
     let context = match (&err, destinations) {
         (dbbackup::Error::Prune { .. }, _) => format!(
             "the backup of {source} succeeded (the new backup is in {}), but deleting old \
-             backups past --keep failed",
+             backups that no --keep rule keeps failed",
             out.display()
         ),
         (_, false) => format!("backup of {source} failed; nothing was rotated away"),
