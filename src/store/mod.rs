@@ -184,3 +184,71 @@ pub fn prune(
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// A store of names only, newest first: what `prune` needs to decide and delete.
+    struct Names(RefCell<Vec<StoredBackup>>);
+
+    impl Names {
+        fn new(names: &[&str]) -> Self {
+            Names(RefCell::new(
+                names
+                    .iter()
+                    .map(|n| StoredBackup {
+                        id: n.to_string(),
+                        name: n.to_string(),
+                        bytes: None,
+                    })
+                    .collect(),
+            ))
+        }
+    }
+
+    impl Store for Names {
+        fn describe(&self) -> String {
+            "names".into()
+        }
+        fn put(&self, _: LocalBackup<'_>, _: &str) -> Result<StoredBackup> {
+            unreachable!()
+        }
+        fn list(&self, _: &str) -> Result<Vec<StoredBackup>> {
+            Ok(self.0.borrow().clone())
+        }
+        fn fetch(&self, _: &StoredBackup, _: &Path) -> Result<PathBuf> {
+            unreachable!()
+        }
+        fn delete(&self, backup: &StoredBackup) -> Result<()> {
+            self.0.borrow_mut().retain(|b| b.id != backup.id);
+            Ok(())
+        }
+    }
+
+    /// The backup just made stays, with its reason, even where the listing's order would let
+    /// a rule drop it (an artifact renamed, a clock set back); the rules decide the rest.
+    #[test]
+    fn a_period_prune_never_deletes_the_protected_backup() {
+        let store = Names::new(&[
+            "app-20260302-000000.sqlite.gz",
+            "app-20260301-120000.sqlite.gz",
+            "app-20260301-000000.sqlite.gz",
+        ]);
+        let daily = Retention {
+            daily: 1,
+            ..Retention::default()
+        };
+        let protect = Some("app-20260301-000000.sqlite.gz");
+        let dry = prune(&DryRun(&store), "app", &daily, protect).unwrap();
+        let why: Vec<Vec<Reason>> = dry.decisions.iter().map(|d| d.kept_by.clone()).collect();
+        assert_eq!(why, [vec![Reason::Daily], vec![], vec![Reason::New]]);
+        assert_eq!(store.list("app").unwrap().len(), 3, "a dry run deleted");
+        let real = prune(&store, "app", &daily, protect).unwrap();
+        assert_eq!(real.deleted.len(), 1);
+        assert_eq!(real.deleted[0].name, "app-20260301-120000.sqlite.gz");
+        assert_eq!(store.list("app").unwrap().len(), 2);
+    }
+}
