@@ -29,6 +29,9 @@ pub mod exit {
     /// An encrypted backup cannot be opened: no identity was given, or not one of the keys it
     /// was encrypted to (or not a usable key at all).
     pub const IDENTITY: u8 = 9;
+    /// `check`: the newest backup of a name is older than `--max-age` or smaller than
+    /// `--min-bytes`, or there is none.
+    pub const STALE: u8 = 10;
 }
 
 /// Everything the library can fail with. Messages say what failed, on which object, and what to do.
@@ -103,6 +106,11 @@ pub enum Error {
         cause: Box<Error>,
     },
 
+    /// `check` found a backup missing, too old or too small: backups that stopped silently.
+    /// The message names each failing name with its newest backup and its age.
+    #[error("{0}")]
+    Stale(String),
+
     /// A restore test did not pass: `backup --restore-test`, `restore` and `restore-test` all
     /// end this way, with the worst verdict's exit code (5 failed, 6 unreadable, 9 locked) and
     /// what happened to the backup or the target.
@@ -133,6 +141,7 @@ impl Error {
             Error::Identity(_) => exit::IDENTITY,
             Error::Replicate { cause, .. } => cause.exit_code(),
             Error::RestoreTest { code, .. } => *code,
+            Error::Stale(_) => exit::STALE,
         }
     }
 

@@ -5,8 +5,8 @@
 //! its API is not stable.
 //!
 //! Layers, each depending only on those below it (CI refuses module cycles):
-//! - `cli` (in the binary) → [`backup`] (the pipeline), [`restore_test`], [`runner`] (GitHub
-//!   Actions' outputs, summary, annotations);
+//! - `cli` (in the binary) → [`backup`] (the pipeline), [`restore_test`], [`freshness`]
+//!   (`check`), [`runner`] (GitHub Actions' outputs, summary, annotations);
 //! - [`store`] (where backups are kept) and [`engine`] (databases, through one registry);
 //! - [`archive`] (what a backup is on disk), [`cleanup`], [`process`], [`progress`],
 //!   [`retention`], [`util`], [`error`].
@@ -17,6 +17,7 @@ pub mod cleanup;
 pub mod drift;
 pub mod engine;
 pub mod error;
+pub mod freshness;
 pub mod process;
 pub(crate) mod progress;
 pub mod restore_test;

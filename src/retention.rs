@@ -232,7 +232,7 @@ mod tests {
 
     #[allow(clippy::ptr_arg)] // `decide` hands each backup (here a `String`) by reference
     fn taken(name: &String) -> Option<OffsetDateTime> {
-        naming::taken_at(name.as_str())
+        naming::made_at(name, "app")
     }
 
     /// The kept names with their reasons, as `prune --dry-run` shows them.

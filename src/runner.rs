@@ -291,7 +291,7 @@ pub fn backup_summary(manifest: &Manifest, seconds: f64, previous: Option<&Manif
 
 /// Text for inline code in a Markdown table cell: a `|` would end the cell, a backtick the
 /// code, and a line break the table, so names holding them are shown escaped.
-fn code_cell(text: &str) -> String {
+pub(crate) fn code_cell(text: &str) -> String {
     text.replace('|', "\\|")
         .replace('`', "'")
         .replace('\n', "\\n")

@@ -28,22 +28,25 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// `90`, `90s`, `15m`, `2h`: a `--timeout` value.
+/// `90`, `90s`, `15m`, `2h`, `8d`: a `--timeout` or `--max-age` value.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let (number, unit) = match text.strip_suffix(['s', 'm', 'h']) {
+    let (number, unit) = match text.strip_suffix(['s', 'm', 'h', 'd']) {
         Some(n) => (n, &text[n.len()..]),
         None => (text, "s"),
     };
     let n: u64 = number
         .parse()
-        .map_err(|_| format!("'{text}' is not a duration: write e.g. 90s, 15m or 2h"))?;
+        .map_err(|_| format!("'{text}' is not a duration: write e.g. 90s, 15m, 2h or 8d"))?;
     let secs = match unit {
-        "h" => n * 3600,
-        "m" => n * 60,
+        "d" => n.saturating_mul(86_400),
+        "h" => n.saturating_mul(3600),
+        "m" => n.saturating_mul(60),
         _ => n,
     };
     if secs == 0 {
-        return Err("a timeout of 0 would stop every backup: give a positive duration".into());
+        return Err(format!(
+            "'{text}' is no time at all: give a positive duration, e.g. 90s, 15m, 2h or 8d"
+        ));
     }
     Ok(Duration::from_secs(secs))
 }
@@ -258,6 +261,10 @@ mod tests {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(
+            parse_duration("8d").unwrap(),
+            Duration::from_secs(8 * 86_400)
+        );
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
     }

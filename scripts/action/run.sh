@@ -57,8 +57,16 @@ case "${INPUT_COMMAND:-backup}" in
     [ -n "${INPUT_NAME:-}" ] || { echo "::error title=dbbackup::prune needs the backup name in 'name'"; exit 2; }
     args=(prune --artifacts --name "$INPUT_NAME" "${keep_args[@]}")
     ;;
+  check)
+    # Lists the name's artifacts (downloads nothing) and fails with exit code 10 when the
+    # newest is missing, older than max-age or smaller than min-bytes.
+    [ -n "${INPUT_NAME:-}" ] || { echo "::error title=dbbackup::check needs the backup name in 'name'"; exit 2; }
+    [ -n "${INPUT_MAX_AGE:-}" ] || { echo "::error title=dbbackup::check needs 'max-age': e.g. 26h for a daily backup, 8d for a weekly one"; exit 2; }
+    args=(check --artifacts --name "$INPUT_NAME" --max-age "$INPUT_MAX_AGE" --junit "$INPUT_JUNIT_PATH")
+    [ -z "${INPUT_MIN_BYTES:-}" ] || args+=(--min-bytes "$INPUT_MIN_BYTES")
+    ;;
   *)
-    echo "::error title=dbbackup::unknown command '${INPUT_COMMAND}': use backup, restore-test or prune"
+    echo "::error title=dbbackup::unknown command '${INPUT_COMMAND}': use backup, restore-test, prune or check"
     exit 2
     ;;
 esac

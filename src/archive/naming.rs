@@ -8,8 +8,8 @@
 //! archives is the engines' to say (`engine::is_archive_extension`); this grammar only takes a
 //! lowercase word there.
 
+use time::OffsetDateTime;
 use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// A parsed backup file name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,25 +29,6 @@ pub fn stamp(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC)
         .format(&fmt)
         .expect("a UTC date always formats")
-}
-
-/// When a backup was taken, from its name: a file name (`<stem>-<stamp>[-N].<ext>.gz`) or an
-/// artifact name (`<prefix>-<stamp>[-N]`). `None` for a name without a stamp, or with one that
-/// is no real time (month 13): the period rules of `retention` then keep it rather than guess.
-pub fn taken_at(name: &str) -> Option<OffsetDateTime> {
-    let stamp = match parse_any(name) {
-        Some((_, parsed)) => parsed.stamp,
-        None => name
-            .match_indices('-')
-            .filter(|&(i, _)| i > 0)
-            .find_map(|(i, _)| parse_stamp(&name[i + 1..]))?
-            .0
-            .to_string(),
-    };
-    let fmt = format_description!("[year][month][day]-[hour][minute][second]");
-    PrimitiveDateTime::parse(&stamp, &fmt)
-        .ok()
-        .map(PrimitiveDateTime::assume_utc)
 }
 
 /// Makes a database name safe as a file name and artifact name on every platform: letters,
@@ -171,6 +152,23 @@ pub fn is_artifact_of(name: &str, prefix: &str) -> bool {
     }
 }
 
+/// When the backup of `series` called `name` (a file name, or an artifact name) was made, from
+/// the UTC timestamp in its name: the time the backup itself records, which a copy, a download
+/// or a re-upload does not change as it changes a file's mtime or an artifact's creation time.
+/// `None` for a name without one (an artifact uploaded under a bare name).
+pub fn made_at(name: &str, series: &str) -> Option<OffsetDateTime> {
+    let stamp = match parse(name, series) {
+        Some(parsed) => parsed.stamp,
+        None => parse_stamp(name.strip_prefix(series)?.strip_prefix('-')?)?
+            .0
+            .to_string(),
+    };
+    let fmt = format_description!("[year][month][day]-[hour][minute][second]");
+    time::PrimitiveDateTime::parse(&stamp, &fmt)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}
+
 /// Parses a backup file name of any database (a directory can hold several): the stem is what
 /// comes before the timestamp. Returns the stem and the parsed name.
 pub fn parse_any(name: &str) -> Option<(String, BackupName)> {
@@ -237,6 +235,25 @@ mod tests {
     }
 
     #[test]
+    fn tells_when_a_file_or_an_artifact_was_made() {
+        let at = time::macros::datetime!(2026-11-25 17:53:00 UTC);
+        assert_eq!(
+            made_at("app-20261125-175300-2.sqlite.gz.age", "app"),
+            Some(at)
+        );
+        assert_eq!(made_at("nightly-20261125-175300", "nightly"), Some(at));
+        assert_eq!(made_at("nightly-20261125-175300-3", "nightly"), Some(at));
+        assert_eq!(stamp(at), "20261125-175300");
+        for none in [
+            "nightly",
+            "nightly-20261399-175300",
+            "other-20261125-175300",
+        ] {
+            assert_eq!(made_at(none, "nightly"), None, "{none}");
+        }
+    }
+
+    #[test]
     fn names_artifacts_and_recognises_only_their_own() {
         let named = |file, base| artifact_name(file, base);
         assert_eq!(
@@ -265,25 +282,6 @@ mod tests {
             "app-",
         ] {
             assert!(!is_artifact_of(other, "app"), "{other}");
-        }
-    }
-
-    #[test]
-    fn reads_the_time_of_files_and_artifacts() {
-        let at = |name| taken_at(name).map(stamp);
-        for (name, want) in [
-            ("app-20240229-235959.sqlite.gz", Some("20240229-235959")),
-            (
-                "my-app-20261125-175300-3.sql.gz.age",
-                Some("20261125-175300"),
-            ),
-            ("nightly-20261125-175300", Some("20261125-175300")),
-            ("nightly-20261125-175300-2", Some("20261125-175300")),
-            ("app-20250229-000000.sqlite.gz", None),
-            ("app-20261399-000000.sqlite.gz", None),
-            ("nightly", None),
-        ] {
-            assert_eq!(at(name).as_deref(), want, "{name}");
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod artifact;
 mod backup;
+mod check;
 mod inspect;
 mod keep;
 mod prune;
@@ -42,6 +43,9 @@ enum Command {
     /// Delete the backups of one name that no rule keeps (the newest N, the newest of each of
     /// the last days, weeks, months, years), in a directory, a bucket or as artifacts.
     Prune(prune::Args),
+    /// Fail (exit 10) when the newest backup of a name is missing, older than --max-age or
+    /// smaller than --min-bytes: backups that stopped silently.
+    Check(check::Args),
     /// List the backups of one name in an object store (`s3://BUCKET/PREFIX`), newest first.
     List(remote::ListArgs),
     /// Download a backup of one name from an object store into a directory, ready for
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Inspect(args) => inspect::run(args),
         Command::Artifact(args) => artifact::run(args),
         Command::Prune(args) => prune::run(args),
+        Command::Check(args) => check::run(args),
         Command::List(args) => remote::list(args),
         Command::Fetch(args) => remote::fetch(args),
     }
@@ -82,6 +87,25 @@ impl IdentityArgs {
 fn print_json(value: &serde_json::Value) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout().lock(), "{value:#}");
+}
+
+/// Where `prune` and `check` find the backups of a name: a directory, an object store URL, or
+/// the repository's workflow artifacts.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TargetArgs {
+    /// Directory of local backups, or an object store URL (`s3://BUCKET/PREFIX`), or
+    /// --artifacts.
+    #[arg(
+        value_name = "DIR",
+        required_unless_present = "artifacts",
+        conflicts_with = "artifacts"
+    )]
+    dir: Option<std::path::PathBuf>,
+    /// This repository's workflow artifacts instead of a directory.
+    #[arg(long)]
+    artifacts: bool,
+    #[command(flatten)]
+    token: TokenArgs,
 }
 
 /// GitHub REST access, shared by the commands that use it.

@@ -1,4 +1,4 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use dbbackup::archive::naming;
 use dbbackup::error::exit;
@@ -6,21 +6,12 @@ use dbbackup::retention::{Decision, Retention};
 use dbbackup::runner::Runner;
 use dbbackup::store::{self, DryRun, Store, StoredBackup, local::LocalStore};
 
-use super::TokenArgs;
+use super::TargetArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Directory of local backups to prune, or an object store URL (`s3://BUCKET/PREFIX`), or
-    /// --artifacts.
-    #[arg(
-        value_name = "DIR",
-        required_unless_present = "artifacts",
-        conflicts_with = "artifacts"
-    )]
-    dir: Option<PathBuf>,
-    /// Prune this repository's workflow artifacts instead of a directory.
-    #[arg(long)]
-    artifacts: bool,
+    #[command(flatten)]
+    target: TargetArgs,
     /// Backup name: the database's stem (or the --artifact-name used at upload).
     #[arg(long, value_name = "PREFIX")]
     name: String,
@@ -33,8 +24,6 @@ pub struct Args {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
-    #[command(flatten)]
-    token: TokenArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -46,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         )
         .into());
     };
-    let pruned = match &args.dir {
+    let pruned = match &args.target.dir {
         Some(url) if store::is_remote(&url.to_string_lossy()) => {
             prune(&*store::open_remote(&url.to_string_lossy())?, &args, &keep)?
         }
@@ -75,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             pruned
         }
         None => {
-            let artifacts = args.token.clone().store()?;
+            let artifacts = args.target.token.clone().store()?;
             super::keep::warn_expiry(&Runner::detect(), &keep, artifacts.kept_days())?;
             let pruned = prune(&artifacts, &args, &keep)?;
             if pruned.found == 0 {

@@ -19,13 +19,22 @@ use crate::error::{Error, Result};
 
 /// Writes the report for `reports` to `path`, atomically (a CI step never reads half a file).
 pub fn write_file(reports: &[Report], path: &Path) -> Result<()> {
+    write_report(path, |out| write(reports, out))
+}
+
+/// Writes a JUnit report to `path` through a temporary file beside it, so a CI step never
+/// reads half a file: the one way every command's `--junit` lands.
+pub(crate) fn write_report(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .map_err(|e| Error::output("write JUnit report in", dir, e))?;
-    write(reports, &mut tmp).map_err(|e| Error::output("write JUnit report", path, e))?;
+    write(&mut tmp).map_err(|e| Error::output("write JUnit report", path, e))?;
     tmp.persist(path)
         .map_err(|e| Error::output("write JUnit report", path, e.error))?;
     Ok(())
@@ -100,6 +109,9 @@ fn properties<W: Write>(w: &mut Writer<W>, report: &Report) -> std::io::Result<(
             ("tables", info.tables.to_string()),
             ("rows", info.rows.to_string()),
         ]);
+        if !info.not_compared.is_empty() {
+            props.push(("not_compared", info.not_compared.join("; ")));
+        }
     }
     for (name, value) in props {
         w.create_element("property")
@@ -155,7 +167,7 @@ fn failure_text(check: &CheckResult) -> String {
 }
 
 /// Surefire's time format: seconds with a dot, no exponent.
-fn seconds(s: f64) -> String {
+pub(crate) fn seconds(s: f64) -> String {
     format!("{s:.3}")
 }
 
@@ -163,7 +175,7 @@ fn seconds(s: f64) -> String {
 /// table names or error text from a damaged database may hold them: they become U+FFFD so the
 /// report stays parseable. Every other character, emoji and the rest beyond U+FFFF included,
 /// is kept so names appear exactly as in the database.
-fn xml_safe(s: &str) -> Cow<'_, str> {
+pub(crate) fn xml_safe(s: &str) -> Cow<'_, str> {
     let allowed = |c: char| {
         (!c.is_control() || matches!(c, '\t' | '\n' | '\r'))
             && !matches!(c, '\u{fffe}' | '\u{ffff}')

@@ -169,6 +169,9 @@ pub struct BackupInfo {
     pub sha256: String,
     pub tables: usize,
     pub rows: u64,
+    /// What the restore test does not compare, each with why (the manifest's list).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_compared: Vec<String>,
 }
 
 impl BackupInfo {
@@ -185,6 +188,7 @@ impl BackupInfo {
             sha256: m.sha256.clone(),
             tables: m.snapshot.tables.len(),
             rows: m.snapshot.total_rows(),
+            not_compared: m.snapshot.not_compared.clone(),
         }
     }
 }
@@ -269,13 +273,23 @@ impl Report {
     pub fn summary_lines(&self) -> Vec<String> {
         let name = self.name();
         match (self.verdict, &self.info) {
-            (Verdict::Passed, Some(info)) => vec![format!(
-                "restore OK: {} tables, {} rows ({name}, {} checks passed in {:.2}s)",
-                info.tables,
-                info.rows,
-                self.checks.len(),
-                self.seconds
-            )],
+            (Verdict::Passed, Some(info)) => {
+                let mut lines = vec![format!(
+                    "restore OK: {} tables, {} rows ({name}, {} checks passed in {:.2}s)",
+                    info.tables,
+                    info.rows,
+                    self.checks.len(),
+                    self.seconds
+                )];
+                if !info.not_compared.is_empty() {
+                    // The names only; the reports carry each one's reason.
+                    let what: Vec<&str> = (info.not_compared.iter())
+                        .map(|n| n.split(" (").next().unwrap_or(n))
+                        .collect();
+                    lines.push(format!("  not compared: {}", what.join("; ")));
+                }
+                lines
+            }
             (Verdict::Locked, _) => vec![format!(
                 "restore LOCKED: {}",
                 self.unreadable.as_deref().unwrap_or("no identity opens it")

@@ -54,6 +54,14 @@ impl LocalStore {
         Ok(store)
     }
 
+    /// A directory that exists, as it is: nothing created, no leftover removed. For commands
+    /// that only read (`check`), which must change nothing in the directory they look at.
+    pub fn existing(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -163,6 +171,20 @@ impl LocalStore {
                 let _ = fs::remove_file(entry.path());
             }
         }
+    }
+
+    /// The names of the databases `dir` holds backups of, sorted, without opening (or
+    /// creating, or cleaning) it: what a command that only reads can offer when no `--name`
+    /// was given, or the wrong one.
+    pub fn names_in(dir: &Path) -> Result<Vec<String>> {
+        let found = scan(dir, None).map_err(|e| Error::output("list", dir, e))?;
+        let mut names: Vec<String> = found
+            .into_iter()
+            .filter_map(|(_, name)| naming::parse_any(&name).map(|(stem, _)| stem))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 
     /// Temporary directories whose process is gone are leftovers of a crash or a kill.

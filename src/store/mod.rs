@@ -27,14 +27,6 @@ pub struct StoredBackup {
     pub bytes: Option<u64>,
 }
 
-impl StoredBackup {
-    /// When it was taken, from its name (every store names backups by the one grammar of
-    /// `archive::naming`), for the period rules of `retention`.
-    pub fn taken(&self) -> Option<time::OffsetDateTime> {
-        naming::taken_at(&self.name)
-    }
-}
-
 /// A backup on local disk, ready to be put to a store: the archive with its manifest beside it
 /// (`<archive>.manifest.json`).
 #[derive(Debug, Clone, Copy)]
@@ -152,7 +144,7 @@ pub fn prune(
     let retention = retention.validate().map_err(Error::Usage)?;
     let listed = store.list(series)?;
     let found = listed.len();
-    let mut decisions = retention.decide(listed, StoredBackup::taken);
+    let mut decisions = retention.decide(listed, |b| naming::made_at(&b.name, series));
     for decision in &mut decisions {
         if !decision.keep() && Some(decision.backup.id.as_str()) == protect {
             decision.kept_by.push(Reason::New);

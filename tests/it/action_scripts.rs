@@ -1068,3 +1068,92 @@ fn period_inputs_reach_the_rotation() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// `command: check`: the newest artifact of `name` must be younger than `max-age`.
+
+/// An artifact name of `prefix` for a backup made `hours` ago.
+fn backup_artifact(prefix: &str, hours: u64) -> String {
+    let made = time::OffsetDateTime::now_utc() - std::time::Duration::from_secs(hours * 3600);
+    format!("{prefix}-{}", dbbackup::archive::naming::stamp(made))
+}
+
+#[test]
+fn run_step_checks_the_newest_artifact() {
+    let fake = FakeGitHub::start();
+    let runner = FakeRunner::new();
+    let junit = runner.file("freshness.xml").display().to_string();
+    let check = |extra: &[(&str, &str)]| {
+        let env: Vec<(&str, String)> = fake.env();
+        let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        env.extend([
+            ("INPUT_COMMAND", "check"),
+            ("INPUT_NAME", "app-db"),
+            ("INPUT_JUNIT_PATH", junit.as_str()),
+        ]);
+        env.extend_from_slice(extra);
+        runner.run("run.sh", &env)
+    };
+    let out = check(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("check needs 'max-age'"));
+
+    fake.seed(&backup_artifact("app-db", 40), 60, false, 1, vec![0; 4096]);
+    let stale = check(&[("INPUT_MAX_AGE", "26h")]);
+    let stderr = String::from_utf8_lossy(&stale.stderr);
+    assert_eq!(stale.status.code(), Some(10), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("::error ") && l.contains("older than --max-age 26h")),
+        "{stderr}"
+    );
+    crate::support::restore::validate_junit(Path::new(&junit));
+
+    fake.seed(&backup_artifact("app-db", 2), 60, false, 2, vec![0; 4096]);
+    let fresh = check(&[("INPUT_MAX_AGE", "26h"), ("INPUT_MIN_BYTES", "1024")]);
+    assert!(
+        fresh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fresh.stderr)
+    );
+    let small = check(&[("INPUT_MAX_AGE", "26h"), ("INPUT_MIN_BYTES", "100000")]);
+    assert_eq!(small.status.code(), Some(10));
+    let outputs = runner.read("output");
+    assert!(outputs.contains(&junit), "report-path: {outputs}");
+    assert!(
+        runner.read("summary").contains("| `app-db` | fresh |"),
+        "{}",
+        runner.read("summary")
+    );
+}
+
+#[test]
+fn freshness_example_fails_on_push_when_the_nightly_stopped() {
+    let fake = FakeGitHub::start();
+    // The nightly's artifact made (and uploaded) `hours` ago; then the example's job on `event`.
+    let nightly_then_check = |hours: u64, run_id: u64, event: serde_json::Value| {
+        let name = backup_artifact("app-db", hours);
+        fake.seed(&name, hours * 3600, false, run_id, vec![0; 4096]);
+        let machine = FakeMachine::new();
+        run_workflow(
+            &machine,
+            &fake,
+            "examples/backup-freshness.yml",
+            "freshness",
+            serde_json::json!({ "github": event }),
+        )
+    };
+    let result = nightly_then_check(40, 1, serde_json::json!({"event_name": "push"}));
+    assert_eq!(result["job_status"], "failure", "{}", result["log"]);
+    let log = result["log"].as_str().unwrap();
+    assert!(log.contains("older than --max-age 26h"), "{log}");
+
+    // The nightly ran again: the check turns green (here on a pull request).
+    let result = nightly_then_check(3, 2, pull_request(false));
+    assert_eq!(result["job_status"], "success", "{}", result["log"]);
+    assert!(
+        fake.requests().iter().all(|r| r.method == "GET"),
+        "the check only lists"
+    );
+}

@@ -11,6 +11,7 @@ mod artifacts;
 mod backup;
 mod chaos_crash;
 mod chaos_disk;
+mod check;
 mod encryption;
 mod exit_codes;
 mod fuzz_hostile_input;

@@ -1164,3 +1164,134 @@ fn hash_partitions_on_an_enum_are_compared_as_their_whole_table() {
         .collect();
     assert_eq!(names, [("public.p", 100), ("public.plain", 1)]);
 }
+
+/// Installs a test extension that owns a configuration table (as PostGIS owns
+/// `spatial_ref_sys`): its script inserts two rows of its own, and `pg_extension_config_dump`
+/// tells `pg_dump` to carry only the rows users add. Written into the server's extension
+/// directory (the tests run as root, as CI does); elsewhere the test is skipped with a note.
+fn install_config_extension() -> bool {
+    let share = psql(
+        "postgres",
+        "SELECT setting FROM pg_config WHERE name = 'SHAREDIR'",
+    );
+    let dir = Path::new(&share).join("extension");
+    let files = [
+        (
+            "dbbackup_cfgtest.control",
+            "comment = 'dbbackup tests: an extension with a configuration table'\n\
+             default_version = '1.0'\nrelocatable = false\nschema = public\n",
+        ),
+        (
+            "dbbackup_cfgtest--1.0.sql",
+            "CREATE TABLE cfg_refs (id int PRIMARY KEY, name text NOT NULL, \
+               user_added bool NOT NULL DEFAULT true);\n\
+             INSERT INTO cfg_refs VALUES (1, 'builtin one', false), (2, 'builtin two', false);\n\
+             SELECT pg_catalog.pg_extension_config_dump('cfg_refs', 'WHERE user_added');\n",
+        ),
+    ];
+    for (name, text) in files {
+        if let Err(err) = std::fs::write(dir.join(name), text) {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI must be able to install a test extension into {} ({err}): run as root",
+                dir.display()
+            );
+            eprintln!("skipping: cannot write {} ({err})", dir.display());
+            return false;
+        }
+    }
+    true
+}
+
+/// The rows of an extension's configuration table are compared as a whole: rows users added
+/// travel in the dump and pass; a change to one of the extension's own rows is in no dump
+/// (`pg_dump` carries only what the extension's filter selects), so the restored copy differs
+/// and the restore test fails instead of passing unseen.
+#[test]
+fn extension_configuration_rows_are_compared() {
+    if !server_up() || !install_config_extension() {
+        return;
+    }
+    let db = TestDb::new("extcfg");
+    psql(
+        &db.name,
+        "CREATE EXTENSION dbbackup_cfgtest; CREATE TABLE t (v int); INSERT INTO t VALUES (1); \
+         INSERT INTO cfg_refs VALUES (3, 'mine', true), (4, 'also mine', true)",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (_, m, stderr) = backup(&db.url(), out.path(), &["--restore-test"]);
+    assert!(stderr.contains("restore OK"), "{stderr}");
+    let key = "extension data public.cfg_refs";
+    let recorded = &m.snapshot.properties[key];
+    assert!(recorded.starts_with("4 rows, checksum "), "{recorded}");
+
+    psql(
+        &db.name,
+        "UPDATE cfg_refs SET name = 'builtin one, edited' WHERE id = 1",
+    );
+    let failed = dbbackup()
+        .args(["backup", "--restore-test", "--out"])
+        .arg(out.path())
+        .arg(db.url())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains(key), "{stderr}");
+}
+
+/// An `xml` value's declaration (`<?xml version="1.0" encoding="UTF-8"?>`) is kept by the
+/// server and dropped by its output, which `pg_dump` writes in every format: the backup warns
+/// of it, the manifest and the report list it as not compared, with the engine's fixed list
+/// (sequence positions, owners, ...), and a declaration with `standalone`, which the output
+/// keeps, is no loss and not listed.
+#[test]
+fn xml_declarations_that_no_dump_carries_are_warned_of_and_listed() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("xmldecl");
+    psql(
+        &db.name,
+        "CREATE TABLE docs (id int, body xml, kept xml); \
+         INSERT INTO docs VALUES \
+           (1, '<?xml version=\"1.0\" encoding=\"UTF-8\"?><a/>', '<?xml version=\"1.0\" standalone=\"yes\"?><k/>'), \
+           (2, '<?xml version=\"1.0\"?><b>x</b>', '<k/>'), (3, '<c/>', NULL)",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let junit = out.path().join("report.xml");
+    let (path, m, stderr) = backup(
+        &db.url(),
+        out.path(),
+        &["--restore-test", "--junit", junit.to_str().unwrap()],
+    );
+    let listed: Vec<&String> = (m.snapshot.not_compared.iter())
+        .filter(|n| n.contains("XML declaration"))
+        .collect();
+    assert_eq!(listed.len(), 1, "{:?}", m.snapshot.not_compared);
+    assert!(
+        listed[0].contains("2 value(s) of public.docs.body"),
+        "{listed:?}"
+    );
+    assert!(
+        stderr.contains("2 value(s) of public.docs.body") && stderr.contains("no dump format"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("not compared: sequence positions; owners and privileges"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("restore OK"), "{stderr}");
+    let report = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        report.contains("name=\"not_compared\"") && report.contains("public.docs.body"),
+        "{report}"
+    );
+    // The restored documents really lack the declaration: what the list says is so.
+    let mut sql = String::new();
+    GzDecoder::new(File::open(&path).unwrap())
+        .read_to_string(&mut sql)
+        .unwrap();
+    assert!(!sql.contains("encoding=\"UTF-8\"?><a/>"), "{sql}");
+    assert!(sql.contains("standalone=\"yes\"?><k/>"), "{sql}");
+}

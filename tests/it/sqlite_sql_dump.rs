@@ -497,33 +497,75 @@ fn table_with_every_rowid_name_taken_is_refused_in_sql_and_kept_in_native() {
     assert!(kept.status.success(), "{kept:?}");
 }
 
-/// Text ending in an unpaired UTF-16 surrogate (SQLite hands it over as bytes that are not
-/// UTF-8) cannot be written back by any SQL literal: refused at backup time, not caught later
-/// by the restore test. (A surrogate followed by another unit SQLite pairs with it, and reads
-/// back as that pair: not detected here.)
+/// UTF-16 text whose stored units no SQL literal can give back is refused at backup time, not
+/// caught later by the restore test: a surrogate alone at the end (SQLite hands it over as
+/// bytes that are not UTF-8), a high surrogate followed by an ordinary unit or by another high
+/// one (SQLite reads the two as one pair and hands over a valid but different character), and
+/// a low surrogate first. Properly paired text (an emoji) is carried, in both
+/// byte orders.
 #[test]
 fn utf16_text_that_sql_cannot_carry_is_refused_at_backup_time() {
-    let dir = TempDir::new().unwrap();
-    let source = dir.path().join("lone.db");
-    let conn = Connection::open(&source).unwrap();
-    conn.execute_batch(
-        "PRAGMA encoding = 'UTF-16le'; CREATE TABLE t(v);
-         INSERT INTO t VALUES ('ok'), (CAST(X'3DD8' AS TEXT));",
-    )
-    .unwrap();
-    drop(conn);
-    let refused = dbbackup()
-        .args(["backup", "--format", "sql", "--out"])
-        .arg(dir.path().join("out"))
-        .arg(&source)
-        .output()
+    let cases = [
+        ("lone high at the end", "UTF-16le", "X'3DD8'"),
+        ("high then a letter", "UTF-16le", "X'3DD841006200'"),
+        (
+            "high then a letter, big-endian",
+            "UTF-16be",
+            "X'D83D00410062'",
+        ),
+        ("two highs then a low", "UTF-16le", "X'3DD83DD800DE'"),
+        ("low first", "UTF-16le", "X'00DE4100'"),
+    ];
+    for (what, encoding, text) in cases {
+        let dir = TempDir::new().unwrap();
+        let source = dir.path().join("mispaired.db");
+        let conn = Connection::open(&source).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA encoding = '{encoding}'; CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+             INSERT INTO t(v) VALUES ('ok'), ('\u{1F600} paired'), (CAST({text} AS TEXT));"
+        ))
         .unwrap();
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("surrogate") && stderr.contains("--format native"),
-        "{stderr}"
-    );
+        drop(conn);
+        let out = dir.path().join("out");
+        let refused = dbbackup()
+            .args(["backup", "--format", "sql", "--out"])
+            .arg(&out)
+            .arg(&source)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains("surrogate") && stderr.contains("--format native"),
+            "{what}: {stderr}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            !left.iter().any(|n| n.to_string_lossy().ends_with(".gz")),
+            "{what}: {left:?}"
+        );
+    }
+    // The same tables without the bad value back up and restore-test.
+    for encoding in ["UTF-16le", "UTF-16be"] {
+        let dir = TempDir::new().unwrap();
+        let source = dir.path().join("paired.db");
+        Connection::open(&source)
+            .unwrap()
+            .execute_batch(&format!(
+                "PRAGMA encoding = '{encoding}'; CREATE TABLE t(id INTEGER PRIMARY KEY, v);
+                 INSERT INTO t(v) VALUES ('ok'), ('\u{1F600} paired'), (CAST(X'' AS TEXT));"
+            ))
+            .unwrap();
+        let done = dbbackup()
+            .args(["backup", "--format", "sql", "--restore-test", "--out"])
+            .arg(dir.path().join("out"))
+            .arg(&source)
+            .output()
+            .unwrap();
+        assert!(done.status.success(), "{encoding}: {done:?}");
+    }
 }
 
 /// The runner runs the stock `sqlite3 .dump` output as the CLI does: same schema, same rows.

@@ -283,6 +283,11 @@ impl Postgres {
         // A failed snapshot query ends the exporting transaction, which fails pg_dump too:
         // the query's error is the cause.
         let snapshot = described.map_err(|e| self.describe_error(e))?;
+        for lost in
+            (snapshot.not_compared.iter()).filter(|n| n.starts_with(describe::XML_DECLARATIONS))
+        {
+            warn!("{lost}: no dump format can carry it, so the restored copy will lack it");
+        }
         if !finished.status.success() {
             let stderr = match finished.stderr.as_str() {
                 "" => "it printed nothing",

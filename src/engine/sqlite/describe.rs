@@ -63,6 +63,7 @@ pub fn describe_as(conn: &Connection, which: Tables) -> rusqlite::Result<Snapsho
         objects,
         tables,
         properties: properties(conn)?,
+        not_compared: Vec::new(),
     })
 }
 

@@ -33,9 +33,10 @@
 //!
 //! Limits, besides the rowid case above: a value whose literal exceeds SQLite's default 1 GB
 //! statement length (a blob over about 500 MB, written in hex) cannot be restored from SQL:
-//! back such a database up in native format. In a UTF-16 database, text holding an unpaired
-//! surrogate cannot be carried exactly (SQLite hands it over as invalid UTF-8): the dump is
-//! refused at backup time, with `--format native` as the fix.
+//! back such a database up in native format. In a UTF-16 database, text holding a surrogate
+//! without its pair (alone, or followed by a unit SQLite then reads as its pair) cannot be
+//! carried exactly: the dump is refused at backup time, with `--format native`
+//! as the fix.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -205,6 +206,12 @@ fn write_rows(conn: &Connection, sql: &mut SqlWriter<'_>, table: &str) -> Result
              rowids and a SQL dump would renumber them"
         )));
     }
+    if let Some(column) = shape.first_mispaired_text(conn, table, sql.encoding)? {
+        return Err(cannot_carry(format!(
+            "table {table}, column {column}: text holding a UTF-16 surrogate without its pair, \
+             which SQLite reads as another character"
+        )));
+    }
     super::describe::in_lockstep(
         conn,
         &shape.list,
@@ -242,6 +249,40 @@ struct TableShape {
 }
 
 impl TableShape {
+    /// In a UTF-16 database, the first column holding text whose stored code units a SQL
+    /// literal cannot give back. SQLite hands text over as UTF-8 without checking the units:
+    /// a high surrogate followed by anything but a low one is read as a pair with its
+    /// neighbour, and arrives as a valid but different character, so only the stored bytes
+    /// (`CAST(c AS BLOB)`) tell. One extra pass over the columns of UTF-16 databases only.
+    fn first_mispaired_text(
+        &self,
+        conn: &Connection,
+        table: &str,
+        encoding: TextEncoding,
+    ) -> Result<Option<String>> {
+        let Some(unit) = encoding.code_unit() else {
+            return Ok(None);
+        };
+        for column in &self.list {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT CAST({column} AS BLOB) FROM {} NOT INDEXED WHERE typeof({column}) = 'text'",
+                    quote_ident(table)
+                ))
+                .map_err(db_error)?;
+            let mut rows = stmt.query([]).map_err(db_error)?;
+            while let Some(row) = rows.next().map_err(db_error)? {
+                if let ValueRef::Blob(bytes) = row.get_ref(0).map_err(db_error)? {
+                    let units = bytes.chunks_exact(2).map(|b| unit([b[0], b[1]]));
+                    if char::decode_utf16(units).any(|c| c.is_err()) {
+                        return Ok(Some(column.clone()));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
     fn of(conn: &Connection, table: &str) -> rusqlite::Result<Self> {
         let columns = columns(conn, table)?;
         let stored: Vec<String> = columns
@@ -355,6 +396,15 @@ impl TextEncoding {
             "UTF-16be" => Self::Utf16Be,
             _ => Self::Utf8,
         })
+    }
+
+    /// How two stored bytes make one UTF-16 code unit; none for UTF-8.
+    fn code_unit(self) -> Option<fn([u8; 2]) -> u16> {
+        match self {
+            Self::Utf8 => None,
+            Self::Utf16Le => Some(u16::from_le_bytes),
+            Self::Utf16Be => Some(u16::from_be_bytes),
+        }
     }
 
     /// The name to put in `PRAGMA encoding`; none for UTF-8, the default.
