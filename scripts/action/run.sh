@@ -37,6 +37,12 @@ case "${INPUT_COMMAND:-backup}" in
         [ -z "${INPUT_RETENTION_DAYS:-}" ] || args+=(--retention-days "$INPUT_RETENTION_DAYS")
         is_true "${INPUT_ALLOW_PUBLIC_PLAINTEXT:-false}" && args+=(--allow-public-plaintext)
       fi
+      # One destination per line of `to`; blank lines and surrounding spaces are ignored.
+      while IFS= read -r dest; do
+        dest=${dest#"${dest%%[![:space:]]*}"}
+        dest=${dest%"${dest##*[![:space:]]}"}
+        [ -z "$dest" ] || args+=(--to "$dest")
+      done <<< "${INPUT_TO:-}"
       # --keep rotates local backups and, with --upload, prunes artifacts of the name too.
       # `prune: false` is about artifacts only: the local directory still keeps `keep`
       # (rotated by `prune DIR` below when --keep cannot be passed).

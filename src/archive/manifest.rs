@@ -52,6 +52,10 @@ pub struct EngineInfo {
     /// Version of the dump tool, where one is used (e.g. `pg_dump (PostgreSQL) 15.4`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dump_tool: Option<String>,
+    /// Where that tool was, when dbbackup chose it among several installed versions
+    /// (PostgreSQL's `pg_dump`: the newest major at least the server's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump_tool_path: Option<String>,
 }
 
 /// What a database holds, described the same way on the source and on a restored copy, so the

@@ -35,7 +35,13 @@ impl Tool {
     /// failed. Out of the group, the tool only ever stops because dbbackup stops it (its
     /// scratch database dropped, its pipe closed), after the handler has taken over.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(self.name);
+        self.command_at(std::path::Path::new(self.name))
+    }
+
+    /// [`Tool::command`] for the tool at `program`: a path an engine chose among several
+    /// installed versions (PostgreSQL's clients), or the bare name to look up on PATH.
+    pub fn command_at(&self, program: &std::path::Path) -> Command {
+        let mut command = Command::new(program);
         command.stdin(Stdio::null());
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut command, 0);

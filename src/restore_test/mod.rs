@@ -151,6 +151,9 @@ fn run(
     };
     let restorer = match engine::restorer(&target) {
         Ok(restorer) => restorer,
+        // No client tool that can restore this backup here (PostgreSQL: no psql as new as
+        // the pg_dump that made it): the machine lacks a tool, the backup is not at fault.
+        Err(err @ Error::Tool { .. }) => return Err(err),
         Err(err) => return Ok((Report::unreadable(archive, &err, started, started_at), None)),
     };
     let dir = workdir::new(work_parent)?;

@@ -975,6 +975,47 @@ fn prune_false_keeps_local_rotation() {
     assert_eq!(archives.len(), 1, "{archives:?}");
 }
 
+/// `to` takes object storage destinations, one per line (blank lines and spaces around a URL
+/// ignored): each gets the backup and its manifest, and `keep` prunes there too.
+#[test]
+fn to_input_stores_the_backup_in_each_bucket_and_prunes_there() {
+    let Some(moto) = support::s3::Moto::start() else {
+        return;
+    };
+    moto.bucket("one");
+    moto.bucket("two");
+    let runner = FakeRunner::new();
+    let db = support::data_copy("chinook.sqlite", runner.dir.path());
+    let aws = moto.env();
+    for _ in 0..2 {
+        let mut extra: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        extra.extend([
+            ("INPUT_TO", "  s3://one/nightly \n\n s3://two/x/y\n"),
+            ("INPUT_KEEP", "1"),
+        ]);
+        let out = backup_inputs(&runner, db.to_str().unwrap(), &extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    for (bucket, prefix) in [("one", "nightly/"), ("two", "x/y/")] {
+        let keys = moto.keys(bucket);
+        assert_eq!(keys.len(), 2, "{bucket}: {keys:?}");
+        assert!(
+            keys.iter()
+                .all(|k| k.starts_with(&format!("{prefix}chinook-"))),
+            "{bucket}: {keys:?}"
+        );
+        assert!(
+            keys.iter().any(|k| k.ends_with(".manifest.json")),
+            "{keys:?}"
+        );
+    }
+}
+
 #[test]
 fn inputs_are_documented_as_they_behave() {
     let action = fs::read_to_string(repo().join("action.yml")).unwrap();

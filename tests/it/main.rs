@@ -19,6 +19,7 @@ mod hostile_names;
 mod interrupt;
 mod messages;
 mod mysql;
+mod pg_clients;
 mod postgres;
 mod restore_inspect;
 mod restore_test;

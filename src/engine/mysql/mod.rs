@@ -303,6 +303,7 @@ impl Source for Mysql {
                 name: "mysql".into(),
                 version,
                 dump_tool: Some(tool_version),
+                dump_tool_path: None,
             },
             snapshot,
         })

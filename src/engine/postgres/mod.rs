@@ -13,6 +13,7 @@
 //! Restore tests restore into a scratch database with a unique name on a target server and
 //! drop it again (`WITH (FORCE)`) when the scratch is dropped, on failure as well.
 
+pub(crate) mod clients;
 pub mod conn;
 pub mod describe;
 pub(crate) mod tls;
@@ -25,7 +26,8 @@ use std::process::Stdio;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use postgres::{Client, IsolationLevel};
+use clients::Client;
+use postgres::IsolationLevel;
 use std::cell::RefCell;
 use tracing::{info, warn};
 
@@ -129,8 +131,17 @@ impl PostgresRestorer {
             .filter(|(kind, name, _)| !objects.iter().any(|o| o.kind == *kind && o.name == *name))
             .map(|(_, _, drop)| *drop)
             .collect();
+        let manifest = target.manifest;
+        let tool = if manifest.format == Format::Custom {
+            &PG_RESTORE
+        } else {
+            &PSQL
+        };
+        let client = clients::for_restore(tool, manifest.engine.dump_tool.as_deref())?;
         Ok(PostgresRestorer {
             conn,
+            client,
+            source_version: manifest.engine.version.clone(),
             properties: target.manifest.snapshot.properties.clone(),
             not_in_source,
         })
@@ -148,6 +159,10 @@ pub struct Postgres {
 pub struct PostgresRestorer {
     /// The server to restore on, connected to its maintenance database.
     conn: ConnInfo,
+    /// The `psql` or `pg_restore` that restores: at least as new as the backup's `pg_dump`.
+    client: Client,
+    /// The source server's version, from the manifest.
+    source_version: String,
     /// The source's database properties (encoding, locale) from the manifest.
     properties: BTreeMap<String, String>,
     /// What `template0` gives every new database that the source did not have (it dropped
@@ -177,7 +192,7 @@ impl Postgres {
     }
 
     /// Connects to the source with the output settings the checksums depend on.
-    fn connect_source(&self) -> Result<Client> {
+    fn connect_source(&self) -> Result<postgres::Client> {
         let mut client = self.conn.connect(self.timeout)?;
         // Our transaction idles while pg_dump works: a server-wide idle timeout must not end it.
         let mut settings = format!(
@@ -206,13 +221,18 @@ impl Postgres {
     }
 
     /// Starts `pg_dump` on our exported snapshot, writing to a pipe we read.
-    fn spawn_pg_dump(&self, format: Format, snapshot_id: &str) -> Result<std::process::Child> {
+    fn spawn_pg_dump(
+        &self,
+        pg_dump: &Client,
+        format: Format,
+        snapshot_id: &str,
+    ) -> Result<std::process::Child> {
         let fmt = if format == Format::Custom {
             "--format=custom"
         } else {
             "--format=plain"
         };
-        let mut command = PG_DUMP.command();
+        let mut command = pg_dump.command(&PG_DUMP);
         command
             .arg(fmt)
             .arg(format!("--snapshot={snapshot_id}"))
@@ -228,7 +248,8 @@ impl Postgres {
     /// went wrong first when something did.
     fn dump_in_snapshot(
         &self,
-        client: &mut Client,
+        client: &mut postgres::Client,
+        pg_dump: &Client,
         format: Format,
         out: &mut dyn Write,
         work_dir: &Path,
@@ -244,7 +265,7 @@ impl Postgres {
             .query_one("SELECT pg_export_snapshot()", &[])
             .map_err(|e| self.source_error(e))?
             .get(0);
-        let mut child = self.spawn_pg_dump(format, &snapshot_id)?;
+        let mut child = self.spawn_pg_dump(pg_dump, format, &snapshot_id)?;
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let running = Running::watch(&PG_DUMP, child, deadline);
         let cancel = tx.cancel_token();
@@ -394,7 +415,6 @@ impl Source for Postgres {
     ) -> Result<Dumped> {
         refuse_native(format)?;
         let deadline = self.deadline();
-        let pg_dump_version = PG_DUMP.version()?;
         let mut client = self.connect_source()?;
         let row = client
             .query_one(
@@ -403,19 +423,25 @@ impl Source for Postgres {
             )
             .map_err(|e| self.source_error(e))?;
         let (server_version, server_num): (String, i32) = (row.get(0), row.get(1));
-        version::check_dump_version(&pg_dump_version, &server_version, server_num as u32)?;
         if server_num < 110000 {
             return Err(self.conn.error(format!(
                 "PostgreSQL {server_version} is older than 11, which dbbackup's checksums \
                      need (hashtextextended): upgrade the server"
             )));
         }
-        let snapshot = self.dump_in_snapshot(&mut client, format, out, work_dir, deadline)?;
+        let pg_dump = clients::for_dump(&PG_DUMP, &server_version, server_num as u32)?;
+        info!(
+            "dumping PostgreSQL {server_version} with {}",
+            pg_dump.shown()
+        );
+        let snapshot =
+            self.dump_in_snapshot(&mut client, &pg_dump, format, out, work_dir, deadline)?;
         Ok(Dumped {
             engine: EngineInfo {
                 name: "postgres".into(),
                 version: server_version,
-                dump_tool: Some(pg_dump_version),
+                dump_tool: Some(pg_dump.version),
+                dump_tool_path: Some(pg_dump.path.display().to_string()),
             },
             snapshot,
         })
@@ -432,23 +458,66 @@ impl PostgresRestorer {
         refuse_native(format)?;
         let db = ScratchDb::create(&self.conn, &self.properties)?;
         let target = self.conn.with_dbname(&db.name);
+        let mut client = target.connect(None)?;
+        let fail = |e: postgres::Error| restore_error(&db.name, db_message(&e));
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version'), \
+                 current_setting('server_version_num')::int",
+                &[],
+            )
+            .map_err(fail)?;
+        let (target_version, target_num): (String, i32) = (row.get(0), row.get(1));
         if !self.not_in_source.is_empty() {
-            let mut client = target.connect(None)?;
             client
                 .batch_execute(&self.not_in_source.join("; "))
-                .map_err(|e| restore_error(&db.name, db_message(&e)))?;
+                .map_err(fail)?;
         }
-        let notes = restore_dump(&target, format, dump)?;
+        let unknown = unknown_settings(target_num as u32);
+        let mut notes = restore_dump(&target, &self.client, format, dump, &unknown)?;
+        notes.push(format!("restored with {}", self.client.shown()));
         info!("restored into scratch database {}", target.display());
-        let mut client = target.connect(None)?;
         client
             .batch_execute(describe::SESSION_SETTINGS)
-            .map_err(|e| restore_error(&db.name, db_message(&e)))?;
+            .map_err(fail)?;
+        let upgrade = self.upgrade(&target_version);
+        if let Some(upgrade) = &upgrade {
+            notes.push(upgrade.note());
+        }
         Ok(PostgresScratch {
             client: RefCell::new(client),
             notes: RefCell::new(notes),
+            upgrade,
             db,
         })
+    }
+
+    /// The source and target releases when they are of different majors.
+    fn upgrade(&self, target_version: &str) -> Option<Upgrade> {
+        let source = version::version_num(&self.source_version)?;
+        let target = version::version_num(target_version)?;
+        (version::major(source) != version::major(target)).then(|| Upgrade {
+            source: self.source_version.clone(),
+            target: target_version.to_string(),
+        })
+    }
+}
+
+/// A restore onto another major release than the source's: `restore-test --restore-into` a
+/// newer server, to learn whether last night's backup restores on the release being moved to.
+struct Upgrade {
+    source: String,
+    target: String,
+}
+
+impl Upgrade {
+    fn note(&self) -> String {
+        format!(
+            "upgrade check: a backup of PostgreSQL {} restored on PostgreSQL {}; compared \
+             across the versions: schema objects, database properties, and every table's rows \
+             and checksum; the schema checksum may differ by the newer deparser",
+            self.source, self.target
+        )
     }
 }
 
@@ -464,25 +533,58 @@ impl Restorer for PostgresRestorer {
 }
 
 /// Restores with psql or pg_restore, owners skipped; returns notes for the report.
-fn restore_dump(target: &ConnInfo, format: Format, dump: &mut dyn Read) -> Result<Vec<String>> {
+fn restore_dump(
+    target: &ConnInfo,
+    tool: &Client,
+    format: Format,
+    dump: &mut dyn Read,
+    unknown: &[&str],
+) -> Result<Vec<String>> {
     refuse_native(format)?;
+    let mut notes = Vec::new();
     let note = if format == Format::Sql {
-        let skipped = restore_plain(target, dump)?;
+        let skipped = restore_plain(target, tool, dump, unknown)?;
+        if skipped.settings > 0 {
+            notes.push(format!(
+                "{} `SET` of a setting this server does not have ({}) skipped: a newer \
+                 pg_dump writes it, and it only lifts a timeout for the restore's session",
+                skipped.settings,
+                unknown.join(", ")
+            ));
+        }
         format!(
-            "restored with --no-owner semantics: {skipped} `ALTER ... OWNER TO` statements \
+            "restored with --no-owner semantics: {} `ALTER ... OWNER TO` statements \
              skipped, objects are owned by '{}' (roles missing on the target do not fail the \
              restore; GRANTs to them still do)",
-            target.user
+            skipped.owners, target.user
         )
     } else {
-        restore_custom(target, dump)?;
+        restore_custom(target, tool, dump, unknown)?;
         format!(
             "restored with pg_restore --no-owner: objects are owned by '{}' (roles missing on \
              the target do not fail the restore; GRANTs to them still do)",
             target.user
         )
     };
-    Ok(vec![note])
+    notes.insert(0, note);
+    Ok(notes)
+}
+
+/// Settings that a newer `pg_dump`'s plain SQL sets in its header, with the release that
+/// introduced them. `pg_dump` 17 and later write `SET transaction_timeout = 0;` whatever the
+/// source's version, and a server before 17 rejects it ("unrecognized configuration
+/// parameter"), so a dump by the newest client could not be restored on its own server. The
+/// setting only lifts a timeout for the restoring session; on a server without it there is no
+/// such timeout to lift.
+const NEWER_SETTINGS: [(&str, u32); 1] = [("transaction_timeout", 170000)];
+
+/// The settings of [`NEWER_SETTINGS`] that a server of `server_num` does not have.
+fn unknown_settings(server_num: u32) -> Vec<&'static str> {
+    NEWER_SETTINGS
+        .iter()
+        .filter(|(_, since)| server_num < *since)
+        .map(|(name, _)| *name)
+        .collect()
 }
 
 fn refuse_native(format: Format) -> Result<()> {
@@ -496,8 +598,13 @@ fn refuse_native(format: Format) -> Result<()> {
 
 /// Feeds a plain SQL dump to `psql`, stopping at the first error. `ALTER ... OWNER TO` lines
 /// outside `COPY` data are left out (`pg_restore --no-owner` semantics); returns how many.
-fn restore_plain(target: &ConnInfo, dump: &mut dyn Read) -> Result<usize> {
-    let mut command = PSQL.command();
+fn restore_plain(
+    target: &ConnInfo,
+    psql: &Client,
+    dump: &mut dyn Read,
+    unknown: &[&str],
+) -> Result<Skipped> {
+    let mut command = psql.command(&PSQL);
     command
         .args([
             "--no-psqlrc",
@@ -514,7 +621,7 @@ fn restore_plain(target: &ConnInfo, dump: &mut dyn Read) -> Result<usize> {
     let mut child = PSQL.spawn(&mut command)?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let running = Running::watch(&PSQL, child, None);
-    let fed = feed_without_owners(dump, &mut stdin);
+    let fed = feed_without_owners(dump, &mut stdin, unknown);
     drop(stdin);
     let finished = running.finish()?;
     finish_feed(&target.dbname, "psql", fed, &finished)
@@ -522,7 +629,7 @@ fn restore_plain(target: &ConnInfo, dump: &mut dyn Read) -> Result<usize> {
 
 /// The outcome of feeding a dump to a tool, the first cause first: a dump that could not be
 /// read (the tool then fails on the truncated input too), then the tool's own error.
-fn finish_feed(database: &str, tool: &str, feed: Feed, finished: &Finished) -> Result<usize> {
+fn finish_feed(database: &str, tool: &str, feed: Feed, finished: &Finished) -> Result<Skipped> {
     if let Feed::ReadFailed(e) = feed {
         return Err(read_error(e));
     }
@@ -538,17 +645,26 @@ fn finish_feed(database: &str, tool: &str, feed: Feed, finished: &Finished) -> R
 }
 
 enum Feed {
-    Done(usize),
+    Done(Skipped),
     ReadFailed(std::io::Error),
     WriteFailed(std::io::Error),
 }
 
-fn feed_without_owners(dump: &mut dyn Read, to: &mut dyn Write) -> Feed {
+/// What the feed left out of a plain dump.
+#[derive(Debug, Default, PartialEq)]
+struct Skipped {
+    /// `ALTER ... OWNER TO` statements.
+    owners: usize,
+    /// `SET` of a setting in `unknown` (see [`NEWER_SETTINGS`]).
+    settings: usize,
+}
+
+fn feed_without_owners(dump: &mut dyn Read, to: &mut dyn Write, unknown: &[&str]) -> Feed {
     let mut reader = BufReader::with_capacity(1 << 20, dump);
     let mut to = std::io::BufWriter::with_capacity(1 << 20, to);
     let mut line = Vec::new();
     let mut in_copy = false;
-    let mut skipped = 0;
+    let mut skipped = Skipped::default();
     loop {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
@@ -559,7 +675,10 @@ fn feed_without_owners(dump: &mut dyn Read, to: &mut dyn Write) -> Feed {
         if in_copy {
             in_copy = line != b"\\.\n";
         } else if is_owner_statement(&line) {
-            skipped += 1;
+            skipped.owners += 1;
+            continue;
+        } else if is_set_of(&line, unknown) {
+            skipped.settings += 1;
             continue;
         } else {
             in_copy = line.starts_with(b"COPY ") && line.ends_with(b" FROM stdin;\n");
@@ -574,6 +693,15 @@ fn feed_without_owners(dump: &mut dyn Read, to: &mut dyn Write) -> Feed {
     }
 }
 
+/// `SET <name> = <value>;` on one line, as pg_dump writes its header, for a name in `names`.
+fn is_set_of(line: &[u8], names: &[&str]) -> bool {
+    names.iter().any(|name| {
+        line.strip_prefix(b"SET ")
+            .and_then(|rest| rest.strip_prefix(name.as_bytes()))
+            .is_some_and(|rest| rest.starts_with(b" = ") && rest.trim_ascii_end().ends_with(b";"))
+    })
+}
+
 /// `ALTER <kind> <name> OWNER TO <role>;` on one line, as pg_dump writes it.
 fn is_owner_statement(line: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(line) else {
@@ -584,8 +712,16 @@ fn is_owner_statement(line: &[u8]) -> bool {
 }
 
 /// Streams a custom-format dump to `pg_restore --exit-on-error --no-owner`.
-fn restore_custom(target: &ConnInfo, dump: &mut dyn Read) -> Result<()> {
-    let mut command = PG_RESTORE.command();
+fn restore_custom(
+    target: &ConnInfo,
+    pg_restore: &Client,
+    dump: &mut dyn Read,
+    unknown: &[&str],
+) -> Result<()> {
+    if !unknown.is_empty() {
+        return restore_custom_as_sql(target, pg_restore, dump, unknown);
+    }
+    let mut command = pg_restore.command(&PG_RESTORE);
     command
         .args(["--exit-on-error", "--no-owner", "--no-password"])
         .arg(format!("--dbname={}", target.libpq_conninfo()))
@@ -596,14 +732,53 @@ fn restore_custom(target: &ConnInfo, dump: &mut dyn Read) -> Result<()> {
     let mut child = PG_RESTORE.spawn(&mut command)?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let running = Running::watch(&PG_RESTORE, child, None);
-    let copied = match util::copy_telling_sides(dump, &mut stdin) {
-        Ok(_) => Feed::Done(0),
-        Err(CopyError::Read(e)) => Feed::ReadFailed(e),
-        Err(CopyError::Write(e)) => Feed::WriteFailed(e),
-    };
+    let copied = feed_as_is(dump, &mut stdin);
     drop(stdin);
     let finished = running.finish()?;
     finish_feed(&target.dbname, "pg_restore", copied, &finished).map(|_| ())
+}
+
+/// Feeds the whole dump unchanged (to `pg_restore`).
+fn feed_as_is(dump: &mut dyn Read, to: &mut dyn Write) -> Feed {
+    match util::copy_telling_sides(dump, to) {
+        Ok(_) => Feed::Done(Skipped::default()),
+        Err(CopyError::Read(e)) => Feed::ReadFailed(e),
+        Err(CopyError::Write(e)) => Feed::WriteFailed(e),
+    }
+}
+
+/// A custom-format dump onto a server that lacks a setting `pg_restore` sends itself
+/// ([`NEWER_SETTINGS`]: `pg_restore` 17 and later set `transaction_timeout`, which a server
+/// before 17 rejects): `pg_restore --file=-` turns the archive into SQL, and the `psql` of the
+/// same directory runs it through the same feed as a plain dump, which leaves the setting out.
+fn restore_custom_as_sql(
+    target: &ConnInfo,
+    pg_restore: &Client,
+    dump: &mut dyn Read,
+    unknown: &[&str],
+) -> Result<()> {
+    let psql = pg_restore.sibling(&PSQL);
+    let mut command = pg_restore.command(&PG_RESTORE);
+    command
+        .args(["--no-owner", "--file=-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = PG_RESTORE.spawn(&mut command)?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let mut sql = child.stdout.take().expect("stdout is piped");
+    let running = Running::watch(&PG_RESTORE, child, None);
+    let (copied, restored) = std::thread::scope(|s| {
+        let restoring = s.spawn(|| restore_plain(target, &psql, &mut sql, unknown));
+        let copied = feed_as_is(dump, &mut stdin);
+        drop(stdin);
+        (copied, restoring.join())
+    });
+    let finished = running.finish()?;
+    finish_feed(&target.dbname, "pg_restore", copied, &finished)?;
+    restored
+        .map_err(|_| Error::Internal("the thread feeding psql panicked".into()))?
+        .map(|_| ())
 }
 
 /// Copies like `io::copy`, but tells a failure to read the dump from a failure to write it.
@@ -638,7 +813,7 @@ fn read_error(err: std::io::Error) -> Error {
 /// a crash, a lost runner: no handler ran). Only this machine's (the name carries its tag) and
 /// only those whose process is gone: another machine's, or a live run's, are never touched.
 /// Names without a machine tag (older versions) are left alone: whose they are cannot be told.
-fn sweep_abandoned(admin: &ConnInfo, client: &mut Client) {
+fn sweep_abandoned(admin: &ConnInfo, client: &mut postgres::Client) {
     let Ok(rows) = client.query(
         "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
         &[&scratch::PREFIX],
@@ -715,7 +890,7 @@ impl ScratchDb {
     /// stays a list).
     fn reproduce_settings(
         &self,
-        client: &mut Client,
+        client: &mut postgres::Client,
         properties: &BTreeMap<String, String>,
     ) -> Result<()> {
         let db = quote_ident(&self.name);
@@ -848,8 +1023,10 @@ fn rename_sql(from: &str, to: &str) -> String {
 /// A backup restored into a scratch database. Fields drop in order: our connection closes
 /// before the database is dropped.
 pub struct PostgresScratch {
-    client: RefCell<Client>,
+    client: RefCell<postgres::Client>,
     notes: RefCell<Vec<String>>,
+    /// Set when the copy runs on another major release than the source.
+    upgrade: Option<Upgrade>,
     db: ScratchDb,
 }
 
@@ -881,7 +1058,7 @@ impl PostgresScratch {
     }
 }
 
-fn check_btree_indexes(client: &mut Client, quick: bool) -> Result<Vec<String>> {
+fn check_btree_indexes(client: &mut postgres::Client, quick: bool) -> Result<Vec<String>> {
     let indexes = client
         .query(
             "SELECT c.oid, c.oid::regclass::text FROM pg_index i \
@@ -934,6 +1111,16 @@ impl Scratch for PostgresScratch {
         self.notes.borrow().clone()
     }
 
+    fn schema_checksum_may_differ(&self) -> Option<String> {
+        self.upgrade.as_ref().map(|u| {
+            format!(
+                "the copy runs on PostgreSQL {} and the source on {}, whose deparsers may print \
+                 the same definitions differently",
+                u.target, u.source
+            )
+        })
+    }
+
     /// `target` is a `postgres://` URL of a database on the scratch's own server: the
     /// verified database is renamed to it, so what lands is exactly what was tested.
     fn persist(self: Box<Self>, target: &Path, overwrite: bool) -> Result<()> {
@@ -967,6 +1154,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_setting_the_target_lacks_is_skipped_only_there() {
+        let dump = "SET lock_timeout = 0;\n\
+                    SET transaction_timeout = 0;\n\
+                    COPY public.t (a) FROM stdin;\n\
+                    SET transaction_timeout = 0;\n\
+                    \\.\n";
+        assert_eq!(unknown_settings(160004), ["transaction_timeout"]);
+        assert!(unknown_settings(170000).is_empty());
+        let mut out = Vec::new();
+        let unknown = unknown_settings(130000);
+        let Feed::Done(skipped) = feed_without_owners(&mut dump.as_bytes(), &mut out, &unknown)
+        else {
+            panic!("feeding failed");
+        };
+        assert_eq!(skipped.settings, 1);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "SET lock_timeout = 0;\n\
+             COPY public.t (a) FROM stdin;\n\
+             SET transaction_timeout = 0;\n\
+             \\.\n"
+        );
+    }
+
+    #[test]
     fn owner_lines_are_skipped_outside_copy_data_only() {
         let dump = "CREATE TABLE public.t (a text);\n\
                     ALTER TABLE public.t OWNER TO nobody_here;\n\
@@ -975,10 +1187,10 @@ mod tests {
                     \\.\n\
                     ALTER FUNCTION public.f() OWNER TO nobody_here;\n";
         let mut out = Vec::new();
-        let Feed::Done(skipped) = feed_without_owners(&mut dump.as_bytes(), &mut out) else {
+        let Feed::Done(skipped) = feed_without_owners(&mut dump.as_bytes(), &mut out, &[]) else {
             panic!("feeding failed");
         };
-        assert_eq!(skipped, 2);
+        assert_eq!(skipped.owners, 2);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "CREATE TABLE public.t (a text);\n\

@@ -314,6 +314,7 @@ impl Source for Sqlite {
                 name: "sqlite".into(),
                 version: rusqlite::version().to_string(),
                 dump_tool: None,
+                dump_tool_path: None,
             },
             snapshot,
         })

@@ -5,6 +5,7 @@ pub mod chaos;
 pub mod fake_github;
 pub mod mysql;
 pub mod pg;
+pub mod pg_clusters;
 pub mod restore;
 pub mod s3;
 pub mod sqlite_fixtures;
