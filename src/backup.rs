@@ -25,7 +25,7 @@ use crate::engine::{self, Dumped, SnapshotCheck, SourceOptions};
 use crate::error::{Error, Result};
 use crate::progress;
 use crate::restore_test::{self, Report, Verdict};
-use crate::retention;
+use crate::retention::Retention;
 use crate::store::{self, LocalBackup, Store, StoredBackup, local::LocalStore};
 use crate::util::{file_name, human_bytes, rfc3339};
 
@@ -34,8 +34,9 @@ pub struct BackupOptions {
     /// A path, `sqlite:` URL or `postgres://` URL.
     pub source: String,
     pub out: PathBuf,
-    /// Keep the newest N backups of this database in `out`; `None` keeps all.
-    pub keep: Option<usize>,
+    /// Which backups of this database to keep in `out` and in each destination (the newest
+    /// N, the newest of each recent day, week, ...); `None` keeps all.
+    pub keep: Option<Retention>,
     /// `None` picks the engine's default.
     pub format: Option<Format>,
     /// gzip level 1-9.
@@ -118,7 +119,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         )));
     }
     if let Some(keep) = opts.keep {
-        retention::validate_keep(keep).map_err(Error::Usage)?;
+        keep.validate().map_err(Error::Usage)?;
     }
     if let (Some(recipients), Some(test)) = (&opts.encrypt_to, &opts.restore_test)
         && test.identity.is_none()
@@ -330,14 +331,14 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         info!("the new backup holds no tables: nothing is rotated away");
     }
     if let Some(keep) = keep {
-        pruned = store::prune(&store, &stem, keep, Some(&manifest.archive))?.deleted;
+        pruned = store::prune(&store, &stem, &keep, Some(&manifest.archive))?.deleted;
         for old in &pruned {
             info!("pruned {}", old.name);
         }
     }
     for (destination, (put, series)) in destinations.iter().zip(stored) {
         let deleted = match keep {
-            Some(keep) => store::prune(*destination, &series, keep, Some(&put.id))?.deleted,
+            Some(keep) => store::prune(*destination, &series, &keep, Some(&put.id))?.deleted,
             None => Vec::new(),
         };
         for old in &deleted {

@@ -23,7 +23,7 @@ pub mod notify;
 pub mod process;
 pub(crate) mod progress;
 pub mod restore_test;
-pub(crate) mod retention;
+pub mod retention;
 pub mod runner;
 pub mod store;
 pub mod util;

@@ -14,6 +14,14 @@ is_true() { [ "${1,,}" = "true" ]; }
 # `restore-into`: the server restore tests restore on (a `services:` container of the job).
 restore_into=()
 [ -z "${INPUT_RESTORE_INTO:-}" ] || restore_into=(--restore-into "$INPUT_RESTORE_INTO")
+# The retention rules, the same for the local directory and artifacts: `keep` (the newest N)
+# and the period rules (`keep-daily` ...: the newest backup of each of the last N days, ISO
+# weeks, months, years that have one); a backup any rule keeps stays.
+keep_args=(--keep "${INPUT_KEEP:-7}")
+for period in daily weekly monthly yearly; do
+  var="INPUT_KEEP_${period^^}"
+  [ -z "${!var:-}" ] || keep_args+=("--keep-$period" "${!var}")
+done
 
 args=()
 case "${INPUT_COMMAND:-backup}" in
@@ -45,7 +53,7 @@ case "${INPUT_COMMAND:-backup}" in
       # `prune: false` is about artifacts only: the local directory still keeps `keep`
       # (rotated by `prune DIR` below when --keep cannot be passed).
       if is_true "${INPUT_PRUNE:-true}" || ! is_true "${INPUT_UPLOAD:-true}"; then
-        args+=(--keep "${INPUT_KEEP:-7}")
+        args+=("${keep_args[@]}")
       else
         rotate_locally=true
       fi
@@ -59,7 +67,7 @@ case "${INPUT_COMMAND:-backup}" in
     ;;
   prune)
     [ -n "${INPUT_NAME:-}" ] || { echo "::error title=dbbackup::prune needs the backup name in 'name'"; exit 2; }
-    args=(prune --artifacts --name "$INPUT_NAME" --keep "${INPUT_KEEP:-7}")
+    args=(prune --artifacts --name "$INPUT_NAME" "${keep_args[@]}")
     ;;
   check)
     # Lists the name's artifacts (downloads nothing) and fails with exit code 10 when the
@@ -77,6 +85,6 @@ esac
 
 if [ "${rotate_locally:-false}" = true ]; then
   dbbackup "${args[@]}"
-  exec dbbackup prune "$out_dir" --keep "${INPUT_KEEP:-7}"
+  exec dbbackup prune "$out_dir" "${keep_args[@]}"
 fi
 exec dbbackup "${args[@]}"

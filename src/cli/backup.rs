@@ -22,10 +22,10 @@ pub struct Args {
     /// Directory for backups.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Keep the newest N backups of this database in DIR (and, with --upload, as artifacts),
-    /// delete older ones.
-    #[arg(long, value_name = "N")]
-    keep: Option<usize>,
+    /// Which backups of this database to keep in DIR (and, with --upload or --to, in those
+    /// stores); without any, every backup is kept.
+    #[command(flatten)]
+    keep: super::keep::KeepArgs,
     /// native: the database file itself (SQLite's default); sql: a SQL text dump (PostgreSQL's
     /// default); custom: pg_dump -Fc, for pg_restore.
     #[arg(long, value_enum)]
@@ -70,11 +70,12 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Upload the verified backup as a workflow artifact (inside a GitHub Actions job); with
-    /// --keep, also delete this backup's artifacts past the newest N.
+    /// --keep (or a --keep-* period rule), also delete this backup's artifacts no rule keeps.
     #[arg(long)]
     upload: bool,
     /// Also store the verified backup (archive and manifest) in this object store, and with
-    /// --keep prune it there too: `s3://BUCKET/PREFIX` (credentials from AWS_* variables).
+    /// --keep / --keep-* prune it there too: `s3://BUCKET/PREFIX` (credentials from AWS_*
+    /// variables).
     /// Repeatable; --json lists each destination under `stored`.
     #[arg(long, value_name = "URL")]
     to: Vec<String>,
@@ -123,7 +124,7 @@ fn back_up(args: &Args) -> anyhow::Result<u8> {
     let opts = BackupOptions {
         source: args.source.clone(),
         out,
-        keep: args.keep,
+        keep: args.keep.policy()?,
         format: args.format,
         level: args.level,
         timeout: args.timeout,
@@ -161,6 +162,9 @@ fn back_up(args: &Args) -> anyhow::Result<u8> {
     if let Some(notice) = &notice {
         super::say_notice(&Runner::detect(), notice);
     }
+    if let (Some(store), Some(keep)) = (&artifacts, &opts.keep) {
+        super::keep::warn_expiry(&Runner::detect(), keep, store.kept_days())?;
+    }
     let remotes = args
         .to
         .iter()
@@ -196,7 +200,7 @@ fn artifact_store(
 ) -> anyhow::Result<(ArtifactStore, Option<guard::Notice>)> {
     let runtime = Runtime::from_env()?;
     // Pruning needs the token; without --keep it only serves the public-repository guard.
-    let github = match args.keep {
+    let github = match opts.keep {
         Some(_) => Some(args.token.clone().github().map_err(|_| {
             dbbackup::Error::Usage(
                 "--keep with --upload prunes old artifacts, which needs a GitHub token".into(),
@@ -226,7 +230,7 @@ fn failed(err: dbbackup::Error, source: &str, out: &Path, destinations: bool) ->
     let context = match (&err, destinations) {
         (dbbackup::Error::Prune { .. }, _) => format!(
             "the backup of {source} succeeded (the new backup is in {}), but deleting old \
-             backups past --keep failed",
+             backups that no --keep rule keeps failed",
             out.display()
         ),
         (_, false) => format!("backup of {source} failed; nothing was rotated away"),

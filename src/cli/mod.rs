@@ -5,6 +5,7 @@ mod artifact;
 mod backup;
 mod check;
 mod inspect;
+mod keep;
 mod notify;
 mod prune;
 mod remote;
@@ -61,8 +62,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Upload, download and list backups kept as GitHub Actions artifacts.
     Artifact(artifact::Args),
-    /// Delete the backups of one name past the newest N, in a directory, a bucket or as
-    /// artifacts.
+    /// Delete the backups of one name that no rule keeps (the newest N, the newest of each of
+    /// the last days, weeks, months, years), in a directory, a bucket or as artifacts.
     Prune(prune::Args),
     /// Fail (exit 10) when the newest backup of a name is missing, older than --max-age or
     /// smaller than --min-bytes: backups that stopped silently.

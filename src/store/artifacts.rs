@@ -15,6 +15,7 @@
 //! Listing still parses pages with octocrab's `Page` and `WorkflowListArtifact` models.
 
 pub mod bundle;
+pub mod expiry;
 pub mod guard;
 pub mod retry;
 pub mod upload;
@@ -224,6 +225,11 @@ impl ArtifactStore {
             retention_days: None,
             max_unpacked: DEFAULT_MAX_UNPACKED,
         })
+    }
+
+    /// How many days GitHub keeps what this store uploads (see [`expiry::kept_days`]).
+    pub fn kept_days(&self) -> u32 {
+        expiry::kept_days(self.retention_days)
     }
 
     /// The REST client and repository; without a token, the error says how to give one.

@@ -12,8 +12,9 @@ pub mod s3;
 
 use std::path::{Path, PathBuf};
 
+use crate::archive::naming;
 use crate::error::{Error, Result};
-use crate::retention;
+use crate::retention::{Decision, Reason, Retention};
 
 /// A backup as a store lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +97,9 @@ pub struct Pruned {
     /// How many backups of the series the store held before the prune.
     pub found: usize,
     pub deleted: Vec<StoredBackup>,
+    /// Every backup found, newest first, with the rules that keep it (none: deleted), for a
+    /// dry run to show and `--json` to carry.
+    pub decisions: Vec<Decision<StoredBackup>>,
 }
 
 /// A store that lists as the one it wraps and deletes nothing: a prune through it says what it
@@ -128,24 +132,32 @@ impl Store for DryRun<'_> {
     }
 }
 
-/// Deletes the backups of `series` past the newest `keep`, never `protect` (the id of the one
-/// just made). A failed delete does not stop the others; the error then names every one that
-/// failed.
+/// Deletes the backups of `series` that no rule of `retention` keeps, never `protect` (the id of
+/// the one just made). A failed delete does not stop the others; the error then names every one
+/// that failed.
 pub fn prune(
     store: &dyn Store,
     series: &str,
-    keep: usize,
+    retention: &Retention,
     protect: Option<&str>,
 ) -> Result<Pruned> {
-    let keep = retention::validate_keep(keep).map_err(Error::Usage)?;
+    let retention = retention.validate().map_err(Error::Usage)?;
     let listed = store.list(series)?;
     let found = listed.len();
-    let doomed: Vec<StoredBackup> = retention::past_keep(listed, keep)
-        .into_iter()
-        .filter(|b| Some(b.id.as_str()) != protect)
+    let mut decisions = retention.decide(listed, |b| naming::made_at(&b.name, series));
+    for decision in &mut decisions {
+        if !decision.keep() && Some(decision.backup.id.as_str()) == protect {
+            decision.kept_by.push(Reason::New);
+        }
+    }
+    let doomed: Vec<StoredBackup> = decisions
+        .iter()
+        .filter(|d| !d.keep())
+        .map(|d| d.backup.clone())
         .collect();
     let mut pruned = Pruned {
         found,
+        decisions,
         ..Pruned::default()
     };
     let mut failed = Vec::new();
@@ -162,5 +174,73 @@ pub fn prune(
             deleted: pruned.deleted.len(),
             failed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// A store of names only, newest first: what `prune` needs to decide and delete.
+    struct Names(RefCell<Vec<StoredBackup>>);
+
+    impl Names {
+        fn new(names: &[&str]) -> Self {
+            Names(RefCell::new(
+                names
+                    .iter()
+                    .map(|n| StoredBackup {
+                        id: n.to_string(),
+                        name: n.to_string(),
+                        bytes: None,
+                    })
+                    .collect(),
+            ))
+        }
+    }
+
+    impl Store for Names {
+        fn describe(&self) -> String {
+            "names".into()
+        }
+        fn put(&self, _: LocalBackup<'_>, _: &str) -> Result<StoredBackup> {
+            unreachable!()
+        }
+        fn list(&self, _: &str) -> Result<Vec<StoredBackup>> {
+            Ok(self.0.borrow().clone())
+        }
+        fn fetch(&self, _: &StoredBackup, _: &Path) -> Result<PathBuf> {
+            unreachable!()
+        }
+        fn delete(&self, backup: &StoredBackup) -> Result<()> {
+            self.0.borrow_mut().retain(|b| b.id != backup.id);
+            Ok(())
+        }
+    }
+
+    /// The backup just made stays, with its reason, even where the listing's order would let
+    /// a rule drop it (an artifact renamed, a clock set back); the rules decide the rest.
+    #[test]
+    fn a_period_prune_never_deletes_the_protected_backup() {
+        let store = Names::new(&[
+            "app-20260302-000000.sqlite.gz",
+            "app-20260301-120000.sqlite.gz",
+            "app-20260301-000000.sqlite.gz",
+        ]);
+        let daily = Retention {
+            daily: 1,
+            ..Retention::default()
+        };
+        let protect = Some("app-20260301-000000.sqlite.gz");
+        let dry = prune(&DryRun(&store), "app", &daily, protect).unwrap();
+        let why: Vec<Vec<Reason>> = dry.decisions.iter().map(|d| d.kept_by.clone()).collect();
+        assert_eq!(why, [vec![Reason::Daily], vec![], vec![Reason::New]]);
+        assert_eq!(store.list("app").unwrap().len(), 3, "a dry run deleted");
+        let real = prune(&store, "app", &daily, protect).unwrap();
+        assert_eq!(real.deleted.len(), 1);
+        assert_eq!(real.deleted[0].name, "app-20260301-120000.sqlite.gz");
+        assert_eq!(store.list("app").unwrap().len(), 2);
     }
 }

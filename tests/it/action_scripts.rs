@@ -1098,15 +1098,21 @@ fn outputs_are_written_once_and_manifest_path_is_one() {
 
 #[test]
 fn prune_false_keeps_local_rotation() {
-    // `prune` is about artifacts; `keep` still rotates the local directory.
+    // `prune` is about artifacts; `keep` still rotates the local directory, with an upload
+    // too (the rotation then runs on its own, as `prune DIR` without --name).
+    let fake = FakeGitHub::start();
+    let github = fake.env();
     let runner = FakeRunner::new();
     let db = support::data_copy("chinook.sqlite", runner.dir.path());
     for _ in 0..2 {
-        let out = backup_inputs(
-            &runner,
-            db.to_str().unwrap(),
-            &[("INPUT_KEEP", "1"), ("INPUT_PRUNE", "false")],
-        );
+        let mut extra: Vec<(&str, &str)> = github.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        extra.extend([
+            ("INPUT_KEEP", "1"),
+            ("INPUT_PRUNE", "false"),
+            ("INPUT_UPLOAD", "true"),
+            ("INPUT_ALLOW_PUBLIC_PLAINTEXT", "true"),
+        ]);
+        let out = backup_inputs(&runner, db.to_str().unwrap(), &extra);
         assert!(
             out.status.success(),
             "{}",
@@ -1120,6 +1126,10 @@ fn prune_false_keeps_local_rotation() {
         .filter(|n| n.ends_with(".gz"))
         .collect();
     assert_eq!(archives.len(), 1, "{archives:?}");
+    assert!(
+        !fake.requests().iter().any(|r| r.method == "DELETE"),
+        "prune: false deleted an artifact"
+    );
 }
 
 /// `to` takes object storage destinations, one per line (blank lines and spaces around a URL
@@ -1187,6 +1197,74 @@ fn inputs_are_documented_as_they_behave() {
     let prune =
         &action[action.find("  prune:").unwrap()..action.find("  retention-days:").unwrap()];
     assert!(prune.contains("Local backups"), "{prune}");
+}
+
+#[test]
+fn period_inputs_reach_the_rotation() {
+    // keep: 0 with keep-monthly: 2 keeps the new backup and the newest of the last month
+    // before it that has one; without the period input passed on, --keep 0 alone is refused.
+    let runner = FakeRunner::new();
+    let db = support::data_copy("chinook.sqlite", runner.dir.path());
+    let first = backup_inputs(&runner, db.to_str().unwrap(), &[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let out_dir = runner.file("backups");
+    let made: Vec<PathBuf> = fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".gz"))
+        .collect();
+    for stamp in ["20200101-000000", "20200201-000000"] {
+        let name = format!("chinook-{stamp}.sqlite.gz");
+        fs::copy(&made[0], out_dir.join(&name)).unwrap();
+        fs::copy(
+            format!("{}.manifest.json", made[0].display()),
+            out_dir.join(format!("{name}.manifest.json")),
+        )
+        .unwrap();
+    }
+    fs::remove_file(&made[0]).unwrap();
+    fs::remove_file(format!("{}.manifest.json", made[0].display())).unwrap();
+    let out = backup_inputs(
+        &runner,
+        db.to_str().unwrap(),
+        &[("INPUT_KEEP", "0"), ("INPUT_KEEP_MONTHLY", "2")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut archives: Vec<String> = fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".gz"))
+        .collect();
+    archives.sort();
+    assert_eq!(archives.len(), 2, "{archives:?}");
+    assert_eq!(archives[0], "chinook-20200201-000000.sqlite.gz");
+
+    let action = fs::read_to_string(repo().join("action.yml")).unwrap();
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    for period in ["daily", "weekly", "monthly", "yearly"] {
+        let input = format!("keep-{period}");
+        let var = format!(
+            "INPUT_KEEP_{}: ${{{{ inputs.{input} }}}}",
+            period.to_uppercase()
+        );
+        assert!(
+            action.contains(&format!("  {input}:\n")),
+            "action.yml: {input}"
+        );
+        assert!(action.contains(&var), "action.yml passes {var}");
+        assert!(
+            readme.contains(&format!("| `{input}` |")),
+            "README: {input}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1275,6 +1353,8 @@ fn freshness_example_fails_on_push_when_the_nightly_stopped() {
     assert!(
         fake.requests().iter().all(|r| r.method == "GET"),
         "the check only lists"
+    );
+}
 
 /// `restore-into` reaches the backup's restore test: a backup role without CREATEDB backs up
 /// with the test on another server (the job's service container in GitHub Actions).

@@ -1184,3 +1184,62 @@ fn artifact_commands_take_the_repository_from_repo() {
     assert_eq!(missing.status.code(), Some(2), "{text}");
     assert!(text.contains("--repo OWNER/REPO"), "{text}");
 }
+
+/// A period rule that keeps backups longer than artifacts live is warned about in the log and
+/// the job summary, by `prune --artifacts` and `backup --upload`; one that fits is not.
+#[test]
+fn a_period_rule_outliving_the_artifacts_is_warned_about() {
+    let fake = FakeGitHub::start();
+    fake.seed(&stamp_name("shop", 1), 100, false, 7, small_zip("a"));
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let in_job = |days: &str| {
+        let mut cmd = dbbackup(&fake);
+        cmd.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("GITHUB_RETENTION_DAYS", days);
+        cmd
+    };
+    let prune = |monthly: &str, days: &str| {
+        let _ = std::fs::remove_file(&summary);
+        let out = in_job(days)
+            .args(["prune", "--artifacts", "--name", "shop", "--keep-monthly"])
+            .arg(monthly)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", output_text(&out));
+        let summary = std::fs::read_to_string(&summary).unwrap_or_default();
+        (output_text(&out), summary)
+    };
+    let (log, summary_text) = prune("12", "90");
+    for text in [&log, &summary_text] {
+        assert!(
+            text.contains("artifacts expire after 90 days")
+                && text.contains("up to 372 days")
+                && text.contains("before the rules"),
+            "{text}"
+        );
+    }
+    assert!(log.contains("::warning"), "an annotation: {log}");
+    for (monthly, days) in [("2", "90"), ("12", "400")] {
+        let (log, summary_text) = prune(monthly, days);
+        assert!(!log.contains("expire"), "{monthly}/{days}: {log}");
+        assert!(!summary_text.contains("expire"), "{summary_text}");
+    }
+
+    let db = shop_db(dir.path());
+    let made = in_job("90")
+        .arg("backup")
+        .arg(&db)
+        .arg("--out")
+        .arg(dir.path().join("b"))
+        .args(["--upload", "--retention-days", "30", "--keep-weekly", "5"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", output_text(&made));
+    assert!(
+        output_text(&made).contains("artifacts expire after 30 days"),
+        "{}",
+        output_text(&made)
+    );
+}

@@ -597,6 +597,56 @@ fn prune_keeps_the_newest_and_removes_orphan_manifests_only() {
     assert!(unrelated.exists(), "another database's file was deleted");
 }
 
+/// `prune DIR` may leave out --name when DIR holds backups of one database only (as the Action's
+/// own directory does); with several it names them and deletes nothing; a bucket needs it.
+#[test]
+fn prune_of_a_directory_of_one_database_needs_no_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let out = tmp.path().join("b");
+    let mut newest = String::new();
+    for _ in 0..2 {
+        let made = run_json(&[
+            "backup",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        newest = made["manifest"]["archive"].as_str().unwrap().to_string();
+    }
+    let prune = |extra: &[&str]| {
+        dbbackup()
+            .args(["prune", "--keep", "1"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let done = prune(&[out.to_str().unwrap()]);
+    assert_eq!(done.status.code(), Some(0), "{done:?}");
+    assert_eq!(archives(&out), [newest.clone()]);
+
+    let other = tmp.path().join("other.db");
+    fs::copy(&db, &other).unwrap();
+    run_json(&[
+        "backup",
+        other.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let refused = prune(&[out.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("chinook, other") && stderr.contains("--name"),
+        "{stderr}"
+    );
+    assert_eq!(archives(&out).len(), 2, "nothing deleted");
+
+    let bucket = prune(&["s3://bucket/prefix"]);
+    assert_eq!(bucket.status.code(), Some(2), "{bucket:?}");
+    assert!(String::from_utf8_lossy(&bucket.stderr).contains("needs --name"));
+}
+
 /// Everything in `dir`, sorted: what a refused backup must leave exactly as it was.
 fn everything(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)

@@ -27,6 +27,7 @@ mod postgres;
 mod restore_inspect;
 mod restore_into;
 mod restore_test;
+mod retention;
 mod s3;
 mod scale;
 mod secrets;

@@ -321,6 +321,7 @@ fn aws_secrets_are_masked_first_in_github_actions() {
 /// pruning reaches past the first page without touching other names.
 #[test]
 fn the_s3_store_lists_and_prunes_across_pages() {
+    use dbbackup::retention::Retention;
     use dbbackup::store::{self, Store};
     let Some(moto) = Moto::start() else { return };
     moto.bucket("backups");
@@ -344,7 +345,7 @@ fn the_s3_store_lists_and_prunes_across_pages() {
         "newest first"
     );
     assert_eq!(listed[1099].name, "app-20261125-100000.sqlite.gz");
-    let pruned = store::prune(&s3, "app", 3, None).unwrap();
+    let pruned = store::prune(&s3, "app", &Retention::last(3).unwrap(), None).unwrap();
     assert_eq!(pruned.deleted.len(), 1097);
     assert_eq!(s3.list("app").unwrap().len(), 3);
     assert_eq!(s3.list("app-staging").unwrap().len(), 5);

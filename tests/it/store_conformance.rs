@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use dbbackup::retention::Retention;
 use dbbackup::store::artifacts::retry::RetryPolicy;
 use dbbackup::store::artifacts::{ArtifactStore, GitHub, Runtime, Secret};
 use dbbackup::store::local::LocalStore;
@@ -116,10 +117,22 @@ fn conformance(store: &dyn Store) {
 
     // prune: a dry run deletes nothing; a real one keeps the newest N and the protected one,
     // and never touches another series.
-    let dry = store::prune(&DryRun(store), &series, 1, Some(&put[2].id)).unwrap();
+    let dry = store::prune(
+        &DryRun(store),
+        &series,
+        &Retention::last(1).unwrap(),
+        Some(&put[2].id),
+    )
+    .unwrap();
     assert_eq!(dry.deleted.len(), 2);
     assert_eq!(store.list(&series).unwrap().len(), 3, "a dry run deleted");
-    let pruned = store::prune(store, &series, 2, Some(&put[2].id)).unwrap();
+    let pruned = store::prune(
+        store,
+        &series,
+        &Retention::last(2).unwrap(),
+        Some(&put[2].id),
+    )
+    .unwrap();
     assert_eq!(names(&pruned.deleted), [put[0].name.clone()]);
     assert_eq!(names(&store.list(&series).unwrap()), &newest_first[..2]);
     for other in ["chinook-staging", "chinookx"] {
@@ -227,7 +240,7 @@ fn the_artifact_store_lists_and_prunes_across_pages() {
     assert_eq!(listed.len(), 130);
     assert_eq!(listed[0].name, "app-20261125-100000", "newest first");
     assert_eq!(listed[129].name, "app-20261125-100129");
-    let pruned = store::prune(&store, "app", 5, None).unwrap();
+    let pruned = store::prune(&store, "app", &Retention::last(5).unwrap(), None).unwrap();
     assert_eq!(pruned.deleted.len(), 125);
     assert_eq!(store.list("app").unwrap().len(), 5);
     assert_eq!(store.list("other").unwrap().len(), 20);

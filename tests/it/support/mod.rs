@@ -3,8 +3,8 @@
 
 pub mod chaos;
 pub mod fake_github;
-pub mod kill;
 pub mod hook;
+pub mod kill;
 pub mod mysql;
 pub mod pg;
 pub mod pg_clusters;
