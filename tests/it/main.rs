@@ -28,3 +28,4 @@ mod secrets_urls;
 mod soak_writers;
 mod sqlite_sql_dump;
 mod store_conformance;
+mod zstd;
