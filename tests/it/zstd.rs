@@ -192,7 +192,23 @@ fn encrypted_zstd_is_a_zst_age_that_restore_tests_with_the_identity() {
     let id = age::x25519::Identity::generate();
     let secret = id.to_string().expose_secret().to_string();
     let recipient = id.to_public().to_string();
-    let archive = chinook_zstd(dir.path(), &["--encrypt-to", &recipient]);
+    let db = data_copy("chinook.sqlite", dir.path());
+    // Not support::backup_json: the manifest is sealed, it does not load without the key.
+    let out = dbbackup()
+        .args([
+            "backup",
+            db.to_str().unwrap(),
+            "--json",
+            "--compression",
+            "zstd",
+        ])
+        .args(["--encrypt-to", &recipient, "--out"])
+        .arg(dir.path().join("b"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let archive = PathBuf::from(json["path"].as_str().unwrap());
     assert!(
         file_name(&archive).ends_with(".sqlite.zst.age"),
         "{archive:?}"
