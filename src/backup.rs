@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tracing::{debug, info};
 
-use crate::archive::compress::{GzipWriter, Summary};
+use crate::archive::codec::Compression;
+use crate::archive::compress::Summary;
 use crate::archive::encrypt::{self, Envelope, Recipients, Sealed, Sink};
 use crate::archive::manifest::{self, MANIFEST_VERSION, Manifest};
 use crate::archive::{Format, naming};
@@ -39,8 +40,9 @@ pub struct BackupOptions {
     pub keep: Option<Retention>,
     /// `None` picks the engine's default.
     pub format: Option<Format>,
-    /// gzip level 1-9.
-    pub level: u32,
+    /// The compressor and its level, checked against the codec's range
+    /// ([`Compression::new`]).
+    pub compression: Compression,
     /// Give up (PostgreSQL: stop pg_dump) after this long.
     pub timeout: Option<Duration>,
     /// Restore-test the new backup before anything old is rotated away. An encrypted backup
@@ -85,7 +87,7 @@ pub struct BackupOutcome {
     /// names that file, and nothing was rotated: check [`BackupOutcome::verified`].
     pub restore_test: Option<Report>,
     /// The `.age` file's size and sha256 when the backup is encrypted (the manifest's sizes
-    /// and sha256 are the gzip stream's inside it).
+    /// and sha256 are the compressed stream's inside it).
     pub sealed: Option<Sealed>,
     pub seconds: f64,
 }
@@ -112,12 +114,8 @@ impl BackupOutcome {
 /// prunes nothing anywhere.
 pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOutcome> {
     let started = Instant::now();
-    if !(1..=9).contains(&opts.level) {
-        return Err(Error::Usage(format!(
-            "--level {} is out of range: gzip levels are 1 (fastest) to 9 (smallest)",
-            opts.level
-        )));
-    }
+    // Built unchecked (the fields are public): checked here as at the command line.
+    Compression::new(opts.compression.codec, Some(opts.compression.level))?;
     if let Some(keep) = opts.keep {
         keep.validate().map_err(Error::Usage)?;
     }
@@ -155,7 +153,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     let work = store.temp_dir()?;
     let created = OffsetDateTime::now_utc();
 
-    let archive_tmp = work.path().join("archive.gz");
+    let archive_tmp = work.path().join("archive");
     let file = crate::util::create_private(&archive_tmp)
         .map_err(|e| Error::output("create backup file", &archive_tmp, e))?;
     let sink = Sink::new(
@@ -163,7 +161,10 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         opts.encrypt_to.as_deref(),
     )
     .map_err(|e| Error::output("write backup file", &archive_tmp, e))?;
-    let mut gz = GzipWriter::new(sink, opts.level);
+    let mut encoder = opts
+        .compression
+        .encoder(sink)
+        .map_err(|e| Error::output("write backup file", &archive_tmp, e))?;
     let Dumped {
         engine: engine_info,
         snapshot,
@@ -172,7 +173,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         let dumped = source.dump(
             format,
             snapshot_check(opts),
-            &mut bar.wrap_write(&mut gz),
+            &mut bar.wrap_write(&mut encoder),
             work.path(),
         );
         bar.finish_and_clear();
@@ -200,7 +201,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         snapshot.tables.len(),
         snapshot.total_rows()
     );
-    let (sink, summary) = gz
+    let (sink, summary) = encoder
         .finish()
         .map_err(|e| Error::output("write backup file", &archive_tmp, e))?;
     let (buf, sealed) = sink
@@ -225,13 +226,18 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         created_at: rfc3339(created),
         source: source.display(),
         format,
+        compression: Some(opts.compression),
         archive: String::new(),
         snapshot,
         raw_bytes,
         compressed_bytes,
         sha256,
     };
-    let kind = (extension, sealed.is_some());
+    let kind = naming::Kind {
+        ext: extension,
+        codec: opts.compression.codec,
+        encrypted: sealed.is_some(),
+    };
     let path = store.commit(&archive_tmp, &stem, &naming::stamp(created), kind, |name| {
         let mut m = manifest.clone();
         m.archive = name.to_string();

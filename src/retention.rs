@@ -222,7 +222,18 @@ mod tests {
     fn names(times: impl IntoIterator<Item = PrimitiveDateTime>) -> Vec<String> {
         let mut names: Vec<String> = times
             .into_iter()
-            .map(|t| naming::file_name("app", &naming::stamp(t.assume_utc()), 1, "sqlite", false))
+            .map(|t| {
+                naming::file_name(
+                    "app",
+                    &naming::stamp(t.assume_utc()),
+                    1,
+                    naming::Kind {
+                        ext: "sqlite",
+                        codec: crate::archive::codec::Codec::Gzip,
+                        encrypted: false,
+                    },
+                )
+            })
             .collect();
         names.sort();
         names.dedup();

@@ -34,7 +34,9 @@ case "${INPUT_COMMAND:-backup}" in
       args=(restore-test "$out_dir/latest" --junit "$INPUT_JUNIT_PATH" --not-on-source "${restore_into[@]}")
     else
       [ -n "${INPUT_DATABASE:-}" ] || { echo "::error title=dbbackup::the 'database' input is required for a backup"; exit 2; }
-      args=(backup "$INPUT_DATABASE" --out "$out_dir" --level "${INPUT_COMPRESSION_LEVEL:-6}")
+      args=(backup "$INPUT_DATABASE" --out "$out_dir" --compression "${INPUT_COMPRESSION:-gzip}")
+      # Without a level, the compressor's own default (gzip 6, zstd 3).
+      [ -z "${INPUT_COMPRESSION_LEVEL:-}" ] || args+=(--level "$INPUT_COMPRESSION_LEVEL")
       [ -z "${INPUT_FORMAT:-}" ] || args+=(--format "$INPUT_FORMAT")
       is_true "${INPUT_RESTORE_TEST:-true}" && args+=(--restore-test --junit "$INPUT_JUNIT_PATH" "${restore_into[@]}")
       if is_true "${INPUT_UPLOAD:-true}"; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests and lints need on a fresh machine: Debian/Ubuntu packages (the SQLite
-# PostgreSQL and MariaDB tools, xmllint, pigz, ssh-keygen, GNU time), the Python modules (junitparser,
+# PostgreSQL and MariaDB tools, xmllint, pigz, zstd, ssh-keygen, GNU time), the Python modules (junitparser,
 # one of the JUnit consumers the report is checked against; PyYAML, which the fake runner of
 # tests/it/support/fake_runner.py reads workflows with; moto[server], the local S3 server of
 # tests/it/support/s3.rs) and the npm packages of tests/node (the
@@ -38,6 +38,7 @@ missing has sqlite3 && apt+=(sqlite3)
 missing has sqldiff && apt+=(sqlite3-tools)
 missing has xmllint && apt+=(libxml2-utils)
 missing has pigz && apt+=(pigz)
+missing has zstd && apt+=(zstd)  # the zstd tests restore with the stock `zstd -d`
 missing has ssh-keygen && apt+=(openssh-client)
 missing has pg_dump && apt+=(postgresql-client)
 missing has mariadb-dump && apt+=(mariadb-client)

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::Format;
+use super::codec::Compression;
 use crate::error::{Error, Result};
 
 /// Bumped when a field changes meaning; readers refuse versions they do not know.
@@ -32,6 +33,11 @@ pub struct Manifest {
     /// Where the data came from, with any password removed.
     pub source: String,
     pub format: Format,
+    /// The compressor and level the archive was written with. Absent in manifests written
+    /// before zstd was offered: those archives are gzip. Readers go by the archive's content
+    /// all the same ([`crate::archive::codec::Codec::sniff`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<Compression>,
     /// File name of the archive this manifest describes (no directory: the pair moves together).
     pub archive: String,
     pub snapshot: Snapshot,

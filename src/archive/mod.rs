@@ -2,16 +2,18 @@
 //!
 //! A backup is two files side by side:
 //! - `<stem>-<yyyymmdd-HHMMSS>[-N].<ext>.gz`: the dump itself, a plain gzip stream, so that
-//!   `gunzip` plus the engine's own tools restore it without dbbackup;
+//!   `gunzip` plus the engine's own tools restore it without dbbackup; `.zst` in place of `.gz`
+//!   with `--compression zstd`, a plain zstd frame for `zstd -d` (see [`codec`]);
 //! - the same name plus `.manifest.json`: what the dump holds (tables, row counts, checksums)
 //!   and the archive's size and sha256.
 //!
 //! The manifest is a sidecar rather than something inside the gzip stream because it records
 //! the archive's own sha256, and because standard tools must see nothing but the dump.
 //!
-//! An encrypted backup (`--encrypt-to`) is the same pair with `.age` after `.gz`, its manifest
+//! An encrypted backup (`--encrypt-to`) is the same pair with `.age` after `.gz` or `.zst`, its manifest
 //! sealed inside a readable envelope: see [`encrypt`].
 
+pub mod codec;
 pub mod compress;
 mod deflate;
 pub mod encrypt;

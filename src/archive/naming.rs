@@ -1,14 +1,18 @@
 //! The names of backups, the one grammar for files and artifacts alike:
-//! - a file is `<stem>-<UTC yyyymmdd-HHMMSS>[-N].<ext>.gz`, plus `.age` when encrypted;
+//! - a file is `<stem>-<UTC yyyymmdd-HHMMSS>[-N].<ext>.gz` (`.zst` for zstd), plus `.age` when
+//!   encrypted;
 //! - an artifact is the file's name without its extensions, `<stem>-<stamp>[-N]`, or with a
 //!   user's base in place of the stem.
 //!
 //! The name carries the order of backups (timestamp, then sequence number for backups taken in
-//! the same second), so rotation can sort without opening any file. Which extensions are
+//! the same second), so rotation can sort without opening any file; a gzip and a zstd backup of
+//! one database are one series, counted together. Which extensions are
 //! archives is the engines' to say (`engine::is_archive_extension`); this grammar only takes a
 //! lowercase word there.
 
 use time::OffsetDateTime;
+
+use super::codec::Codec;
 use time::macros::format_description;
 
 /// A parsed backup file name.
@@ -19,6 +23,9 @@ pub struct BackupName {
     /// 1 for the first backup in a second, 2 for the second, ...
     pub seq: u32,
     pub ext: String,
+    /// What the name says the archive is compressed with. Readers go by the content
+    /// ([`Codec::sniff`]); the name only tells backups from other files.
+    pub codec: Codec,
     /// `.gz.age`: the gzip stream encrypted with age (see `archive::encrypt`).
     pub encrypted: bool,
 }
@@ -52,17 +59,47 @@ pub fn sanitize_stem(raw: &str) -> String {
     }
 }
 
-pub fn file_name(stem: &str, stamp: &str, seq: u32, ext: &str, encrypted: bool) -> String {
+/// What a backup file's name says about its content: the engine's extension, the codec, and
+/// whether it is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind<'a> {
+    pub ext: &'a str,
+    pub codec: Codec,
+    pub encrypted: bool,
+}
+
+pub fn file_name(stem: &str, stamp: &str, seq: u32, kind: Kind<'_>) -> String {
+    let Kind {
+        ext,
+        codec,
+        encrypted,
+    } = kind;
+    let zip = codec.suffix();
     let age = if encrypted {
         super::encrypt::SUFFIX
     } else {
         ""
     };
     if seq <= 1 {
-        format!("{stem}-{stamp}.{ext}.gz{age}")
+        format!("{stem}-{stamp}.{ext}{zip}{age}")
     } else {
-        format!("{stem}-{stamp}-{seq}.{ext}.gz{age}")
+        format!("{stem}-{stamp}-{seq}.{ext}{zip}{age}")
     }
+}
+
+/// The codec a backup file's name says (`….gz`, `….zst`, either with `.age` after it).
+pub fn codec_named(file_name: &str) -> Option<Codec> {
+    let name = file_name
+        .strip_suffix(super::encrypt::SUFFIX)
+        .unwrap_or(file_name);
+    strip_codec(name).map(|(_, codec)| codec)
+}
+
+/// `name` without its codec suffix (`.gz`, `.zst`), and the codec; `None` without one.
+fn strip_codec(name: &str) -> Option<(&str, Codec)> {
+    Codec::ALL
+        .into_iter()
+        .find_map(|c| name.strip_suffix(c.suffix()).map(|rest| (rest, c)))
 }
 
 /// Parses `name` as a backup file of the database called `stem`; `None` for anything else, so
@@ -73,7 +110,7 @@ pub fn parse(name: &str, stem: &str) -> Option<BackupName> {
         Some(sealed) => (sealed, true),
         None => (rest, false),
     };
-    let rest = rest.strip_suffix(".gz")?;
+    let (rest, codec) = strip_codec(rest)?;
     let (body, ext) = rest.rsplit_once('.')?;
     if ext.is_empty()
         || !ext
@@ -87,6 +124,7 @@ pub fn parse(name: &str, stem: &str) -> Option<BackupName> {
         stamp: stamp.to_string(),
         seq,
         ext: ext.to_string(),
+        codec,
         encrypted,
     })
 }
@@ -124,9 +162,9 @@ fn parse_stamp(body: &str) -> Option<(&str, u32)> {
 pub fn artifact_name(archive_file_name: &str, base: Option<&str>) -> (String, String) {
     let bare = archive_file_name
         .strip_suffix(super::encrypt::SUFFIX)
-        .unwrap_or(archive_file_name)
-        .strip_suffix(".gz")
-        .and_then(|n| n.rsplit_once('.'))
+        .unwrap_or(archive_file_name);
+    let bare = strip_codec(bare)
+        .and_then(|(n, _)| n.rsplit_once('.'))
         .map_or(archive_file_name, |(bare, _ext)| bare);
     let stem = bare
         .match_indices('-')
@@ -181,11 +219,29 @@ pub fn parse_any(name: &str) -> Option<(String, BackupName)> {
 mod tests {
     use super::*;
 
+    fn kind(ext: &str, codec: Codec, encrypted: bool) -> Kind<'_> {
+        Kind {
+            ext,
+            codec,
+            encrypted,
+        }
+    }
+
     #[test]
     fn round_trips_and_orders() {
-        let a = file_name("app", "20261125-175300", 1, "sqlite", false);
-        let b = file_name("app", "20261125-175300", 2, "sqlite", true);
-        let c = file_name("app", "20261125-175301", 1, "sql", false);
+        let a = file_name(
+            "app",
+            "20261125-175300",
+            1,
+            kind("sqlite", Codec::Gzip, false),
+        );
+        let b = file_name(
+            "app",
+            "20261125-175300",
+            2,
+            kind("sqlite", Codec::Gzip, true),
+        );
+        let c = file_name("app", "20261125-175301", 1, kind("sql", Codec::Gzip, false));
         assert_eq!(a, "app-20261125-175300.sqlite.gz");
         assert_eq!(b, "app-20261125-175300-2.sqlite.gz.age");
         let (pa, pb, pc) = (
@@ -195,6 +251,34 @@ mod tests {
         );
         assert!(pa < pb && pb < pc);
         assert!(!pa.encrypted && pb.encrypted);
+    }
+
+    #[test]
+    fn zstd_names_are_one_series_with_gzip_ones() {
+        let z = file_name("app", "20261125-175300", 2, kind("sql", Codec::Zstd, false));
+        let za = file_name("app", "20261125-175301", 1, kind("dump", Codec::Zstd, true));
+        assert_eq!(z, "app-20261125-175300-2.sql.zst");
+        assert_eq!(za, "app-20261125-175301.dump.zst.age");
+        let (pz, pza) = (parse(&z, "app").unwrap(), parse(&za, "app").unwrap());
+        assert_eq!((pz.codec, pza.codec), (Codec::Zstd, Codec::Zstd));
+        assert_eq!(codec_named(&za), Some(Codec::Zstd));
+        assert_eq!(codec_named("a.sql.gz.age"), Some(Codec::Gzip));
+        assert_eq!(codec_named("a.sql"), None);
+        assert!(pza.encrypted);
+        let gz = parse("app-20261125-175300.sql.gz", "app").unwrap();
+        assert!(gz < pz && pz < pza, "ordered by time whatever the codec");
+        assert_eq!(
+            artifact_name(&za, None),
+            ("app-20261125-175301".into(), "app".into())
+        );
+        for name in [
+            "app-20261125-175300.sql.zstd",
+            "app-20261125-175300.sql.zst.age.age",
+            "app-20261125-175300.zst",
+            "app-20261125-175300.sql.zst.manifest.json",
+        ] {
+            assert_eq!(parse(name, "app"), None, "{name}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dbbackup::archive::Format;
+use dbbackup::archive::codec::{Codec, Compression};
 use dbbackup::archive::encrypt::Recipients;
 use dbbackup::backup::{self, BackupOptions, BackupOutcome};
 use dbbackup::error::exit;
@@ -30,9 +31,14 @@ pub struct Args {
     /// default); custom: pg_dump -Fc, for pg_restore.
     #[arg(long, value_enum)]
     format: Option<Format>,
-    /// gzip compression level, 1 (fastest) to 9 (smallest).
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
-    level: u32,
+    /// The compressor: gzip (`.gz`, for gunzip) or zstd (`.zst`, for `zstd -d`: faster to
+    /// write and to restore).
+    #[arg(long, value_enum, default_value_t = Codec::Gzip)]
+    compression: Codec,
+    /// The compressor's level: gzip 1 (fastest) to 9 (smallest), default 6; zstd 1 to 19,
+    /// default 3.
+    #[arg(long)]
+    level: Option<u32>,
     /// Give up after this long (PostgreSQL: pg_dump and the snapshot queries): 90s, 15m, 2h.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<std::time::Duration>,
@@ -87,7 +93,7 @@ pub struct Args {
     retention_days: Option<u32>,
     /// Encrypt the backup and its manifest with age to this public key before it is written
     /// under its name or uploaded (`age1…` or an SSH public key; repeatable, or several
-    /// separated by commas or newlines). The file becomes `….gz.age`.
+    /// separated by commas or newlines). The file becomes `….gz.age` (`….zst.age`).
     #[arg(long, value_name = "RECIPIENT", env = "DBBACKUP_RECIPIENTS")]
     encrypt_to: Vec<String>,
     /// With --upload: upload a plain (unencrypted) backup even from a public repository,
@@ -126,7 +132,7 @@ fn back_up(args: &Args) -> anyhow::Result<u8> {
         out,
         keep: args.keep.policy()?,
         format: args.format,
-        level: args.level,
+        compression: Compression::new(args.compression, args.level)?,
         timeout: args.timeout,
         restore_test: match args.restore_test || args.junit.is_some() || args.restore_into.is_some()
         {

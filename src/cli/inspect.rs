@@ -8,7 +8,7 @@ use dbbackup::util::human_bytes;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A backup (.gz next to its .manifest.json), or a directory: its newest backup.
+    /// A backup (.gz or .zst next to its .manifest.json), or a directory: its newest backup.
     backup: PathBuf,
     /// Print the manifest as JSON on stdout.
     #[arg(long)]
@@ -61,6 +61,14 @@ fn text(archive: &Path, m: &Manifest, envelope: Option<&Envelope>) -> String {
     line("created", m.created_at.clone());
     line("source", m.source.clone());
     line("format", m.format.to_string());
+    line(
+        "codec",
+        match m.compression {
+            Some(c) => format!("{} level {}", c.codec, c.level),
+            // Written before the manifest recorded it: gzip, at a level it did not say.
+            None => "gzip".to_string(),
+        },
+    );
     line(
         "size",
         format!(

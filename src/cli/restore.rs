@@ -6,7 +6,7 @@ use dbbackup::store::local;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The backup to restore: a .gz next to its .manifest.json, or a directory (its newest).
+    /// The backup to restore: a .gz or .zst next to its .manifest.json, or a directory (its newest).
     backup: PathBuf,
     /// The database to write (SQLite: a file path; PostgreSQL: postgres://USER@HOST:PORT/DB, a
     /// database on the server the copy is restored on).

@@ -6,7 +6,7 @@ use dbbackup::runner::Runner;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Backup files (the .gz next to its .manifest.json), or directories: their newest backup.
+    /// Backup files (the .gz or .zst next to its .manifest.json), or directories: their newest backup.
     #[arg(value_name = "BACKUP", required = true)]
     backups: Vec<PathBuf>,
     /// Write a JUnit XML report to FILE.

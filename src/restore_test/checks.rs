@@ -26,14 +26,17 @@ pub(super) fn archive_check(
             });
         }
     };
+    let codec = facts.codec;
     match &facts.stream_error {
-        Some(err) if envelope.is_some() => {
-            differ("decrypted gzip stream", "complete".into(), err.clone())
-        }
-        Some(err) => differ("gzip stream", "complete".into(), err.clone()),
+        Some(err) if envelope.is_some() => differ(
+            &format!("decrypted {codec} stream"),
+            "complete".into(),
+            err.clone(),
+        ),
+        Some(err) => differ(&format!("{codec} stream"), "complete".into(), err.clone()),
         None => {
             differ(
-                "data after the gzip stream",
+                &format!("data after the {codec} stream"),
                 "0 bytes".into(),
                 format!("{} bytes", facts.trailing_bytes),
             );
@@ -51,7 +54,7 @@ pub(super) fn archive_check(
     );
     differ("sha256", manifest.sha256.clone(), facts.sha256.clone());
     let mut ok = format!(
-        "gzip stream complete, {} bytes, sha256 {}",
+        "{codec} stream complete, {} bytes, sha256 {}",
         facts.compressed_bytes, facts.sha256
     );
     if let Some(envelope) = envelope {

@@ -2,16 +2,17 @@
 //! it holds what its manifest says the source held.
 //!
 //! Checks, each its own result so a report shows exactly what broke:
-//! 1. `archive`: the gzip stream is complete with nothing after it, and the file's size and
-//!    sha256 are the manifest's; for an encrypted backup, the `.age` file's size and sha256 are
-//!    the envelope's, age authenticates every chunk, and the gzip stream inside has the
-//!    manifest's size and sha256;
+//! 1. `archive`: the compressed stream (gzip or zstd, told apart by content) is complete with
+//!    nothing after it, and the file's size and sha256 are the manifest's; for an encrypted
+//!    backup, the `.age` file's size and sha256 are the envelope's, age authenticates every
+//!    chunk, and the compressed stream inside has the manifest's size and sha256;
 //! 2. `restore`: the engine accepts the dump;
 //! 3. `integrity`: the engine's own checks on the restored copy, one result each;
 //! 4. `schema`: the same objects, schema checksum and database properties;
 //! 5. `data`: one result per table, rows and content checksum equal to the manifest's.
 //!
-//! A backup that cannot be read at all (no usable manifest, an empty file, no gzip stream) gets
+//! A backup that cannot be read at all (no usable manifest, an empty file, neither a gzip nor a
+//! zstd stream) gets
 //! the verdict `unreadable` instead: there is nothing to compare it with. A damaged archive that
 //! still has its manifest is `failed`: the report can say what is wrong with it.
 
@@ -27,8 +28,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::archive::codec::Codec;
 use crate::archive::encrypt::{self, Envelope, Identity};
 use crate::archive::manifest::{self, Manifest};
+use crate::archive::naming;
 use crate::cleanup::TempDir;
 use crate::engine::{self, Fallback, RestoreTarget, Scratch};
 use crate::error::{Error, Result};
@@ -242,8 +245,8 @@ fn open_backup(
         return Err(Error::unreadable(
             archive,
             format!(
-                "not a dbbackup backup: its manifest {} is missing (give the .gz file that \
-                 dbbackup wrote, next to its manifest)",
+                "not a dbbackup backup: its manifest {} is missing (give the .gz or .zst \
+                 file that dbbackup wrote, next to its manifest)",
                 manifest_path.display()
             ),
         ));
@@ -252,9 +255,12 @@ fn open_backup(
     let cannot_read =
         |e: std::io::Error| Error::unreadable(archive, format!("cannot read the archive: {e}"));
     let mut file = File::open(archive).map_err(cannot_read)?;
-    let mut magic = [0u8; 2];
-    let read = file.read(&mut magic).map_err(cannot_read)?;
-    if read == 0 {
+    let mut magic = Vec::with_capacity(4);
+    (&mut file)
+        .take(4)
+        .read_to_end(&mut magic)
+        .map_err(cannot_read)?;
+    if magic.is_empty() {
         return Err(Error::unreadable(archive, "the archive is an empty file"));
     }
     file.rewind().map_err(cannot_read)?;
@@ -262,10 +268,38 @@ fn open_backup(
         Some(envelope) => ArchiveStream::encrypted(file, manifest.raw_bytes, |input| {
             encrypt::decrypt(input, identity, envelope, archive)
         })?,
-        None if read < 2 || magic != [0x1f, 0x8b] => {
-            return Err(Error::unreadable(archive, "the archive is not a gzip file"));
+        None if Codec::sniff(&magic).is_none() => {
+            return Err(Error::unreadable(
+                archive,
+                "the archive is neither a gzip nor a zstd file",
+            ));
         }
-        None => ArchiveStream::new(file, manifest.raw_bytes),
+        None => ArchiveStream::new(file, manifest.raw_bytes)?,
     };
+    warn_if_misnamed(archive, stream.codec());
     Ok((manifest, envelope, stream))
+}
+
+/// The content decides how a backup is read; a name that says otherwise (a `.zst` renamed
+/// `.gz`) is worth a warning, since `gunzip` or `zstd -d` would refuse the file.
+fn warn_if_misnamed(archive: &Path, content: Codec) {
+    let name = archive.file_name().map(|n| n.to_string_lossy());
+    if let Some(named) = name.as_deref().and_then(naming::codec_named)
+        && named != content
+    {
+        tracing::warn!(
+            "{} is named as {named} but holds {content}: read as {content} (rename it to end \
+             in {}{} for the standard tools)",
+            archive.display(),
+            content.suffix(),
+            if name
+                .as_deref()
+                .is_some_and(|n| n.ends_with(encrypt::SUFFIX))
+            {
+                encrypt::SUFFIX
+            } else {
+                ""
+            }
+        );
+    }
 }

@@ -1,41 +1,47 @@
-//! Reads an archive once for both the restore and the archive check: the gzip decoder feeds the
+//! Reads an archive once for both the restore and the archive check: the decoder feeds the
 //! engine while the compressed bytes are hashed and counted underneath, so checking a large
 //! backup costs no second pass over it. An encrypted archive is decrypted on the way, with its
 //! ciphertext hashed and counted as well.
 //!
+//! The decoder is chosen by the stream's first bytes (gzip or zstd, [`Codec::sniff`]; after
+//! decryption for an encrypted archive), never by the file's name, so a renamed backup reads.
+//!
 //! The decoder stops after the number of bytes the manifest says the dump has: a small archive
-//! can decompress to almost any size (a gzip bomb), and the restore writes what it decodes to
+//! can decompress to almost any size (a gzip or zstd bomb), and the restore writes what it decodes to
 //! disk, so a damaged or hostile archive must not get to write more than the backup it claims
 //! to be.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
 
 use age::stream::StreamReader;
 use flate2::bufread::GzDecoder;
 use sha2::{Digest, Sha256};
 
+use crate::archive::codec::Codec;
 use crate::archive::compress::{HashingReader, hex};
 use crate::error::Result;
 
 /// What reading the whole archive found.
 #[derive(Debug, Clone)]
 pub struct ArchiveFacts {
+    /// The compressor the stream's content shows (gzip when it shows neither).
+    pub codec: Codec,
     pub compressed_bytes: u64,
     pub sha256: String,
-    /// Bytes the gzip stream decoded to (complete only without a stream error).
+    /// Bytes the compressed stream decoded to (complete only without a stream error).
     pub raw_bytes: u64,
-    /// The first error decoding the gzip stream: truncated, corrupt, bad checksum.
+    /// The first error decoding the compressed stream: truncated, corrupt, bad checksum.
     pub stream_error: Option<String>,
-    /// Bytes after the end of the gzip stream (a backup has none).
+    /// Bytes after the end of the gzip member or zstd frame (a backup has none).
     pub trailing_bytes: u64,
     /// An encrypted archive's size and sha256 as stored (the fields above are then those of
-    /// the gzip stream inside).
+    /// the compressed stream inside).
     pub ciphertext: Option<(u64, String)>,
 }
 
-/// The archive's gzip bytes: the file itself, or the plaintext of its age encryption.
+/// The archive's compressed bytes: the file itself, or the plaintext of its age encryption.
 enum Payload {
     Plain(File),
     Age(StreamReader<BufReader<CiphertextReader>>),
@@ -111,10 +117,56 @@ impl Ciphertext {
     }
 }
 
-/// The decompressed dump as a reader. The decoder reads from a buffer it consumes exactly, so
-/// whatever follows the gzip stream is still there to count afterwards.
+/// The compressed bytes, hashed and counted, buffered for the decoder.
+type Compressed = BufReader<HashingReader<Payload>>;
+
+/// Either decoder. Each reads one gzip member or one zstd frame and consumes exactly its
+/// bytes from the buffer, so whatever follows is still there to count afterwards.
+enum Decoder {
+    Gzip(Box<GzDecoder<Compressed>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, Compressed>>),
+}
+
+impl Decoder {
+    /// The decoder for what `input` starts with; gzip's when it is neither, whose error then
+    /// says what is wrong. An error reading the first bytes is kept for the caller: the
+    /// decoder will meet it again.
+    fn sniffing(mut input: Compressed) -> io::Result<(Self, Codec, Option<String>)> {
+        let (codec, error) = match input.fill_buf() {
+            Ok(head) => (Codec::sniff(head).unwrap_or(Codec::Gzip), None),
+            Err(e) => (Codec::Gzip, Some(e.to_string())),
+        };
+        let decoder = match codec {
+            Codec::Gzip => Decoder::Gzip(Box::new(GzDecoder::new(input))),
+            Codec::Zstd => {
+                let decoder = zstd::stream::read::Decoder::with_buffer(input)?.single_frame();
+                Decoder::Zstd(Box::new(decoder))
+            }
+        };
+        Ok((decoder, codec, error))
+    }
+
+    fn into_inner(self) -> Compressed {
+        match self {
+            Decoder::Gzip(d) => d.into_inner(),
+            Decoder::Zstd(d) => d.finish(),
+        }
+    }
+}
+
+impl Read for Decoder {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Gzip(d) => d.read(buf),
+            Decoder::Zstd(d) => d.read(buf),
+        }
+    }
+}
+
+/// The decompressed dump as a reader.
 pub struct ArchiveStream {
-    decoder: GzDecoder<BufReader<HashingReader<Payload>>>,
+    decoder: Decoder,
+    codec: Codec,
     ciphertext: Option<Ciphertext>,
     raw_bytes: u64,
     /// The most the stream may decode to: the manifest's `raw_bytes`.
@@ -125,7 +177,7 @@ pub struct ArchiveStream {
 impl ArchiveStream {
     /// Reads `file`, which must decode to no more than `max_raw_bytes`; decoding more is a
     /// stream error and stops there.
-    pub fn new(file: File, max_raw_bytes: u64) -> Self {
+    pub fn new(file: File, max_raw_bytes: u64) -> Result<Self> {
         Self::of(Payload::Plain(file), None, max_raw_bytes)
     }
 
@@ -149,22 +201,31 @@ impl ArchiveStream {
             tally: tally.clone(),
         };
         let plain = decrypt(BufReader::with_capacity(1 << 20, reader))?;
-        Ok(Self::of(
+        Self::of(
             Payload::Age(plain),
             Some(Ciphertext { tally, rest }),
             max_raw_bytes,
-        ))
+        )
     }
 
-    fn of(payload: Payload, ciphertext: Option<Ciphertext>, max_raw_bytes: u64) -> Self {
+    fn of(payload: Payload, ciphertext: Option<Ciphertext>, max_raw_bytes: u64) -> Result<Self> {
         let buffered = BufReader::with_capacity(1 << 20, HashingReader::new(payload));
-        Self {
-            decoder: GzDecoder::new(buffered),
+        // Only allocating the decoder's state fails here: this machine's trouble.
+        let (decoder, codec, error) = Decoder::sniffing(buffered)
+            .map_err(|e| crate::error::Error::output("start decompressing", "the archive", e))?;
+        Ok(Self {
+            decoder,
+            codec,
             ciphertext,
             raw_bytes: 0,
             max_raw_bytes,
-            error: None,
-        }
+            error,
+        })
+    }
+
+    /// The compressor the content shows (gzip when it shows neither).
+    pub fn codec(&self) -> Codec {
+        self.codec
     }
 
     /// Reads what the engine left (a restore may stop at the end of its data), then the rest of
@@ -192,6 +253,7 @@ impl ArchiveStream {
             }
         };
         ArchiveFacts {
+            codec: self.codec,
             compressed_bytes,
             sha256,
             raw_bytes: self.raw_bytes,
@@ -210,9 +272,9 @@ impl Read for ArchiveStream {
         match self.decoder.read(&mut buf[..len]) {
             Ok(n) if self.raw_bytes + n as u64 > self.max_raw_bytes => {
                 let e = format!(
-                    "the gzip stream decompresses to more than the manifest's {} bytes; \
+                    "the {} stream decompresses to more than the manifest's {} bytes; \
                      stopped there",
-                    self.max_raw_bytes
+                    self.codec, self.max_raw_bytes
                 );
                 self.error.get_or_insert_with(|| e.clone());
                 Err(io::Error::new(io::ErrorKind::InvalidData, e))
@@ -240,10 +302,16 @@ mod tests {
     use super::*;
     use crate::archive::compress::hex;
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
+    /// `data` compressed by each codec's reference encoder.
+    fn each_codec(data: &[u8]) -> Vec<(Codec, Vec<u8>)> {
         let mut enc = GzEncoder::new(Vec::new(), Compression::new(6));
         enc.write_all(data).unwrap();
-        enc.finish().unwrap()
+        // dbbackup's own zstd writer: it sets the frame checksum the library leaves off.
+        let compression = crate::archive::codec::Compression::new(Codec::Zstd, None).unwrap();
+        let mut zstd = compression.encoder(Vec::new()).unwrap();
+        zstd.write_all(data).unwrap();
+        let (zstd, _) = zstd.finish().unwrap();
+        vec![(Codec::Gzip, enc.finish().unwrap()), (Codec::Zstd, zstd)]
     }
 
     fn read_all(bytes: &[u8]) -> (Vec<u8>, ArchiveFacts) {
@@ -253,7 +321,8 @@ mod tests {
     fn read_at_most(bytes: &[u8], max_raw_bytes: u64) -> (Vec<u8>, ArchiveFacts) {
         let mut tmp = tempfile::NamedTempFile::new().unwrap();
         tmp.write_all(bytes).unwrap();
-        let mut stream = ArchiveStream::new(File::open(tmp.path()).unwrap(), max_raw_bytes);
+        let mut stream =
+            ArchiveStream::new(File::open(tmp.path()).unwrap(), max_raw_bytes).unwrap();
         let mut out = Vec::new();
         let _ = stream.read_to_end(&mut out);
         (out, stream.finish())
@@ -267,46 +336,62 @@ mod tests {
 
     #[test]
     fn complete_stream_is_measured() {
-        let gz = gzip(&data());
-        let (out, facts) = read_all(&gz);
-        assert_eq!(out, data());
-        assert_eq!(facts.stream_error, None);
-        assert_eq!(facts.trailing_bytes, 0);
-        assert_eq!(facts.raw_bytes, data().len() as u64);
-        assert_eq!(facts.compressed_bytes, gz.len() as u64);
-        assert_eq!(facts.sha256, hex(&Sha256::digest(&gz)));
+        for (codec, gz) in each_codec(&data()) {
+            let (out, facts) = read_all(&gz);
+            assert_eq!(facts.codec, codec);
+            assert_eq!(out, data());
+            assert_eq!(facts.stream_error, None);
+            assert_eq!(facts.trailing_bytes, 0);
+            assert_eq!(facts.raw_bytes, data().len() as u64);
+            assert_eq!(facts.compressed_bytes, gz.len() as u64);
+            assert_eq!(facts.sha256, hex(&Sha256::digest(&gz)));
+        }
     }
 
     #[test]
     fn decoding_stops_at_the_manifest_size() {
-        let gz = gzip(&data());
-        let len = data().len() as u64;
-        let (out, facts) = read_at_most(&gz, len);
-        assert_eq!((out.len() as u64, facts.stream_error), (len, None));
-        let (out, facts) = read_at_most(&gz, len - 1);
-        assert!((out.len() as u64) < len);
-        let err = facts.stream_error.unwrap();
-        assert!(err.contains("more than the manifest's"), "{err}");
-        assert_eq!(facts.sha256, hex(&Sha256::digest(&gz)));
+        for (_, gz) in each_codec(&data()) {
+            let len = data().len() as u64;
+            let (out, facts) = read_at_most(&gz, len);
+            assert_eq!((out.len() as u64, facts.stream_error), (len, None));
+            let (out, facts) = read_at_most(&gz, len - 1);
+            assert!((out.len() as u64) < len);
+            let err = facts.stream_error.unwrap();
+            assert!(err.contains("more than the manifest's"), "{err}");
+            assert_eq!(facts.sha256, hex(&Sha256::digest(&gz)));
+        }
     }
 
     #[test]
     fn trailing_data_is_counted_and_hashed() {
-        let mut gz = gzip(&data());
-        gz.extend_from_slice(b"garbage!");
-        let (_, facts) = read_all(&gz);
-        assert_eq!(facts.stream_error, None);
-        assert_eq!(facts.trailing_bytes, 8);
-        assert_eq!(facts.sha256, hex(&Sha256::digest(&gz)));
+        for (_, mut gz) in each_codec(&data()) {
+            gz.extend_from_slice(b"garbage!");
+            let (_, facts) = read_all(&gz);
+            assert_eq!(facts.stream_error, None);
+            assert_eq!(facts.trailing_bytes, 8);
+            assert_eq!(facts.sha256, hex(&Sha256::digest(&gz)));
+        }
     }
 
     #[test]
     fn truncated_stream_is_an_error_and_still_hashed() {
-        let gz = gzip(&data());
-        let cut = &gz[..gz.len() / 2];
-        let (_, facts) = read_all(cut);
+        for (codec, gz) in each_codec(&data()) {
+            let cut = &gz[..gz.len() / 2];
+            let (_, facts) = read_all(cut);
+            assert!(facts.stream_error.is_some(), "{codec}: {facts:?}");
+            assert_eq!(facts.compressed_bytes, cut.len() as u64);
+            assert_eq!(facts.sha256, hex(&Sha256::digest(cut)));
+        }
+    }
+
+    /// A flipped byte inside a zstd frame is caught (by the frame's checksum at the latest).
+    #[test]
+    fn a_damaged_zstd_frame_is_an_error() {
+        let (_, mut zst) = each_codec(&data()).remove(1);
+        let middle = zst.len() / 2;
+        zst[middle] ^= 0x55;
+        let (_, facts) = read_all(&zst);
+        assert_eq!(facts.codec, Codec::Zstd);
         assert!(facts.stream_error.is_some(), "{facts:?}");
-        assert_eq!(facts.compressed_bytes, cut.len() as u64);
-        assert_eq!(facts.sha256, hex(&Sha256::digest(cut)));
     }
 }

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{LocalBackup, Store, StoredBackup};
+use crate::archive::codec::Codec;
 use crate::archive::{manifest, naming};
 use crate::cleanup::TempDir;
 use crate::engine;
@@ -81,16 +82,28 @@ impl LocalStore {
         archive_tmp: &Path,
         stem: &str,
         stamp: &str,
-        (ext, encrypted): (&str, bool),
+        kind: naming::Kind<'_>,
         make_manifest: impl Fn(&str) -> Result<String>,
     ) -> Result<PathBuf> {
         let manifest_tmp = archive_tmp.with_extension("manifest.tmp");
         for seq in self.next_seq(stem, stamp)..10_000 {
-            let name = naming::file_name(stem, stamp, seq, ext, encrypted);
+            let name = naming::file_name(stem, stamp, seq, kind);
             let final_archive = self.dir.join(&name);
-            // A plain and an encrypted backup of one second would share an artifact name.
-            let other = naming::file_name(stem, stamp, seq, ext, !encrypted);
-            if final_archive.exists() || self.dir.join(other).exists() {
+            // A plain and an encrypted backup of one second, or a gzip and a zstd one, would
+            // share an artifact name.
+            let taken = Codec::ALL.into_iter().any(|codec| {
+                [false, true].into_iter().any(|encrypted| {
+                    let other = naming::Kind {
+                        codec,
+                        encrypted,
+                        ..kind
+                    };
+                    self.dir
+                        .join(naming::file_name(stem, stamp, seq, other))
+                        .exists()
+                })
+            });
+            if taken {
                 continue;
             }
             write_synced(&manifest_tmp, make_manifest(&name)?.as_bytes())?;
@@ -235,7 +248,8 @@ pub fn locate(path: &Path, all: bool) -> Result<Vec<PathBuf>> {
         if found.is_empty() {
             return Err(Error::unreadable(
                 path,
-                "the directory holds no dbbackup backup (files named <db>-<yyyymmdd-HHMMSS>.<ext>.gz)",
+                "the directory holds no dbbackup backup (files named \
+                 <db>-<yyyymmdd-HHMMSS>.<ext>.gz or .zst)",
             ));
         }
         if !all {
@@ -275,7 +289,7 @@ impl Store for LocalStore {
         let name = file_name(backup.archive);
         if naming::parse(&name, series).is_none() {
             return Err(Error::Usage(format!(
-                "{name} is not named as a backup of {series} (<{series}>-<yyyymmdd-HHMMSS>.<ext>.gz)"
+                "{name} is not named as a backup of {series} (<{series}>-<yyyymmdd-HHMMSS>.<ext>.gz or .zst)"
             )));
         }
         let target = self.dir.join(&name);
@@ -388,24 +402,28 @@ fn linked_elsewhere(path: &Path) -> bool {
 mod tests {
     use super::*;
 
+    const SQLITE_GZ: naming::Kind<'static> = naming::Kind {
+        ext: "sqlite",
+        codec: Codec::Gzip,
+        encrypted: false,
+    };
+
     /// After rotation deleted the first backups of a second, the next one of that second must
-    /// still sort as the newest.
+    /// still sort as the newest, whichever codec the others were written with.
     #[test]
     fn a_new_backup_never_takes_a_freed_lower_name() {
         let tmp = tempfile::tempdir().unwrap();
         let store = LocalStore::open(tmp.path()).unwrap();
         let stamp = "20261125-175300";
-        for seq in [3, 4] {
-            let name = naming::file_name("app", stamp, seq, "sqlite", false);
+        for (seq, codec) in [(3, Codec::Gzip), (4, Codec::Zstd)] {
+            let name = naming::file_name("app", stamp, seq, naming::Kind { codec, ..SQLITE_GZ });
             fs::write(tmp.path().join(&name), b"old").unwrap();
             fs::write(manifest::path_for(&tmp.path().join(&name)), b"{}").unwrap();
         }
         let archive = tmp.path().join("archive.tmp");
         fs::write(&archive, b"new").unwrap();
         let committed = store
-            .commit(&archive, "app", stamp, ("sqlite", false), |_| {
-                Ok("{}".into())
-            })
+            .commit(&archive, "app", stamp, SQLITE_GZ, |_| Ok("{}".into()))
             .unwrap();
         assert_eq!(
             committed.file_name().unwrap(),
@@ -419,7 +437,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = LocalStore::open(tmp.path()).unwrap();
         let orphan = |stamp: &str| {
-            let archive = naming::file_name("app", stamp, 1, "sqlite", false);
+            let archive = naming::file_name("app", stamp, 1, SQLITE_GZ);
             manifest::path_for(&tmp.path().join(archive))
         };
         let (crashed, committing) = (orphan("20261125-100000"), orphan("20261125-100001"));

@@ -343,7 +343,7 @@ impl Store for S3Store {
         let name = file_name(backup.archive);
         if naming::parse(&name, series).is_none() {
             return Err(Error::Usage(format!(
-                "{name} is not named as a backup of {series} (<{series}>-<yyyymmdd-HHMMSS>.<ext>.gz)"
+                "{name} is not named as a backup of {series} (<{series}>-<yyyymmdd-HHMMSS>.<ext>.gz or .zst)"
             )));
         }
         let manifest_file = manifest::path_for(backup.archive);

@@ -564,6 +564,25 @@ fn build_cache_key_follows_the_actions_source() {
     assert_eq!(cache_key(&local), cache_key(&upgraded));
 }
 
+#[test]
+fn action_input_compression_zstd_writes_a_zst_backup_at_zstds_default_level() {
+    let machine = FakeMachine::new();
+    copy_action(repo(), &machine.workspace());
+    let mut inputs = sqlite_inputs(&machine);
+    inputs["compression"] = "zstd".into();
+    let result = machine.run_action(&machine.workspace(), inputs);
+    assert_eq!(result["job_status"], "success", "{}", result["log"]);
+    assert_eq!(result["outputs"]["passed"], "true", "{}", result["log"]);
+    let path = result["outputs"]["backup-path"].as_str().unwrap();
+    assert!(path.ends_with(".sqlite.zst"), "{path}");
+    let manifest = fs::read_to_string(format!("{path}.manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(
+        manifest["compression"],
+        serde_json::json!({"codec": "zstd", "level": 3})
+    );
+}
+
 /// Cargo.toml's `version`.
 fn cargo_version() -> &'static str {
     env!("CARGO_PKG_VERSION")

@@ -20,7 +20,16 @@ const STALE: i32 = 10;
 fn plant(dir: &Path, stem: &str, age: Duration, bytes: usize) -> String {
     std::fs::create_dir_all(dir).unwrap();
     let stamp = naming::stamp(OffsetDateTime::now_utc() - age);
-    let name = naming::file_name(stem, &stamp, 1, "sqlite", false);
+    let name = naming::file_name(
+        stem,
+        &stamp,
+        1,
+        naming::Kind {
+            ext: "sqlite",
+            codec: dbbackup::archive::codec::Codec::Gzip,
+            encrypted: false,
+        },
+    );
     std::fs::write(dir.join(&name), vec![0x1f; bytes]).unwrap();
     std::fs::write(dir.join(format!("{name}.manifest.json")), b"{}").unwrap();
     name
@@ -353,7 +362,16 @@ fn a_bucket_is_checked_like_a_directory() {
     moto.bucket("backups");
     let object = |hours_ago: u64| {
         let stamp = naming::stamp(OffsetDateTime::now_utc() - hours(hours_ago));
-        let name = naming::file_name("app", &stamp, 1, "sqlite", false);
+        let name = naming::file_name(
+            "app",
+            &stamp,
+            1,
+            naming::Kind {
+                ext: "sqlite",
+                codec: dbbackup::archive::codec::Codec::Gzip,
+                encrypted: false,
+            },
+        );
         moto.put_empty(&[
             format!("/backups/prod/{name}"),
             format!("/backups/prod/{name}.manifest.json"),

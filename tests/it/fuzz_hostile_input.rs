@@ -961,7 +961,12 @@ fn fuzz_artifact_names() {
         }
         // Every name dbbackup makes for its own backups passes, and is one of their backups.
         let stem = naming::sanitize_stem(&raw);
-        let file = naming::file_name(&stem, "20261125-204121", seq, ext, false);
+        let kind = naming::Kind {
+            ext,
+            codec: dbbackup::archive::codec::Codec::Gzip,
+            encrypted: false,
+        };
+        let file = naming::file_name(&stem, "20261125-204121", seq, kind);
         let (artifact, prefix) =
             artifact_name(&file, None).map_err(|e| TestCaseError::fail(format!("{file}: {e}")))?;
         prop_assert!(validate_name(&artifact).is_ok());

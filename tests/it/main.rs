@@ -36,3 +36,4 @@ mod soak_writers;
 mod sqlite_sql_dump;
 mod store_conformance;
 mod verbosity;
+mod zstd;

@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 pub const DEFAULT_MAX_UNPACKED: u64 = 64 << 30;
 const MAX_ENTRIES: usize = 10_000;
 
-/// Zips `files` (flat, by file name) into `zip_path`. Gzip archives are stored as they are:
-/// deflating them again costs time and gains nothing.
+/// Zips `files` (flat, by file name) into `zip_path`. Backup archives (gzip or zstd, encrypted
+/// or not) are stored as they are: deflating them again costs time and gains nothing.
 pub fn pack(files: &[PathBuf], zip_path: &Path) -> Result<()> {
     let out = File::create(zip_path).map_err(|e| Error::output("create", zip_path, e))?;
     let mut zip = ZipWriter::new(io::BufWriter::new(out));
@@ -31,7 +31,7 @@ pub fn pack(files: &[PathBuf], zip_path: &Path) -> Result<()> {
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| Error::Usage(format!("{}: not a file name", file.display())))?;
-        let method = if name.ends_with(".gz") {
+        let method = if crate::archive::naming::codec_named(name).is_some() {
             CompressionMethod::Stored
         } else {
             CompressionMethod::Deflated
