@@ -39,7 +39,9 @@ case "${INPUT_COMMAND:-backup}" in
       [ -z "${INPUT_COMPRESSION_LEVEL:-}" ] || args+=(--level "$INPUT_COMPRESSION_LEVEL")
       [ -z "${INPUT_FORMAT:-}" ] || args+=(--format "$INPUT_FORMAT")
       is_true "${INPUT_RESTORE_TEST:-true}" && args+=(--restore-test --junit "$INPUT_JUNIT_PATH" "${restore_into[@]}")
+      remote=false
       if is_true "${INPUT_UPLOAD:-true}"; then
+        remote=true
         args+=(--upload)
         [ -z "${INPUT_NAME:-}" ] || args+=(--artifact-name "$INPUT_NAME")
         [ -z "${INPUT_RETENTION_DAYS:-}" ] || args+=(--retention-days "$INPUT_RETENTION_DAYS")
@@ -49,12 +51,12 @@ case "${INPUT_COMMAND:-backup}" in
       while IFS= read -r dest; do
         dest=${dest#"${dest%%[![:space:]]*}"}
         dest=${dest%"${dest##*[![:space:]]}"}
-        [ -z "$dest" ] || args+=(--to "$dest")
+        [ -z "$dest" ] || { args+=(--to "$dest"); remote=true; }
       done <<< "${INPUT_TO:-}"
-      # --keep rotates local backups and, with --upload, prunes artifacts of the name too.
-      # `prune: false` is about artifacts only: the local directory still keeps `keep`
-      # (rotated by `prune DIR` below when --keep cannot be passed).
-      if is_true "${INPUT_PRUNE:-true}" || ! is_true "${INPUT_UPLOAD:-true}"; then
+      # --keep rotates local backups and prunes the artifacts and buckets of the name too.
+      # `prune: false` spares those (nothing off the runner is deleted): the local directory
+      # still keeps `keep` (rotated by `prune DIR` below when --keep cannot be passed).
+      if is_true "${INPUT_PRUNE:-true}" || [ "$remote" = false ]; then
         args+=("${keep_args[@]}")
       else
         rotate_locally=true

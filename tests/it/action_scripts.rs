@@ -1158,25 +1158,27 @@ fn to_input_stores_the_backup_in_each_bucket_and_prunes_there() {
     let Some(moto) = support::s3::Moto::start() else {
         return;
     };
-    moto.bucket("one");
-    moto.bucket("two");
     let runner = FakeRunner::new();
     let db = support::data_copy("chinook.sqlite", runner.dir.path());
     let aws = moto.env();
-    for _ in 0..2 {
-        let mut extra: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        extra.extend([
-            ("INPUT_TO", "  s3://one/nightly \n\n s3://two/x/y\n"),
-            ("INPUT_KEEP", "1"),
-        ]);
-        let out = backup_inputs(&runner, db.to_str().unwrap(), &extra);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-    }
+    // Two backups, a second apart, with `keep: 1` and these inputs.
+    let back_up_twice = |inputs: &[(&str, &str)]| {
+        for _ in 0..2 {
+            let mut extra: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            extra.push(("INPUT_KEEP", "1"));
+            extra.extend_from_slice(inputs);
+            let out = backup_inputs(&runner, db.to_str().unwrap(), &extra);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+        }
+    };
+    moto.bucket("one");
+    moto.bucket("two");
+    back_up_twice(&[("INPUT_TO", "  s3://one/nightly \n\n s3://two/x/y\n")]);
     for (bucket, prefix) in [("one", "nightly/"), ("two", "x/y/")] {
         let keys = moto.keys(bucket);
         assert_eq!(keys.len(), 2, "{bucket}: {keys:?}");
@@ -1190,6 +1192,13 @@ fn to_input_stores_the_backup_in_each_bucket_and_prunes_there() {
             "{keys:?}"
         );
     }
+    // `prune: false` deletes nothing off the runner, a bucket included; `out` still rotates.
+    moto.bucket("kept");
+    back_up_twice(&[("INPUT_TO", "s3://kept/all"), ("INPUT_PRUNE", "false")]);
+    assert_eq!(moto.keys("kept").len(), 4, "{:?}", moto.keys("kept"));
+    let local = fs::read_dir(runner.file("backups")).unwrap().flatten();
+    let archives = local.filter(|e| e.file_name().to_string_lossy().ends_with(".gz"));
+    assert_eq!(archives.count(), 1);
 }
 
 #[test]
