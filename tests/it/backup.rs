@@ -564,15 +564,10 @@ fn the_snapshot_check_is_full_unless_a_full_check_follows_or_quick_is_asked() {
     assert_eq!(archives(&tmp.path().join("quick")).len(), 1);
 }
 
-/// `prune DIR` keeps the newest N of that name, and removes what a crashed backup left (a
-/// manifest without its archive), never anything else.
-#[test]
-fn prune_keeps_the_newest_and_removes_orphan_manifests_only() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = chinook_copy(tmp.path());
-    let out = tmp.path().join("b");
+/// Backs `db` up into `out` `times` times; the newest archive's file name.
+fn back_up_times(db: &Path, out: &Path, times: usize) -> String {
     let mut newest = String::new();
-    for _ in 0..3 {
+    for _ in 0..times {
         let made = run_json(&[
             "backup",
             db.to_str().unwrap(),
@@ -581,6 +576,17 @@ fn prune_keeps_the_newest_and_removes_orphan_manifests_only() {
         ]);
         newest = made["manifest"]["archive"].as_str().unwrap().to_string();
     }
+    newest
+}
+
+/// `prune DIR` keeps the newest N of that name, and removes what a crashed backup left (a
+/// manifest without its archive), never anything else.
+#[test]
+fn prune_keeps_the_newest_and_removes_orphan_manifests_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = chinook_copy(tmp.path());
+    let out = tmp.path().join("b");
+    let newest = back_up_times(&db, &out, 3);
     let orphan = out.join("chinook-20200101-000000.sqlite.gz.manifest.json");
     let unrelated = out.join("chinookish-20200101-000000.sqlite.gz.manifest.json");
     for file in [&orphan, &unrelated] {
@@ -604,16 +610,7 @@ fn prune_of_a_directory_of_one_database_needs_no_name() {
     let tmp = tempfile::tempdir().unwrap();
     let db = chinook_copy(tmp.path());
     let out = tmp.path().join("b");
-    let mut newest = String::new();
-    for _ in 0..2 {
-        let made = run_json(&[
-            "backup",
-            db.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        newest = made["manifest"]["archive"].as_str().unwrap().to_string();
-    }
+    let newest = back_up_times(&db, &out, 2);
     let prune = |extra: &[&str]| {
         dbbackup()
             .args(["prune", "--keep", "1"])
