@@ -620,7 +620,7 @@ fn prune_of_a_directory_of_one_database_needs_no_name() {
     };
     let done = prune(&[out.to_str().unwrap()]);
     assert_eq!(done.status.code(), Some(0), "{done:?}");
-    assert_eq!(archives(&out), [newest.clone()]);
+    assert_eq!(archives(&out), [newest]);
 
     let other = tmp.path().join("other.db");
     fs::copy(&db, &other).unwrap();
