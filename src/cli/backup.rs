@@ -80,8 +80,8 @@ pub struct Args {
     #[arg(long)]
     upload: bool,
     /// Also store the verified backup (archive and manifest) in this object store, and with
-    /// --keep / --keep-* prune it there too: `s3://BUCKET/PREFIX` (credentials from AWS_*
-    /// variables).
+    /// --keep / --keep-* prune it there too: `s3://BUCKET/PREFIX`, `az://CONTAINER/PREFIX` or
+    /// `gs://BUCKET/PREFIX` (credentials from AWS_*, AZURE_STORAGE_* or GOOGLE_* variables).
     /// Repeatable; --json lists each destination under `stored`.
     #[arg(long, value_name = "URL")]
     to: Vec<String>,

@@ -68,7 +68,7 @@ enum Command {
     /// Fail (exit 10) when the newest backup of a name is missing, older than --max-age or
     /// smaller than --min-bytes: backups that stopped silently.
     Check(check::Args),
-    /// List the backups of one name in an object store (`s3://BUCKET/PREFIX`), newest first.
+    /// List the backups of one name in an object store (`s3://`, `az://`, `gs://`), newest first.
     List(remote::ListArgs),
     /// Download a backup of one name from an object store into a directory, ready for
     /// `restore-test`.
@@ -138,7 +138,7 @@ fn print_json(value: &serde_json::Value) {
 /// the repository's workflow artifacts.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TargetArgs {
-    /// Directory of local backups, or an object store URL (`s3://BUCKET/PREFIX`), or
+    /// Directory of local backups, or an object store URL (`s3://`, `az://`, `gs://`), or
     /// --artifacts.
     #[arg(
         value_name = "DIR",

@@ -6,9 +6,9 @@
 use crate::support::azurite::{Azurite, KEY};
 use crate::support::{data_copy, dbbackup};
 
-/// A missing container stops the backup before it is made (exit 8, with what to do); then one
-/// backup goes to the container, is listed, fetched, and the fetched copy passes the restore
-/// test. The account key is never printed.
+/// A missing container stops the backup before it is made (exit 8, with what to do, the
+/// secrets masked first in GitHub Actions); then one backup goes to the container, is listed,
+/// fetched, and the fetched copy passes the restore test. The account key is never printed.
 #[test]
 fn backup_to_azure_then_list_fetch_and_restore_test() {
     let Some(azurite) = Azurite::start() else {
@@ -31,18 +31,39 @@ fn backup_to_azure_then_list_fetch_and_restore_test() {
     let db_arg = db.to_str().unwrap();
     let out_arg = out.to_str().unwrap();
 
-    let missing = run(&[
-        "backup",
-        db_arg,
-        "--out",
-        out_arg,
-        "--to",
-        "az://nothere/db",
-    ]);
+    // In GitHub Actions, the key and a SAS token are masked before anything else is printed.
+    let sas = "sv=2022-11-02&sig=sas-signature-never-shown";
+    let missing = dbbackup()
+        .args([
+            "backup",
+            db_arg,
+            "--out",
+            out_arg,
+            "--to",
+            "az://nothere/db",
+        ])
+        .envs(azurite.env())
+        .env("AZURE_STORAGE_SAS_TOKEN", sas)
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(8), "{missing:?}");
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("create it, or check the URL"), "{stderr}");
     assert!(!out.exists(), "a backup was made");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let masks = lines
+        .iter()
+        .take_while(|l| l.starts_with("::add-mask::"))
+        .count();
+    for secret in [KEY, sas] {
+        let mask = format!("::add-mask::{secret}");
+        assert!(lines[..masks].contains(&mask.as_str()), "{stderr}");
+        assert!(
+            lines[masks..].iter().all(|l| !l.contains(secret)),
+            "{stderr}"
+        );
+    }
 
     let made = run(&[
         "backup",
