@@ -310,24 +310,27 @@ pub fn default_retry() -> RetryConfig {
 /// A service's XML error body as its code and message: `NoSuchBucket: The specified bucket
 /// does not exist` rather than the document with request ids.
 fn condense(text: &str) -> String {
-    // Azure's message goes on with request ids after an escaped newline.
-    if let Some((message, _ids)) = text.split_once("\\nRequestId:") {
-        return message.to_string();
-    }
-    let Some((head, body)) = text.split_once("<?xml") else {
-        return text.to_string();
+    let condensed = match text.split_once("<?xml") {
+        None => text.to_string(),
+        Some((head, body)) => {
+            let tag = |name: &str| {
+                let open = format!("<{name}>");
+                let start = body.find(&open)? + open.len();
+                let end = body[start..].find("</")?;
+                Some(body[start..start + end].to_string())
+            };
+            let head = head.trim_end().trim_end_matches(':');
+            match (tag("Code"), tag("Message")) {
+                (Some(code), Some(message)) => format!("{head}: {code}: {message}"),
+                (Some(code), None) => format!("{head}: {code}"),
+                _ => head.to_string(),
+            }
+        }
     };
-    let tag = |name: &str| {
-        let open = format!("<{name}>");
-        let start = body.find(&open)? + open.len();
-        let end = body[start..].find("</")?;
-        Some(body[start..start + end].to_string())
-    };
-    let head = head.trim_end().trim_end_matches(':');
-    match (tag("Code"), tag("Message")) {
-        (Some(code), Some(message)) => format!("{head}: {code}: {message}"),
-        (Some(code), None) => format!("{head}: {code}"),
-        _ => head.to_string(),
+    // Azure's message goes on with request ids on the lines after it.
+    match condensed.split_once("\nRequestId:") {
+        Some((message, _ids)) => message.to_string(),
+        None => condensed,
     }
 }
 
@@ -626,6 +629,32 @@ mod tests {
         ) -> object_store::Result<()> {
             self.inner.abort_multipart(path, id).await
         }
+    }
+
+    /// Azure's error text loses its request ids; S3's XML body becomes its code and message.
+    #[test]
+    fn service_errors_are_condensed() {
+        let azure = "Error performing list request: 404 Not Found: ContainerNotFound: The \
+            specified container does not exist.\nRequestId:c486\nTime:2026-11-30T02:32:44Z";
+        assert_eq!(
+            condense(azure),
+            "Error performing list request: 404 Not Found: ContainerNotFound: The specified \
+             container does not exist."
+        );
+        let s3 = "Error: <?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code>\
+            <Message>The specified bucket does not exist</Message></Error>";
+        assert_eq!(
+            condense(s3),
+            "Error: NoSuchBucket: The specified bucket does not exist"
+        );
+        // Azure's XML body, with the request ids inside its message.
+        let azure_xml = "404 Not Found: <?xml version=\"1.0\"?>\n<Error>\n  \
+            <Code>ContainerNotFound</Code>\n  <Message>The specified container does not \
+            exist.\nRequestId:c486\nTime:2026-11-30T02:32:44Z</Message>\n</Error>";
+        assert_eq!(
+            condense(azure_xml),
+            "404 Not Found: ContainerNotFound: The specified container does not exist."
+        );
     }
 
     /// A stored size that differs from the file's fails the put, and leaves nothing in the
