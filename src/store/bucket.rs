@@ -108,7 +108,7 @@ impl Kind {
             Kind::Gcs if has(&["NoSuchBucket", "bucket does not exist"]) => {
                 " (the bucket does not exist: create it, or check the URL)"
             }
-            Kind::Gcs if refused || has(&["AccessDenied", "Forbidden", "401", "403"]) => {
+            Kind::Gcs if refused || has(&["AccessDenied", "401 Unauthorized", "403 Forbidden"]) => {
                 " (refused: check GOOGLE_APPLICATION_CREDENTIALS or GOOGLE_SERVICE_ACCOUNT_KEY, \
                  and that the account may list, read, write and delete in this bucket)"
             }
