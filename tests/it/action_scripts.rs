@@ -71,27 +71,47 @@ fn version_tag() -> String {
     format!("v{}", env!("CARGO_PKG_VERSION"))
 }
 
+const ASSET: &str = "dbbackup-x86_64-unknown-linux-musl.tar.gz";
+
+/// The release asset (the debug binary, tarred and gzipped) and its SHA256SUMS line, made once
+/// per test run: a dozen workflow tests publish a release, and gzipping the binary each time
+/// cost seconds per run.
+fn release_asset() -> &'static (PathBuf, String) {
+    static ASSET_AND_SUMS: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+    ASSET_AND_SUMS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fake-release");
+        let part = dir.join(format!("{ASSET}.{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let bin = support::bin_path();
+        let status = Command::new("tar")
+            .arg("-czf")
+            .arg(&part)
+            .arg("-C")
+            .arg(bin.parent().unwrap())
+            .arg("dbbackup")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let asset = dir.join(ASSET);
+        fs::rename(&part, &asset).unwrap();
+        let sums = Command::new("sha256sum")
+            .arg(ASSET)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (asset, String::from_utf8(sums.stdout).unwrap())
+    })
+}
+
 /// A release directory as GitHub would serve it: the asset and SHA256SUMS under the tag.
 fn fake_release(root: &Path, tamper: bool) -> String {
     let tag_dir = root.join(version_tag());
     fs::create_dir_all(&tag_dir).unwrap();
-    let bin = support::bin_path();
-    let asset = "dbbackup-x86_64-unknown-linux-musl.tar.gz";
-    let status = Command::new("tar")
-        .arg("-czf")
-        .arg(tag_dir.join(asset))
-        .arg("-C")
-        .arg(bin.parent().unwrap())
-        .arg("dbbackup")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let sums = Command::new("sha256sum")
-        .arg(asset)
-        .current_dir(&tag_dir)
-        .output()
-        .unwrap();
-    let mut sums = String::from_utf8(sums.stdout).unwrap();
+    let (asset, sums) = release_asset();
+    if fs::hard_link(asset, tag_dir.join(ASSET)).is_err() {
+        fs::copy(asset, tag_dir.join(ASSET)).unwrap();
+    }
+    let mut sums = sums.clone();
     if tamper {
         sums = format!("{}{}", "0".repeat(64), &sums[64..]);
     }
