@@ -24,7 +24,7 @@ use crate::archive::{Format, naming};
 use crate::drift;
 use crate::engine::{self, Dumped, SnapshotCheck, SourceOptions};
 use crate::error::{Error, Result};
-use crate::progress;
+use crate::progress::Progress;
 use crate::restore_test::{self, Report, Verdict};
 use crate::retention::Retention;
 use crate::store::{self, LocalBackup, Store, StoredBackup, local::LocalStore};
@@ -169,15 +169,17 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         engine: engine_info,
         snapshot,
     } = {
-        let bar = progress::bytes("dumping");
+        // Dump and compression are one stream: one bar, counting the dump's bytes.
+        let progress = Progress::new("dumping and compressing");
         let dumped = source.dump(
             format,
             snapshot_check(opts),
-            &mut bar.wrap_write(&mut encoder),
+            &mut progress.writer(&mut encoder),
             work.path(),
-        );
-        bar.finish_and_clear();
-        dumped?
+            &|total| progress.expect(total),
+        )?;
+        progress.finish();
+        dumped
     };
     info!("dumped → {}", source.display());
     debug!(
