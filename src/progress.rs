@@ -211,12 +211,12 @@ impl Progress {
             None if state.lines > 0 => {
                 let elapsed = state.started.elapsed();
                 tracing::info!(
-                    "{}: {}{} in {} ({}/s)",
+                    "{}: {}{} in {}{}",
                     self.label,
                     if state.total.is_some() { "100%, " } else { "" },
                     human_bytes(state.done),
                     duration(elapsed),
-                    human_bytes(rate(state.done, elapsed))
+                    shown_rate(rate(state.done, elapsed))
                 );
             }
             None => {}
