@@ -88,6 +88,16 @@ struct State {
 impl Progress {
     /// A bar when a person is watching stderr; plain lines otherwise.
     pub fn new(label: &'static str) -> Self {
+        Self::start(label, None)
+    }
+
+    /// [`Progress::new`] for work whose size is known from the start: the bar's first frame
+    /// already has it.
+    pub fn with_total(label: &'static str, total: Total) -> Self {
+        Self::start(label, Some(total))
+    }
+
+    fn start(label: &'static str, total: Option<Total>) -> Self {
         let watched = std::io::stderr().is_terminal()
             && std::env::var_os("CI").is_none()
             && tracing::enabled!(tracing::Level::INFO);
@@ -97,7 +107,13 @@ impl Progress {
                 20,
             );
             let bar = ProgressBar::with_draw_target(None, target).with_message(label);
-            bar.set_style(spinner_style());
+            match total.filter(|t| t.bytes > 0) {
+                Some(total) => {
+                    bar.set_style(bar_style(total));
+                    bar.set_length(total.bytes);
+                }
+                None => bar.set_style(spinner_style()),
+            }
             bar.enable_steady_tick(Duration::from_millis(120));
             *active() = Some(bar.clone());
             bar
@@ -113,7 +129,7 @@ impl Progress {
             interval,
             state: Mutex::new(State {
                 done: 0,
-                total: None,
+                total,
                 started: now,
                 first_byte: None,
                 last_line: now,

@@ -168,8 +168,7 @@ fn run(
     let pass = Instant::now();
     // The manifest says exactly how many bytes the archive decompresses to (and the stream
     // stops there), so the restore shows a percentage and an ETA.
-    let progress = Progress::new("restoring");
-    progress.expect(Total::exactly(manifest.raw_bytes));
+    let progress = Progress::with_total("restoring", Total::exactly(manifest.raw_bytes));
     let restored = restorer.restore(
         manifest.format,
         &mut progress.reader(&mut stream),
