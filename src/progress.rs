@@ -222,7 +222,9 @@ impl Progress {
                 }
                 bar.finish();
                 // The bar stays; the cursor is at its end, short of the edge (see [`Narrow`]).
-                let _ = console::Term::stderr().write_line("");
+                if !bar.is_hidden() {
+                    let _ = console::Term::stderr().write_line("");
+                }
             }
             None if state.lines > 0 => {
                 let elapsed = state.started.elapsed();
@@ -508,6 +510,33 @@ mod tests {
         assert_eq!(line(&s, now), "50% (1.5 MiB of 3.0 MiB)");
         assert_eq!(duration(Duration::from_secs(200)), "3 min 20 s");
         assert_eq!(duration(Duration::from_secs(3900)), "1 h 5 min");
+    }
+
+    #[test]
+    fn a_bar_past_its_estimate_becomes_a_spinner_and_ends_at_100() {
+        let mut progress = Progress::new("testing");
+        // A bar drawn nowhere, as on a terminal.
+        progress.bar = Some(ProgressBar::hidden());
+        progress.expect(Total::about(1000));
+        let bar = progress.bar.clone().unwrap();
+        progress.add(999);
+        assert_eq!(bar.length(), Some(1000));
+        progress.add(2);
+        assert_eq!(bar.length(), None, "past the estimate: a spinner");
+        assert!(progress.lock().spinning);
+        progress.add(500);
+        progress.finish();
+        assert!(bar.is_finished());
+        assert_eq!(bar.position(), 1501);
+
+        // Short of its estimate, a finished bar is at 100%: the work is done.
+        let mut progress = Progress::new("testing");
+        progress.bar = Some(ProgressBar::hidden());
+        progress.expect(Total::about(1000));
+        let bar = progress.bar.clone().unwrap();
+        progress.add(400);
+        progress.finish();
+        assert_eq!((bar.position(), bar.length()), (400, Some(400)));
     }
 
     #[test]
