@@ -24,7 +24,7 @@ use crate::archive::{Format, naming};
 use crate::drift;
 use crate::engine::{self, Dumped, SnapshotCheck, SourceOptions};
 use crate::error::{Error, Result};
-use crate::progress;
+use crate::progress::Progress;
 use crate::restore_test::{self, Report, Verdict};
 use crate::retention::Retention;
 use crate::store::{self, LocalBackup, Store, StoredBackup, local::LocalStore};
@@ -109,10 +109,35 @@ impl BackupOutcome {
     }
 }
 
+/// A backup run that failed, with the backup it made when the failure came after it was made
+/// and verified (a put to a destination, or pruning): the job summary still shows that backup
+/// and its restore test beside the error.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: Error,
+    /// The backup in `opts.out`, restore-tested when asked, with the destinations it reached
+    /// before the failure in `replicas` and nothing in `pruned`.
+    pub made: Option<Box<BackupOutcome>>,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Failed { error, made: None }
+    }
+}
+
 /// Makes a backup in `opts.out`, then puts it to each of `destinations` and prunes everywhere
 /// (see the module docs). A failed put leaves the backups already put where they are and
 /// prunes nothing anywhere.
 pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOutcome> {
+    run_keeping(opts, destinations).map_err(|failed| failed.error)
+}
+
+/// [`run`], keeping what was made when a later step fails (see [`Failed`]).
+pub fn run_keeping(
+    opts: &BackupOptions,
+    destinations: &[&dyn Store],
+) -> std::result::Result<BackupOutcome, Failed> {
     let started = Instant::now();
     // Built unchecked (the fields are public): checked here as at the command line.
     Compression::new(opts.compression.codec, Some(opts.compression.level))?;
@@ -122,20 +147,20 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     if let (Some(recipients), Some(test)) = (&opts.encrypt_to, &opts.restore_test)
         && test.identity.is_none()
     {
-        return Err(Error::Identity(format!(
+        return Err(Failed::from(Error::Identity(format!(
             "the restore test of a backup encrypted to {} decrypts it, and no identity was \
              given: {}; or leave out --restore-test here and restore-test where the key is",
             recipients.shown().join(", "),
             encrypt::IDENTITY_HINT
-        )));
+        ))));
     }
     // `backup b app.db`: SOURCE and DIR swapped. Said before anything opens either.
     if opts.out.exists() && !opts.out.is_dir() {
-        return Err(Error::Usage(format!(
+        return Err(Failed::from(Error::Usage(format!(
             "DIR {} is a file, not a directory: SOURCE comes first, then DIR \
              (dbbackup backup SOURCE --out DIR)",
             opts.out.display()
-        )));
+        ))));
     }
     let source = engine::open_source(
         &opts.source,
@@ -169,15 +194,17 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         engine: engine_info,
         snapshot,
     } = {
-        let bar = progress::bytes("dumping");
+        // Dump and compression are one stream: one bar, counting the dump's bytes.
+        let progress = Progress::new("dumping and compressing");
         let dumped = source.dump(
             format,
             snapshot_check(opts),
-            &mut bar.wrap_write(&mut encoder),
+            &mut progress.writer(&mut encoder),
             work.path(),
-        );
-        bar.finish_and_clear();
-        dumped?
+            &|total| progress.expect(total),
+        )?;
+        progress.finish();
+        dumped
     };
     info!("dumped → {}", source.display());
     debug!(
@@ -188,13 +215,13 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     // by mistake: a backup of it restores to nothing, and with --keep it would push the last
     // good backups out.
     if snapshot.tables.is_empty() && !opts.allow_empty {
-        return Err(Error::Verify {
+        return Err(Failed::from(Error::Verify {
             object: source.display(),
             reason: "it holds no tables (an empty or zero-byte database?), so a backup of it \
                      would restore to nothing: nothing was written and nothing rotated away; \
                      if it is meant to be empty, pass --allow-empty"
                 .into(),
-        });
+        }));
     }
     info!(
         "verified: {} tables, {} rows",
@@ -266,7 +293,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         let lost = drift::losses(before, &manifest, limit);
         if !lost.is_empty() {
             let aside = store.set_aside(&path)?;
-            return Err(Error::Verify {
+            return Err(Failed::from(Error::Verify {
                 object: format!("the new backup of {}", source.display()),
                 reason: format!(
                     "it lost data against the previous backup {} ({}; more than {}% is a \
@@ -277,7 +304,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
                     limit.max_shrink_percent,
                     aside.display()
                 ),
-            });
+            }));
         }
     }
     if opts.drift.is_some() && previous_unreadable {
@@ -313,17 +340,43 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         });
     }
 
+    // What was made, for the job summary when a later step fails.
+    let made = |replicas: &[(StoredBackup, String)], destinations: &[&dyn Store]| {
+        Some(Box::new(BackupOutcome {
+            manifest_path: manifest::path_for(&path),
+            path: path.clone(),
+            manifest: manifest.clone(),
+            pruned: Vec::new(),
+            replicas: (destinations.iter().zip(replicas))
+                .map(|(d, (put, _))| Replica {
+                    store: d.describe(),
+                    stored: put.clone(),
+                    pruned: Vec::new(),
+                })
+                .collect(),
+            previous: previous.clone(),
+            restore_test: restore_test.clone(),
+            sealed: sealed.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        }))
+    };
     // Every destination holds the new backup before anything old is deleted anywhere.
     let mut stored = Vec::new();
     for destination in destinations {
         let series = destination.series(&stem);
-        let put = destination
-            .put(LocalBackup { archive: &path }, &series)
-            .map_err(|e| Error::Replicate {
-                store: destination.describe(),
-                stored: stored.len(),
-                cause: Box::new(e),
-            })?;
+        let put = match destination.put(LocalBackup { archive: &path }, &series) {
+            Ok(put) => put,
+            Err(e) => {
+                return Err(Failed {
+                    error: Error::Replicate {
+                        store: destination.describe(),
+                        stored: stored.len(),
+                        cause: Box::new(e),
+                    },
+                    made: made(&stored, destinations),
+                });
+            }
+        };
         info!("stored {} in {}", put.name, destination.describe());
         stored.push((put, series));
     }
@@ -336,15 +389,26 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     if opts.keep.is_some() && keep.is_none() {
         info!("the new backup holds no tables: nothing is rotated away");
     }
+    let made = made(&stored, destinations);
+    let failed = |error: Error| Failed {
+        error,
+        made: made.clone(),
+    };
     if let Some(keep) = keep {
-        pruned = store::prune(&store, &stem, &keep, Some(&manifest.archive))?.deleted;
+        pruned = store::prune(&store, &stem, &keep, Some(&manifest.archive))
+            .map_err(failed)?
+            .deleted;
         for old in &pruned {
             info!("pruned {}", old.name);
         }
     }
     for (destination, (put, series)) in destinations.iter().zip(stored) {
         let deleted = match keep {
-            Some(keep) => store::prune(*destination, &series, &keep, Some(&put.id))?.deleted,
+            Some(keep) => {
+                store::prune(*destination, &series, &keep, Some(&put.id))
+                    .map_err(failed)?
+                    .deleted
+            }
             None => Vec::new(),
         };
         for old in &deleted {

@@ -109,7 +109,8 @@ pub struct Args {
 }
 
 /// [`back_up`], and when it fails the error in the job summary too: a refused or failed upload
-/// leaves no step output to look at, only the log.
+/// leaves no step output to look at, only the log. A backup made and restore-tested before an
+/// upload failed has its own sections above the error.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let ran = back_up(&args);
     if let Err(err) = &ran {
@@ -181,9 +182,23 @@ fn back_up(args: &Args) -> anyhow::Result<u8> {
         .map(|a| a as &dyn Store)
         .chain(remotes.iter().map(|r| r.as_ref()))
         .collect();
-    let outcome = backup::run(&opts, &destinations)
-        .map_err(|e| failed(e, &args.source, &opts.out, !destinations.is_empty()))?;
-    report(args, &outcome, notice.as_ref())?;
+    let outcome = match backup::run_keeping(&opts, &destinations) {
+        Ok(outcome) => outcome,
+        Err(backup::Failed { error, made }) => {
+            // Made and verified, then not stored (or not pruned): the summary shows the backup
+            // and its restore test before the error `run` adds.
+            if let Some(made) = made {
+                report(args, &made, notice.as_ref(), false)?;
+            }
+            return Err(failed(
+                error,
+                &args.source,
+                &opts.out,
+                !destinations.is_empty(),
+            ));
+        }
+    };
+    report(args, &outcome, notice.as_ref(), args.json)?;
     if let Some(report) = &outcome.restore_test
         && let Some(err) = restore_test::failure(
             std::slice::from_ref(report),
@@ -249,11 +264,12 @@ fn failed(err: dbbackup::Error, source: &str, out: &Path, destinations: bool) ->
     anyhow::Error::new(err).context(context)
 }
 
-/// The JUnit report, GitHub Actions outputs and summary, and `--json`.
+/// The JUnit report, GitHub Actions outputs and summary, and with `json` what `--json` prints.
 fn report(
     args: &Args,
     outcome: &BackupOutcome,
     notice: Option<&guard::Notice>,
+    json: bool,
 ) -> anyhow::Result<()> {
     let runner = Runner::detect();
     let artifact = outcome.replicas.first().filter(|_| args.upload);
@@ -271,7 +287,7 @@ fn report(
             false,
         )?;
     }
-    if args.json {
+    if json {
         super::print_json(&serde_json::json!({
             "path": outcome.path,
             "manifest_path": outcome.manifest_path,

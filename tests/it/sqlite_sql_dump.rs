@@ -203,7 +203,7 @@ fn engine_sql_dump_restores_to_the_same_description() {
     std::fs::create_dir(&work).unwrap();
     let mut sql = Vec::new();
     let dumped = engine
-        .dump(Format::Sql, SnapshotCheck::Full, &mut sql, &work)
+        .dump(Format::Sql, SnapshotCheck::Full, &mut sql, &work, &|_| {})
         .unwrap();
     let restore_dir = dir.path().join("restore");
     std::fs::create_dir(&restore_dir).unwrap();

@@ -36,7 +36,7 @@ use super::scratch;
 use super::tool::{Finished, Running};
 use super::{
     Dumped, Engine, IntegrityCheck, RestoreTarget, Restorer, Scratch, SnapshotCheck, Source,
-    SourceOptions,
+    SourceOptions, Total,
 };
 use crate::archive::Format;
 use crate::archive::manifest::{EngineInfo, Snapshot};
@@ -415,6 +415,7 @@ impl Source for Postgres {
         _check: SnapshotCheck,
         out: &mut dyn Write,
         work_dir: &Path,
+        expect: &dyn Fn(Total),
     ) -> Result<Dumped> {
         refuse_native(format)?;
         let deadline = self.deadline();
@@ -433,6 +434,12 @@ impl Source for Postgres {
             )));
         }
         let pg_dump = clients::for_dump(&PG_DUMP, &server_version, server_num as u32)?;
+        // The database's size on disk, an estimate of the dump's: indexes and free space make
+        // it larger, text forms of binary values smaller. Only the progress bar uses it.
+        match client.query_one("SELECT pg_database_size(current_database())", &[]) {
+            Ok(row) => expect(Total::about(row.get::<_, i64>(0).max(0) as u64)),
+            Err(e) => tracing::debug!("no size estimate for the progress bar: {e}"),
+        }
         info!(
             "dumping PostgreSQL {server_version} with {}",
             pg_dump.shown()
