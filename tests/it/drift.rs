@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use age::secrecy::ExposeSecret;
 
+use crate::support::fake_github::FakeGitHub;
 use crate::support::restore::validate_junit;
 use crate::support::{data_copy, dbbackup};
 
@@ -189,4 +190,47 @@ fn an_encrypted_previous_backup_is_compared_only_with_an_identity() {
         "{err}"
     );
     assert!(summary.contains("NOT checked"), "{summary}");
+}
+
+/// A job whose backup directory is new (a fresh runner) compares with the newest artifact of
+/// the name, reading only its manifest by ranged requests: the fake serves far fewer bytes than
+/// the artifact holds, and a shrunken table fails. A blob server that ignores `Range` is read
+/// whole up to a bound (this artifact is under it), so the guard still compares.
+#[test]
+fn a_new_runner_compares_with_the_newest_artifact_by_ranged_reads() {
+    let fake = FakeGitHub::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = data_copy("chinook.sqlite", tmp.path());
+    let job = |out: &str, extra: &[&str]| {
+        let mut cmd = backup(&db, &tmp.path().join(out), &["--upload"]);
+        cmd.args(extra).envs(fake.env());
+        cmd.output().unwrap()
+    };
+    let first = job("run1", &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let artifact = fake.artifacts()[0].zip.len() as u64;
+    sql(&db, SHRINK);
+
+    let before = fake.bytes_served();
+    let refused = job("run2", &[]);
+    let err = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("table InvoiceLine shrank from 2240 to 200 rows"),
+        "{err}"
+    );
+    let served = fake.bytes_served() - before;
+    assert!(
+        served > 0 && served * 10 < artifact,
+        "read {served} bytes of a {artifact}-byte artifact"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    let with = json["drift"]["compared_with"].as_str().unwrap();
+    assert!(with.contains("GitHub artifacts of octo/shop"), "{with}");
+    assert_eq!(fake.artifacts().len(), 1, "a failed backup is not uploaded");
+
+    fake.set_ignore_range(true);
+    let whole = job("run3", &[]);
+    assert_eq!(whole.status.code(), Some(5), "{}", stderr(&whole));
+    assert!(stderr(&whole).contains("table InvoiceLine shrank"));
 }
