@@ -401,6 +401,15 @@ fn previous_sidecar(
     destinations: &[&dyn Store],
 ) -> Result<Found> {
     if let Some(file) = &opts.compare_to {
+        // Bounded like any manifest: a wrong file (a backup, a disk image) is not read whole.
+        let too_big = std::fs::metadata(file).is_ok_and(|m| m.len() > manifest::MAX_BYTES);
+        if too_big {
+            return Err(Error::Usage(format!(
+                "--compare-to {}: larger than any manifest; give the .manifest.json of the \
+                 backup to compare with, not the backup",
+                file.display()
+            )));
+        }
         let bytes = std::fs::read(file).map_err(|e| {
             Error::Usage(format!(
                 "--compare-to {}: cannot read it ({e}); give the .manifest.json of the backup \
