@@ -213,3 +213,45 @@ impl Seek for RangedBlob<'_> {
         Ok(self.pos)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A blob server that ignores `Range`: every request gets `body` whole, with `200`.
+    fn ignoring_range(body: Vec<u8>) -> String {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/blob", server.server_addr().to_ip().unwrap());
+        std::thread::spawn(move || {
+            for request in server.incoming_requests() {
+                let _ = request.respond(tiny_http::Response::from_data(body.clone()));
+            }
+        });
+        url
+    }
+
+    fn open(url: String, size: u64) -> Result<RangedBlob<'static>> {
+        let rt = Box::leak(Box::new(crate::store::artifacts::runtime().unwrap()));
+        RangedBlob::open(rt, url, Some(size), RetryPolicy::default(), "test".into())
+    }
+
+    #[test]
+    fn a_server_ignoring_range_is_read_whole_up_to_the_bound_and_refused_past_it() {
+        let small: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let mut blob = open(ignoring_range(small.clone()), small.len() as u64).unwrap();
+        blob.seek(SeekFrom::Start(99_990)).unwrap();
+        let mut tail = Vec::new();
+        blob.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, &small[99_990..]);
+        assert_eq!((blob.size(), blob.fetched), (100_000, 100_000));
+
+        let big = vec![0u8; MAX_UNRANGED as usize + 1];
+        let err = open(ignoring_range(big), MAX_UNRANGED + 1)
+            .err()
+            .expect("past the bound");
+        assert!(
+            err.to_string().contains("ignored the Range request"),
+            "{err}"
+        );
+    }
+}
