@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::archive::codec::Compression;
 use crate::archive::compress::Summary;
-use crate::archive::encrypt::{self, Envelope, Recipients, Sealed, Sink};
+use crate::archive::encrypt::{self, Envelope, Identity, Recipients, Sealed, Sink};
 use crate::archive::manifest::{self, MANIFEST_VERSION, Manifest};
 use crate::archive::{Format, naming};
 use crate::drift;
@@ -55,9 +55,14 @@ pub struct BackupOptions {
     /// Keep a backup of a database that holds no tables (it is refused otherwise). Even then it
     /// rotates nothing away.
     pub allow_empty: bool,
-    /// How much the backup may shrink against the previous one (`None`: `--allow-shrink`,
-    /// this run accepts any loss).
-    pub drift: Option<drift::Limit>,
+    /// How much the backup may shrink against the previous one, and whether this run accepts
+    /// any loss (`--allow-shrink`).
+    pub drift: drift::Limit,
+    /// `--compare-to FILE`: the manifest (or an encrypted backup's envelope) to compare with,
+    /// in place of the previous backup's.
+    pub compare_to: Option<PathBuf>,
+    /// Opens an encrypted previous manifest for the drift guard.
+    pub identity: Option<Arc<Identity>>,
 }
 
 /// The new backup in one destination store, and what pruning deleted there.
@@ -79,9 +84,12 @@ pub struct BackupOutcome {
     /// One per destination, in the order given; empty when the backup failed its restore test
     /// (it went nowhere).
     pub replicas: Vec<Replica>,
-    /// The manifest of the newest backup before this one, when there is one: the job summary
-    /// shows the change in row counts since then.
+    /// The manifest of the newest backup before this one (or `--compare-to`'s), when there is
+    /// one and it could be read: the job summary shows the change in row counts since then.
     pub previous: Option<Manifest>,
+    /// What the drift guard found. When it failed the backup, the backup was set aside like
+    /// one that failed its restore test, and nothing was stored or rotated.
+    pub drift: drift::Report,
     /// The restore test of the new backup, when one was asked for. When it did not pass, the
     /// backup was set aside under `<name>.failed` (so it never counts as a backup), `path`
     /// names that file, and nothing was rotated: check [`BackupOutcome::verified`].
@@ -101,11 +109,13 @@ impl BackupOutcome {
         }
     }
 
-    /// False when the restore test ran and did not pass.
+    /// False when the drift guard failed it, or the restore test ran and did not pass.
     pub fn verified(&self) -> bool {
-        self.restore_test
-            .as_ref()
-            .is_none_or(|r| r.verdict == Verdict::Passed)
+        self.drift.passed
+            && self
+                .restore_test
+                .as_ref()
+                .is_none_or(|r| r.verdict == Verdict::Passed)
     }
 }
 
@@ -172,9 +182,7 @@ pub fn run_keeping(
     let extension = engine::extension(source.engine(), format)?;
     let stem = source.stem();
     let store = LocalStore::open(&opts.out)?;
-    let found = Previous::of(&store, &stem);
-    let previous_unreadable = matches!(found, Previous::Unreadable);
-    let previous = found.manifest();
+    let found = previous_sidecar(opts, &store, &stem, destinations)?;
     let work = store.temp_dir()?;
     let created = OffsetDateTime::now_utc();
 
@@ -289,42 +297,28 @@ pub fn run_keeping(
     let mut path = path;
     // The drift guard, before the restore test and anything else: a backup that lost data
     // against the previous one is set aside and takes no good backup's place.
-    if let (Some(limit), Some(before)) = (opts.drift, &previous) {
-        let lost = drift::losses(before, &manifest, limit);
-        if !lost.is_empty() {
-            let aside = store.set_aside(&path)?;
-            return Err(Failed::from(Error::Verify {
-                object: format!("the new backup of {}", source.display()),
-                reason: format!(
-                    "it lost data against the previous backup {} ({}; more than {}% is a \
-                     loss): it was set aside as {}, and nothing was rotated away; if the \
-                     change is intended, pass --allow-shrink for this run",
-                    before.archive,
-                    shown(&lost),
-                    limit.max_shrink_percent,
-                    aside.display()
-                ),
-            }));
-        }
+    let (drift, previous) = compare(found, &manifest, opts);
+    match drift.unchecked_previous() {
+        true => warn!("{}", drift.line()),
+        false => info!("{}", drift.line()),
     }
-    if opts.drift.is_some() && previous_unreadable {
-        info!("drift not checked: the previous backup's manifest cannot be read (encrypted?)");
-    }
+    // A backup the guard failed is not restore-tested: it is set aside below all the same.
     let restore_test = match &opts.restore_test {
-        Some(test_opts) => {
+        Some(test_opts) if drift.passed => {
             let report = restore_test::restore_test(&path, test_opts)?;
             for line in report.summary_lines() {
                 info!("{line}");
             }
             Some(report)
         }
-        None => None,
+        _ => None,
     };
     // Nothing is set aside, stored or pruned on the word of a step an interrupt cut short.
     crate::cleanup::checkpoint();
-    if restore_test
-        .as_ref()
-        .is_some_and(|r| r.verdict != Verdict::Passed)
+    if !drift.passed
+        || restore_test
+            .as_ref()
+            .is_some_and(|r| r.verdict != Verdict::Passed)
     {
         path = store.set_aside(&path)?;
         return Ok(BackupOutcome {
@@ -334,6 +328,7 @@ pub fn run_keeping(
             pruned: Vec::new(),
             replicas: Vec::new(),
             previous,
+            drift,
             restore_test,
             sealed,
             seconds: started.elapsed().as_secs_f64(),
@@ -355,6 +350,7 @@ pub fn run_keeping(
                 })
                 .collect(),
             previous: previous.clone(),
+            drift: drift.clone(),
             restore_test: restore_test.clone(),
             sealed: sealed.clone(),
             seconds: started.elapsed().as_secs_f64(),
@@ -427,6 +423,7 @@ pub fn run_keeping(
         pruned,
         replicas,
         previous,
+        drift,
         restore_test,
         sealed,
         seconds: started.elapsed().as_secs_f64(),
@@ -444,44 +441,108 @@ fn snapshot_check(opts: &BackupOptions) -> SnapshotCheck {
     }
 }
 
-/// The first few losses, and how many more: a dropped schema can lose hundreds of tables.
-fn shown(lost: &[String]) -> String {
-    const SHOWN: usize = 5;
-    let mut text = lost
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("; ");
-    if lost.len() > SHOWN {
-        text.push_str(&format!("; and {} more", lost.len() - SHOWN));
+/// The previous backup's sidecar, as found: its name and bytes, or why there is none to read.
+enum Found {
+    Sidecar {
+        name: String,
+        bytes: Vec<u8>,
+    },
+    /// Nothing to compare with (`None`), or a previous backup that could not be read (its name).
+    Nothing {
+        name: Option<String>,
+        reason: String,
+    },
+}
+
+/// Where the drift guard's previous manifest comes from: `--compare-to`, else the newest backup
+/// of this name in the local directory, else the newest in the first destination that can read
+/// a manifest without fetching the backup (a job whose directory is new: a GitHub runner). A
+/// `--compare-to` that cannot be read is an error (it was asked for); anything else that fails
+/// only means the guard did not check, and says so.
+fn previous_sidecar(
+    opts: &BackupOptions,
+    store: &LocalStore,
+    stem: &str,
+    destinations: &[&dyn Store],
+) -> Result<Found> {
+    if let Some(file) = &opts.compare_to {
+        // Bounded like any manifest: a wrong file (a backup, a disk image) is not read whole.
+        let too_big = std::fs::metadata(file).is_ok_and(|m| m.len() > manifest::MAX_BYTES);
+        if too_big {
+            return Err(Error::Usage(format!(
+                "--compare-to {}: larger than any manifest; give the .manifest.json of the \
+                 backup to compare with, not the backup",
+                file.display()
+            )));
+        }
+        let bytes = std::fs::read(file).map_err(|e| {
+            Error::Usage(format!(
+                "--compare-to {}: cannot read it ({e}); give the .manifest.json of the backup \
+                 to compare with",
+                file.display()
+            ))
+        })?;
+        return Ok(Found::Sidecar {
+            name: file.display().to_string(),
+            bytes,
+        });
     }
-    text
-}
-
-/// The newest backup before this one, as the drift guard and the job summary see it.
-enum Previous {
-    None,
-    /// There is one, but its manifest does not load (encrypted, damaged).
-    Unreadable,
-    Readable(Box<Manifest>),
-}
-
-impl Previous {
-    fn of(store: &LocalStore, stem: &str) -> Self {
-        let Some(newest) = store.list(stem).ok().and_then(|l| l.into_iter().next()) else {
-            return Previous::None;
+    let candidates = std::iter::once(store as &dyn Store).chain(destinations.iter().copied());
+    for (n, candidate) in candidates.enumerate() {
+        let newest = match candidate.list(&candidate.series(stem)) {
+            Ok(list) => list.into_iter().next(),
+            Err(e) => {
+                return Ok(Found::Nothing {
+                    name: Some(format!("in {}", candidate.describe())),
+                    reason: format!(
+                        "the previous backup in {} could not be listed: {e}",
+                        candidate.describe()
+                    ),
+                });
+            }
         };
-        match Manifest::load(&manifest::path_for(&store.dir().join(newest.id))) {
-            Ok(m) => Previous::Readable(Box::new(m)),
-            Err(_) => Previous::Unreadable,
+        let Some(newest) = newest else { continue };
+        let shown = match n {
+            0 => newest.name.clone(),
+            _ => format!("{} in {}", newest.name, candidate.describe()),
+        };
+        match candidate.manifest_bytes(&newest) {
+            Ok(Some(bytes)) => return Ok(Found::Sidecar { name: shown, bytes }),
+            Ok(None) => continue,
+            Err(e) => {
+                return Ok(Found::Nothing {
+                    name: Some(shown),
+                    reason: format!("the previous backup's manifest could not be read: {e}"),
+                });
+            }
         }
     }
+    Ok(Found::Nothing {
+        name: None,
+        reason: format!("no previous backup of {stem} to compare with"),
+    })
+}
 
-    fn manifest(self) -> Option<Manifest> {
-        match self {
-            Previous::Readable(m) => Some(*m),
-            _ => None,
+/// The drift guard's report, and the previous manifest when it could be read.
+fn compare(
+    found: Found,
+    new: &Manifest,
+    opts: &BackupOptions,
+) -> (drift::Report, Option<Manifest>) {
+    let (name, bytes) = match found {
+        Found::Sidecar { name, bytes } => (name, bytes),
+        Found::Nothing { name, reason } => {
+            return (drift::Report::not_checked(name, reason, opts.drift), None);
         }
+    };
+    match drift::open_previous(&bytes, &name, opts.identity.as_deref()) {
+        Ok(previous) => {
+            let report = drift::Report::compare(&previous, new, &name, opts.drift);
+            (report, Some(previous))
+        }
+        Err(reason) => (
+            drift::Report::not_checked(Some(name), reason, opts.drift),
+            None,
+        ),
     }
 }

@@ -223,6 +223,41 @@ fn run_step_backs_up_and_reports_outputs_and_summary() {
         summary.contains("restore OK: 11 tables, 15607 rows"),
         "{summary}"
     );
+
+    // `max-shrink` and `allow-shrink` reach the drift guard: a loss of 29% of a table passes
+    // the default 50% but fails 10%, unless allowed for the run.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF; DELETE FROM InvoiceLine WHERE InvoiceLineId > 1600",
+        )
+        .unwrap();
+    let again = |allow: &str| {
+        runner.run(
+            "run.sh",
+            &[
+                ("INPUT_DATABASE", db.to_str().unwrap()),
+                ("INPUT_RESTORE_TEST", "false"),
+                ("INPUT_UPLOAD", "false"),
+                ("INPUT_OUT", out_dir.to_str().unwrap()),
+                ("INPUT_MAX_SHRINK", "10"),
+                ("INPUT_ALLOW_SHRINK", allow),
+            ],
+        )
+    };
+    let refused = again("false");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("table InvoiceLine shrank from 2240 to 1600 rows"),
+        "{err}"
+    );
+    let allowed = again("true");
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
 }
 
 #[test]

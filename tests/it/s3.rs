@@ -185,6 +185,23 @@ fn backup_to_s3_keeps_the_newest_and_nothing_else_is_touched() {
         2
     );
     assert_eq!(after.len(), keys.len() - 2);
+
+    // A new runner (an empty --out) compares with the newest backup in the bucket: its
+    // manifest is an object of its own.
+    let fresh = backup(
+        &moto,
+        &db,
+        &tmp.path().join("fresh"),
+        &["--to", "s3://backups/db", "--json"],
+    );
+    assert!(fresh.status.success(), "{fresh:?}");
+    let drift = &serde_json::from_slice::<serde_json::Value>(&fresh.stdout).unwrap()["drift"];
+    assert_eq!(drift["checked"], true, "{drift}");
+    let with = drift["compared_with"].as_str().unwrap();
+    assert!(
+        with.starts_with("chinook-") && with.ends_with(" in s3://backups/db"),
+        "{with}"
+    );
 }
 
 /// A destination that cannot be used fails before a backup is made: exit 8, a clear message,
