@@ -70,6 +70,13 @@ report=$(dbbackup pg-client "${ask[@]}" 2>"$errors")
 code=$?
 set -e
 value() { sed -n "s/^$1=//p" <<<"$report" | head -n 1; }
+# dbbackup's one-line error (its `::error` annotation, the line after it, is left out: this
+# step's own annotation carries the message).
+why() {
+  local line
+  line=$(grep -m 1 '^error: ' "$errors" || tail -n 1 "$errors")
+  echo "${line#error: }"
+}
 major=$(value major)
 fail() {
   echo "::endgroup::"
@@ -85,9 +92,9 @@ case "$code" in
     exit 0
     ;;
   7) ;;  # no client fits: install one below
-  *) fail "$(tail -n 1 "$errors" | sed 's/^error: //')" "$code" ;;
+  *) fail "$(why)" "$code" ;;
 esac
-[ -n "$major" ] || fail "dbbackup pg-client named no major release: $(tail -n 1 "$errors")" 1
+[ -n "$major" ] || fail "dbbackup pg-client named no major release: $(why)" 1
 echo "no pg_dump of PostgreSQL $major or newer on this runner"
 
 os=""
@@ -98,7 +105,7 @@ fi
 if [ "${RUNNER_OS:-Linux}" != Linux ] || [[ "$os" != *" debian "* && "$os" != *" ubuntu "* ]] ||
    [ -z "${codename:-}" ]; then
   # dbbackup's own message names this platform's install command.
-  fail "postgres-client installs clients on Debian and Ubuntu runners only: $(tail -n 1 "$errors" | sed 's/^error: //')" 7
+  fail "postgres-client installs clients on Debian and Ubuntu runners only: $(why)" 7
 fi
 
 # The PostgreSQL project's apt repository, configured by hand as its download page shows it
@@ -147,7 +154,7 @@ report=$(DBBACKUP_PG_BIN="$bin" dbbackup pg-client --major "$major" 2>"$errors")
 code=$?
 set -e
 [ "$code" = 0 ] ||
-  fail "postgresql-client-$major was installed but no pg_dump $major is in $bin: $(tail -n 1 "$errors")" 7
+  fail "postgresql-client-$major was installed but no pg_dump $major is in $bin: $(why)" 7
 echo "DBBACKUP_PG_BIN=$bin" >>"$GITHUB_ENV"
 echo "installed $(value version) at $(value pg_dump); DBBACKUP_PG_BIN=$bin for the next steps"
 echo "::endgroup::"

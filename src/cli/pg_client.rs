@@ -26,6 +26,11 @@ pub struct Args {
 /// chosen. When none fits, the `major=` line is printed all the same and the error (exit 7)
 /// names the clients found and the command that installs one.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    // A closed pipe (`| head -n 2`) is not an error worth a panic.
+    let say = |line: String| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    };
     let major = match (&args.server, args.major) {
         (Some(server), _) => {
             if !postgres::is_postgres_url(server) {
@@ -37,15 +42,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
             let timeout = Some(Duration::from_secs(args.timeout));
             let (version, num) = postgres::server_version(server, timeout)?;
-            println!("server={version}");
+            say(format!("server={version}"));
             num / 10000
         }
         (None, Some(major)) => major,
         (None, None) => unreachable!("clap requires SERVER or --major"),
     };
-    println!("major={major}");
+    say(format!("major={major}"));
     let (path, version) = postgres::pg_dump_for_major(major)?;
-    println!("pg_dump={}", path.display());
-    println!("version={version}");
+    say(format!("pg_dump={}", path.display()));
+    say(format!("version={version}"));
     Ok(exit::OK)
 }

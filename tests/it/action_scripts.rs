@@ -1745,6 +1745,10 @@ fn postgres_client_step_refuses_a_wrong_key_and_other_systems() {
         "{error}"
     );
     assert!(error.contains("Install it: "), "{error}");
+    assert!(
+        !error.contains("dbbackup failed::"),
+        "one annotation: {error}"
+    );
     assert_eq!(runner.read("calls"), "");
 }
 
