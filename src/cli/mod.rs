@@ -7,6 +7,7 @@ mod check;
 mod inspect;
 mod keep;
 mod notify;
+mod pg_client;
 mod prune;
 mod remote;
 mod restore;
@@ -75,6 +76,9 @@ enum Command {
     /// Download a backup of one name from an object store into a directory, ready for
     /// `restore-test`.
     Fetch(remote::FetchArgs),
+    /// Which pg_dump dbbackup would run for a PostgreSQL server (or a major release): exit 7,
+    /// with the command that installs one, when none fits.
+    PgClient(pg_client::Args),
 }
 
 /// Runs the parsed command; `Ok` carries the exit code for outcomes that are not errors.
@@ -105,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::List(args) => remote::list(args),
         Command::Fetch(args) => remote::fetch(args),
+        Command::PgClient(args) => pg_client::run(args),
     }
 }
 

@@ -53,6 +53,30 @@ pub use conn::is_postgres_url;
 /// The maintenance database we connect to when creating and dropping scratch databases.
 const MAINTENANCE_DB: &str = "postgres";
 
+/// The server's `server_version` (text) and `server_version_num`.
+const VERSION_SQL: &str =
+    "SELECT current_setting('server_version'), current_setting('server_version_num')::int";
+
+/// The version of the server SOURCE names, asked over a connection of its own: what the
+/// Action's `postgres-client: auto` needs before dumping, to install a client that can dump it.
+pub fn server_version(source: &str, timeout: Option<Duration>) -> Result<(String, u32)> {
+    let conn = ConnInfo::parse(source)?;
+    let mut client = conn.connect(timeout)?;
+    let row = client
+        .query_one(VERSION_SQL, &[])
+        .map_err(|e| conn.error(db_message(&e)))?;
+    let (version, num): (String, i32) = (row.get(0), row.get(1));
+    Ok((version, num as u32))
+}
+
+/// The `pg_dump` dbbackup runs for a server of major `major` (`17`): the newest found of at
+/// least that major (see [`clients`]), as its path and what its `--version` printed; or the
+/// error (exit 7) naming the clients found and the command that installs the right one.
+pub fn pg_dump_for_major(major: u32) -> Result<(PathBuf, String)> {
+    let client = clients::for_major(&PG_DUMP, major)?;
+    Ok((client.path, client.version))
+}
+
 /// The registry's entry for PostgreSQL.
 pub struct PostgresEngine;
 
@@ -421,10 +445,7 @@ impl Source for Postgres {
         let deadline = self.deadline();
         let mut client = self.connect_source()?;
         let row = client
-            .query_one(
-                "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
-                &[],
-            )
+            .query_one(VERSION_SQL, &[])
             .map_err(|e| self.source_error(e))?;
         let (server_version, server_num): (String, i32) = (row.get(0), row.get(1));
         if server_num < 110000 {
@@ -470,13 +491,7 @@ impl PostgresRestorer {
         let target = self.conn.with_dbname(&db.name);
         let mut client = target.connect(None)?;
         let fail = |e: postgres::Error| restore_error(&db.name, db_message(&e));
-        let row = client
-            .query_one(
-                "SELECT current_setting('server_version'), \
-                 current_setting('server_version_num')::int",
-                &[],
-            )
-            .map_err(fail)?;
+        let row = client.query_one(VERSION_SQL, &[]).map_err(fail)?;
         let (target_version, target_num): (String, i32) = (row.get(0), row.get(1));
         if !self.not_in_source.is_empty() {
             client
