@@ -7,6 +7,6 @@
 # Usage: bench/soak.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --release --locked -q --test it soak_writers:: -- --nocapture --test-threads 1 2>&1 |
+DBBACKUP_SOAK_BACKUPS=20 cargo test --release --locked -q --test it soak_writers:: -- --nocapture --test-threads 1 2>&1 |
   grep -o 'soak .*' || { echo "the soak tests failed" >&2; exit 1; }
 echo "$(nproc) cores, $(date -u +%Y-%m-%d)"

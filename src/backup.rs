@@ -14,17 +14,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::archive::codec::Compression;
 use crate::archive::compress::Summary;
-use crate::archive::encrypt::{self, Envelope, Recipients, Sealed, Sink};
+use crate::archive::encrypt::{self, Envelope, Identity, Recipients, Sealed, Sink};
 use crate::archive::manifest::{self, MANIFEST_VERSION, Manifest};
 use crate::archive::{Format, naming};
 use crate::drift;
 use crate::engine::{self, Dumped, SnapshotCheck, SourceOptions};
 use crate::error::{Error, Result};
-use crate::progress;
+use crate::progress::Progress;
 use crate::restore_test::{self, Report, Verdict};
 use crate::retention::Retention;
 use crate::store::{self, LocalBackup, Store, StoredBackup, local::LocalStore};
@@ -55,9 +55,14 @@ pub struct BackupOptions {
     /// Keep a backup of a database that holds no tables (it is refused otherwise). Even then it
     /// rotates nothing away.
     pub allow_empty: bool,
-    /// How much the backup may shrink against the previous one (`None`: `--allow-shrink`,
-    /// this run accepts any loss).
-    pub drift: Option<drift::Limit>,
+    /// How much the backup may shrink against the previous one, and whether this run accepts
+    /// any loss (`--allow-shrink`).
+    pub drift: drift::Limit,
+    /// `--compare-to FILE`: the manifest (or an encrypted backup's envelope) to compare with,
+    /// in place of the previous backup's.
+    pub compare_to: Option<PathBuf>,
+    /// Opens an encrypted previous manifest for the drift guard.
+    pub identity: Option<Arc<Identity>>,
 }
 
 /// The new backup in one destination store, and what pruning deleted there.
@@ -79,9 +84,12 @@ pub struct BackupOutcome {
     /// One per destination, in the order given; empty when the backup failed its restore test
     /// (it went nowhere).
     pub replicas: Vec<Replica>,
-    /// The manifest of the newest backup before this one, when there is one: the job summary
-    /// shows the change in row counts since then.
+    /// The manifest of the newest backup before this one (or `--compare-to`'s), when there is
+    /// one and it could be read: the job summary shows the change in row counts since then.
     pub previous: Option<Manifest>,
+    /// What the drift guard found. When it failed the backup, the backup was set aside like
+    /// one that failed its restore test, and nothing was stored or rotated.
+    pub drift: drift::Report,
     /// The restore test of the new backup, when one was asked for. When it did not pass, the
     /// backup was set aside under `<name>.failed` (so it never counts as a backup), `path`
     /// names that file, and nothing was rotated: check [`BackupOutcome::verified`].
@@ -101,11 +109,30 @@ impl BackupOutcome {
         }
     }
 
-    /// False when the restore test ran and did not pass.
+    /// False when the drift guard failed it, or the restore test ran and did not pass.
     pub fn verified(&self) -> bool {
-        self.restore_test
-            .as_ref()
-            .is_none_or(|r| r.verdict == Verdict::Passed)
+        self.drift.passed
+            && self
+                .restore_test
+                .as_ref()
+                .is_none_or(|r| r.verdict == Verdict::Passed)
+    }
+}
+
+/// A backup run that failed, with the backup it made when the failure came after it was made
+/// and verified (a put to a destination, or pruning): the job summary still shows that backup
+/// and its restore test beside the error.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: Error,
+    /// The backup in `opts.out`, restore-tested when asked, with the destinations it reached
+    /// before the failure in `replicas` and nothing in `pruned`.
+    pub made: Option<Box<BackupOutcome>>,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Failed { error, made: None }
     }
 }
 
@@ -113,6 +140,14 @@ impl BackupOutcome {
 /// (see the module docs). A failed put leaves the backups already put where they are and
 /// prunes nothing anywhere.
 pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOutcome> {
+    run_keeping(opts, destinations).map_err(|failed| failed.error)
+}
+
+/// [`run`], keeping what was made when a later step fails (see [`Failed`]).
+pub fn run_keeping(
+    opts: &BackupOptions,
+    destinations: &[&dyn Store],
+) -> std::result::Result<BackupOutcome, Failed> {
     let started = Instant::now();
     // Built unchecked (the fields are public): checked here as at the command line.
     Compression::new(opts.compression.codec, Some(opts.compression.level))?;
@@ -122,20 +157,20 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     if let (Some(recipients), Some(test)) = (&opts.encrypt_to, &opts.restore_test)
         && test.identity.is_none()
     {
-        return Err(Error::Identity(format!(
+        return Err(Failed::from(Error::Identity(format!(
             "the restore test of a backup encrypted to {} decrypts it, and no identity was \
              given: {}; or leave out --restore-test here and restore-test where the key is",
             recipients.shown().join(", "),
             encrypt::IDENTITY_HINT
-        )));
+        ))));
     }
     // `backup b app.db`: SOURCE and DIR swapped. Said before anything opens either.
     if opts.out.exists() && !opts.out.is_dir() {
-        return Err(Error::Usage(format!(
+        return Err(Failed::from(Error::Usage(format!(
             "DIR {} is a file, not a directory: SOURCE comes first, then DIR \
              (dbbackup backup SOURCE --out DIR)",
             opts.out.display()
-        )));
+        ))));
     }
     let source = engine::open_source(
         &opts.source,
@@ -147,9 +182,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     let extension = engine::extension(source.engine(), format)?;
     let stem = source.stem();
     let store = LocalStore::open(&opts.out)?;
-    let found = Previous::of(&store, &stem);
-    let previous_unreadable = matches!(found, Previous::Unreadable);
-    let previous = found.manifest();
+    let found = previous_sidecar(opts, &store, &stem, destinations)?;
     let work = store.temp_dir()?;
     let created = OffsetDateTime::now_utc();
 
@@ -169,15 +202,17 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         engine: engine_info,
         snapshot,
     } = {
-        let bar = progress::bytes("dumping");
+        // Dump and compression are one stream: one bar, counting the dump's bytes.
+        let progress = Progress::new("dumping and compressing");
         let dumped = source.dump(
             format,
             snapshot_check(opts),
-            &mut bar.wrap_write(&mut encoder),
+            &mut progress.writer(&mut encoder),
             work.path(),
-        );
-        bar.finish_and_clear();
-        dumped?
+            &|total| progress.expect(total),
+        )?;
+        progress.finish();
+        dumped
     };
     info!("dumped → {}", source.display());
     debug!(
@@ -188,13 +223,13 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     // by mistake: a backup of it restores to nothing, and with --keep it would push the last
     // good backups out.
     if snapshot.tables.is_empty() && !opts.allow_empty {
-        return Err(Error::Verify {
+        return Err(Failed::from(Error::Verify {
             object: source.display(),
             reason: "it holds no tables (an empty or zero-byte database?), so a backup of it \
                      would restore to nothing: nothing was written and nothing rotated away; \
                      if it is meant to be empty, pass --allow-empty"
                 .into(),
-        });
+        }));
     }
     info!(
         "verified: {} tables, {} rows",
@@ -262,42 +297,28 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     let mut path = path;
     // The drift guard, before the restore test and anything else: a backup that lost data
     // against the previous one is set aside and takes no good backup's place.
-    if let (Some(limit), Some(before)) = (opts.drift, &previous) {
-        let lost = drift::losses(before, &manifest, limit);
-        if !lost.is_empty() {
-            let aside = store.set_aside(&path)?;
-            return Err(Error::Verify {
-                object: format!("the new backup of {}", source.display()),
-                reason: format!(
-                    "it lost data against the previous backup {} ({}; more than {}% is a \
-                     loss): it was set aside as {}, and nothing was rotated away; if the \
-                     change is intended, pass --allow-shrink for this run",
-                    before.archive,
-                    shown(&lost),
-                    limit.max_shrink_percent,
-                    aside.display()
-                ),
-            });
-        }
+    let (drift, previous) = compare(found, &manifest, opts);
+    match drift.unchecked_previous() {
+        true => warn!("{}", drift.line()),
+        false => info!("{}", drift.line()),
     }
-    if opts.drift.is_some() && previous_unreadable {
-        info!("drift not checked: the previous backup's manifest cannot be read (encrypted?)");
-    }
+    // A backup the guard failed is not restore-tested: it is set aside below all the same.
     let restore_test = match &opts.restore_test {
-        Some(test_opts) => {
+        Some(test_opts) if drift.passed => {
             let report = restore_test::restore_test(&path, test_opts)?;
             for line in report.summary_lines() {
                 info!("{line}");
             }
             Some(report)
         }
-        None => None,
+        _ => None,
     };
     // Nothing is set aside, stored or pruned on the word of a step an interrupt cut short.
     crate::cleanup::checkpoint();
-    if restore_test
-        .as_ref()
-        .is_some_and(|r| r.verdict != Verdict::Passed)
+    if !drift.passed
+        || restore_test
+            .as_ref()
+            .is_some_and(|r| r.verdict != Verdict::Passed)
     {
         path = store.set_aside(&path)?;
         return Ok(BackupOutcome {
@@ -307,23 +328,51 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
             pruned: Vec::new(),
             replicas: Vec::new(),
             previous,
+            drift,
             restore_test,
             sealed,
             seconds: started.elapsed().as_secs_f64(),
         });
     }
 
+    // What was made, for the job summary when a later step fails.
+    let made = |replicas: &[(StoredBackup, String)], destinations: &[&dyn Store]| {
+        Some(Box::new(BackupOutcome {
+            manifest_path: manifest::path_for(&path),
+            path: path.clone(),
+            manifest: manifest.clone(),
+            pruned: Vec::new(),
+            replicas: (destinations.iter().zip(replicas))
+                .map(|(d, (put, _))| Replica {
+                    store: d.describe(),
+                    stored: put.clone(),
+                    pruned: Vec::new(),
+                })
+                .collect(),
+            previous: previous.clone(),
+            drift: drift.clone(),
+            restore_test: restore_test.clone(),
+            sealed: sealed.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        }))
+    };
     // Every destination holds the new backup before anything old is deleted anywhere.
     let mut stored = Vec::new();
     for destination in destinations {
         let series = destination.series(&stem);
-        let put = destination
-            .put(LocalBackup { archive: &path }, &series)
-            .map_err(|e| Error::Replicate {
-                store: destination.describe(),
-                stored: stored.len(),
-                cause: Box::new(e),
-            })?;
+        let put = match destination.put(LocalBackup { archive: &path }, &series) {
+            Ok(put) => put,
+            Err(e) => {
+                return Err(Failed {
+                    error: Error::Replicate {
+                        store: destination.describe(),
+                        stored: stored.len(),
+                        cause: Box::new(e),
+                    },
+                    made: made(&stored, destinations),
+                });
+            }
+        };
         info!("stored {} in {}", put.name, destination.describe());
         stored.push((put, series));
     }
@@ -336,15 +385,26 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
     if opts.keep.is_some() && keep.is_none() {
         info!("the new backup holds no tables: nothing is rotated away");
     }
+    let made = made(&stored, destinations);
+    let failed = |error: Error| Failed {
+        error,
+        made: made.clone(),
+    };
     if let Some(keep) = keep {
-        pruned = store::prune(&store, &stem, &keep, Some(&manifest.archive))?.deleted;
+        pruned = store::prune(&store, &stem, &keep, Some(&manifest.archive))
+            .map_err(failed)?
+            .deleted;
         for old in &pruned {
             info!("pruned {}", old.name);
         }
     }
     for (destination, (put, series)) in destinations.iter().zip(stored) {
         let deleted = match keep {
-            Some(keep) => store::prune(*destination, &series, &keep, Some(&put.id))?.deleted,
+            Some(keep) => {
+                store::prune(*destination, &series, &keep, Some(&put.id))
+                    .map_err(failed)?
+                    .deleted
+            }
             None => Vec::new(),
         };
         for old in &deleted {
@@ -363,6 +423,7 @@ pub fn run(opts: &BackupOptions, destinations: &[&dyn Store]) -> Result<BackupOu
         pruned,
         replicas,
         previous,
+        drift,
         restore_test,
         sealed,
         seconds: started.elapsed().as_secs_f64(),
@@ -380,44 +441,108 @@ fn snapshot_check(opts: &BackupOptions) -> SnapshotCheck {
     }
 }
 
-/// The first few losses, and how many more: a dropped schema can lose hundreds of tables.
-fn shown(lost: &[String]) -> String {
-    const SHOWN: usize = 5;
-    let mut text = lost
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("; ");
-    if lost.len() > SHOWN {
-        text.push_str(&format!("; and {} more", lost.len() - SHOWN));
+/// The previous backup's sidecar, as found: its name and bytes, or why there is none to read.
+enum Found {
+    Sidecar {
+        name: String,
+        bytes: Vec<u8>,
+    },
+    /// Nothing to compare with (`None`), or a previous backup that could not be read (its name).
+    Nothing {
+        name: Option<String>,
+        reason: String,
+    },
+}
+
+/// Where the drift guard's previous manifest comes from: `--compare-to`, else the newest backup
+/// of this name in the local directory, else the newest in the first destination that can read
+/// a manifest without fetching the backup (a job whose directory is new: a GitHub runner). A
+/// `--compare-to` that cannot be read is an error (it was asked for); anything else that fails
+/// only means the guard did not check, and says so.
+fn previous_sidecar(
+    opts: &BackupOptions,
+    store: &LocalStore,
+    stem: &str,
+    destinations: &[&dyn Store],
+) -> Result<Found> {
+    if let Some(file) = &opts.compare_to {
+        // Bounded like any manifest: a wrong file (a backup, a disk image) is not read whole.
+        let too_big = std::fs::metadata(file).is_ok_and(|m| m.len() > manifest::MAX_BYTES);
+        if too_big {
+            return Err(Error::Usage(format!(
+                "--compare-to {}: larger than any manifest; give the .manifest.json of the \
+                 backup to compare with, not the backup",
+                file.display()
+            )));
+        }
+        let bytes = std::fs::read(file).map_err(|e| {
+            Error::Usage(format!(
+                "--compare-to {}: cannot read it ({e}); give the .manifest.json of the backup \
+                 to compare with",
+                file.display()
+            ))
+        })?;
+        return Ok(Found::Sidecar {
+            name: file.display().to_string(),
+            bytes,
+        });
     }
-    text
-}
-
-/// The newest backup before this one, as the drift guard and the job summary see it.
-enum Previous {
-    None,
-    /// There is one, but its manifest does not load (encrypted, damaged).
-    Unreadable,
-    Readable(Box<Manifest>),
-}
-
-impl Previous {
-    fn of(store: &LocalStore, stem: &str) -> Self {
-        let Some(newest) = store.list(stem).ok().and_then(|l| l.into_iter().next()) else {
-            return Previous::None;
+    let candidates = std::iter::once(store as &dyn Store).chain(destinations.iter().copied());
+    for (n, candidate) in candidates.enumerate() {
+        let newest = match candidate.list(&candidate.series(stem)) {
+            Ok(list) => list.into_iter().next(),
+            Err(e) => {
+                return Ok(Found::Nothing {
+                    name: Some(format!("in {}", candidate.describe())),
+                    reason: format!(
+                        "the previous backup in {} could not be listed: {e}",
+                        candidate.describe()
+                    ),
+                });
+            }
         };
-        match Manifest::load(&manifest::path_for(&store.dir().join(newest.id))) {
-            Ok(m) => Previous::Readable(Box::new(m)),
-            Err(_) => Previous::Unreadable,
+        let Some(newest) = newest else { continue };
+        let shown = match n {
+            0 => newest.name.clone(),
+            _ => format!("{} in {}", newest.name, candidate.describe()),
+        };
+        match candidate.manifest_bytes(&newest) {
+            Ok(Some(bytes)) => return Ok(Found::Sidecar { name: shown, bytes }),
+            Ok(None) => continue,
+            Err(e) => {
+                return Ok(Found::Nothing {
+                    name: Some(shown),
+                    reason: format!("the previous backup's manifest could not be read: {e}"),
+                });
+            }
         }
     }
+    Ok(Found::Nothing {
+        name: None,
+        reason: format!("no previous backup of {stem} to compare with"),
+    })
+}
 
-    fn manifest(self) -> Option<Manifest> {
-        match self {
-            Previous::Readable(m) => Some(*m),
-            _ => None,
+/// The drift guard's report, and the previous manifest when it could be read.
+fn compare(
+    found: Found,
+    new: &Manifest,
+    opts: &BackupOptions,
+) -> (drift::Report, Option<Manifest>) {
+    let (name, bytes) = match found {
+        Found::Sidecar { name, bytes } => (name, bytes),
+        Found::Nothing { name, reason } => {
+            return (drift::Report::not_checked(name, reason, opts.drift), None);
         }
+    };
+    match drift::open_previous(&bytes, &name, opts.identity.as_deref()) {
+        Ok(previous) => {
+            let report = drift::Report::compare(&previous, new, &name, opts.drift);
+            (report, Some(previous))
+        }
+        Err(reason) => (
+            drift::Report::not_checked(Some(name), reason, opts.drift),
+            None,
+        ),
     }
 }

@@ -38,6 +38,8 @@ pub const INTERRUPTED: i32 = 130;
 pub fn install() -> Result<()> {
     ctrlc::set_handler(|| {
         HANDLING.store(true, Ordering::SeqCst);
+        // A half-drawn bar would stay on the terminal under the shell's prompt.
+        crate::progress::clear_for_exit();
         let live = std::mem::take(&mut *lock());
         let removed = live.len();
         // Newest first: a directory made for a database is removed after the database.

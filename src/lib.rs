@@ -21,7 +21,7 @@ pub mod error;
 pub mod freshness;
 pub mod notify;
 pub mod process;
-pub(crate) mod progress;
+pub mod progress;
 pub mod restore_test;
 pub mod retention;
 pub mod runner;

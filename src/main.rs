@@ -44,7 +44,10 @@ fn main() -> ExitCode {
         .with_max_level(cli.log_level())
         // Teed: a `--ping` failure carries the last lines logged.
         .with_writer(|| {
-            dbbackup::runner::OneLinePerEvent(dbbackup::notify::tail::Tee(std::io::stderr()))
+            // The bar on screen, if any, is hidden while a line prints.
+            dbbackup::runner::OneLinePerEvent(dbbackup::notify::tail::Tee(
+                dbbackup::progress::Suspend(std::io::stderr()),
+            ))
         })
         .without_time()
         .with_target(false)

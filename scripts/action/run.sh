@@ -39,6 +39,9 @@ case "${INPUT_COMMAND:-backup}" in
       [ -z "${INPUT_COMPRESSION_LEVEL:-}" ] || args+=(--level "$INPUT_COMPRESSION_LEVEL")
       [ -z "${INPUT_FORMAT:-}" ] || args+=(--format "$INPUT_FORMAT")
       is_true "${INPUT_RESTORE_TEST:-true}" && args+=(--restore-test --junit "$INPUT_JUNIT_PATH" "${restore_into[@]}")
+      # The drift guard: the loss that fails a backup, or none for one run.
+      args+=(--max-shrink "${INPUT_MAX_SHRINK:-50}")
+      is_true "${INPUT_ALLOW_SHRINK:-false}" && args+=(--allow-shrink)
       remote=false
       if is_true "${INPUT_UPLOAD:-true}"; then
         remote=true

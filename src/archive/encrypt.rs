@@ -321,11 +321,21 @@ pub fn open_manifest(
 ) -> Result<(Manifest, Option<Envelope>)> {
     let bytes = std::fs::read(sidecar)
         .map_err(|e| Error::unreadable(sidecar, format!("manifest missing or unreadable: {e}")))?;
-    if !is_envelope(&bytes) {
-        let manifest = Manifest::parse(&bytes).map_err(|r| Error::unreadable(sidecar, r))?;
+    open_manifest_bytes(&bytes, sidecar, identity)
+}
+
+/// [`open_manifest`] of a sidecar already read (from a store that is not a directory);
+/// `sidecar` names it in errors.
+pub fn open_manifest_bytes(
+    bytes: &[u8],
+    sidecar: &Path,
+    identity: Option<&Identity>,
+) -> Result<(Manifest, Option<Envelope>)> {
+    if !is_envelope(bytes) {
+        let manifest = Manifest::parse(bytes).map_err(|r| Error::unreadable(sidecar, r))?;
         return Ok((manifest, None));
     }
-    let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
+    let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| {
         Error::unreadable(sidecar, format!("not a dbbackup encrypted manifest ({e})"))
     })?;
     if envelope.encryption.scheme != "age" {

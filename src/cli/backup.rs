@@ -6,7 +6,7 @@ use dbbackup::archive::codec::{Codec, Compression};
 use dbbackup::archive::encrypt::Recipients;
 use dbbackup::backup::{self, BackupOptions, BackupOutcome};
 use dbbackup::error::exit;
-use dbbackup::restore_test::{self, junit};
+use dbbackup::restore_test;
 use dbbackup::runner::{self, Runner};
 use dbbackup::store::Store;
 use dbbackup::store::artifacts::{ArtifactStore, Runtime, guard};
@@ -69,9 +69,14 @@ pub struct Args {
     #[arg(long, value_name = "PERCENT", default_value_t = 50,
           value_parser = clap::value_parser!(u8).range(0..=100))]
     max_shrink: u8,
-    /// Accept a loss against the previous backup for this run (an intended cleanup).
+    /// Accept a loss against the previous backup for this run (an intended cleanup); the
+    /// losses are still reported.
     #[arg(long)]
     allow_shrink: bool,
+    /// Compare with this manifest (a backup's `.manifest.json`, plain or encrypted) instead of
+    /// the previous backup's.
+    #[arg(long, value_name = "FILE")]
+    compare_to: Option<PathBuf>,
     /// Print one JSON object describing the backup on stdout.
     #[arg(long)]
     json: bool,
@@ -109,7 +114,8 @@ pub struct Args {
 }
 
 /// [`back_up`], and when it fails the error in the job summary too: a refused or failed upload
-/// leaves no step output to look at, only the log.
+/// leaves no step output to look at, only the log. A backup made and restore-tested before an
+/// upload failed has its own sections above the error.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let ran = back_up(&args);
     if let Err(err) = &ran {
@@ -127,6 +133,7 @@ fn back_up(args: &Args) -> anyhow::Result<u8> {
         .clone()
         .or(args.dir.clone())
         .ok_or_else(|| dbbackup::Error::Usage("give the backup directory: --out DIR".into()))?;
+    let identity = args.identity.load()?;
     let opts = BackupOptions {
         source: args.source.clone(),
         out,
@@ -138,7 +145,7 @@ fn back_up(args: &Args) -> anyhow::Result<u8> {
         {
             true => Some(restore_test::Options {
                 quick: args.quick,
-                identity: args.identity.load()?,
+                identity: identity.clone(),
                 // Else the source's server with the source's credentials: the manifest records
                 // the source without its password, so the restore could not log in from it.
                 restore_into: args
@@ -152,9 +159,12 @@ fn back_up(args: &Args) -> anyhow::Result<u8> {
         encrypt_to: Recipients::parse(&args.encrypt_to)?.map(Arc::new),
         quick: args.quick,
         allow_empty: args.allow_empty,
-        drift: (!args.allow_shrink).then_some(dbbackup::drift::Limit {
+        drift: dbbackup::drift::Limit {
             max_shrink_percent: args.max_shrink,
-        }),
+            allow_shrink: args.allow_shrink,
+        },
+        compare_to: args.compare_to.clone(),
+        identity,
     };
     // Every destination is checked (credentials, names, the public-repository guard) before
     // time is spent on a backup that could not be stored.
@@ -181,9 +191,29 @@ fn back_up(args: &Args) -> anyhow::Result<u8> {
         .map(|a| a as &dyn Store)
         .chain(remotes.iter().map(|r| r.as_ref()))
         .collect();
-    let outcome = backup::run(&opts, &destinations)
-        .map_err(|e| failed(e, &args.source, &opts.out, !destinations.is_empty()))?;
-    report(args, &outcome, notice.as_ref())?;
+    let outcome = match backup::run_keeping(&opts, &destinations) {
+        Ok(outcome) => outcome,
+        Err(backup::Failed { error, made }) => {
+            // Made and verified, then not stored (or not pruned): the summary shows the backup
+            // and its restore test before the error `run` adds.
+            if let Some(made) = made {
+                report(args, &made, notice.as_ref(), false)?;
+            }
+            return Err(failed(
+                error,
+                &args.source,
+                &opts.out,
+                !destinations.is_empty(),
+            ));
+        }
+    };
+    report(args, &outcome, notice.as_ref(), args.json)?;
+    let source = dbbackup::engine::redact(&args.source);
+    if let Some(err) = outcome.drift.failure(&source, &outcome.path) {
+        return Err(anyhow::Error::new(err).context(format!(
+            "backup of {source} failed; nothing was rotated away"
+        )));
+    }
     if let Some(report) = &outcome.restore_test
         && let Some(err) = restore_test::failure(
             std::slice::from_ref(report),
@@ -249,21 +279,25 @@ fn failed(err: dbbackup::Error, source: &str, out: &Path, destinations: bool) ->
     anyhow::Error::new(err).context(context)
 }
 
-/// The JUnit report, GitHub Actions outputs and summary, and `--json`.
+/// The JUnit report, GitHub Actions outputs and summary, and with `json` what `--json` prints.
 fn report(
     args: &Args,
     outcome: &BackupOutcome,
     notice: Option<&guard::Notice>,
+    json: bool,
 ) -> anyhow::Result<()> {
     let runner = Runner::detect();
     let artifact = outcome.replicas.first().filter(|_| args.upload);
     let (file_bytes, file_sha256) = outcome.on_disk();
     // The backup first, then its restore test: the summary reads in the order things ran.
     report_to_runner(&runner, outcome, artifact.map(|r| &r.stored), notice)?;
+    if outcome.drift.unchecked_previous() {
+        runner.warning("drift not checked", &outcome.drift.line());
+    }
+    if let Some(path) = &args.junit {
+        dbbackup::drift::junit::write_file(&outcome.drift, outcome.restore_test.as_slice(), path)?;
+    }
     if let Some(report) = &outcome.restore_test {
-        if let Some(path) = &args.junit {
-            junit::write_file(std::slice::from_ref(report), path)?;
-        }
         super::restore_test::report_to_runner(
             &runner,
             std::slice::from_ref(report),
@@ -271,7 +305,7 @@ fn report(
             false,
         )?;
     }
-    if args.json {
+    if json {
         super::print_json(&serde_json::json!({
             "path": outcome.path,
             "manifest_path": outcome.manifest_path,
@@ -290,6 +324,7 @@ fn report(
                 "pruned": r.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "manifest": outcome.manifest,
+            "drift": outcome.drift,
         }));
     }
     Ok(())
@@ -334,6 +369,8 @@ fn report_to_runner(
         Some(_) => runner::encrypted_backup_summary(&m.archive, bytes, sha256, outcome.seconds),
         None => runner::backup_summary(m, outcome.seconds, outcome.previous.as_ref()),
     };
+    summary.push('\n');
+    summary.push_str(&outcome.drift.summary_markdown(outcome.sealed.is_none()));
     if let Some(notice) = notice {
         summary.push_str(&format!("\n{}\n", notice.line));
     }

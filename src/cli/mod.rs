@@ -7,6 +7,7 @@ mod check;
 mod inspect;
 mod keep;
 mod notify;
+mod pg_client;
 mod prune;
 mod remote;
 mod restore;
@@ -52,8 +53,10 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Back up a database: snapshot, verify, compress, write atomically, rotate.
+    // Boxed: its many options make it the largest variant by far (clippy's
+    // large_enum_variant).
     #[command(visible_alias = "run")]
-    Backup(backup::Args),
+    Backup(Box<backup::Args>),
     /// Restore-test backups into a throwaway copy; optionally write a JUnit report.
     RestoreTest(restore_test::Args),
     /// Restore a backup to a database file, after it passes the restore test.
@@ -73,6 +76,9 @@ enum Command {
     /// Download a backup of one name from an object store into a directory, ready for
     /// `restore-test`.
     Fetch(remote::FetchArgs),
+    /// Which pg_dump dbbackup would run for a PostgreSQL server (or a major release): exit 7,
+    /// with the command that installs one, when none fits.
+    PgClient(pg_client::Args),
 }
 
 /// Runs the parsed command; `Ok` carries the exit code for outcomes that are not errors.
@@ -82,7 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             let source = dbbackup::engine::redact(&args.source);
             args.notify
                 .clone()
-                .around("backup", source, || backup::run(args))
+                .around("backup", source, || backup::run(*args))
         }
         Command::RestoreTest(args) => {
             let backups = restore_test::subject(&args);
@@ -103,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::List(args) => remote::list(args),
         Command::Fetch(args) => remote::fetch(args),
+        Command::PgClient(args) => pg_client::run(args),
     }
 }
 

@@ -23,6 +23,7 @@ use std::time::Duration;
 use crate::archive::Format;
 use crate::archive::manifest::{EngineInfo, Manifest, Snapshot};
 use crate::error::{Error, Result};
+pub use crate::progress::Total;
 
 /// Every engine, in the order a SOURCE is offered to them: the first whose [`Engine::takes`]
 /// says yes opens it, so an engine that takes any path (SQLite) comes last.
@@ -136,13 +137,15 @@ pub trait Source {
 
     /// Takes a consistent snapshot, checks it as deeply as `check` says, writes it in `format`
     /// to `out` and describes exactly what was written. `work_dir` is a private directory for
-    /// temporary files.
+    /// temporary files. `expect` is told how many bytes the dump will write, exactly or as an
+    /// estimate, as soon as the engine knows (for the progress bar; it may never be told).
     fn dump(
         &self,
         format: Format,
         check: SnapshotCheck,
         out: &mut dyn Write,
         work_dir: &Path,
+        expect: &dyn Fn(Total),
     ) -> Result<Dumped>;
 }
 

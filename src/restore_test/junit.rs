@@ -63,7 +63,7 @@ pub fn write(reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
     w.get_mut().write_all(b"\n")
 }
 
-fn suite<W: Write>(w: &mut Writer<W>, report: &Report) -> std::io::Result<()> {
+pub(crate) fn suite<W: Write>(w: &mut Writer<W>, report: &Report) -> std::io::Result<()> {
     let skipped = report
         .checks
         .iter()

@@ -35,6 +35,7 @@ use crate::archive::naming;
 use crate::cleanup::TempDir;
 use crate::engine::{self, Fallback, RestoreTarget, Scratch};
 use crate::error::{Error, Result};
+use crate::progress::{Progress, Total};
 use crate::store::local;
 use crate::util::now_rfc3339;
 use checks::{archive_check, restored_checks, skipped_after_restore};
@@ -165,7 +166,17 @@ fn run(
     let dir = workdir::new(work_parent)?;
 
     let pass = Instant::now();
-    let restored = restorer.restore(manifest.format, &mut stream, dir.path());
+    // The manifest says exactly how many bytes the archive decompresses to (and the stream
+    // stops there), so the restore shows a percentage and an ETA.
+    let progress = Progress::with_total("restoring", Total::exactly(manifest.raw_bytes));
+    let restored = restorer.restore(
+        manifest.format,
+        &mut progress.reader(&mut stream),
+        dir.path(),
+    );
+    if restored.is_ok() {
+        progress.finish();
+    }
     // A restore an interrupt broke (its scratch database dropped under it) is no verdict.
     crate::cleanup::checkpoint();
     let restore_seconds = pass.elapsed().as_secs_f64();

@@ -17,6 +17,7 @@
 pub mod bundle;
 pub mod expiry;
 pub mod guard;
+pub mod ranged;
 pub mod retry;
 pub mod upload;
 
@@ -378,6 +379,49 @@ impl ArtifactStore {
         bundle::unpack(zip, name, out, self.max_unpacked)
     }
 
+    /// The manifest (or envelope) inside artifact `id`'s zip, read by ranged requests (see
+    /// [`ranged`]): the central directory and the entry, not the backup beside it.
+    pub fn read_manifest(&self, id: &str, name: &str, size: Option<u64>) -> Result<Vec<u8>> {
+        let path = format!("{}/actions/artifacts/{id}/zip", self.repo_path()?);
+        let what = format!("read the manifest of artifact {name} ({id})");
+        let location = self.rt.block_on(self.redirect_location(&path, &what))?;
+        let (_, gh) = self.rest()?;
+        let blob = ranged::RangedBlob::open(&self.rt, location, size, gh.retry, what.clone())?;
+        let unreadable = |reason: String| Error::unreadable(name, reason);
+        let mut zip = zip::ZipArchive::new(blob)
+            .map_err(|e| unreadable(format!("not a zip archive: {e}")))?;
+        let index = (0..zip.len())
+            .find(|&i| {
+                zip.name_for_index(i).is_some_and(|n| {
+                    n.is_ok_and(|n| n.ends_with(manifest::SUFFIX) && !n.contains(['/', '\\']))
+                })
+            })
+            .ok_or_else(|| unreadable("it holds no .manifest.json".into()))?;
+        let mut entry = zip
+            .by_index(index)
+            .map_err(|e| unreadable(format!("broken zip entry {index}: {e}")))?;
+        if entry.size() > manifest::MAX_BYTES {
+            return Err(unreadable(format!(
+                "its manifest declares {} bytes, more than any manifest",
+                entry.size()
+            )));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut entry, manifest::MAX_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(|e| unreadable(format!("cannot read its manifest: {e}")))?;
+        drop(entry);
+        let blob = zip.into_inner();
+        tracing::info!(
+            "read the manifest of artifact {name}: {} of its {} bytes, by ranged requests",
+            blob.fetched,
+            blob.size()
+        );
+        Ok(bytes)
+    }
+
     /// GitHub answers the zip endpoint with `302 Found` and a short-lived signed URL.
     async fn redirect_location(&self, path: &str, what: &str) -> Result<String> {
         let (client, gh) = self.rest()?;
@@ -423,16 +467,8 @@ impl ArtifactStore {
                 Ok(r) => r,
                 Err(e) => return upload::transport_retry(e),
             };
-            let status = response.status();
-            if !status.is_success() {
-                let headers = response.headers().clone();
-                let text = upload::answer_text(response).await.unwrap_or_default();
-                return match retry_for(status, &headers, &text) {
-                    Some(retry) => retry.into(),
-                    None => Attempt::Fail(Error::Remote(format!(
-                        "{what}: the storage URL answered HTTP {status}"
-                    ))),
-                };
+            if !response.status().is_success() {
+                return blob_failed(response, what).await;
             }
             let temp_dir = std::env::temp_dir();
             let mut out = match tempfile::tempfile() {
@@ -494,6 +530,19 @@ impl ArtifactStore {
             "{what}: GitHub answered HTTP {status}{}{hint}",
             short_message(body)
         )))
+    }
+}
+
+/// A failed answer from the signed storage URL: a retry when it says so, else a final error
+/// (that never shows the URL, which is signed).
+pub(super) async fn blob_failed<T>(response: reqwest::Response, what: &str) -> Attempt<T> {
+    let (status, headers) = (response.status(), response.headers().clone());
+    let text = upload::answer_text(response).await.unwrap_or_default();
+    match retry_for(status, &headers, &text) {
+        Some(retry) => retry.into(),
+        None => Attempt::Fail(Error::Remote(format!(
+            "{what}: the storage URL answered HTTP {status}"
+        ))),
     }
 }
 
@@ -570,6 +619,11 @@ impl Store for ArtifactStore {
                     format!("artifact {} holds no backup archive", backup.name),
                 )
             })
+    }
+
+    fn manifest_bytes(&self, backup: &StoredBackup) -> Result<Option<Vec<u8>>> {
+        self.read_manifest(&backup.id, &backup.name, backup.bytes)
+            .map(Some)
     }
 
     fn delete(&self, backup: &StoredBackup) -> Result<()> {

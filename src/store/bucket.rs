@@ -469,6 +469,32 @@ impl Store for BucketStore {
         Ok(target)
     }
 
+    /// The manifest is an object of its own: one GET, bounded like any manifest.
+    fn manifest_bytes(&self, backup: &StoredBackup) -> Result<Option<Vec<u8>>> {
+        let key = self.key(&format!("{}{}", backup.id, manifest::SUFFIX));
+        self.rt.block_on(async {
+            let got = self
+                .store
+                .get(&key)
+                .await
+                .map_err(|e| self.remote("read the manifest", e))?;
+            if got.meta.size > manifest::MAX_BYTES {
+                return Err(Error::unreadable(
+                    key.as_ref(),
+                    format!(
+                        "larger than {} bytes, which no manifest is",
+                        manifest::MAX_BYTES
+                    ),
+                ));
+            }
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(|e| self.remote("read the manifest", e))?;
+            Ok(Some(bytes.to_vec()))
+        })
+    }
+
     /// The archive first, then its manifest: a half-deleted backup is never listed.
     fn delete(&self, backup: &StoredBackup) -> Result<()> {
         self.rt.block_on(async {

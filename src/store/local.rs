@@ -366,6 +366,28 @@ impl Store for LocalStore {
             _ => Ok(()),
         }
     }
+
+    /// Bounded like [`crate::archive::Manifest::load`]: no manifest is larger.
+    fn manifest_bytes(&self, backup: &StoredBackup) -> Result<Option<Vec<u8>>> {
+        use std::io::Read;
+        let path = manifest::path_for(&self.dir.join(&backup.id));
+        let mut bytes = Vec::new();
+        fs::File::open(&path)
+            .and_then(|f| f.take(manifest::MAX_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|e| {
+                Error::unreadable(&path, format!("manifest missing or unreadable: {e}"))
+            })?;
+        if bytes.len() as u64 > manifest::MAX_BYTES {
+            return Err(Error::unreadable(
+                &path,
+                format!(
+                    "larger than {} bytes, which no manifest is",
+                    manifest::MAX_BYTES
+                ),
+            ));
+        }
+        Ok(Some(bytes))
+    }
 }
 
 /// Writes a small file and makes it durable before anything refers to it.

@@ -63,6 +63,13 @@ pub trait Store {
     /// Deletes one backup (with everything that belongs to it). Deleting one that is already
     /// gone succeeds: the goal holds.
     fn delete(&self, backup: &StoredBackup) -> Result<()>;
+
+    /// The sidecar of one backup (its manifest, or an encrypted backup's envelope), read without
+    /// fetching the backup itself: what the drift guard compares a new backup with. `Ok(None)`
+    /// when this store cannot read it on its own, without the archive (the default).
+    fn manifest_bytes(&self, _backup: &StoredBackup) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 /// The URL schemes of remote destinations (`--to`, `prune URL`).
@@ -137,6 +144,10 @@ impl Store for DryRun<'_> {
 
     fn delete(&self, _backup: &StoredBackup) -> Result<()> {
         Ok(())
+    }
+
+    fn manifest_bytes(&self, backup: &StoredBackup) -> Result<Option<Vec<u8>>> {
+        self.0.manifest_bytes(backup)
     }
 }
 

@@ -38,6 +38,7 @@ impl FakeRunner {
             .env("PATH", path)
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_OUTPUT", self.file("output"))
+            .env("GITHUB_ENV", self.file("env"))
             .env("GITHUB_PATH", self.file("path"))
             .env("GITHUB_STEP_SUMMARY", self.file("summary"))
             .env("RUNNER_OS", "Linux")
@@ -71,27 +72,47 @@ fn version_tag() -> String {
     format!("v{}", env!("CARGO_PKG_VERSION"))
 }
 
+const ASSET: &str = "dbbackup-x86_64-unknown-linux-musl.tar.gz";
+
+/// The release asset (the debug binary, tarred and gzipped) and its SHA256SUMS line, made once
+/// per test run: a dozen workflow tests publish a release, and gzipping the binary each time
+/// cost seconds per run.
+fn release_asset() -> &'static (PathBuf, String) {
+    static ASSET_AND_SUMS: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+    ASSET_AND_SUMS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fake-release");
+        let part = dir.join(format!("{ASSET}.{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let bin = support::bin_path();
+        let status = Command::new("tar")
+            .arg("-czf")
+            .arg(&part)
+            .arg("-C")
+            .arg(bin.parent().unwrap())
+            .arg("dbbackup")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let asset = dir.join(ASSET);
+        fs::rename(&part, &asset).unwrap();
+        let sums = Command::new("sha256sum")
+            .arg(ASSET)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (asset, String::from_utf8(sums.stdout).unwrap())
+    })
+}
+
 /// A release directory as GitHub would serve it: the asset and SHA256SUMS under the tag.
 fn fake_release(root: &Path, tamper: bool) -> String {
     let tag_dir = root.join(version_tag());
     fs::create_dir_all(&tag_dir).unwrap();
-    let bin = support::bin_path();
-    let asset = "dbbackup-x86_64-unknown-linux-musl.tar.gz";
-    let status = Command::new("tar")
-        .arg("-czf")
-        .arg(tag_dir.join(asset))
-        .arg("-C")
-        .arg(bin.parent().unwrap())
-        .arg("dbbackup")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let sums = Command::new("sha256sum")
-        .arg(asset)
-        .current_dir(&tag_dir)
-        .output()
-        .unwrap();
-    let mut sums = String::from_utf8(sums.stdout).unwrap();
+    let (asset, sums) = release_asset();
+    if fs::hard_link(asset, tag_dir.join(ASSET)).is_err() {
+        fs::copy(asset, tag_dir.join(ASSET)).unwrap();
+    }
+    let mut sums = sums.clone();
     if tamper {
         sums = format!("{}{}", "0".repeat(64), &sums[64..]);
     }
@@ -202,6 +223,41 @@ fn run_step_backs_up_and_reports_outputs_and_summary() {
     assert!(
         summary.contains("restore OK: 11 tables, 15607 rows"),
         "{summary}"
+    );
+
+    // `max-shrink` and `allow-shrink` reach the drift guard: a loss of 29% of a table passes
+    // the default 50% but fails 10%, unless allowed for the run.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF; DELETE FROM InvoiceLine WHERE InvoiceLineId > 1600",
+        )
+        .unwrap();
+    let again = |allow: &str| {
+        runner.run(
+            "run.sh",
+            &[
+                ("INPUT_DATABASE", db.to_str().unwrap()),
+                ("INPUT_RESTORE_TEST", "false"),
+                ("INPUT_UPLOAD", "false"),
+                ("INPUT_OUT", out_dir.to_str().unwrap()),
+                ("INPUT_MAX_SHRINK", "10"),
+                ("INPUT_ALLOW_SHRINK", allow),
+            ],
+        )
+    };
+    let refused = again("false");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("table InvoiceLine shrank from 2240 to 1600 rows"),
+        "{err}"
+    );
+    let allowed = again("true");
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
     );
 }
 
@@ -773,6 +829,18 @@ fn run_workflow(
     extra: serde_json::Value,
 ) -> serde_json::Value {
     machine.publish_release("dbbackup/dbbackup");
+    run_workflow_unreleased(machine, fake, workflow, job, extra)
+}
+
+/// [`run_workflow`] without a release: the action "builds" the binary under test from source
+/// (the fake `cargo`), which spares packing a release of the debug binary (seconds of gzip).
+fn run_workflow_unreleased(
+    machine: &FakeMachine,
+    fake: &FakeGitHub,
+    workflow: &str,
+    job: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
     let action = machine.install_action("work/_actions/dbbackup/dbbackup/v0");
     let env: serde_json::Map<String, serde_json::Value> = fake
         .env()
@@ -1475,4 +1543,342 @@ fn download_latest_never_restores_on_the_manifests_server() {
         log.contains("--not-on-source --restore-into postgres://"),
         "{log}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The `postgres-client` step (scripts/action/postgres-client.sh): a client of the major needed,
+// installed from the PostgreSQL apt repository only when none is found.
+
+/// The signing key's fingerprint of apt.postgresql.org (https://wiki.postgresql.org/wiki/Apt).
+const PGDG_FINGERPRINT: &str = "B97B0AFCAA1A47F044F244A07FCC7D46ACCC4CF8";
+
+/// Stand-ins for what the step runs to install a client: `curl` (writes a key), `gpg` (shows
+/// it with the fingerprint `fingerprint`), `apt-get` (`install postgresql-client-N` puts
+/// `pg_dump`, `psql`, `pg_restore` answering `N.1` in `<sysroot>/usr/lib/postgresql/N/bin`),
+/// `sudo` (runs the rest) and `id` (a runner's user, not root). Each notes its argv in
+/// `calls`. The sysroot has an Ubuntu 24.04 `/etc/os-release` unless `os` replaces it.
+/// Returns the environment the step gets: the fakes first on PATH, the sysroot, and the
+/// machine's own `/usr/lib/postgresql` out of dbbackup's sight (its PATH clients stay).
+fn apt_fakes(runner: &FakeRunner, fingerprint: &str, os: &str) -> Vec<(String, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let (bin, sysroot) = (runner.file("aptbin"), runner.file("sysroot"));
+    fs::create_dir_all(&bin).unwrap();
+    fs::create_dir_all(sysroot.join("etc")).unwrap();
+    fs::write(sysroot.join("etc/os-release"), os).unwrap();
+    let calls = runner.file("calls");
+    let tools = [
+        (
+            "curl",
+            "while [ $# -gt 0 ]; do [ \"$1\" = -o ] && out=$2; shift; done\n\
+             echo '-----BEGIN PGP PUBLIC KEY BLOCK-----' >\"$out\"\n"
+                .to_string(),
+        ),
+        (
+            "gpg",
+            format!(
+                "printf 'pub:-:4096:1:7FCC7D46ACCC4CF8:1:::-:::scSC::::::23::0:\\n\
+                 fpr:::::::::{fingerprint}:\\nuid:-::::1:::PostgreSQL Debian Repository::::::::::0:\\n'\n"
+            ),
+        ),
+        ("sudo", "exec \"$@\"\n".to_string()),
+        ("id", "echo 1001\n".to_string()),
+        (
+            "apt-get",
+            "for arg in \"$@\"; do\n  case \"$arg\" in postgresql-client-*)\n    \
+             n=${arg#postgresql-client-}; d=$DBBACKUP_SYSROOT/usr/lib/postgresql/$n/bin\n    \
+             mkdir -p \"$d\"\n    for t in pg_dump psql pg_restore; do\n      \
+             printf '#!/bin/sh\\necho \"%s (PostgreSQL) %s.1\"\\n' $t $n >\"$d/$t\"; chmod +x \"$d/$t\"\n    \
+             done ;;\n  esac\ndone\n"
+                .to_string(),
+        ),
+    ];
+    for (name, body) in tools {
+        let path = bin.join(name);
+        let script = format!(
+            "#!/usr/bin/env bash\necho \"{name} $*\" >>'{}'\n{body}",
+            calls.display()
+        );
+        fs::write(&path, script).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let dbbackup_dir = support::bin_path().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}:{}",
+        bin.display(),
+        dbbackup_dir.display(),
+        std::env::var("PATH").unwrap()
+    );
+    vec![
+        ("PATH".into(), path),
+        ("DBBACKUP_SYSROOT".into(), sysroot.display().to_string()),
+        (
+            "DBBACKUP_PG_SEARCH".into(),
+            sysroot
+                .join("usr/lib/postgresql/*/bin")
+                .display()
+                .to_string(),
+        ),
+    ]
+}
+
+const UBUNTU_NOBLE: &str = "NAME=\"Ubuntu\"\nVERSION_ID=\"24.04\"\nID=ubuntu\nID_LIKE=debian\n\
+                            VERSION_CODENAME=noble\nUBUNTU_CODENAME=noble\n";
+
+/// Runs the step with `inputs` and the fakes of `apt_fakes`.
+fn postgres_client_step(
+    runner: &FakeRunner,
+    fakes: &[(String, String)],
+    inputs: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let mut env: Vec<(&str, &str)> = fakes
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    env.extend_from_slice(inputs);
+    let out = runner.run("postgres-client.sh", &env);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+#[test]
+fn postgres_client_step_installs_a_client_only_when_none_fits() {
+    let runner = FakeRunner::new();
+    let fakes = apt_fakes(&runner, PGDG_FINGERPRINT, UBUNTU_NOBLE);
+    let step = |inputs: &[(&str, &str)]| postgres_client_step(&runner, &fakes, inputs);
+    let sqlite = support::data_copy("chinook.sqlite", runner.dir.path());
+
+    // Nothing to do: `none`; `auto` for a database that is not PostgreSQL; a major whose
+    // client is on PATH (this machine's 15).
+    for inputs in [
+        vec![("INPUT_POSTGRES_CLIENT", "none")],
+        vec![("INPUT_DATABASE", sqlite.to_str().unwrap())],
+        vec![("INPUT_POSTGRES_CLIENT", "15")],
+    ] {
+        let (code, log) = step(&inputs);
+        assert_eq!(code, Some(0), "{inputs:?}: {log}");
+        assert!(!log.contains("::error"), "{log}");
+    }
+    let (_, log) = step(&[("INPUT_POSTGRES_CLIENT", "15")]);
+    assert!(
+        log.contains("fits PostgreSQL 15") && log.contains("nothing to install"),
+        "{log}"
+    );
+    // `auto` asks the server over the connection.
+    if support::pg::server_up() {
+        let url = format!(
+            "postgres://postgres@{}:{}/postgres",
+            support::pg::HOST,
+            support::pg::PORT
+        );
+        let (code, log) = step(&[("INPUT_DATABASE", &url)]);
+        assert_eq!(code, Some(0), "{log}");
+        assert!(log.contains("(the server runs 15."), "{log}");
+    }
+    assert_eq!(runner.read("calls"), "", "nothing installed");
+
+    // A bad value: one line, exit 2.
+    for bad in ["12", "seventeen", "17.2", "1 8"] {
+        let (code, log) = step(&[("INPUT_POSTGRES_CLIENT", bad)]);
+        assert_eq!(code, Some(2), "{bad}: {log}");
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(
+            log.starts_with(
+                "::error title=dbbackup postgres-client::postgres-client must be auto, none or"
+            ),
+            "{log}"
+        );
+    }
+
+    // None fits: the repository with its key checked, the client of that major, and
+    // DBBACKUP_PG_BIN for the next steps.
+    let sysroot = runner.file("sysroot");
+    let (code, log) = step(&[("INPUT_POSTGRES_CLIENT", "18")]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.starts_with("::group::") && log.trim_end().ends_with("::endgroup::"),
+        "{log}"
+    );
+    let calls = runner.read("calls");
+    let calls: Vec<&str> = calls.lines().collect();
+    assert!(
+        calls.iter().any(|c| c.starts_with("curl ")
+            && c.ends_with(" https://www.postgresql.org/media/keys/ACCC4CF8.asc")),
+        "{calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("gpg ") && c.contains("--show-keys")),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&"sudo apt-get update -q"), "{calls:?}");
+    let install = "apt-get install -y -q --no-install-recommends postgresql-client-18";
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("sudo env DEBIAN_FRONTEND=noninteractive")
+                && c.ends_with(install)),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&install), "{calls:?}");
+    let key = sysroot.join("usr/share/postgresql-common/pgdg/apt.postgresql.org.asc");
+    assert!(key.is_file());
+    assert_eq!(
+        fs::read_to_string(sysroot.join("etc/apt/sources.list.d/pgdg.list")).unwrap(),
+        format!(
+            "deb [signed-by={}] https://apt.postgresql.org/pub/repos/apt noble-pgdg main\n",
+            key.display()
+        )
+    );
+    assert_eq!(
+        runner.read("env"),
+        format!(
+            "DBBACKUP_PG_BIN={}\n",
+            sysroot.join("usr/lib/postgresql/18/bin").display()
+        )
+    );
+    assert!(log.contains("installed pg_dump (PostgreSQL) 18.1"), "{log}");
+    // Once installed, found where the package puts it: no second install.
+    let (code, log) = step(&[("INPUT_POSTGRES_CLIENT", "17")]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("18.1 at ") && log.contains("nothing to install"),
+        "{log}"
+    );
+    assert_eq!(
+        runner.read("calls").lines().count(),
+        calls.len(),
+        "no apt call"
+    );
+}
+
+#[test]
+fn postgres_client_step_refuses_a_wrong_key_and_other_systems() {
+    // A key that is not the repository's: nothing trusted, nothing installed.
+    let runner = FakeRunner::new();
+    let fakes = apt_fakes(
+        &runner,
+        "0000000000000000000000000000000000000000",
+        UBUNTU_NOBLE,
+    );
+    let (code, log) = postgres_client_step(&runner, &fakes, &[("INPUT_POSTGRES_CLIENT", "18")]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.lines().any(|l| l.starts_with("::error ") && l.contains("fingerprint 0000000000000000000000000000000000000000, not B97B0AFCAA1A47F044F244A07FCC7D46ACCC4CF8: refusing to trust it")),
+        "{log}"
+    );
+    let calls = runner.read("calls");
+    assert!(!calls.contains("apt-get"), "{calls}");
+    assert!(
+        !runner
+            .file("sysroot/etc/apt/sources.list.d/pgdg.list")
+            .exists()
+    );
+    assert!(
+        !runner
+            .file("sysroot/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc")
+            .exists()
+    );
+    assert_eq!(runner.read("env"), "");
+
+    // Not Debian or Ubuntu: exit 7 with dbbackup's message, which names what to install.
+    let runner = FakeRunner::new();
+    let fakes = apt_fakes(&runner, PGDG_FINGERPRINT, "ID=fedora\nVERSION_ID=41\n");
+    let (code, log) = postgres_client_step(&runner, &fakes, &[("INPUT_POSTGRES_CLIENT", "18")]);
+    assert_eq!(code, Some(7), "{log}");
+    let error = log
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        error.contains("Debian and Ubuntu runners only")
+            && error.contains("needs pg_dump 18 or newer"),
+        "{error}"
+    );
+    assert!(error.contains("Install it: "), "{error}");
+    assert!(
+        !error.contains("dbbackup failed::"),
+        "one annotation: {error}"
+    );
+    assert_eq!(runner.read("calls"), "");
+}
+
+/// `examples/upgrade-check.yml`, one leg of its matrix (the machine's PostgreSQL 15 standing in
+/// for the leg's service container): the client step asks that server for its major through
+/// `restore-into` and finds the client already there; the leg names its own report.
+#[test]
+fn upgrade_check_example_asks_each_legs_server_for_its_client() {
+    if !support::pg::server_up() {
+        return;
+    }
+    let fake = FakeGitHub::start();
+    let machine = FakeMachine::new();
+    let result = run_workflow_unreleased(
+        &machine,
+        &fake,
+        "examples/upgrade-check.yml",
+        "restore-on-newer",
+        serde_json::json!({"github": pull_request(false), "matrix": {"postgres": "15"}}),
+    );
+    let log = result["log"].as_str().unwrap();
+    assert_eq!(
+        step(&result, "PostgreSQL client")["outcome"],
+        "success",
+        "{log}"
+    );
+    assert!(
+        log.contains("fits PostgreSQL 15 (the server runs 15.")
+            && log.contains("nothing to install"),
+        "{log}"
+    );
+    let run = step(&result, "Run dbbackup");
+    assert_ne!(run["outcome"], "skipped", "{log}");
+    assert_eq!(
+        run["env"]["INPUT_JUNIT_PATH"],
+        "upgrade-check-postgres-15.xml"
+    );
+    assert_eq!(
+        run["env"]["INPUT_RESTORE_INTO"],
+        "postgres://postgres@localhost:5432"
+    );
+    let text = fs::read_to_string(repo().join("examples/upgrade-check.yml")).unwrap();
+    assert!(
+        text.contains("postgres: [\"16\", \"17\", \"18\"]"),
+        "the majors of the matrix"
+    );
+    assert!(text.contains("image: postgres:${{ matrix.postgres }}"));
+}
+
+/// The client step in the whole action: `none` skips it; when it fails, dbbackup runs all the
+/// same (a backup that needs no such client is still made, and one that does fails with
+/// dbbackup's own exit 7 and alerts), and the job is red.
+#[test]
+fn action_runs_dbbackup_after_a_failed_client_step() {
+    let machine = FakeMachine::new();
+    copy_action(repo(), &machine.workspace());
+    let mut inputs = sqlite_inputs(&machine);
+    inputs["postgres-client"] = "none".into();
+    let result = machine.run_action(&machine.workspace(), inputs.clone());
+    assert_eq!(result["job_status"], "success", "{}", result["log"]);
+    assert_eq!(step(&result, "PostgreSQL client")["outcome"], "skipped");
+
+    inputs["postgres-client"] = "12".into();
+    let result = machine.run_action(&machine.workspace(), inputs);
+    let log = result["log"].as_str().unwrap();
+    assert_eq!(
+        step(&result, "PostgreSQL client")["outcome"],
+        "failure",
+        "{log}"
+    );
+    assert!(
+        log.contains("postgres-client must be auto, none or"),
+        "{log}"
+    );
+    assert_eq!(step(&result, "Run dbbackup")["outcome"], "success", "{log}");
+    assert_eq!(result["outputs"]["passed"], "true", "{log}");
+    assert_eq!(result["job_status"], "failure");
 }

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::support::fake_github::{FakeGitHub, Fault, Route};
 use crate::support::{data_copy, dbbackup};
 
 fn under_runner(dir: &Path, mut cmd: Command) -> (Output, String) {
@@ -90,4 +91,42 @@ fn a_refused_upload_still_writes_the_summary_with_the_error() {
     let first_line = stderr.lines().find(|l| l.starts_with("error: ")).unwrap();
     let cause = first_line.rsplit(": ").next().unwrap();
     assert!(summary.contains(cause), "{summary}\n{stderr}");
+}
+
+/// An upload that fails after the backup was made and restore-tested: the summary shows the
+/// backup and its passed restore test, then the failed upload with its error; nothing was
+/// pruned.
+#[test]
+fn a_failed_upload_keeps_the_backup_and_its_restore_test_in_the_summary() {
+    let fake = FakeGitHub::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // An earlier backup, which --keep 1 would rotate away after a good upload.
+    let (first, _) = under_runner(tmp.path(), backup(tmp.path(), &[]));
+    assert!(first.status.success());
+    std::fs::remove_file(tmp.path().join("summary")).unwrap();
+    fake.fail_next(Route::Finalize, Fault::Status(500), 10_000);
+    let mut cmd = backup(tmp.path(), &["--restore-test", "--upload", "--keep", "1"]);
+    cmd.envs(fake.env())
+        .env("DBBACKUP_RETRY_BUDGET_SECS", "1")
+        .env("DBBACKUP_RETRY_BASE_MS", "20");
+    let (out, summary) = under_runner(tmp.path(), cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    let backup = summary.find("### dbbackup: `chinook-").expect(&summary);
+    let test = summary.find("### dbbackup restore test").expect(&summary);
+    let failure = summary.find("### dbbackup: backup of `").expect(&summary);
+    assert!(backup < test && test < failure, "{summary}");
+    assert!(summary[test..failure].contains("passed"), "{summary}");
+    let error = &summary[failure..];
+    assert!(
+        error.contains("FinalizeArtifact") && error.contains("nothing was pruned"),
+        "{summary}"
+    );
+    let local = std::fs::read_dir(tmp.path().join("b"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".sqlite.gz"))
+        .count();
+    assert_eq!(local, 2, "nothing was pruned: {summary}");
+    assert_eq!(fake.artifacts().len(), 0, "{summary}");
 }

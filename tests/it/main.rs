@@ -14,6 +14,7 @@ mod chaos_crash;
 mod chaos_crash_mysql;
 mod chaos_disk;
 mod check;
+mod drift;
 mod encryption;
 mod exit_codes;
 mod fuzz_hostile_input;

@@ -185,6 +185,23 @@ fn backup_to_s3_keeps_the_newest_and_nothing_else_is_touched() {
         2
     );
     assert_eq!(after.len(), keys.len() - 2);
+
+    // A new runner (an empty --out) compares with the newest backup in the bucket: its
+    // manifest is an object of its own.
+    let fresh = backup(
+        &moto,
+        &db,
+        &tmp.path().join("fresh"),
+        &["--to", "s3://backups/db", "--json"],
+    );
+    assert!(fresh.status.success(), "{fresh:?}");
+    let drift = &serde_json::from_slice::<serde_json::Value>(&fresh.stdout).unwrap()["drift"];
+    assert_eq!(drift["checked"], true, "{drift}");
+    let with = drift["compared_with"].as_str().unwrap();
+    assert!(
+        with.starts_with("chinook-") && with.ends_with(" in s3://backups/db"),
+        "{with}"
+    );
 }
 
 /// A destination that cannot be used fails before a backup is made: exit 8, a clear message,
@@ -317,15 +334,16 @@ fn aws_secrets_are_masked_first_in_github_actions() {
     assert!(!String::from_utf8_lossy(&output.stdout).contains(SECRET));
 }
 
-/// S3 lists 1,000 keys a page: 1,100 backups of one name are listed whole and in order, and
-/// pruning reaches past the first page without touching other names.
+/// S3 lists 1,000 keys a page: 550 backups of one name (1,100 keys with their manifests, which
+/// share the prefix) are listed whole and in order, and pruning reaches past the first page
+/// without touching other names.
 #[test]
 fn the_s3_store_lists_and_prunes_across_pages() {
     use dbbackup::retention::Retention;
     use dbbackup::store::{self, Store};
     let Some(moto) = Moto::start() else { return };
     moto.bucket("backups");
-    let names = (0..1100)
+    let names = (0..550)
         .map(|i| format!("app-20261125-{:06}.sqlite.gz", 100000 + i))
         .chain((0..5).map(|i| format!("app-staging-20261125-{:06}.sqlite.gz", 100000 + i)));
     let paths: Vec<String> = names
@@ -339,14 +357,14 @@ fn the_s3_store_lists_and_prunes_across_pages() {
     moto.put_empty(&paths);
     let s3 = moto.store("s3://backups/db");
     let listed = s3.list("app").unwrap();
-    assert_eq!(listed.len(), 1100);
+    assert_eq!(listed.len(), 550);
     assert_eq!(
-        listed[0].name, "app-20261125-101099.sqlite.gz",
+        listed[0].name, "app-20261125-100549.sqlite.gz",
         "newest first"
     );
-    assert_eq!(listed[1099].name, "app-20261125-100000.sqlite.gz");
+    assert_eq!(listed[549].name, "app-20261125-100000.sqlite.gz");
     let pruned = store::prune(&s3, "app", &Retention::last(3).unwrap(), None).unwrap();
-    assert_eq!(pruned.deleted.len(), 1097);
+    assert_eq!(pruned.deleted.len(), 547);
     assert_eq!(s3.list("app").unwrap().len(), 3);
     assert_eq!(s3.list("app-staging").unwrap().len(), 5);
 }

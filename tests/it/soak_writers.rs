@@ -20,7 +20,15 @@ use crate::support::pg::{HOST, PORT, TestDb, pgbench, psql, server_up};
 
 const ACCOUNTS: i64 = 100;
 const TOTAL: i64 = ACCOUNTS * 1000;
-const BACKUPS: usize = 20;
+/// Back-to-back backups per soak test: `DBBACKUP_SOAK_BACKUPS`, 5 in the suite (enough to
+/// overlap the writer many times, as it commits hundreds of times a second) and 20 in
+/// `bench/soak.sh`, which reports the throughput figures.
+fn backups() -> usize {
+    std::env::var("DBBACKUP_SOAK_BACKUPS").map_or(5, |v| {
+        v.parse()
+            .expect("DBBACKUP_SOAK_BACKUPS is a number of backups")
+    })
+}
 
 fn create_bank(path: &Path, journal_mode: &str) {
     let conn = Connection::open(path).unwrap();
@@ -178,7 +186,7 @@ fn backups_hold_the_invariant_under_writes(journal_mode: &str) {
     let mut seen_commits = Vec::new();
     let mut durations = Vec::new();
     let busy = commit_rate(&db, || {
-        for _ in 0..BACKUPS {
+        for _ in 0..backups() {
             let before = commits(&db);
             let archive = timed_backup(
                 db.to_str().unwrap(),
@@ -197,13 +205,14 @@ fn backups_hold_the_invariant_under_writes(journal_mode: &str) {
     });
     writer.finish();
     assert!(
-        seen_commits.windows(2).filter(|w| w[1] > w[0]).count() >= BACKUPS / 2,
+        seen_commits.windows(2).filter(|w| w[1] > w[0]).count() >= backups() / 2,
         "{journal_mode}: the writer stalled while backups ran ({seen_commits:?})"
     );
     assert!(busy > 0.0, "{journal_mode}: no commit while backups ran");
     eprintln!(
-        "soak sqlite {journal_mode}: {BACKUPS} backups, {}; writer {idle:.0} commits/s alone, \
+        "soak sqlite {journal_mode}: {} backups, {}; writer {idle:.0} commits/s alone, \
          {busy:.0} commits/s while backups ran ({:.0}%)",
+        backups(),
         slowest_and_median(&mut durations),
         100.0 * busy / idle
     );
@@ -284,7 +293,7 @@ fn postgres_backups_are_consistent_while_pgbench_writes() {
     let kept = tempfile::tempdir().unwrap();
     let mut durations = Vec::new();
     let busy = pgbench_rate(&db.name, || {
-        for _ in 0..BACKUPS {
+        for _ in 0..backups() {
             let archive = timed_backup(
                 &db.url(),
                 out.path(),
@@ -304,7 +313,7 @@ fn postgres_backups_are_consistent_while_pgbench_writes() {
     bench.wait().unwrap();
     assert!(busy > 0.0, "pgbench committed nothing while backups ran");
 
-    for n in 1..=BACKUPS {
+    for n in 1..=backups() {
         let sums = restored_pgbench_sums(&kept.path().join(format!("{n}.sql.gz")));
         assert!(
             sums.iter().all(|s| s == &sums[0]),
@@ -318,8 +327,9 @@ fn postgres_backups_are_consistent_while_pgbench_writes() {
         .assert()
         .success();
     eprintln!(
-        "soak postgres pgbench: {BACKUPS} backups, {}; pgbench {idle:.0} tps alone, {busy:.0} \
+        "soak postgres pgbench: {} backups, {}; pgbench {idle:.0} tps alone, {busy:.0} \
          tps while backups ran ({:.0}%)",
+        backups(),
         slowest_and_median(&mut durations),
         100.0 * busy / idle
     );

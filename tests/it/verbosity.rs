@@ -2,14 +2,19 @@
 //! step output; `-v` adds the steps' details.
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 use crate::support::{data_copy, dbbackup};
 
 /// A restore-tested backup of the sample database, under a fake GitHub runner, with `flags`.
 fn backup(dir: &Path, flags: &[&str]) -> Output {
+    command(dir, flags).output().unwrap()
+}
+
+fn command(dir: &Path, flags: &[&str]) -> Command {
     let db = data_copy("chinook.sqlite", dir);
-    dbbackup()
+    let mut command = dbbackup();
+    command
         .arg("backup")
         .arg(&db)
         .args(["--restore-test", "--json", "--junit"])
@@ -19,9 +24,8 @@ fn backup(dir: &Path, flags: &[&str]) -> Output {
         .args(flags)
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_OUTPUT", dir.join("output"))
-        .env("GITHUB_STEP_SUMMARY", dir.join("summary"))
-        .output()
-        .unwrap()
+        .env("GITHUB_STEP_SUMMARY", dir.join("summary"));
+    command
 }
 
 #[test]
@@ -85,12 +89,17 @@ fn quiet_and_verbose_together_are_refused() {
 }
 
 /// Not on a terminal (a pipe, a CI log): plain lines, no bar, so no carriage returns or escape
-/// sequences (indicatif's own terminal check would keep a bar out as well); sizes in the one
-/// unit system the bar uses (binary, labelled KiB/MiB).
+/// sequences; sizes in the one unit system the bar uses (binary, labelled KiB/MiB). Progress
+/// comes as plain lines with a percentage, for the dump (compressed as it is written) and the
+/// restore, ending at 100%: at most one every 10 s, so the test knob
+/// DBBACKUP_PROGRESS_INTERVAL_MS=0 (one line per new percent) makes a fast backup show them.
 #[test]
 fn a_pipe_gets_plain_lines_in_binary_units() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = backup(tmp.path(), &[]);
+    let out = command(tmp.path(), &[])
+        .env("DBBACKUP_PROGRESS_INTERVAL_MS", "0")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -105,4 +114,64 @@ fn a_pipe_gets_plain_lines_in_binary_units() {
         compressed.contains(" KiB, ") || compressed.contains(" MiB, "),
         "{compressed}"
     );
+    for step in ["dumping and compressing: ", "restoring: "] {
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with(step)).collect();
+        assert!(lines.len() > 2, "{step}: {stderr}");
+        // The SQLite file's size is exact: no `~`; binary units, labelled.
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("% (") && l.contains(" KiB of 984 KiB")),
+            "{lines:#?}"
+        );
+        let last = lines.last().unwrap();
+        assert!(
+            last.starts_with(&format!("{step}100%, 984 KiB in ")),
+            "{last}"
+        );
+        assert!(!stderr.contains("101%"), "{stderr}");
+    }
+    // The default interval keeps a fast backup's log as it was: no progress lines.
+    let tmp = tempfile::tempdir().unwrap();
+    let quiet = backup(tmp.path(), &[]);
+    let text = String::from_utf8_lossy(&quiet.stderr);
+    assert!(!text.contains("dumping and compressing:"), "{text}");
+}
+
+/// On a terminal (a pseudo-terminal made by `script`): a bar with a percentage, the bytes in
+/// binary units and an ETA, for the dump and the restore test, each ending at 100%.
+#[test]
+fn a_terminal_gets_a_bar_with_percent_and_eta() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = data_copy("chinook.sqlite", tmp.path());
+    let line = format!(
+        "{} backup {} --restore-test --out {}",
+        env!("CARGO_BIN_EXE_dbbackup"),
+        db.display(),
+        tmp.path().join("b").display()
+    );
+    // `script -qec CMD /dev/null` runs CMD on a new pseudo-terminal and copies what it shows.
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("CI")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script (util-linux)");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    for step in ["dumping and compressing [", "restoring ["] {
+        let frames: Vec<&str> = shown
+            .split(['\r', '\n'])
+            .filter_map(|f| f.find(step).map(|at| &f[at..]))
+            .collect();
+        assert!(
+            frames
+                .iter()
+                .any(|f| f.contains(" KiB/984.00 KiB (") && f.contains("ETA ")),
+            "{frames:#?}"
+        );
+        let last = frames.last().unwrap();
+        assert!(last.contains("] 100% 984.00 KiB/984.00 KiB"), "{last}");
+    }
+    assert!(shown.contains("restore OK"), "{shown}");
 }

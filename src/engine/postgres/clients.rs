@@ -92,6 +92,14 @@ pub fn for_dump(pg_dump: &Tool, server: &str, server_num: u32) -> Result<Client>
     })
 }
 
+/// The `tool` of at least major `n` (`15` for PostgreSQL 15), asked for by name: the Action's
+/// `postgres-client: N`, which must not connect anywhere to know what to install.
+pub fn for_major(tool: &Tool, n: u32) -> Result<Client> {
+    let need = n * 10000;
+    choose(tool, need)
+        .ok_or_else(|| none_fits(tool, need, &format!("PostgreSQL {n} was asked for")))
+}
+
 /// The `psql` or `pg_restore` for a backup made by `dump_tool` (the manifest's `pg_dump`
 /// version; older manifests may lack it, and then the newest client is taken).
 pub fn for_restore(tool: &Tool, dump_tool: Option<&str>) -> Result<Client> {

@@ -36,7 +36,7 @@ use super::scratch;
 use super::tool::{Finished, Running};
 use super::{
     Dumped, Engine, IntegrityCheck, RestoreTarget, Restorer, Scratch, SnapshotCheck, Source,
-    SourceOptions,
+    SourceOptions, Total,
 };
 use crate::archive::Format;
 use crate::archive::manifest::{EngineInfo, Snapshot};
@@ -52,6 +52,30 @@ pub use conn::is_postgres_url;
 
 /// The maintenance database we connect to when creating and dropping scratch databases.
 const MAINTENANCE_DB: &str = "postgres";
+
+/// The server's `server_version` (text) and `server_version_num`.
+const VERSION_SQL: &str =
+    "SELECT current_setting('server_version'), current_setting('server_version_num')::int";
+
+/// The version of the server SOURCE names, asked over a connection of its own: what the
+/// Action's `postgres-client: auto` needs before dumping, to install a client that can dump it.
+pub fn server_version(source: &str, timeout: Option<Duration>) -> Result<(String, u32)> {
+    let conn = ConnInfo::parse(source)?;
+    let mut client = conn.connect(timeout)?;
+    let row = client
+        .query_one(VERSION_SQL, &[])
+        .map_err(|e| conn.error(db_message(&e)))?;
+    let (version, num): (String, i32) = (row.get(0), row.get(1));
+    Ok((version, num as u32))
+}
+
+/// The `pg_dump` dbbackup runs for a server of major `major` (`17`): the newest found of at
+/// least that major (see [`clients`]), as its path and what its `--version` printed; or the
+/// error (exit 7) naming the clients found and the command that installs the right one.
+pub fn pg_dump_for_major(major: u32) -> Result<(PathBuf, String)> {
+    let client = clients::for_major(&PG_DUMP, major)?;
+    Ok((client.path, client.version))
+}
 
 /// The registry's entry for PostgreSQL.
 pub struct PostgresEngine;
@@ -415,15 +439,13 @@ impl Source for Postgres {
         _check: SnapshotCheck,
         out: &mut dyn Write,
         work_dir: &Path,
+        expect: &dyn Fn(Total),
     ) -> Result<Dumped> {
         refuse_native(format)?;
         let deadline = self.deadline();
         let mut client = self.connect_source()?;
         let row = client
-            .query_one(
-                "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
-                &[],
-            )
+            .query_one(VERSION_SQL, &[])
             .map_err(|e| self.source_error(e))?;
         let (server_version, server_num): (String, i32) = (row.get(0), row.get(1));
         if server_num < 110000 {
@@ -433,6 +455,12 @@ impl Source for Postgres {
             )));
         }
         let pg_dump = clients::for_dump(&PG_DUMP, &server_version, server_num as u32)?;
+        // The database's size on disk, an estimate of the dump's: indexes and free space make
+        // it larger, text forms of binary values smaller. Only the progress bar uses it.
+        match client.query_one("SELECT pg_database_size(current_database())", &[]) {
+            Ok(row) => expect(Total::about(row.get::<_, i64>(0).max(0) as u64)),
+            Err(e) => tracing::debug!("no size estimate for the progress bar: {e}"),
+        }
         info!(
             "dumping PostgreSQL {server_version} with {}",
             pg_dump.shown()
@@ -463,13 +491,7 @@ impl PostgresRestorer {
         let target = self.conn.with_dbname(&db.name);
         let mut client = target.connect(None)?;
         let fail = |e: postgres::Error| restore_error(&db.name, db_message(&e));
-        let row = client
-            .query_one(
-                "SELECT current_setting('server_version'), \
-                 current_setting('server_version_num')::int",
-                &[],
-            )
-            .map_err(fail)?;
+        let row = client.query_one(VERSION_SQL, &[]).map_err(fail)?;
         let (target_version, target_num): (String, i32) = (row.get(0), row.get(1));
         if !self.not_in_source.is_empty() {
             client

@@ -22,7 +22,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{
     Dumped, Engine, IntegrityCheck, RestoreTarget, Restorer, Scratch, SnapshotCheck, Source,
-    SourceOptions,
+    SourceOptions, Total,
 };
 use crate::archive::Format;
 use crate::archive::manifest::{EngineInfo, Snapshot};
@@ -295,10 +295,19 @@ impl Source for Sqlite {
         check: SnapshotCheck,
         out: &mut dyn Write,
         work_dir: &Path,
+        expect: &dyn Fn(Total),
     ) -> Result<Dumped> {
         super::extension(&ENGINE, format)?;
         let snap_path = work_dir.join("snapshot.sqlite");
         self.snapshot_to(&snap_path)?;
+        // The native dump is the snapshot file itself; SQL text is usually larger than the
+        // pages it comes from (or smaller, with free pages), so their size is an estimate.
+        if let Ok(meta) = std::fs::metadata(&snap_path) {
+            expect(match format {
+                Format::Native => Total::exactly(meta.len()),
+                _ => Total::about(meta.len()),
+            });
+        }
         let object = format!("snapshot of {}", self.display());
         let snapshot = std::thread::scope(|scope| {
             let verifier = scope.spawn(|| verify_snapshot(&snap_path, check, &object));

@@ -1,6 +1,6 @@
 //! A real local Azure Blob Storage server for the object-storage tests: Azurite, Microsoft's own
-//! emulator (npm `azurite`, in tests/node's package.json, installed by `scripts/ci/prepare.sh`'s
-//! `npm ci`), started on a free port as a child of the test, in memory, and killed when the
+//! emulator (npm `azurite`, pinned by tests/azurite/package-lock.json and installed once per
+//! machine by `scripts/ci/prepare.sh` beside the PostgreSQL servers), started on a free port as a child of the test, in memory, and killed when the
 //! handle drops.
 //!
 //! Without it the tests skip with a notice; under `CI=true` they fail instead.
@@ -17,7 +17,6 @@ use dbbackup::store::bucket::{BucketStore, default_retry};
 use object_store::azure::MicrosoftAzureBuilder;
 use sha2::{Digest, Sha256};
 
-use super::repo;
 use super::s3::free_port;
 
 /// Azurite's well-known development account and key (public: every Azurite has them; from
@@ -42,14 +41,19 @@ impl Drop for Azurite {
 impl Azurite {
     /// A fresh server, or `None` (with a notice) when Azurite is not installed outside CI.
     pub fn start() -> Option<Azurite> {
-        let bin = repo().join("tests/node/node_modules/.bin/azurite-blob");
+        // Where scripts/ci/prepare.sh installs it: beside the PostgreSQL servers of
+        // pg_clusters.rs (`.../dbbackup-test/azurite`). Keep in step with the script.
+        let bin = super::pg_clusters::cache()
+            .parent()
+            .unwrap()
+            .join("azurite/node_modules/.bin/azurite-blob");
         let fail = |why: String| {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
                 "{why} and CI=true: the Azure tests must run (install it with \
-                 `(cd tests/node && npm ci)`, as scripts/ci/prepare.sh does)"
+                 scripts/ci/prepare.sh)"
             );
-            eprintln!("skipping: {why} ((cd tests/node && npm ci))");
+            eprintln!("skipping: {why} (install it with scripts/ci/prepare.sh)");
             None
         };
         if !bin.exists() {

@@ -131,6 +131,10 @@ struct State {
     runtime_token: String,
     /// The artifact service answers with lowerCamelCase JSON names, as Gitea and Forgejo do.
     camel_case_answers: bool,
+    /// Blob storage answers every download whole, as a server that ignores `Range` does.
+    ignore_range: bool,
+    /// Bytes of artifact zips served by the download URL, ranges included.
+    served: u64,
 }
 
 pub struct FakeGitHub {
@@ -247,6 +251,18 @@ impl FakeGitHub {
             a.head_repository_id = FORK_REPO_ID;
         }
         id
+    }
+
+    /// Blob storage answers `Range` requests with the whole blob (`200`), as a server that
+    /// does not support ranges does.
+    pub fn set_ignore_range(&self, ignore: bool) {
+        self.state.lock().unwrap().ignore_range = ignore;
+    }
+
+    /// Bytes of artifact zips the download URL has served so far (a ranged read counts only
+    /// its parts).
+    pub fn bytes_served(&self) -> u64 {
+        self.state.lock().unwrap().served
     }
 
     pub fn artifacts(&self) -> Vec<FakeArtifact> {
@@ -859,7 +875,12 @@ fn delete(state: &mut State, req: &Recorded) -> Answer {
 
 /// The signed storage URL: it is the credential, and a request that also carries the GitHub
 /// token is refused, which proves clients do not forward it across the redirect.
-fn download(state: &State, req: &Recorded) -> Answer {
+///
+/// `Range: bytes=start-end` and `bytes=start-` are honoured as Azure Blob Storage honours them
+/// (FAKE_SERVER.md): `206` with `Content-Range: bytes start-end/total`, the end clamped to the
+/// blob's; a start past the end is `416`. A suffix range (`bytes=-N`), which Azure does not
+/// document, is answered whole, like any range the fake does not read.
+fn download(state: &mut State, req: &Recorded) -> Answer {
     if req.headers.contains_key("authorization") {
         return empty(400);
     }
@@ -870,11 +891,52 @@ fn download(state: &State, req: &Recorded) -> Answer {
         .parse()
         .ok();
     let sig_ok = req.query.get("sig").map(String::as_str) == Some(&percent_decode(SIG)[..]);
-    match state.artifacts.iter().find(|a| Some(a.id) == id) {
-        Some(a) if sig_ok => Response::from_data(a.zip.clone())
-            .with_status_code(200)
-            .with_header(header("Content-Type", "application/zip")),
-        _ => empty(403),
+    let Some(zip) = state
+        .artifacts
+        .iter()
+        .find(|a| Some(a.id) == id)
+        .filter(|_| sig_ok)
+        .map(|a| a.zip.clone())
+    else {
+        return empty(403);
+    };
+    let total = zip.len() as u64;
+    let range = req
+        .headers
+        .get("range")
+        .filter(|_| !state.ignore_range)
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| {
+            let start = a.parse::<u64>().ok()?;
+            let end = match b {
+                "" => u64::MAX,
+                b => b.parse::<u64>().ok()?,
+            };
+            (start <= end).then_some((start, end))
+        });
+    match range {
+        Some((start, _)) if start >= total => {
+            empty(416).with_header(header("Content-Range", &format!("bytes */{total}")))
+        }
+        Some((start, end)) => {
+            let end = end.min(total - 1);
+            let part = zip[start as usize..=end as usize].to_vec();
+            state.served += part.len() as u64;
+            Response::from_data(part)
+                .with_status_code(206)
+                .with_header(header("Content-Type", "application/zip"))
+                .with_header(header(
+                    "Content-Range",
+                    &format!("bytes {start}-{end}/{total}"),
+                ))
+        }
+        None => {
+            state.served += total;
+            Response::from_data(zip)
+                .with_status_code(200)
+                .with_header(header("Content-Type", "application/zip"))
+        }
     }
 }
 

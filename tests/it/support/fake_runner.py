@@ -430,6 +430,9 @@ class Runner:
             "github": dict(self.cfg.get("github", {}), workspace=self.workspace, action_repository="", action_ref=""),
             "secrets": self.cfg.get("secrets", {}),
             "vars": self.cfg.get("vars", {}),
+            # One combination of the job's matrix, chosen by the test; `services:` are not
+            # started (the machine's own servers stand in for them).
+            "matrix": self.cfg.get("matrix", {}),
             "env": {},
             "runner": {"os": "Linux", "arch": "X64", "temp": self.temp, "tool_cache": self.tool_cache},
             "steps": {},
