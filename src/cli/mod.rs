@@ -53,7 +53,8 @@ impl Cli {
 enum Command {
     /// Back up a database: snapshot, verify, compress, write atomically, rotate.
     #[command(visible_alias = "run")]
-    Backup(backup::Args),
+    // Boxed: its many options make it far larger than the other commands' arguments.
+    Backup(Box<backup::Args>),
     /// Restore-test backups into a throwaway copy; optionally write a JUnit report.
     RestoreTest(restore_test::Args),
     /// Restore a backup to a database file, after it passes the restore test.
@@ -82,7 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             let source = dbbackup::engine::redact(&args.source);
             args.notify
                 .clone()
-                .around("backup", source, || backup::run(args))
+                .around("backup", source, || backup::run(*args))
         }
         Command::RestoreTest(args) => {
             let backups = restore_test::subject(&args);
@@ -185,5 +186,15 @@ fn say_notice(runner: &Runner, notice: &guard::Notice) {
     if notice.public {
         tracing::warn!("{}", notice.line);
         runner.warning("plain backup, public repository", &notice.line);
+    }
+}
+
+/// `--jobs` of `restore` and `restore-test`: 0 workers would restore nothing.
+fn restore_jobs(jobs: Option<u32>) -> dbbackup::Result<Option<u32>> {
+    match jobs {
+        Some(0) => Err(dbbackup::Error::Usage(
+            "--jobs 0: give the number of parallel pg_restore workers, 1 or more".into(),
+        )),
+        other => Ok(other),
     }
 }
