@@ -194,3 +194,13 @@ fn say_notice(runner: &Runner, notice: &guard::Notice) {
         runner.warning("plain backup, public repository", &notice.line);
     }
 }
+
+/// `--jobs` of `restore` and `restore-test`: 0 workers would restore nothing.
+fn restore_jobs(jobs: Option<u32>) -> dbbackup::Result<Option<u32>> {
+    match jobs {
+        Some(0) => Err(dbbackup::Error::Usage(
+            "--jobs 0: give the number of parallel pg_restore workers, 1 or more".into(),
+        )),
+        other => Ok(other),
+    }
+}
