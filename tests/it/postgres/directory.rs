@@ -100,12 +100,23 @@ fn directory_format_dumps_and_restores_in_parallel() {
     let count = "SELECT count(*) FROM actor";
     assert_eq!(psql(&target.name, count), psql(&db.name, count));
 
-    // Encrypted: the tar inside age, `.tar.age`, restore-tested with the identity.
+    let inspected = dbbackup().arg("inspect").arg(&path).output().unwrap();
+    let said = String::from_utf8_lossy(&inspected.stdout);
+    assert!(inspected.status.success(), "{said}");
+    assert!(
+        said.contains("none (a tar of pg_dump's gzip files)"),
+        "{said}"
+    );
+
+    // Encrypted: the tar inside age, `.tar.age`, restore-tested with the identity. With
+    // --keep 1 in the same directory, rotation counts the plain `.tar` in the series and
+    // removes it.
     let id = age::x25519::Identity::generate();
     let sealed = dbbackup()
         .args(["backup", &db.url(), "--json", "--format", "directory"])
-        .args(["--encrypt-to", &id.to_public().to_string(), "--out"])
-        .arg(out.path().join("sealed"))
+        .args(["--encrypt-to", &id.to_public().to_string(), "--keep", "1"])
+        .arg("--out")
+        .arg(out.path())
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&sealed.stderr);
@@ -113,6 +124,7 @@ fn directory_format_dumps_and_restores_in_parallel() {
     let json: serde_json::Value = serde_json::from_slice(&sealed.stdout).unwrap();
     let archive = json["path"].as_str().unwrap();
     assert!(archive.ends_with(".tar.age"), "{archive}");
+    assert!(!path.exists(), "rotated away: {path:?}");
     let tested = dbbackup()
         .args(["restore-test", archive])
         .env("DBBACKUP_IDENTITY", id.to_string().expose_secret())
