@@ -97,8 +97,9 @@ impl Engine for PostgresEngine {
     }
 
     /// Plain SQL first: `psql` restores it, and it diffs and greps; custom is `pg_dump -Fc`;
-    /// directory is `pg_dump -Fd` (parallel with `--jobs`) as one tar, `.tar.gz`: the naming
-    /// grammar takes one word before the codec, and `tar` says what `tar -xf` opens.
+    /// directory is `pg_dump -Fd` (parallel with `--jobs`) as one tar, `.tar` (stored, its
+    /// files gzipped by pg_dump) or `.tar.zst`: the naming grammar takes one word before the
+    /// codec, and `tar` says what `tar -xf` opens.
     fn formats(&self) -> &'static [(Format, &'static str)] {
         &[
             (Format::Sql, "sql"),
