@@ -123,6 +123,15 @@ impl Compression {
     /// `codec` at `level`, or at its default level; a level outside the codec's range is a
     /// usage error that says the range.
     pub fn new(codec: Codec, level: Option<u32>) -> Result<Self> {
+        // Only the pipeline stores a tar of compressed files as it is; asked for, `none` would
+        // store any dump uncompressed under a name rotation does not take as a backup.
+        if codec == Codec::None {
+            return Err(Error::Usage(
+                "compression none is not a choice: give gzip or zstd (a directory-format backup \
+                 with gzip is stored as a plain tar of pg_dump's gzipped files by itself)"
+                    .into(),
+            ));
+        }
         let level = level.unwrap_or(codec.default_level());
         let range = codec.levels();
         if !range.contains(&level) {
@@ -277,6 +286,10 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.exit_code(), crate::error::exit::USAGE);
+        assert_eq!(
+            Compression::new(Codec::None, None).unwrap_err().exit_code(),
+            crate::error::exit::USAGE
+        );
         for (codec, level) in [(Codec::Zstd, 20), (Codec::Zstd, 0), (Codec::Gzip, 0)] {
             assert!(
                 Compression::new(codec, Some(level)).is_err(),
