@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of `--format directory --jobs 2` (issue 16) on a pgbench database,
 # same server, same run, runs interleaved so every command sees the same load; median of RUNS:
-#   dbbackup --format directory --jobs 2   (pg_dump -Fd -j 2 --compress=0 in dbbackup's snapshot,
-#                                           tarred and gzipped once, plus the manifest)
-#   dbbackup --format custom               (one pg_dump worker, for scale)
+#   dbbackup --format directory --jobs 2   (pg_dump -Fd -j 2 --compress=6 in dbbackup's
+#                                           snapshot, each worker gzipping its files, the tar
+#                                           stored as it is, plus the manifest)
+#   dbbackup ... --compression zstd        (pg_dump -Fd -j 2 --compress=0, the tar through zstd:
+#                                           the way every format took before)
 #   pg_dump -Fd -j 2 + tar                 (pg_dump's own gzip per file, tar stored as is: the
-#                                           target, and the other way to avoid compressing twice)
-#   pg_dump -Fd -j 2 -Z0 + tar + pigz -6   (dbbackup's way without the manifest)
+#                                           target)
+#   pg_dump -Fd -j 2 -Z0 + tar + pigz -6   (compressing once over the tar, without the manifest)
+# The gzip row runs with -v: its "described the snapshot in" and "pg_dump ran" lines (the
+# manifest's counts and checksums beside pg_dump) are printed per round after the table.
 # Prints a Markdown table (wall time, peak RSS, output bytes) for BENCHMARKS.md.
 #
 # Usage: [BIN=...] bench/pg-directory.sh [SCALE=70] [RUNS=3]   (scale 70 is about 1 GB; needs a server
@@ -33,10 +37,15 @@ results="$work/results-pg-directory"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 : >"$results"
+shares="$work/shares-pg-directory"
+: >"$shares"
 for _ in $(seq "$runs"); do
-  timed "dbbackup --format directory --jobs 2" "$work/run/*.tar.gz" \
-    "$bin backup $url --out $work/run --format directory --jobs 2"
-  timed "dbbackup --format custom" "$work/run/*.dump.gz" "$bin backup $url --out $work/run --format custom"
+  timed "dbbackup --format directory --jobs 2" "$work/run/*.tar" \
+    "$bin -v backup $url --out $work/run --format directory --jobs 2"
+  grep -oE "described the snapshot in [0-9.]+s|pg_dump ran [0-9.]+s|tarred the directory in [0-9.]+s" \
+    "$work/stderr" | paste -sd ' ' >>"$shares"
+  timed "dbbackup --format directory --jobs 2 --compression zstd" "$work/run/*.tar.zst" \
+    "$bin backup $url --out $work/run --format directory --jobs 2 --compression zstd"
   timed "pg_dump -Fd -j 2 + tar" "$work/run/x.tar" \
     "pg_dump -Fd -j 2 -f $work/run/x $db && tar -cf $work/run/x.tar -C $work/run x"
   timed "pg_dump -Fd -j 2 -Z0 + tar + pigz -6" "$work/run/x.tar.gz" \
@@ -45,5 +54,8 @@ done
 
 echo "database: $(psql -qtA -d "$db" -c "SELECT pg_database_size('$db')") bytes (pg_database_size, pgbench scale $scale), gzip level 6, $(nproc) cores, median of $runs runs"
 echo
-table "dbbackup --format directory --jobs 2" "dbbackup --format custom" "pg_dump -Fd -j 2 + tar" \
-  "pg_dump -Fd -j 2 -Z0 + tar + pigz -6"
+table "dbbackup --format directory --jobs 2" "dbbackup --format directory --jobs 2 --compression zstd" \
+  "pg_dump -Fd -j 2 + tar" "pg_dump -Fd -j 2 -Z0 + tar + pigz -6"
+echo
+echo "per round, dbbackup --format directory --jobs 2 -v:"
+sed 's/^/- /' "$shares"

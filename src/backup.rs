@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tracing::{debug, info, warn};
 
-use crate::archive::codec::Compression;
+use crate::archive::codec::{Codec, Compression};
 use crate::archive::compress::Summary;
 use crate::archive::encrypt::{self, Envelope, Identity, Recipients, Sealed, Sink};
 use crate::archive::manifest::{self, MANIFEST_VERSION, Manifest};
@@ -195,11 +195,24 @@ pub fn run_keeping(
         ))));
     }
     check_jobs(opts.jobs, opts.format)?;
+    // The directory format with gzip: pg_dump's workers compress each file, and the tar of
+    // them is stored as it is (see `SourceOptions::dump_gzip_level`).
+    let dump_gzip_level = (opts.format == Some(Format::Directory)
+        && opts.compression.codec == Codec::Gzip)
+        .then_some(opts.compression.level);
+    let stored = match dump_gzip_level {
+        Some(_) => Compression {
+            codec: Codec::None,
+            level: 0,
+        },
+        None => opts.compression,
+    };
     let source = engine::open_source(
         &opts.source,
         &SourceOptions {
             timeout: opts.timeout,
             jobs: opts.jobs,
+            dump_gzip_level,
         },
     )?;
     let format = engine::format_for(source.engine(), opts.format)?;
@@ -218,8 +231,7 @@ pub fn run_keeping(
         opts.encrypt_to.as_deref(),
     )
     .map_err(|e| Error::output("write backup file", &archive_tmp, e))?;
-    let mut encoder = opts
-        .compression
+    let mut encoder = stored
         .encoder(sink)
         .map_err(|e| Error::output("write backup file", &archive_tmp, e))?;
     let Dumped {
@@ -285,7 +297,7 @@ pub fn run_keeping(
         created_at: rfc3339(created),
         source: source.display(),
         format,
-        compression: Some(opts.compression),
+        compression: Some(stored),
         archive: String::new(),
         snapshot,
         raw_bytes,
@@ -294,7 +306,7 @@ pub fn run_keeping(
     };
     let kind = naming::Kind {
         ext: extension,
-        codec: opts.compression.codec,
+        codec: stored.codec,
         encrypted: sealed.is_some(),
     };
     let path = store.commit(&archive_tmp, &stem, &naming::stamp(created), kind, |name| {

@@ -38,6 +38,7 @@ case "${INPUT_COMMAND:-backup}" in
       # Without a level, the compressor's own default (gzip 6, zstd 3).
       [ -z "${INPUT_COMPRESSION_LEVEL:-}" ] || args+=(--level "$INPUT_COMPRESSION_LEVEL")
       [ -z "${INPUT_FORMAT:-}" ] || args+=(--format "$INPUT_FORMAT")
+      [ -z "${INPUT_JOBS:-}" ] || args+=(--jobs "$INPUT_JOBS")
       is_true "${INPUT_RESTORE_TEST:-true}" && args+=(--restore-test --junit "$INPUT_JUNIT_PATH" "${restore_into[@]}")
       # The drift guard: the loss that fails a backup, or none for one run.
       args+=(--max-shrink "${INPUT_MAX_SHRINK:-50}")

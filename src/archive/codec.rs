@@ -8,6 +8,11 @@
 //! Readers never trust the name alone: [`Codec::sniff`] tells the two apart by their magic
 //! bytes (RFC 1952 §2.3.1 for gzip, RFC 8878 §3.1.1 for zstd frames), so a renamed file still
 //! reads.
+//!
+//! A third codec, [`Codec::None`], is never asked for on the command line: it is how a
+//! PostgreSQL directory-format backup is stored when `pg_dump`'s own workers already compressed
+//! each file (`--format directory` with gzip), a plain tar that compressing again would only
+//! slow down. It is sniffed as a tar (`ustar` at offset 257, POSIX.1-2001 `ustar` header).
 
 use std::io::{self, Write};
 use std::ops::RangeInclusive;
@@ -35,21 +40,32 @@ use crate::error::{Error, Result};
 pub enum Codec {
     Gzip,
     Zstd,
+    /// Stored as it is: only a tar whose members are compressed already (see the module docs).
+    #[value(skip)]
+    None,
 }
 
 /// gzip's magic bytes.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// A zstd frame's magic number, 0xFD2FB528 little-endian.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// Where a ustar header's magic `ustar` sits (POSIX.1-2001, pax "ustar Interchange Format":
+/// the field `magic` at offset 257 of the 512-byte header; GNU tar writes `ustar  `).
+const TAR_MAGIC_AT: usize = 257;
+const TAR_MAGIC: &[u8] = b"ustar";
+/// How many first bytes [`Codec::sniff`] needs to tell a tar.
+pub const SNIFF_LEN: usize = TAR_MAGIC_AT + TAR_MAGIC.len();
 
 impl Codec {
-    pub const ALL: [Codec; 2] = [Codec::Gzip, Codec::Zstd];
+    pub const ALL: [Codec; 3] = [Codec::Gzip, Codec::Zstd, Codec::None];
 
-    /// The file name suffix, after the engine's extension: `app-….sqlite.gz`.
+    /// The file name suffix, after the engine's extension: `app-….sqlite.gz`; none for a
+    /// stored tar (`app-….tar`).
     pub fn suffix(self) -> &'static str {
         match self {
             Codec::Gzip => ".gz",
             Codec::Zstd => ".zst",
+            Codec::None => "",
         }
     }
 
@@ -59,6 +75,7 @@ impl Codec {
         match self {
             Codec::Gzip => 1..=9,
             Codec::Zstd => 1..=19,
+            Codec::None => 0..=0,
         }
     }
 
@@ -67,6 +84,7 @@ impl Codec {
         match self {
             Codec::Gzip => 6,
             Codec::Zstd => 3,
+            Codec::None => 0,
         }
     }
 
@@ -76,6 +94,8 @@ impl Codec {
             Some(Codec::Zstd)
         } else if head.starts_with(&GZIP_MAGIC) {
             Some(Codec::Gzip)
+        } else if head.get(TAR_MAGIC_AT..SNIFF_LEN) == Some(TAR_MAGIC) {
+            Some(Codec::None)
         } else {
             None
         }
@@ -87,6 +107,7 @@ impl std::fmt::Display for Codec {
         f.write_str(match self {
             Codec::Gzip => "gzip",
             Codec::Zstd => "zstd",
+            Codec::None => "none",
         })
     }
 }
@@ -102,6 +123,15 @@ impl Compression {
     /// `codec` at `level`, or at its default level; a level outside the codec's range is a
     /// usage error that says the range.
     pub fn new(codec: Codec, level: Option<u32>) -> Result<Self> {
+        // Only the pipeline stores a tar of compressed files as it is; asked for, `none` would
+        // store any dump uncompressed under a name rotation does not take as a backup.
+        if codec == Codec::None {
+            return Err(Error::Usage(
+                "compression none is not a choice: give gzip or zstd (a directory-format backup \
+                 with gzip is stored as a plain tar of pg_dump's gzipped files by itself)"
+                    .into(),
+            ));
+        }
         let level = level.unwrap_or(codec.default_level());
         let range = codec.levels();
         if !range.contains(&level) {
@@ -121,6 +151,7 @@ impl Compression {
         Ok(match self.codec {
             Codec::Gzip => Encoder::Gzip(GzipWriter::new(inner, self.level)),
             Codec::Zstd => Encoder::Zstd(ZstdWriter::new(inner, self.level)?),
+            Codec::None => Encoder::None(HashingWriter::new(inner)),
         })
     }
 }
@@ -134,10 +165,12 @@ impl Default for Compression {
     }
 }
 
-/// The encoder seam: either compressor, finished the same way.
+/// The encoder seam: either compressor, or none, finished the same way.
 pub enum Encoder<W: Write> {
     Gzip(GzipWriter<W>),
     Zstd(ZstdWriter<W>),
+    /// Stored: raw and compressed bytes are the same bytes.
+    None(HashingWriter<W>),
 }
 
 impl<W: Write> Encoder<W> {
@@ -146,6 +179,17 @@ impl<W: Write> Encoder<W> {
         match self {
             Encoder::Gzip(w) => w.finish(),
             Encoder::Zstd(w) => w.finish(),
+            Encoder::None(w) => {
+                let (inner, bytes, sha256) = w.finish();
+                Ok((
+                    inner,
+                    Summary {
+                        raw_bytes: bytes,
+                        compressed_bytes: bytes,
+                        sha256,
+                    },
+                ))
+            }
         }
     }
 }
@@ -155,6 +199,7 @@ impl<W: Write> Write for Encoder<W> {
         match self {
             Encoder::Gzip(w) => w.write(buf),
             Encoder::Zstd(w) => w.write(buf),
+            Encoder::None(w) => w.write(buf),
         }
     }
 
@@ -162,6 +207,7 @@ impl<W: Write> Write for Encoder<W> {
         match self {
             Encoder::Gzip(w) => w.flush(),
             Encoder::Zstd(w) => w.flush(),
+            Encoder::None(w) => w.flush(),
         }
     }
 }
@@ -240,6 +286,10 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.exit_code(), crate::error::exit::USAGE);
+        assert_eq!(
+            Compression::new(Codec::None, None).unwrap_err().exit_code(),
+            crate::error::exit::USAGE
+        );
         for (codec, level) in [(Codec::Zstd, 20), (Codec::Zstd, 0), (Codec::Gzip, 0)] {
             assert!(
                 Compression::new(codec, Some(level)).is_err(),
@@ -257,6 +307,13 @@ mod tests {
         assert_eq!(Codec::sniff(&[0x1f, 0x8b, 8]), Some(Codec::Gzip));
         assert_eq!(Codec::sniff(b"SQLite format 3"), None);
         assert_eq!(Codec::sniff(&[0x28, 0xb5]), None);
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_ustar();
+        header.set_size(1);
+        tar.append_data(&mut header, "dump/toc.dat", &b"x"[..])
+            .unwrap();
+        assert_eq!(Codec::sniff(&tar.into_inner().unwrap()), Some(Codec::None));
+        assert_eq!(Codec::sniff(&[b'x'; SNIFF_LEN - 1]), None);
     }
 
     #[test]

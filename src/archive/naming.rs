@@ -1,6 +1,6 @@
 //! The names of backups, the one grammar for files and artifacts alike:
 //! - a file is `<stem>-<UTC yyyymmdd-HHMMSS>[-N].<ext>.gz` (`.zst` for zstd), plus `.age` when
-//!   encrypted;
+//!   encrypted; a tar stored uncompressed (its members are compressed) is `….tar`, `….tar.age`;
 //! - an artifact is the file's name without its extensions, `<stem>-<stamp>[-N]`, or with a
 //!   user's base in place of the stem.
 //!
@@ -95,11 +95,16 @@ pub fn codec_named(file_name: &str) -> Option<Codec> {
     strip_codec(name).map(|(_, codec)| codec)
 }
 
-/// `name` without its codec suffix (`.gz`, `.zst`), and the codec; `None` without one.
+/// `name` without its codec suffix (`.gz`, `.zst`), and the codec; `None` without one. The
+/// one archive stored without a codec is a tar whose members are compressed (a PostgreSQL
+/// directory-format backup, `….tar`), so a name without a suffix counts only when it ends in
+/// `.tar`: any other file beside the backups stays unparsed and untouched.
 fn strip_codec(name: &str) -> Option<(&str, Codec)> {
     Codec::ALL
         .into_iter()
+        .filter(|c| !c.suffix().is_empty())
         .find_map(|c| name.strip_suffix(c.suffix()).map(|rest| (rest, c)))
+        .or_else(|| name.ends_with(".tar").then_some((name, Codec::None)))
 }
 
 /// Parses `name` as a backup file of the database called `stem`; `None` for anything else, so
@@ -251,6 +256,32 @@ mod tests {
         );
         assert!(pa < pb && pb < pc);
         assert!(!pa.encrypted && pb.encrypted);
+    }
+
+    #[test]
+    fn a_stored_tar_has_no_codec_suffix_and_only_a_tar_goes_without() {
+        for encrypted in [false, true] {
+            let name = file_name(
+                "app",
+                "20261125-175300",
+                1,
+                kind("tar", Codec::None, encrypted),
+            );
+            let parsed = parse(&name, "app").unwrap();
+            assert_eq!((parsed.ext.as_str(), parsed.codec), ("tar", Codec::None));
+            assert_eq!(parsed.encrypted, encrypted);
+            assert_eq!(codec_named(&name), Some(Codec::None));
+        }
+        assert_eq!(
+            file_name("app", "20261125-175300", 2, kind("tar", Codec::None, true)),
+            "app-20261125-175300-2.tar.age"
+        );
+        assert_eq!(
+            parse("app-20261125-175300.tar.gz", "app").unwrap().codec,
+            Codec::Gzip
+        );
+        assert_eq!(parse("app-20261125-175300.sql", "app"), None);
+        assert_eq!(codec_named("notes.txt"), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
 
+use dbbackup::archive::codec::Codec;
 use dbbackup::archive::encrypt::{self, Envelope};
 use dbbackup::archive::manifest::{self, Manifest};
 use dbbackup::error::exit;
@@ -64,6 +65,8 @@ fn text(archive: &Path, m: &Manifest, envelope: Option<&Envelope>) -> String {
     line(
         "codec",
         match m.compression {
+            // A stored tar: pg_dump compressed the files inside it.
+            Some(c) if c.codec == Codec::None => "none (a tar of pg_dump's gzip files)".into(),
             Some(c) => format!("{} level {}", c.codec, c.level),
             // Written before the manifest recorded it: gzip, at a level it did not say.
             None => "gzip".to_string(),

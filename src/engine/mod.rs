@@ -74,6 +74,12 @@ pub struct SourceOptions {
     /// Parallel dump workers (`--jobs`; PostgreSQL's directory format only, checked by the
     /// pipeline). `None`: the engine's own way, one worker.
     pub jobs: Option<u32>,
+    /// gzip level for `pg_dump`'s own per-file compression in the directory format, whose tar
+    /// the pipeline then stores as it is (`Codec::None`): the workers compress while they dump,
+    /// and the uncompressed dump never goes to disk. `None`: the files are written
+    /// uncompressed and the pipeline's codec compresses the tar (zstd, which PostgreSQL 15's
+    /// `pg_dump` cannot write).
+    pub dump_gzip_level: Option<u32>,
 }
 
 /// Where a restore test restores: the backup's manifest says what it came from, and the user

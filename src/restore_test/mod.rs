@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::archive::codec::Codec;
+use crate::archive::codec::{self, Codec};
 use crate::archive::encrypt::{self, Envelope, Identity};
 use crate::archive::manifest::{self, Manifest};
 use crate::archive::naming;
@@ -270,9 +270,9 @@ fn open_backup(
     let cannot_read =
         |e: std::io::Error| Error::unreadable(archive, format!("cannot read the archive: {e}"));
     let mut file = File::open(archive).map_err(cannot_read)?;
-    let mut magic = Vec::with_capacity(4);
+    let mut magic = Vec::with_capacity(codec::SNIFF_LEN);
     (&mut file)
-        .take(4)
+        .take(codec::SNIFF_LEN as u64)
         .read_to_end(&mut magic)
         .map_err(cannot_read)?;
     if magic.is_empty() {
@@ -286,7 +286,7 @@ fn open_backup(
         None if Codec::sniff(&magic).is_none() => {
             return Err(Error::unreadable(
                 archive,
-                "the archive is neither a gzip nor a zstd file",
+                "the archive is neither a gzip nor a zstd file nor a tar",
             ));
         }
         None => ArchiveStream::new(file, manifest.raw_bytes)?,

@@ -3,7 +3,8 @@
 //! backup costs no second pass over it. An encrypted archive is decrypted on the way, with its
 //! ciphertext hashed and counted as well.
 //!
-//! The decoder is chosen by the stream's first bytes (gzip or zstd, [`Codec::sniff`]; after
+//! The decoder is chosen by the stream's first bytes (gzip, zstd or a stored tar,
+//! [`Codec::sniff`]; after
 //! decryption for an encrypted archive), never by the file's name, so a renamed backup reads.
 //!
 //! The decoder stops after the number of bytes the manifest says the dump has: a small archive
@@ -125,6 +126,8 @@ type Compressed = BufReader<HashingReader<Payload>>;
 enum Decoder {
     Gzip(Box<GzDecoder<Compressed>>),
     Zstd(Box<zstd::stream::read::Decoder<'static, Compressed>>),
+    /// A stored tar ([`Codec::None`]): read as it is, still bounded by the manifest's size.
+    None(Box<Compressed>),
 }
 
 impl Decoder {
@@ -142,6 +145,7 @@ impl Decoder {
                 let decoder = zstd::stream::read::Decoder::with_buffer(input)?.single_frame();
                 Decoder::Zstd(Box::new(decoder))
             }
+            Codec::None => Decoder::None(Box::new(input)),
         };
         Ok((decoder, codec, error))
     }
@@ -150,6 +154,7 @@ impl Decoder {
         match self {
             Decoder::Gzip(d) => d.into_inner(),
             Decoder::Zstd(d) => d.finish(),
+            Decoder::None(d) => *d,
         }
     }
 }
@@ -159,6 +164,7 @@ impl Read for Decoder {
         match self {
             Decoder::Gzip(d) => d.read(buf),
             Decoder::Zstd(d) => d.read(buf),
+            Decoder::None(d) => d.read(buf),
         }
     }
 }

@@ -269,6 +269,29 @@ fn run_step_fails_loudly_without_a_database() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("::error title=dbbackup::"));
 }
 
+/// The `jobs` input reaches dbbackup as `--jobs`: without `format: directory` it is dbbackup's
+/// usage error, before any dump (a cheap way to see the flag passed).
+#[test]
+fn run_step_passes_the_jobs_input_as_jobs() {
+    let runner = FakeRunner::new();
+    let db = support::data_copy("chinook.sqlite", runner.dir.path());
+    let backups = runner.file("backups");
+    // INPUT_COMMAND defaults to backup.
+    let inputs = [("INPUT_JOBS", "2"), ("INPUT_RESTORE_TEST", "false")];
+    let paths = [
+        ("INPUT_DATABASE", db.to_str().unwrap()),
+        ("INPUT_OUT", backups.to_str().unwrap()),
+    ];
+    let out = runner.run(
+        "run.sh",
+        &[&inputs[..], &paths, &[("INPUT_UPLOAD", "false")]].concat(),
+    );
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("--jobs needs --format directory"), "{said}");
+}
+
 #[test]
 fn run_step_encrypts_with_the_identity_from_the_environment_and_masks_it() {
     use age::secrecy::ExposeSecret;

@@ -2,10 +2,12 @@
 //!
 //! The tar holds one top directory with the dump's flat files in it (`toc.dat` first, then one
 //! `NNNN.dat` per table, as `pg_dump` names them), so that `tar -xf` makes a directory that
-//! `pg_restore -j N` reads as it is. `pg_dump` writes the files uncompressed (`--compress=0`):
-//! the archive's codec compresses the tar stream once, as it does the custom format's stream,
-//! and `--compression zstd` applies here too (BENCHMARKS.md, "PostgreSQL directory format",
-//! measured both ways).
+//! `pg_restore -j N` reads as it is. With gzip, `pg_dump`'s workers compress each file
+//! (`NNNN.dat.gz`) and the tar is stored as it is (`Codec::None`): compressing in the workers
+//! was faster than compressing the tar once, and the raw dump never goes to disk. With zstd,
+//! which PostgreSQL 15's `pg_dump` cannot write, the files are uncompressed (`--compress=0`)
+//! and the archive's codec compresses the tar stream once (BENCHMARKS.md, "PostgreSQL
+//! `--format directory --jobs 2`", measured both ways).
 //!
 //! The headers are deterministic (no owner, fixed mode and time): only the dump's content
 //! decides the archive's bytes.

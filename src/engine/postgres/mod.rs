@@ -31,7 +31,7 @@ use clients::Client;
 use postgres::IsolationLevel;
 use postgres::error::SqlState;
 use std::cell::RefCell;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::scratch;
 use super::tool::{Finished, Running};
@@ -97,8 +97,9 @@ impl Engine for PostgresEngine {
     }
 
     /// Plain SQL first: `psql` restores it, and it diffs and greps; custom is `pg_dump -Fc`;
-    /// directory is `pg_dump -Fd` (parallel with `--jobs`) as one tar, `.tar.gz`: the naming
-    /// grammar takes one word before the codec, and `tar` says what `tar -xf` opens.
+    /// directory is `pg_dump -Fd` (parallel with `--jobs`) as one tar, `.tar` (stored, its
+    /// files gzipped by pg_dump) or `.tar.zst`: the naming grammar takes one word before the
+    /// codec, and `tar` says what `tar -xf` opens.
     fn formats(&self) -> &'static [(Format, &'static str)] {
         &[
             (Format::Sql, "sql"),
@@ -110,6 +111,7 @@ impl Engine for PostgresEngine {
     fn open(&self, source: &str, opts: &SourceOptions) -> Result<Box<dyn Source>> {
         let mut source = Postgres::from_source(source, opts.timeout)?;
         source.jobs = opts.jobs;
+        source.dump_gzip_level = opts.dump_gzip_level;
         Ok(Box::new(source))
     }
 
@@ -190,6 +192,8 @@ pub struct Postgres {
     timeout: Option<Duration>,
     /// `pg_dump --jobs` for the directory format; `None` is one worker.
     jobs: Option<u32>,
+    /// `pg_dump --compress=N` for the directory format (see `SourceOptions`); `None` is 0.
+    dump_gzip_level: Option<u32>,
 }
 
 /// `pg_restore -j` for a directory-format backup when the caller names no number (`restore`,
@@ -231,6 +235,7 @@ impl Postgres {
             conn: ConnInfo::parse(source)?,
             timeout,
             jobs: None,
+            dump_gzip_level: None,
         })
     }
 
@@ -282,11 +287,15 @@ impl Postgres {
             // stream compresses it once. pg_dump's own compression left gzip nothing to gain
             // (1.1x) for the CPU of compressing twice; see BENCHMARKS.md.
             Format::Custom => command.args(["--format=custom", "--compress=0"]),
-            // Likewise uncompressed, and tarred into our stream once pg_dump is done. With
-            // `--snapshot`, every worker imports our snapshot (pg_dump's documentation of
+            // With gzip, each worker compresses its own files (`NNNN.dat.gz`, what
+            // `--compress=N` does for -Fd since PostgreSQL 9) and the tar is stored as it is:
+            // compression runs in parallel and the raw dump never touches the disk
+            // (BENCHMARKS.md, "directory"). Otherwise uncompressed, tarred into our zstd stream.
+            // With `--snapshot`, every worker imports our snapshot (pg_dump's documentation of
             // `--jobs` and `--snapshot`), so all of them and our description see one state.
             Format::Directory => command
-                .args(["--format=directory", "--compress=0"])
+                .arg("--format=directory")
+                .arg(format!("--compress={}", self.dump_gzip_level.unwrap_or(0)))
                 .arg(format!("--jobs={}", self.jobs.unwrap_or(1)))
                 .arg("--file")
                 .arg(dir),
@@ -340,12 +349,21 @@ impl Postgres {
                 }
             });
             let describing = s.spawn(move || {
+                let began = Instant::now();
                 let described = describe::describe(&mut tx);
                 drop(done);
+                // How long the counts and checksums ran beside pg_dump (BENCHMARKS.md measures
+                // their share with this line).
+                debug!(
+                    "described the snapshot in {:.2}s",
+                    began.elapsed().as_secs_f64()
+                );
                 (described, tx)
             });
             // The directory format prints nothing on stdout: this returns when pg_dump ends.
+            let began = Instant::now();
             let copied = std::io::copy(&mut stdout, out);
+            debug!("pg_dump ran {:.2}s", began.elapsed().as_secs_f64());
             // Closing our end stops pg_dump at once if writing failed.
             drop(stdout);
             (describing.join(), copied)
@@ -379,8 +397,13 @@ impl Postgres {
                 .error(format!("pg_dump failed ({}): {stderr}", finished.status)));
         }
         if format == Format::Directory {
+            let began = Instant::now();
             directory::pack(&dir, out)
                 .map_err(|e| Error::output("write backup into", work_dir, e))?;
+            debug!(
+                "tarred the directory in {:.2}s",
+                began.elapsed().as_secs_f64()
+            );
             // The archive has it now: the disk is freed before the restore test unpacks it.
             let _ = std::fs::remove_dir_all(&dir);
         }

@@ -1,15 +1,20 @@
-//! `--format directory --jobs N`: `pg_dump -Fd -j N` in one snapshot, stored as one tar,
-//! restore-tested with `pg_restore -j N`. One backup of Sakila serves every check.
+//! `--format directory --jobs N`: `pg_dump -Fd -j N` in one snapshot, its workers gzipping
+//! each file, stored as one plain tar, restore-tested with `pg_restore -j N`. One backup of
+//! Sakila serves every check, and one encrypted backup of it the encrypted variant.
 
 use std::io::Read;
 use std::process::Command;
 
+use age::secrecy::ExposeSecret;
 use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use std::io::Write;
 
 use super::{RESTORES, differing_tables, restore_bytes};
 use crate::support::pg::{TestDb, psql, server_up};
 use crate::support::{backup_json as backup, dbbackup};
 use dbbackup::archive::Format;
+use dbbackup::archive::codec::Codec;
 use dbbackup::engine::Scratch;
 
 #[test]
@@ -33,7 +38,13 @@ fn directory_format_dumps_and_restores_in_parallel() {
     );
     // The restore test passed (backup_json asserts success), and both sides ran in parallel.
     assert_eq!(m.format, Format::Directory);
-    assert!(path.to_string_lossy().ends_with(".tar.gz"), "{path:?}");
+    // pg_dump compressed the files; the tar is stored as it is and measured as stored.
+    assert!(path.to_string_lossy().ends_with(".tar"), "{path:?}");
+    let stored = std::fs::read(&path).unwrap();
+    let compression = m.compression.unwrap();
+    assert_eq!(compression.codec, Codec::None);
+    assert_eq!(m.raw_bytes, stored.len() as u64);
+    assert_eq!(m.compressed_bytes, stored.len() as u64);
     assert!(
         log.contains("running pg_dump --format --compress --jobs --file --snapshot"),
         "{log}"
@@ -43,8 +54,9 @@ fn directory_format_dumps_and_restores_in_parallel() {
         "{log}"
     );
 
-    // The layout: one top directory, toc.dat first, then pg_dump's flat data files.
-    let listed = Command::new("tar").arg("-tzf").arg(&path).output().unwrap();
+    // The layout, as a user's `tar -tf` lists it: one top directory, toc.dat first, then
+    // pg_dump's flat data files, each gzipped by pg_dump.
+    let listed = Command::new("tar").arg("-tf").arg(&path).output().unwrap();
     assert!(listed.status.success());
     let listed = String::from_utf8(listed.stdout).unwrap();
     let names: Vec<&str> = listed.lines().collect();
@@ -54,7 +66,7 @@ fn directory_format_dumps_and_restores_in_parallel() {
     for name in data_files {
         let file = name.strip_prefix("dump/").unwrap();
         let number = file
-            .strip_suffix(".dat")
+            .strip_suffix(".dat.gz")
             .unwrap_or_else(|| panic!("{name}"));
         assert!(number.bytes().all(|b| b.is_ascii_digit()), "{name}");
     }
@@ -87,12 +99,46 @@ fn directory_format_dumps_and_restores_in_parallel() {
     );
     let count = "SELECT count(*) FROM actor";
     assert_eq!(psql(&target.name, count), psql(&db.name, count));
+
+    let inspected = dbbackup().arg("inspect").arg(&path).output().unwrap();
+    let said = String::from_utf8_lossy(&inspected.stdout);
+    assert!(inspected.status.success(), "{said}");
+    assert!(
+        said.contains("none (a tar of pg_dump's gzip files)"),
+        "{said}"
+    );
+
+    // Encrypted: the tar inside age, `.tar.age`, restore-tested with the identity. With
+    // --keep 1 in the same directory, rotation counts the plain `.tar` in the series and
+    // removes it.
+    let id = age::x25519::Identity::generate();
+    let sealed = dbbackup()
+        .args(["backup", &db.url(), "--json", "--format", "directory"])
+        .args(["--encrypt-to", &id.to_public().to_string(), "--keep", "1"])
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&sealed.stderr);
+    assert!(sealed.status.success(), "{said}");
+    let json: serde_json::Value = serde_json::from_slice(&sealed.stdout).unwrap();
+    let archive = json["path"].as_str().unwrap();
+    assert!(archive.ends_with(".tar.age"), "{archive}");
+    assert!(!path.exists(), "rotated away: {path:?}");
+    let tested = dbbackup()
+        .args(["restore-test", archive])
+        .env("DBBACKUP_IDENTITY", id.to_string().expose_secret())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&tested.stderr);
+    assert!(tested.status.success(), "{said}");
+    assert!(said.contains("restore OK"), "{said}");
 }
 
-/// The archive at `path` (a gzipped tar) rebuilt with the first `from` in a member replaced
-/// by `to`, uncompressed.
+/// The archive at `path` (a tar of gzipped files) rebuilt with the first `from` in a member
+/// replaced by `to`, the member gzipped again.
 fn retar_replacing(path: &std::path::Path, from: &str, to: &str) -> Vec<u8> {
-    let mut archive = tar::Archive::new(GzDecoder::new(std::fs::File::open(path).unwrap()));
+    let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
     let mut rebuilt = tar::Builder::new(Vec::new());
     let mut replaced = false;
     for entry in archive.entries().unwrap() {
@@ -100,10 +146,18 @@ fn retar_replacing(path: &std::path::Path, from: &str, to: &str) -> Vec<u8> {
         let mut header = entry.header().clone();
         let mut data = Vec::new();
         entry.read_to_end(&mut data).unwrap();
-        let text = String::from_utf8_lossy(&data);
-        if !replaced && text.contains(from) {
-            data = text.replacen(from, to, 1).into_bytes();
-            replaced = true;
+        if !replaced && header.path().unwrap().to_string_lossy().ends_with(".gz") {
+            let mut plain = String::new();
+            GzDecoder::new(&data[..])
+                .read_to_string(&mut plain)
+                .unwrap();
+            if plain.contains(from) {
+                let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+                gz.write_all(plain.replacen(from, to, 1).as_bytes())
+                    .unwrap();
+                data = gz.finish().unwrap();
+                replaced = true;
+            }
         }
         header.set_size(data.len() as u64);
         header.set_cksum();
