@@ -12,7 +12,9 @@
 #
 # Usage: bench/mysql.sh [SIZE_MB=300] [RUNS=5] [PARTS="backup restore"]   (needs a server at
 # 127.0.0.1:3306, root, empty password; creates the database dbbackup_bench there if missing,
-# with bench/gen_mysql.sh). DBBACKUP_BIN=path runs that binary instead of a release build.
+# with bench/gen_mysql.sh). DBBACKUP_BIN=path runs that binary instead of a release build;
+# BASELINE_BIN=path also runs that one (an older build, as `baseline`) in every round, side by
+# side with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-300} runs=${2:-5} parts=${3:-backup restore} work=bench/out
@@ -25,6 +27,7 @@ mkdir -p "$work"
 bin=${DBBACKUP_BIN:-target/release/dbbackup}
 [ -n "${DBBACKUP_BIN:-}" ] || cargo build --release --quiet
 url="mysql://root@$host:$port/$db"
+base=${BASELINE_BIN:-}
 dump="mariadb-dump -h $host -P $port -u root --protocol=TCP --single-transaction --routines \
 --triggers --events --hex-blob --default-character-set=utf8mb4 --no-tablespaces --skip-dump-date $db"
 into=dbbackup_bench_restore
@@ -41,10 +44,12 @@ fi
 for _ in $(seq "$runs"); do
   if [[ $parts == *backup* ]]; then
     timed dbbackup "$work/run/*.gz" "$bin backup $url --out $work/run --level 6"
+    [ -z "$base" ] || timed baseline "$work/run/*.gz" "$base backup $url --out $work/run --level 6"
     timed dump+pigz "$work/run/x.sql.gz" "$dump | pigz -6 > $work/run/x.sql.gz"
   fi
   if [[ $parts == *restore* ]]; then
     timed dbbackup_restore-test - "$bin restore-test $archive"
+    [ -z "$base" ] || timed baseline_restore-test - "$base restore-test $archive"
     timed gunzip+mariadb - "$client -e 'CREATE DATABASE $into' && gunzip -c $archive | $client $into"
     $client -e "DROP DATABASE $into"
   fi
@@ -52,8 +57,9 @@ done
 [[ $parts != *backup* ]] || timed dump+gzip "$work/run/x.sql.gz" "$dump | gzip -6 > $work/run/x.sql.gz"
 
 echo "$(date -u +%F) commit $(git rev-parse --short HEAD), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+[ -z "$base" ] || echo "baseline: $base"
 echo "database: $($client -N -e "SELECT SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$db'") bytes (data + indexes), $($client -N -e 'SELECT VERSION()'), $bin, level 6, median of $runs interleaved runs${archive:+; restore-tested archive $(stat -c %s "$archive") bytes}"
 echo
 # shellcheck disable=SC2046 # the names of the parts that ran, word-split on purpose
-table $([[ $parts != *backup* ]] || echo "dbbackup dump+pigz dump+gzip") \
-  $([[ $parts != *restore* ]] || echo "dbbackup_restore-test gunzip+mariadb")
+table $([[ $parts != *backup* ]] || echo "dbbackup ${base:+baseline} dump+pigz dump+gzip") \
+  $([[ $parts != *restore* ]] || echo "dbbackup_restore-test ${base:+baseline_restore-test} gunzip+mariadb")

@@ -261,8 +261,16 @@ impl Source for Mysql {
             );
         }
         let options = self.conn.option_file()?;
-        let before =
-            sync::lock_and_snapshot(&mut conn, &self.conn, self.timeout.unwrap_or(LOCK_WAIT))?;
+        // Connections that checksum tables beside ours, opened before the lock to hold it for
+        // no longer than it takes to start their snapshots.
+        let tables = describe::data_tables(&mut conn, &self.conn.dbname).map_err(fail)?;
+        let mut helpers = helpers(&self.conn, self.timeout, tables.len());
+        let before = sync::lock_and_snapshot(
+            &mut conn,
+            &mut helpers,
+            &self.conn,
+            self.timeout.unwrap_or(LOCK_WAIT),
+        )?;
         let mut child = match self.spawn_dump(&tool, mariadb, &options) {
             Ok(child) => child,
             Err(e) => {
@@ -288,8 +296,9 @@ impl Source for Mysql {
                 }
                 let running = Running::watch(tool_ref, child, deadline);
                 let described = synced.map(|()| {
-                    let described = describe::describe(&mut conn, &db);
+                    let described = describe::describe(&mut conn, &mut helpers, &db);
                     let _ = conn.query_drop("ROLLBACK");
+                    drop(helpers);
                     described
                 });
                 (described, running)
@@ -329,6 +338,29 @@ impl Source for Mysql {
             snapshot,
         })
     }
+}
+
+/// Up to [`describe::CHECKSUM_CONNECTIONS`] - 1 more connections to `info`'s database with the
+/// description's session settings, one fewer than `tables`; those that fail to open are
+/// left out (the checksums are then computed on fewer connections, the same values).
+pub(super) fn helpers(
+    info: &ConnInfo,
+    timeout: Option<Duration>,
+    tables: usize,
+) -> Vec<mysql::Conn> {
+    let wanted = tables.min(describe::CHECKSUM_CONNECTIONS).saturating_sub(1);
+    (0..wanted)
+        .filter_map(|_| {
+            let opened = info.connect(timeout).and_then(|mut conn| {
+                conn.query_drop(describe::SESSION_SETTINGS)
+                    .map(|()| conn)
+                    .map_err(|e| info.error(db_message(&e)))
+            });
+            opened
+                .map_err(|e| tracing::debug!("a checksum connection is left out: {e}"))
+                .ok()
+        })
+        .collect()
 }
 
 /// Restores MySQL dumps into scratch databases on one server.

@@ -202,22 +202,33 @@ impl MysqlScratch {
         &self.db.name
     }
 
+    /// Connections to the scratch database beside ours, one fewer than its `tables`, up to
+    /// [`describe::CHECKSUM_CONNECTIONS`] in all: nothing else writes it, so all see the same
+    /// rows.
+    fn helpers(&self, tables: usize) -> Vec<mysql::Conn> {
+        super::helpers(&self.db.admin.with_dbname(&self.db.name), None, tables)
+    }
+
     fn check_tables(&self, quick: bool) -> Result<Vec<String>> {
         let mut conn = self.conn.borrow_mut();
         let fail = |e: mysql::Error| restore_error(&self.db.name, db_message(&e));
         let tables = describe::data_tables(&mut *conn, &self.db.name).map_err(fail)?;
-        let mut problems = Vec::new();
-        if tables.is_empty() {
-            return Ok(problems);
-        }
-        let list: Vec<String> = tables
-            .iter()
-            .map(|t| format!("{}.{}", quote_ident(&self.db.name), quote_ident(t)))
-            .collect();
+        let mut helpers = self.helpers(tables.len());
+        let mut conns: Vec<&mut mysql::Conn> =
+            std::iter::once(&mut *conn).chain(&mut helpers).collect();
         let mode = if quick { "QUICK" } else { "EXTENDED" };
-        let sql = format!("CHECK TABLE {} {mode}", list.join(", "));
+        let order: Vec<usize> = (0..tables.len()).collect();
+        // One table a statement, on several connections at once; the same checks as one
+        // statement naming them all.
+        let db = quote_ident(&self.db.name);
+        let checked = describe::in_parallel(&mut conns, &tables, &order, |conn, table| {
+            let sql = format!("CHECK TABLE {db}.{} {mode}", quote_ident(table));
+            rows(conn, &sql).map_err(|e| db_message(&e))
+        })
+        .map_err(|e| restore_error(&self.db.name, e))?;
+        let mut problems = Vec::new();
         // Table, Op, Msg_type, Msg_text
-        for r in rows(&mut *conn, &sql).map_err(fail)? {
+        for r in checked.into_iter().flatten() {
             let (kind, text) = (r[2].to_ascii_lowercase(), &r[3]);
             let bad = kind == "error"
                 || kind == "warning"
@@ -247,7 +258,11 @@ impl Scratch for MysqlScratch {
     }
 
     fn describe(&self) -> Result<Snapshot> {
-        describe::describe(&mut *self.conn.borrow_mut(), &self.db.name)
+        let mut conn = self.conn.borrow_mut();
+        let tables = describe::data_tables(&mut *conn, &self.db.name)
+            .map_err(|e| restore_error(&self.db.name, db_message(&e)))?;
+        let mut helpers = self.helpers(tables.len());
+        describe::describe(&mut conn, &mut helpers, &self.db.name)
             .map_err(|e| restore_error(&self.db.name, e))
     }
 
@@ -369,7 +384,8 @@ impl Scratch for MysqlScratch {
             }
         }
         conn.query_drop(describe::SESSION_SETTINGS).map_err(fail)?;
-        let landed = describe::describe(&mut *conn, &wanted.dbname).map_err(|e| admin.error(e))?;
+        let landed =
+            describe::describe(&mut conn, &mut [], &wanted.dbname).map_err(|e| admin.error(e))?;
         if landed.schema_checksum != verified.schema_checksum || landed.tables != verified.tables {
             return Err(Error::Verify {
                 object: format!("restore into database {}", wanted.dbname),
