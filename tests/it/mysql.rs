@@ -490,6 +490,7 @@ fn a_user_without_reload_process_or_lock_tables_is_told_the_grant_it_lacks() {
     let Some((_one_at_a_time, db)) = exclusive_db(
         "grants",
         "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);
+         CREATE TABLE u (id INT PRIMARY KEY); INSERT INTO u VALUES (3);
          CREATE VIEW v AS SELECT id FROM t;
          CREATE TRIGGER t_ins BEFORE INSERT ON t FOR EACH ROW SET NEW.id = NEW.id;",
     ) else {
@@ -500,7 +501,8 @@ fn a_user_without_reload_process_or_lock_tables_is_told_the_grant_it_lacks() {
     sql(
         "",
         &format!(
-            "DROP USER IF EXISTS {who}; CREATE USER {who} IDENTIFIED BY 'grants-pw';
+            "DROP USER IF EXISTS {who};
+             CREATE USER {who} IDENTIFIED BY 'grants-pw' WITH MAX_USER_CONNECTIONS 2;
              GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON `{}`.* TO {who};",
             db.name
         ),

@@ -264,7 +264,16 @@ impl Source for Mysql {
         // Connections that checksum tables beside ours, opened before the lock to hold it for
         // no longer than it takes to start their snapshots.
         let tables = describe::data_tables(&mut conn, &self.conn.dbname).map_err(fail)?;
-        let mut helpers = helpers(&self.conn, self.timeout, tables.len());
+        // An account with a connection limit (`MAX_USER_CONNECTIONS`; the session value is the
+        // account's own) may have room for ours and the dump tool's only: more would leave
+        // the dump tool refused. It checksums on ours alone, as before the parallel checksums.
+        let per_user: u64 = conn
+            .query_first("SELECT @@max_user_connections")
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        let spread = if per_user > 0 { 1 } else { tables.len() };
+        let mut helpers = helpers(&self.conn, self.timeout, spread);
         let before = sync::lock_and_snapshot(
             &mut conn,
             &mut helpers,
