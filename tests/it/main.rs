@@ -20,6 +20,7 @@ mod fuzz_hostile_input;
 mod hostile_names;
 mod interrupt;
 mod job_summary;
+mod many_dbs;
 mod messages;
 mod mysql;
 mod notify;
