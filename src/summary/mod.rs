@@ -397,3 +397,94 @@ pub fn markdown(rows: &[Row]) -> String {
     }
     md
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backup JUnit report as `backup --junit` writes one: the drift guard failed the first
+    /// backup; the second (encrypted) failed its restore test; the third was never made.
+    const REPORT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="dbbackup backup" tests="5" failures="3" errors="0" time="1.000">
+  <testsuite name="drift" tests="1" failures="1" errors="0" skipped="0" time="0.000">
+    <properties>
+      <property name="checked" value="true"/>
+      <property name="backup" value="app-20261130-010000.sqlite.gz"/>
+      <property name="source" value="app.db"/>
+      <property name="engine" value="sqlite"/>
+      <property name="compressed_bytes" value="2048"/>
+      <property name="rows" value="10"/>
+      <property name="encrypted" value="false"/>
+      <property name="backup_seconds" value="1.500"/>
+    </properties>
+    <testcase name="drift" classname="drift" time="0.000"><failure type="drift" message="lost"/></testcase>
+  </testsuite>
+  <testsuite name="drift" tests="1" failures="0" errors="0" skipped="0" time="0.000">
+    <properties>
+      <property name="checked" value="true"/>
+      <property name="backup" value="shop-20261130-010000.sql.gz.age"/>
+      <property name="source" value="postgres://u@h/shop"/>
+      <property name="rows" value="99"/>
+      <property name="encrypted" value="true"/>
+    </properties>
+    <testcase name="drift" classname="drift" time="0.000"/>
+  </testsuite>
+  <testsuite name="shop-20261130-010000.sql.gz.age" tests="1" failures="1" errors="0" skipped="0" time="0.5">
+    <properties>
+      <property name="backup" value="/out/shop-20261130-010000.sql.gz.age"/>
+      <property name="verdict" value="failed"/>
+    </properties>
+    <testcase name="rows" classname="data" time="0.1"><failure type="data" message="x"/></testcase>
+  </testsuite>
+  <testsuite name="backup" tests="1" failures="1" errors="0" skipped="0" time="0.000">
+    <properties>
+      <property name="source" value="mysql://u@h/crm"/>
+      <property name="exit_code" value="8"/>
+    </properties>
+    <testcase name="mysql://u@h/crm" classname="backup" time="0.000"><failure type="backup" message="refused | denied"/></testcase>
+  </testsuite>
+</testsuites>
+"#;
+
+    #[test]
+    fn a_junit_report_gives_one_row_per_backup_with_its_exit_code() {
+        let rows = from_junit(REPORT).unwrap();
+        assert_eq!(rows.len(), 3, "{rows:#?}");
+        assert_eq!(rows[0].database, "app.db");
+        assert_eq!(rows[0].drift.as_deref(), Some("failed"));
+        assert_eq!(rows[0].exit_code, exit::CHECK_FAILED);
+        assert_eq!(rows[0].rows, Some(10));
+        // Encrypted: named by its archive, its row count not shown.
+        assert_eq!(rows[1].database, "shop-20261130-010000.sql.gz.age");
+        assert_eq!(rows[1].rows, None);
+        assert_eq!(rows[1].restore_test.as_deref(), Some("failed"));
+        assert_eq!(rows[2].exit_code, exit::REMOTE);
+        assert_eq!(rows[2].error.as_deref(), Some("refused | denied"));
+        assert_eq!(exit_code(&rows), exit::REMOTE);
+        let md = markdown(&rows);
+        assert!(md.contains("3 backup(s), 3 failed"), "{md}");
+        assert!(md.contains("| encrypted |"), "{md}");
+        // A `|` in an error does not end its cell.
+        assert!(md.contains("refused \\| denied"), "{md}");
+    }
+
+    #[test]
+    fn json_of_one_backup_and_of_a_failed_one() {
+        let made = serde_json::json!({
+            "bytes": 100, "encrypted": false, "seconds": 2.0, "exit_code": 0,
+            "manifest": {"archive": "a-1.sqlite.gz", "source": "a.db", "engine": {"name": "sqlite"},
+                         "snapshot": {"tables": [{"rows": 3}, {"rows": 4}]}},
+            "restore_test": {"verdict": "passed"},
+            "drift": {"checked": false, "passed": true},
+        });
+        let rows = from_json(
+            &serde_json::json!({"backups": [made, {"source": "b.db", "exit_code": 3, "error": "gone"}]}),
+        );
+        assert_eq!(rows[0].rows, Some(7));
+        assert_eq!(rows[0].drift.as_deref(), Some("not checked"));
+        assert_eq!(rows[0].exit_code, exit::OK);
+        assert_eq!(rows[1].database, "b.db");
+        assert_eq!(exit_code(&rows), exit::SOURCE);
+        assert!(from_junit("<testsuites/>").is_err());
+    }
+}
