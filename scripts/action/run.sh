@@ -74,6 +74,8 @@ case "${INPUT_COMMAND:-backup}" in
       if is_true "${INPUT_PRUNE:-true}" || [ "$remote" = false ]; then
         args+=("${keep_args[@]}")
       else
+        # `prune DIR` rotates one database's backups; with several it would need each name.
+        [ "${#databases[@]}" -eq 1 ] || { echo "::error title=dbbackup::prune: false works with one database per step; with several, keep the default (prune: true) or give each its own step or matrix job"; exit 2; }
         rotate_locally=true
       fi
     fi
