@@ -486,10 +486,13 @@ fn report(
     part: Part,
 ) -> anyhow::Result<()> {
     let _turn = SUMMARY_TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let runner = Runner::detect();
+    let runner = match part {
+        Part::Alone => Runner::detect(),
+        Part::OneOfMany => Runner::detect().without_outputs(),
+    };
     let artifact = outcome.replicas.first().filter(|_| args.upload);
     // The backup first, then its restore test: the summary reads in the order things ran.
-    report_to_runner(&runner, outcome, artifact.map(|r| &r.stored), notice, part)?;
+    report_to_runner(&runner, outcome, artifact.map(|r| &r.stored), notice)?;
     if outcome.drift.unchecked_previous() {
         runner.warning("drift not checked", &outcome.drift.line());
     }
@@ -549,7 +552,6 @@ fn report_to_runner(
     outcome: &BackupOutcome,
     artifact: Option<&dbbackup::store::StoredBackup>,
     notice: Option<&guard::Notice>,
-    part: Part,
 ) -> anyhow::Result<()> {
     let BackupOutcome {
         manifest: m,
@@ -575,11 +577,8 @@ fn report_to_runner(
     if let Some(url) = &artifact_url {
         outputs.push(("artifact-url", url.clone()));
     }
-    // One of several: each would overwrite the one before; the combined report says it all.
-    if part == Part::Alone {
-        for (name, value) in outputs {
-            runner.set_output(name, &value)?;
-        }
+    for (name, value) in outputs {
+        runner.set_output(name, &value)?;
     }
     // The summary is as readable as the artifact: an encrypted backup's shows no data.
     let mut summary = match &outcome.sealed {

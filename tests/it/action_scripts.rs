@@ -1968,3 +1968,33 @@ fn matrix_example_backs_up_one_database_per_job_and_gathers_them() {
     );
     assert_eq!(result["job_status"], "failure");
 }
+
+/// `database` with one database per line: each backed up (two at once with `parallel`), one
+/// JUnit report of both, and each step output written once.
+#[test]
+fn several_database_lines_back_up_each_with_outputs_once() {
+    let runner = FakeRunner::new();
+    let a = runner.dir.path().join("a.db");
+    let b = runner.dir.path().join("b.db");
+    fs::copy(support::data("chinook.sqlite"), &a).unwrap();
+    fs::copy(support::data("chinook.sqlite"), &b).unwrap();
+    let lines = format!("  {}\n\n{}  \n", a.display(), b.display());
+    let out = backup_inputs(&runner, &lines, &[("INPUT_PARALLEL", "2")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outputs = runner.read("output");
+    assert_eq!(outputs.matches("passed<<").count(), 1, "{outputs}");
+    assert_eq!(outputs.matches("report-path<<").count(), 1, "{outputs}");
+    assert!(!outputs.contains("backup-path"), "{outputs}");
+    let junit = fs::read_to_string(runner.file("junit.xml")).unwrap();
+    assert_eq!(
+        junit.matches(r#"<testsuite name="drift""#).count(),
+        2,
+        "{junit}"
+    );
+    let summary = runner.read("summary");
+    assert!(summary.contains("2 backup(s), all passed"), "{summary}");
+}
