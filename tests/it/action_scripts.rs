@@ -1677,6 +1677,18 @@ fn postgres_client_step_installs_a_client_only_when_none_fits() {
         let (code, log) = step(&[("INPUT_DATABASE", &url)]);
         assert_eq!(code, Some(0), "{log}");
         assert!(log.contains("(the server runs 15."), "{log}");
+        // Several databases, one per line: every PostgreSQL server is asked, the newest major
+        // wins (one that does not answer is left to the backup).
+        let lines = format!(
+            "{}\n {url} \npostgres://postgres@127.0.0.1:1/gone\n{url}\n",
+            sqlite.display()
+        );
+        let (code, log) = step(&[("INPUT_DATABASE", &lines)]);
+        assert_eq!(code, Some(0), "{log}");
+        assert!(
+            log.contains("(postgres-client: 15)") && log.contains("fits PostgreSQL 15"),
+            "{log}"
+        );
     }
     assert_eq!(runner.read("calls"), "", "nothing installed");
 
