@@ -45,6 +45,9 @@ pub struct BackupOptions {
     pub compression: Compression,
     /// Give up (PostgreSQL: stop pg_dump) after this long.
     pub timeout: Option<Duration>,
+    /// Parallel dump workers, for `--format directory` only (PostgreSQL: `pg_dump -j`); the
+    /// restore test restores with as many unless its options say otherwise.
+    pub jobs: Option<u32>,
     /// Restore-test the new backup before anything old is rotated away. An encrypted backup
     /// needs the identity in these options.
     pub restore_test: Option<restore_test::Options>,
@@ -136,6 +139,25 @@ impl From<Error> for Failed {
     }
 }
 
+/// `--jobs` is a number of parallel dump workers, which only the directory format has: with
+/// another format it would be silently ignored, so it is refused (as is 0) before anything runs.
+fn check_jobs(jobs: Option<u32>, format: Option<Format>) -> Result<()> {
+    match (jobs, format) {
+        (None, _) => Ok(()),
+        (Some(0), _) => Err(Error::Usage(
+            "--jobs 0: give the number of parallel pg_dump workers, 1 or more".into(),
+        )),
+        (Some(_), Some(Format::Directory)) => Ok(()),
+        (Some(_), other) => Err(Error::Usage(format!(
+            "--jobs needs --format directory (pg_dump -Fd is the only parallel dump), not {}: \
+             add --format directory or leave out --jobs",
+            other.map_or("the default format".to_string(), |f| format!(
+                "--format {f}"
+            ))
+        ))),
+    }
+}
+
 /// Makes a backup in `opts.out`, then puts it to each of `destinations` and prunes everywhere
 /// (see the module docs). A failed put leaves the backups already put where they are and
 /// prunes nothing anywhere.
@@ -173,10 +195,12 @@ pub fn run_keeping(
             opts.out.display()
         ))));
     }
+    check_jobs(opts.jobs, opts.format)?;
     let source = engine::open_source(
         &opts.source,
         &SourceOptions {
             timeout: opts.timeout,
+            jobs: opts.jobs,
         },
     )?;
     let format = engine::format_for(source.engine(), opts.format)?;

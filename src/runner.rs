@@ -176,7 +176,7 @@ impl<W: Write> Write for OneLinePerEvent<W> {
 }
 
 /// Environment variables whose values are secrets dbbackup may be handed.
-const SECRET_VARS: [&str; 7] = [
+const SECRET_VARS: [&str; 16] = [
     "PGPASSWORD",
     "MYSQL_PWD",
     "GITHUB_TOKEN",
@@ -184,6 +184,17 @@ const SECRET_VARS: [&str; 7] = [
     "DBBACKUP_IDENTITY",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    // Azure's as `object_store` reads them (its `AZURE_*` aliases included).
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_STORAGE_CLIENT_SECRET",
+    "AZURE_CLIENT_SECRET",
+    // A service account's JSON key (masked line by line too, below), or a token.
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "GOOGLE_BEARER_TOKEN",
 ];
 
 /// The secrets this process was given: passwords inside URL arguments (as written and

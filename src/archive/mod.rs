@@ -35,6 +35,9 @@ pub enum Format {
     Sql,
     /// PostgreSQL's custom format (`pg_dump -Fc`), restorable with `pg_restore`.
     Custom,
+    /// PostgreSQL's directory format (`pg_dump -Fd`, dumped by parallel workers with
+    /// `--jobs`), stored as one tar of that directory, restorable with `pg_restore -j`.
+    Directory,
 }
 
 impl std::fmt::Display for Format {
@@ -43,6 +46,7 @@ impl std::fmt::Display for Format {
             Format::Native => "native",
             Format::Sql => "sql",
             Format::Custom => "custom",
+            Format::Directory => "directory",
         })
     }
 }

@@ -33,9 +33,14 @@ pub struct Args {
     #[command(flatten)]
     keep: super::keep::KeepArgs,
     /// native: the database file itself (SQLite's default); sql: a SQL text dump (PostgreSQL's
-    /// default); custom: pg_dump -Fc, for pg_restore.
+    /// default); custom: pg_dump -Fc, for pg_restore; directory: pg_dump -Fd (parallel with
+    /// --jobs) stored as one `.tar.gz`, for pg_restore -j.
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// With --format directory: dump with N parallel pg_dump workers (pg_dump -j N, one
+    /// snapshot; N+1 connections to the source), and restore-test with pg_restore -j N.
+    #[arg(long, value_name = "N")]
+    jobs: Option<u32>,
     /// The compressor: gzip (`.gz`, for gunzip) or zstd (`.zst`, for `zstd -d`: faster to
     /// write and to restore).
     #[arg(long, value_enum, default_value_t = Codec::Gzip)]
@@ -90,8 +95,8 @@ pub struct Args {
     #[arg(long)]
     upload: bool,
     /// Also store the verified backup (archive and manifest) in this object store, and with
-    /// --keep / --keep-* prune it there too: `s3://BUCKET/PREFIX` (credentials from AWS_*
-    /// variables).
+    /// --keep / --keep-* prune it there too: `s3://BUCKET/PREFIX`, `az://CONTAINER/PREFIX` or
+    /// `gs://BUCKET/PREFIX` (credentials from AWS_*, AZURE_STORAGE_* or GOOGLE_* variables).
     /// Repeatable; --json lists each destination under `stored`.
     #[arg(long, value_name = "URL")]
     to: Vec<String>,
@@ -339,6 +344,7 @@ fn back_up(
         format: args.format,
         compression: Compression::new(args.compression, args.level)?,
         timeout: args.timeout,
+        jobs: args.jobs,
         restore_test: match args.restore_test || args.junit.is_some() || args.restore_into.is_some()
         {
             true => Some(restore_test::Options {
@@ -350,6 +356,7 @@ fn back_up(
                     .restore_into
                     .clone()
                     .or_else(|| dbbackup::engine::restore_server(source)),
+                jobs: args.jobs,
                 ..restore_test::Options::default()
             }),
             false => None,

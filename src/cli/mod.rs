@@ -72,7 +72,7 @@ enum Command {
     /// Fail (exit 10) when the newest backup of a name is missing, older than --max-age or
     /// smaller than --min-bytes: backups that stopped silently.
     Check(check::Args),
-    /// List the backups of one name in an object store (`s3://BUCKET/PREFIX`), newest first.
+    /// List the backups of one name in an object store (`s3://`, `az://`, `gs://`), newest first.
     List(remote::ListArgs),
     /// Download a backup of one name from an object store into a directory, ready for
     /// `restore-test`.
@@ -153,7 +153,7 @@ fn print_json(value: &serde_json::Value) {
 /// the repository's workflow artifacts.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TargetArgs {
-    /// Directory of local backups, or an object store URL (`s3://BUCKET/PREFIX`), or
+    /// Directory of local backups, or an object store URL (`s3://`, `az://`, `gs://`), or
     /// --artifacts.
     #[arg(
         value_name = "DIR",
@@ -200,5 +200,15 @@ fn say_notice(runner: &Runner, notice: &guard::Notice) {
     if notice.public {
         tracing::warn!("{}", notice.line);
         runner.warning("plain backup, public repository", &notice.line);
+    }
+}
+
+/// `--jobs` of `restore` and `restore-test`: 0 workers would restore nothing.
+fn restore_jobs(jobs: Option<u32>) -> dbbackup::Result<Option<u32>> {
+    match jobs {
+        Some(0) => Err(dbbackup::Error::Usage(
+            "--jobs 0: give the number of parallel pg_restore workers, 1 or more".into(),
+        )),
+        other => Ok(other),
     }
 }

@@ -1,5 +1,5 @@
-//! `list` and `fetch`: the backups of one name in an object store (`s3://BUCKET/PREFIX`), and
-//! bringing one back to a directory, ready for `restore-test`.
+//! `list` and `fetch`: the backups of one name in an object store (`s3://`, `az://`, `gs://`),
+//! and bringing one back to a directory, ready for `restore-test`.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,8 @@ use dbbackup::store::{self, StoredBackup};
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// Object store: `s3://BUCKET/PREFIX` (credentials from AWS_* variables).
+    /// Object store: `s3://BUCKET/PREFIX`, `az://CONTAINER/PREFIX` or `gs://BUCKET/PREFIX`
+    /// (credentials from AWS_*, AZURE_STORAGE_* or GOOGLE_* variables).
     url: String,
     /// Backup name: the database's stem.
     #[arg(long, value_name = "STEM")]
@@ -20,7 +21,8 @@ pub struct ListArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct FetchArgs {
-    /// Object store: `s3://BUCKET/PREFIX` (credentials from AWS_* variables).
+    /// Object store: `s3://BUCKET/PREFIX`, `az://CONTAINER/PREFIX` or `gs://BUCKET/PREFIX`
+    /// (credentials from AWS_*, AZURE_STORAGE_* or GOOGLE_* variables).
     url: String,
     /// Backup name: the database's stem.
     #[arg(long, value_name = "STEM")]

@@ -14,6 +14,10 @@ pub struct Args {
     /// Replace TARGET if it exists.
     #[arg(long)]
     force: bool,
+    /// PostgreSQL directory-format backups: restore with N parallel pg_restore workers
+    /// (default: this machine's cores, at most 4).
+    #[arg(long, value_name = "N")]
+    jobs: Option<u32>,
     #[command(flatten)]
     identity: super::IdentityArgs,
     #[command(flatten)]
@@ -39,6 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let archive = local::locate(&args.backup, false)?.remove(0);
     let opts = Options {
         identity: args.identity.load()?,
+        jobs: super::restore_jobs(args.jobs)?,
         ..Options::default()
     };
     let report = restore_test::restore(&archive, &args.target, args.force, &opts)

@@ -30,6 +30,10 @@ pub struct Args {
     /// pull-request check restores into its job's service container, not production.
     #[arg(long)]
     not_on_source: bool,
+    /// PostgreSQL directory-format backups: restore with N parallel pg_restore workers
+    /// (default: this machine's cores, at most 4).
+    #[arg(long, value_name = "N")]
+    jobs: Option<u32>,
     #[command(flatten)]
     identity: super::IdentityArgs,
     #[command(flatten)]
@@ -45,6 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             false => Fallback::Source,
         },
         identity: args.identity.load()?,
+        jobs: super::restore_jobs(args.jobs)?,
     };
     let reports = restore_test::restore_test_all(&args.backups, args.all, &opts)?;
     for report in &reports {

@@ -71,6 +71,9 @@ pub trait Engine: Sync {
 pub struct SourceOptions {
     /// Give up after this long (engines that cannot bound their dump refuse it).
     pub timeout: Option<Duration>,
+    /// Parallel dump workers (`--jobs`; PostgreSQL's directory format only, checked by the
+    /// pipeline). `None`: the engine's own way, one worker.
+    pub jobs: Option<u32>,
 }
 
 /// Where a restore test restores: the backup's manifest says what it came from, and the user
@@ -81,6 +84,9 @@ pub struct RestoreTarget<'a> {
     pub into: Option<&'a str>,
     /// Where to restore when `into` names no server.
     pub otherwise: Fallback,
+    /// Parallel restore workers for formats restored in parallel (PostgreSQL's directory
+    /// format: `pg_restore -j`); `None` lets the engine choose.
+    pub jobs: Option<u32>,
 }
 
 /// The server a restore test uses when `--restore-into` names none.
@@ -333,8 +339,10 @@ mod tests {
         let pg = named("postgres").unwrap();
         assert_eq!(format_for(pg, None).unwrap(), Format::Sql);
         assert_eq!(extension(pg, Format::Custom).unwrap(), "dump");
+        assert_eq!(extension(pg, Format::Directory).unwrap(), "tar");
+        assert!(format_for(sqlite, Some(Format::Directory)).is_err());
         assert!(format_for(pg, Some(Format::Native)).is_err());
-        for ext in ["sqlite", "sql", "dump"] {
+        for ext in ["sqlite", "sql", "dump", "tar"] {
             assert!(is_archive_extension(ext), "{ext}");
         }
         assert!(!is_archive_extension("txt"));

@@ -54,9 +54,18 @@ impl Outcome {
         text
     }
 
-    /// The webhook's JSON body.
+    /// The webhook's JSON body. Slack reads `<...>` as a link or mention and `&` as the start of
+    /// an entity, so those three are escaped as its "Escaping text" rule asks
+    /// (api.slack.com/reference/surfaces/formatting#escaping); the CommonMark of Mattermost
+    /// and Rocket.Chat decodes the same entities back. An error line such as `<stdin>: …` is
+    /// then shown as written, not as a broken link.
     pub fn slack_json(&self) -> String {
-        serde_json::json!({ "text": self.text() }).to_string()
+        let text = self
+            .text()
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        serde_json::json!({ "text": text }).to_string()
     }
 }
 
@@ -88,6 +97,18 @@ mod tests {
         );
         let json: serde_json::Value = serde_json::from_str(&o.slack_json()).unwrap();
         assert_eq!(json["text"], o.text());
+    }
+
+    #[test]
+    fn slacks_control_characters_are_escaped_in_the_webhook_body() {
+        let o = outcome(5, Some("table <a&b> lost rows"));
+        let json: serde_json::Value = serde_json::from_str(&o.slack_json()).unwrap();
+        let text = json["text"].as_str().unwrap();
+        assert!(
+            text.contains("error: table &lt;a&amp;b&gt; lost rows"),
+            "{text}"
+        );
+        assert!(!text.contains(['<', '>']), "{text}");
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct Options {
     /// The secret key that opens encrypted backups; without it they are an
     /// [`Error::Identity`], not a failed check.
     pub identity: Option<Arc<Identity>>,
+    /// Parallel restore workers where the format has them (PostgreSQL's directory format:
+    /// `pg_restore -j`); `None` lets the engine choose.
+    pub jobs: Option<u32>,
 }
 
 /// Restore-tests every backup that `paths` name (see [`local::locate`]). Backups that cannot be found
@@ -155,6 +158,7 @@ fn run(
         manifest: &manifest,
         into: opts.restore_into.as_deref(),
         otherwise: opts.otherwise,
+        jobs: opts.jobs,
     };
     let restorer = match engine::restorer(&target) {
         Ok(restorer) => restorer,

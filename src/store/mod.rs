@@ -7,6 +7,9 @@
 //! destination is [`Store::fetch`] into a local directory, then the restore test.
 
 pub mod artifacts;
+pub mod azure;
+pub mod bucket;
+pub mod gcs;
 pub mod local;
 pub mod s3;
 
@@ -70,7 +73,12 @@ pub trait Store {
 }
 
 /// The URL schemes of remote destinations (`--to`, `prune URL`).
-pub const REMOTE_SCHEMES: [&str; 1] = [s3::SCHEME];
+pub const REMOTE_SCHEMES: [&str; 4] = [
+    s3::SCHEME,
+    azure::SCHEMES[0],
+    azure::SCHEMES[1],
+    gcs::SCHEME,
+];
 
 /// Whether `target` names a remote store (`SCHEME://...`) rather than a local directory.
 pub fn is_remote(target: &str) -> bool {
@@ -87,13 +95,13 @@ pub fn is_remote(target: &str) -> bool {
 pub fn open_remote(url: &str) -> Result<Box<dyn Store>> {
     let scheme = url.split_once("://").map_or("", |(s, _)| s);
     match scheme {
-        s3::SCHEME => Ok(Box::new(s3::S3Store::open(url)?)),
+        s3::SCHEME => Ok(Box::new(s3::open(url)?)),
+        gcs::SCHEME => Ok(Box::new(gcs::open(url)?)),
+        s if azure::SCHEMES.contains(&s) => Ok(Box::new(azure::open(url)?)),
         _ => Err(Error::Usage(format!(
             "unsupported destination `{scheme}://…` (the URL is not shown: it may hold a \
              secret); supported: {}",
-            REMOTE_SCHEMES
-                .map(|s| format!("{s}://BUCKET/PREFIX"))
-                .join(", ")
+            "s3://BUCKET/PREFIX, az://CONTAINER/PREFIX (or azure://), gs://BUCKET/PREFIX"
         ))),
     }
 }

@@ -211,3 +211,61 @@ fn the_next_restore_test_sweeps_the_scratch_database_of_a_killed_run() {
         "a live process's scratch database was dropped"
     );
 }
+
+/// Ctrl-C or SIGTERM while an encrypted SQLite backup runs: the plain snapshot of the database
+/// in DIR's temporary directory must not outlive the run (the backup is encrypted so that no
+/// plain copy stays on disk), and nothing but what a finished run leaves may stay in DIR.
+fn interrupt_an_encrypted_sqlite_backup(signal: libc::c_int) {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("big.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("CREATE TABLE t (b BLOB)", []).unwrap();
+    let mut rng = fastrand::Rng::with_seed(u64::from(signal.unsigned_abs()));
+    for _ in 0..48 {
+        let blob: Vec<u8> = (0..1 << 20).map(|_| rng.u8(..)).collect();
+        conn.execute("INSERT INTO t (b) VALUES (?1)", [blob])
+            .unwrap();
+    }
+    drop(conn);
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let out = tmp.path().join("out");
+    let mut child = dbbackup()
+        .arg("backup")
+        .arg(&db)
+        .args(["--encrypt-to", &recipient, "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The signal lands while the snapshot is on disk: as soon as it appears.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(out.exists() && leftovers(&out).iter().any(|p| p.contains(".dbbackup-tmp-"))) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before its temporary directory was seen"
+        );
+        assert!(Instant::now() < deadline, "no temporary directory in 60 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SAFETY: signalling a child process we have not waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert_eq!(
+        leftovers(&out),
+        Vec::<String>::new(),
+        "an interrupted backup left files in DIR: {stderr}"
+    );
+}
+
+#[test]
+fn sigint_during_an_encrypted_sqlite_backup_leaves_no_plain_snapshot() {
+    interrupt_an_encrypted_sqlite_backup(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_during_an_encrypted_sqlite_backup_leaves_no_plain_snapshot() {
+    interrupt_an_encrypted_sqlite_backup(libc::SIGTERM);
+}

@@ -8,6 +8,7 @@ mod support;
 
 mod action_scripts;
 mod artifacts;
+mod azure;
 mod backup;
 mod chaos_crash;
 mod chaos_crash_mysql;
@@ -17,6 +18,7 @@ mod drift;
 mod encryption;
 mod exit_codes;
 mod fuzz_hostile_input;
+mod gcs;
 mod hostile_names;
 mod interrupt;
 mod job_summary;

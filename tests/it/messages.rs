@@ -55,6 +55,28 @@ fn swapped_or_missing_sources_are_named_and_create_nothing() {
     assert!(!dir.join("new").exists(), "a missing SOURCE created --out");
 }
 
+/// A URL of a scheme no engine takes is named with the engines there are (exit 2), its
+/// password is not shown, and nothing is created; `mysql://` is an engine of its own.
+#[test]
+fn an_unknown_url_scheme_is_named_with_the_engines_there_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (code, text) = run(
+        dir,
+        &["backup", "redis://app:s3cretPw@cache:6379/0", "--out", "b"],
+    );
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("no engine takes redis:// URLs"), "{text}");
+    for engine in ["SQLite path", "postgres://", "mysql://"] {
+        assert!(text.contains(engine), "{engine} not named: {text}");
+    }
+    assert!(!text.contains("s3cretPw"), "{text}");
+    assert!(!dir.join("b").exists(), "an unknown scheme created --out");
+    let (code, text) = run(dir, &["backup", "mysql://root@127.0.0.1:1/x", "--out", "b"]);
+    assert!(!text.contains("no engine takes"), "{text}");
+    assert_ne!(code, Some(2), "{text}");
+}
+
 /// `restore b/ some-dir` said "pass --force", then with it "Is a directory".
 #[test]
 fn restore_into_a_directory_says_it_is_one() {

@@ -22,6 +22,10 @@ use sha2::Digest;
 use crate::support::pg::{HOST, PORT, TestDb, pgbench, psql, server_up};
 use crate::support::{backup_json as backup, data, dbbackup};
 
+/// `--format directory --jobs N`: a child module, so it shares this module's Sakila fixture and
+/// restore helpers.
+mod directory;
+
 impl TestDb {
     fn sakila(tag: &str) -> Self {
         let db = Self::new(tag);
@@ -54,8 +58,20 @@ fn restore_bytes(dump: &mut dyn Read, m: &Manifest) -> dbbackup::Result<Postgres
         manifest: m,
         into: None,
         otherwise: Default::default(),
+        jobs: None,
     };
     PostgresRestorer::for_target(&target)?.restore_scratch_db(m.format, dump)
+}
+
+/// The tables whose counts or checksums in `restored` are not the manifest's.
+fn differing_tables<'a>(restored: &'a Snapshot, m: &Manifest) -> Vec<&'a str> {
+    restored
+        .tables
+        .iter()
+        .zip(&m.snapshot.tables)
+        .filter(|(r, s)| r != s)
+        .map(|(r, _)| r.name.as_str())
+        .collect()
 }
 
 fn assert_same(restored: &Snapshot, manifest: &Snapshot) {
@@ -252,13 +268,7 @@ fn an_edited_or_broken_dump_is_caught() {
         .describe()
         .unwrap();
     assert_eq!(restored.schema_checksum, m.snapshot.schema_checksum);
-    let differing: Vec<&str> = restored
-        .tables
-        .iter()
-        .zip(&m.snapshot.tables)
-        .filter(|(r, s)| r != s)
-        .map(|(r, _)| r.name.as_str())
-        .collect();
+    let differing = differing_tables(&restored, &m);
     assert_eq!(differing, ["public.actor"]);
     assert_eq!(restored.total_rows(), m.snapshot.total_rows());
 
@@ -1029,13 +1039,7 @@ fn tables_whose_qualified_names_would_collide_are_told_apart() {
         .unwrap()
         .describe()
         .unwrap();
-    let differing: Vec<&str> = restored
-        .tables
-        .iter()
-        .zip(&m.snapshot.tables)
-        .filter(|(r, s)| r != s)
-        .map(|(r, _)| r.name.as_str())
-        .collect();
+    let differing = differing_tables(&restored, &m);
     assert_eq!(differing, ["a.\"b.c\""]);
 }
 

@@ -531,7 +531,7 @@ fn an_interrupted_upload_is_aborted() {
 fn store_via(
     proxy: &crate::support::s3::CutProxy,
     timeout_secs: u64,
-) -> dbbackup::store::s3::S3Store {
+) -> dbbackup::store::bucket::BucketStore {
     use object_store::aws::AmazonS3Builder;
     use object_store::{BackoffConfig, RetryConfig};
     use std::time::Duration;
@@ -549,7 +549,7 @@ fn store_via(
         max_retries: 10,
         retry_timeout: Duration::from_secs(timeout_secs),
     };
-    dbbackup::store::s3::S3Store::with_builder("s3://backups/db", builder, retry).unwrap()
+    dbbackup::store::s3::with_builder("s3://backups/db", builder, retry).unwrap()
 }
 
 /// 503s are retried: a short storm is ridden out, and a storm that does not end fails with

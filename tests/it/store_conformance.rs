@@ -15,6 +15,7 @@ use dbbackup::store::artifacts::{ArtifactStore, GitHub, Runtime, Secret};
 use dbbackup::store::local::LocalStore;
 use dbbackup::store::{self, DryRun, LocalBackup, Store, StoredBackup};
 
+use crate::support::azurite::Azurite;
 use crate::support::fake_github::{self, FakeGitHub};
 use crate::support::s3::Moto;
 use crate::support::{data_copy, dbbackup};
@@ -169,6 +170,24 @@ fn the_s3_store_conforms() {
     assert!(
         keys.iter().all(|k| k.starts_with("nightly/app/chinook")),
         "{keys:?}"
+    );
+}
+
+/// Against Azurite, Microsoft's own emulator of Blob Storage: the same suite, under a prefix and
+/// at the container's top level.
+#[test]
+fn the_azure_store_conforms() {
+    let Some(azurite) = Azurite::start() else {
+        return;
+    };
+    azurite.container("backups");
+    conformance(&azurite.store("az://backups/nightly/app"));
+    azurite.container("top");
+    conformance(&azurite.store("azure://top"));
+    let blobs = azurite.blobs("backups");
+    assert!(
+        blobs.iter().all(|k| k.starts_with("nightly/app/chinook")),
+        "{blobs:?}"
     );
 }
 

@@ -16,6 +16,7 @@
 pub(crate) mod clients;
 pub mod conn;
 pub mod describe;
+mod directory;
 pub(crate) mod tls;
 pub(crate) mod version;
 
@@ -95,13 +96,21 @@ impl Engine for PostgresEngine {
         conn::redact(source)
     }
 
-    /// Plain SQL first: `psql` restores it, and it diffs and greps; custom is `pg_dump -Fc`.
+    /// Plain SQL first: `psql` restores it, and it diffs and greps; custom is `pg_dump -Fc`;
+    /// directory is `pg_dump -Fd` (parallel with `--jobs`) as one tar, `.tar.gz`: the naming
+    /// grammar takes one word before the codec, and `tar` says what `tar -xf` opens.
     fn formats(&self) -> &'static [(Format, &'static str)] {
-        &[(Format::Sql, "sql"), (Format::Custom, "dump")]
+        &[
+            (Format::Sql, "sql"),
+            (Format::Custom, "dump"),
+            (Format::Directory, "tar"),
+        ]
     }
 
     fn open(&self, source: &str, opts: &SourceOptions) -> Result<Box<dyn Source>> {
-        Ok(Box::new(Postgres::from_source(source, opts.timeout)?))
+        let mut source = Postgres::from_source(source, opts.timeout)?;
+        source.jobs = opts.jobs;
+        Ok(Box::new(source))
     }
 
     fn restore_server(&self, target: &str) -> Option<String> {
@@ -158,16 +167,16 @@ impl PostgresRestorer {
             .map(|(_, _, drop)| *drop)
             .collect();
         let manifest = target.manifest;
-        let tool = if manifest.format == Format::Custom {
-            &PG_RESTORE
-        } else {
-            &PSQL
+        let tool = match manifest.format {
+            Format::Custom | Format::Directory => &PG_RESTORE,
+            _ => &PSQL,
         };
         let client = clients::for_restore(tool, manifest.engine.dump_tool.as_deref())?;
         Ok(PostgresRestorer {
             conn,
             client,
             source_version: manifest.engine.version.clone(),
+            jobs: target.jobs.unwrap_or_else(default_restore_jobs),
             properties: target.manifest.snapshot.properties.clone(),
             not_in_source,
         })
@@ -179,6 +188,15 @@ pub struct Postgres {
     conn: ConnInfo,
     /// A limit for the whole dump, snapshot queries included.
     timeout: Option<Duration>,
+    /// `pg_dump --jobs` for the directory format; `None` is one worker.
+    jobs: Option<u32>,
+}
+
+/// `pg_restore -j` for a directory-format backup when the caller names no number (`restore`,
+/// `restore-test`): this machine's cores, at most 4, since each worker is also a backend on the
+/// restore server.
+fn default_restore_jobs() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
 }
 
 /// Restores PostgreSQL dumps into scratch databases on one server.
@@ -189,6 +207,8 @@ pub struct PostgresRestorer {
     client: Client,
     /// The source server's version, from the manifest.
     source_version: String,
+    /// `pg_restore -j` for the directory format.
+    jobs: u32,
     /// The source's database properties (encoding, locale) from the manifest.
     properties: BTreeMap<String, String>,
     /// What `template0` gives every new database that the source did not have (it dropped
@@ -210,6 +230,7 @@ impl Postgres {
         Ok(Self {
             conn: ConnInfo::parse(source)?,
             timeout,
+            jobs: None,
         })
     }
 
@@ -246,12 +267,14 @@ impl Postgres {
         ))
     }
 
-    /// Starts `pg_dump` on our exported snapshot, writing to a pipe we read.
+    /// Starts `pg_dump` on our exported snapshot, writing to a pipe we read, or for the
+    /// directory format into `dir` (which must not exist yet).
     fn spawn_pg_dump(
         &self,
         pg_dump: &Client,
         format: Format,
         snapshot_id: &str,
+        dir: &Path,
     ) -> Result<std::process::Child> {
         let mut command = pg_dump.command(&PG_DUMP);
         match format {
@@ -259,6 +282,14 @@ impl Postgres {
             // stream compresses it once. pg_dump's own compression left gzip nothing to gain
             // (1.1x) for the CPU of compressing twice; see BENCHMARKS.md.
             Format::Custom => command.args(["--format=custom", "--compress=0"]),
+            // Likewise uncompressed, and tarred into our stream once pg_dump is done. With
+            // `--snapshot`, every worker imports our snapshot (pg_dump's documentation of
+            // `--jobs` and `--snapshot`), so all of them and our description see one state.
+            Format::Directory => command
+                .args(["--format=directory", "--compress=0"])
+                .arg(format!("--jobs={}", self.jobs.unwrap_or(1)))
+                .arg("--file")
+                .arg(dir),
             _ => command.arg("--format=plain"),
         };
         command
@@ -292,7 +323,8 @@ impl Postgres {
             .query_one("SELECT pg_export_snapshot()", &[])
             .map_err(|e| self.source_error(e))?
             .get(0);
-        let mut child = self.spawn_pg_dump(pg_dump, format, &snapshot_id)?;
+        let dir = work_dir.join(directory::TOP);
+        let mut child = self.spawn_pg_dump(pg_dump, format, &snapshot_id, &dir)?;
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let running = Running::watch(&PG_DUMP, child, deadline);
         let cancel = tx.cancel_token();
@@ -312,6 +344,7 @@ impl Postgres {
                 drop(done);
                 (described, tx)
             });
+            // The directory format prints nothing on stdout: this returns when pg_dump ends.
             let copied = std::io::copy(&mut stdout, out);
             // Closing our end stops pg_dump at once if writing failed.
             drop(stdout);
@@ -344,6 +377,12 @@ impl Postgres {
             return Err(self
                 .conn
                 .error(format!("pg_dump failed ({}): {stderr}", finished.status)));
+        }
+        if format == Format::Directory {
+            directory::pack(&dir, out)
+                .map_err(|e| Error::output("write backup into", work_dir, e))?;
+            // The archive has it now: the disk is freed before the restore test unpacks it.
+            let _ = std::fs::remove_dir_all(&dir);
         }
         Ok(snapshot)
     }
@@ -480,11 +519,23 @@ impl Source for Postgres {
 }
 
 impl PostgresRestorer {
-    /// [`Restorer::restore`], with the scratch database's own type (its name is known).
+    /// [`Restorer::restore`], with the scratch database's own type (its name is known); a
+    /// directory-format dump is unpacked under the system's temporary directory.
     pub fn restore_scratch_db(
         &self,
         format: Format,
         dump: &mut dyn Read,
+    ) -> Result<PostgresScratch> {
+        self.restore_in(format, dump, &std::env::temp_dir())
+    }
+
+    /// Restores into a new scratch database; a directory-format dump is unpacked in a private
+    /// directory under `work_dir` first (`pg_restore -j` reads a directory, not a stream).
+    fn restore_in(
+        &self,
+        format: Format,
+        dump: &mut dyn Read,
+        work_dir: &Path,
     ) -> Result<PostgresScratch> {
         refuse_native(format)?;
         let db = ScratchDb::create(&self.conn, &self.properties)?;
@@ -499,7 +550,13 @@ impl PostgresRestorer {
                 .map_err(fail)?;
         }
         let unknown = unknown_settings(target_num as u32);
-        let mut notes = restore_dump(&target, &self.client, format, dump, &unknown)?;
+        let how = How {
+            format,
+            jobs: self.jobs,
+            work_dir,
+            unknown: &unknown,
+        };
+        let mut notes = restore_dump(&target, &self.client, dump, &how)?;
         notes.push(format!("restored with {}", self.client.shown()));
         info!("restored into scratch database {}", target.display());
         client
@@ -551,20 +608,31 @@ impl Restorer for PostgresRestorer {
         &self,
         format: Format,
         dump: &mut dyn Read,
-        _work_dir: &Path,
+        work_dir: &Path,
     ) -> Result<Box<dyn Scratch>> {
-        Ok(Box::new(self.restore_scratch_db(format, dump)?))
+        Ok(Box::new(self.restore_in(format, dump, work_dir)?))
     }
+}
+
+/// How a dump is restored, beside the dump and the target.
+struct How<'a> {
+    format: Format,
+    /// `pg_restore -j` for the directory format.
+    jobs: u32,
+    /// Where a directory-format dump is unpacked.
+    work_dir: &'a Path,
+    /// Settings the target lacks ([`NEWER_SETTINGS`]).
+    unknown: &'a [&'a str],
 }
 
 /// Restores with psql or pg_restore, owners skipped; returns notes for the report.
 fn restore_dump(
     target: &ConnInfo,
     tool: &Client,
-    format: Format,
     dump: &mut dyn Read,
-    unknown: &[&str],
+    how: &How,
 ) -> Result<Vec<String>> {
+    let (format, unknown) = (how.format, how.unknown);
     refuse_native(format)?;
     let mut notes = Vec::new();
     let note = if format == Format::Sql {
@@ -584,10 +652,19 @@ fn restore_dump(
             skipped.owners, target.user
         )
     } else {
-        restore_custom(target, tool, dump, unknown)?;
+        let jobs = match format {
+            Format::Directory => {
+                restore_directory(target, tool, dump, how)?;
+                format!(" --jobs={}", how.jobs)
+            }
+            _ => {
+                restore_custom(target, tool, dump, unknown)?;
+                String::new()
+            }
+        };
         format!(
-            "restored with pg_restore --no-owner: objects are owned by '{}' (roles missing on \
-             the target do not fail the restore; GRANTs to them still do)",
+            "restored with pg_restore --no-owner{jobs}: objects are owned by '{}' (roles \
+             missing on the target do not fail the restore; GRANTs to them still do)",
             target.user
         )
     };
@@ -615,7 +692,7 @@ fn unknown_settings(server_num: u32) -> Vec<&'static str> {
 fn refuse_native(format: Format) -> Result<()> {
     if format == Format::Native {
         return Err(Error::Usage(
-            "a PostgreSQL backup is sql or custom, never native".into(),
+            "a PostgreSQL backup is sql, custom or directory, never native".into(),
         ));
     }
     Ok(())
@@ -744,7 +821,7 @@ fn restore_custom(
     unknown: &[&str],
 ) -> Result<()> {
     if !unknown.is_empty() {
-        return restore_custom_as_sql(target, pg_restore, dump, unknown);
+        return restore_custom_as_sql(target, pg_restore, dump, None, unknown);
     }
     let mut command = pg_restore.command(&PG_RESTORE);
     command
@@ -763,6 +840,48 @@ fn restore_custom(
     finish_feed(&target.dbname, "pg_restore", copied, &finished).map(|_| ())
 }
 
+/// Unpacks a directory-format dump under `how.work_dir` and restores it with
+/// `pg_restore --jobs`, which reads a directory (not a stream) and loads tables in parallel.
+fn restore_directory(
+    target: &ConnInfo,
+    pg_restore: &Client,
+    dump: &mut dyn Read,
+    how: &How,
+) -> Result<()> {
+    let unpacked = tempfile::Builder::new()
+        .prefix("dbbackup-pg-directory-")
+        .tempdir_in(how.work_dir)
+        .map_err(|e| Error::output("unpack the dump into", how.work_dir, e))?;
+    let dir = directory::unpack(dump, unpacked.path())?;
+    // Only a pg_restore of the release that introduced a setting sends it: an older one
+    // restores directly (and in parallel) on a server without it.
+    let sent = NEWER_SETTINGS
+        .iter()
+        .any(|(name, since)| pg_restore.num >= *since && how.unknown.contains(name));
+    if sent {
+        return restore_custom_as_sql(
+            target,
+            pg_restore,
+            &mut std::io::empty(),
+            Some(&dir),
+            how.unknown,
+        );
+    }
+    let mut command = pg_restore.command(&PG_RESTORE);
+    command
+        .args(["--exit-on-error", "--no-owner", "--no-password"])
+        .arg(format!("--jobs={}", how.jobs))
+        .arg(format!("--dbname={}", target.libpq_conninfo()))
+        .arg(&dir)
+        .envs(target.tool_env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = PG_RESTORE.spawn(&mut command)?;
+    let finished = Running::watch(&PG_RESTORE, child, None).finish()?;
+    check_restore(&target.dbname, "pg_restore", &finished)
+}
+
 /// Feeds the whole dump unchanged (to `pg_restore`).
 fn feed_as_is(dump: &mut dyn Read, to: &mut dyn Write) -> Feed {
     match util::copy_telling_sides(dump, to) {
@@ -776,16 +895,21 @@ fn feed_as_is(dump: &mut dyn Read, to: &mut dyn Write) -> Feed {
 /// ([`NEWER_SETTINGS`]: `pg_restore` 17 and later set `transaction_timeout`, which a server
 /// before 17 rejects): `pg_restore --file=-` turns the archive into SQL, and the `psql` of the
 /// same directory runs it through the same feed as a plain dump, which leaves the setting out.
+/// With `dir` (an unpacked directory-format dump) `pg_restore` reads that, and `dump` is empty.
 fn restore_custom_as_sql(
     target: &ConnInfo,
     pg_restore: &Client,
     dump: &mut dyn Read,
+    dir: Option<&Path>,
     unknown: &[&str],
 ) -> Result<()> {
     let psql = pg_restore.sibling(&PSQL);
     let mut command = pg_restore.command(&PG_RESTORE);
+    command.args(["--no-owner", "--file=-"]);
+    if let Some(dir) = dir {
+        command.arg(dir);
+    }
     command
-        .args(["--no-owner", "--file=-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -354,10 +354,10 @@ impl Restorer for SqliteRestorer {
                     .map_err(|e| Error::output("create scratch database", &path, io_error(e)))?;
                 script::run(&conn, dump)?;
             }
-            Format::Custom => {
-                return Err(Error::Usage(
-                    "a SQLite backup cannot be in custom format".into(),
-                ));
+            Format::Custom | Format::Directory => {
+                return Err(Error::Usage(format!(
+                    "a SQLite backup cannot be in {format} format"
+                )));
             }
         }
         let conn = open_copy(&path, "restored database")?;

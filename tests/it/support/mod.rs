@@ -1,6 +1,7 @@
 //! What every area of the integration tests shares: the one way to run the binary under test,
 //! the sample data, and (in the modules below) the helpers of particular areas.
 
+pub mod azurite;
 pub mod chaos;
 pub mod fake_github;
 pub mod hook;
@@ -21,7 +22,7 @@ use std::process::Command;
 /// Actions job (which would make it write to that job's summary and outputs, or talk to GitHub),
 /// dbbackup's own settings, and the ones database clients and object storage read their
 /// defaults and passwords from.
-const NOT_INHERITED: [&str; 7] = [
+const NOT_INHERITED: [&str; 10] = [
     "GITHUB_",
     "ACTIONS_",
     "RUNNER_",
@@ -29,6 +30,9 @@ const NOT_INHERITED: [&str; 7] = [
     "DBBACKUP_",
     "MYSQL",
     "AWS_",
+    "AZURE_",
+    "AZURITE_",
+    "GOOGLE_",
 ];
 
 /// The repository's root (where `Cargo.toml` is).

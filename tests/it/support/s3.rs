@@ -9,7 +9,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dbbackup::store::s3::{S3Store, default_retry};
+use dbbackup::store::bucket::BucketStore;
+use dbbackup::store::s3::{self, default_retry};
 use object_store::aws::AmazonS3Builder;
 
 /// The credentials the tests sign with (moto takes any unless it checks them).
@@ -29,7 +30,8 @@ impl Drop for Moto {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now (the OS's pick).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -174,13 +176,13 @@ impl Moto {
     }
 
     /// A store at `url` on this server, configured as `open` would be from [`Moto::env`].
-    pub fn store(&self, url: &str) -> S3Store {
+    pub fn store(&self, url: &str) -> BucketStore {
         let builder = AmazonS3Builder::new()
             .with_endpoint(&self.endpoint)
             .with_access_key_id(KEY_ID)
             .with_secret_access_key(SECRET)
             .with_region("us-east-1");
-        S3Store::with_builder(url, builder, default_retry()).unwrap()
+        s3::with_builder(url, builder, default_retry()).unwrap()
     }
 }
 
