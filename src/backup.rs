@@ -190,7 +190,8 @@ pub fn run_keeping(
     if opts.out.exists() && !opts.out.is_dir() {
         return Err(Failed::from(Error::Usage(format!(
             "DIR {} is a file, not a directory: SOURCE comes first, then DIR \
-             (dbbackup backup SOURCE --out DIR)",
+             (dbbackup backup SOURCE --out DIR; several sources need --out: dbbackup backup \
+             SOURCE SOURCE... --out DIR)",
             opts.out.display()
         ))));
     }

@@ -7,7 +7,7 @@
 //! Layers, each depending only on those below it (CI refuses module cycles):
 //! - `cli` (in the binary) → [`backup`] (the pipeline), [`restore_test`], [`freshness`]
 //!   (`check`), [`runner`] (GitHub Actions' outputs, summary, annotations), [`notify`]
-//!   (webhooks and pings about a run);
+//!   (webhooks and pings about a run), [`summary`] (one table for many backups' reports);
 //! - [`store`] (where backups are kept) and [`engine`] (databases, through one registry);
 //! - [`archive`] (what a backup is on disk), [`cleanup`], [`process`], [`progress`],
 //!   [`retention`], [`util`], [`error`].
@@ -26,6 +26,7 @@ pub mod restore_test;
 pub mod retention;
 pub mod runner;
 pub mod store;
+pub mod summary;
 pub mod util;
 
 pub use error::{Error, Result};

@@ -51,6 +51,9 @@ fn main() -> ExitCode {
         })
         .without_time()
         .with_target(false)
+        // Colours only on a terminal: `backup A B` names each line's database in a span,
+        // which would otherwise carry escape codes into files and CI logs.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_level(false)
         .init();
     // Before any command makes a scratch resource: Ctrl-C and SIGTERM remove them all.

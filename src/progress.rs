@@ -24,6 +24,15 @@ use crate::util::human_bytes;
 /// interrupt clears it ([`clear_for_exit`]) so the shell gets a clean line.
 static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
+/// Off while several backups run at once (`backup --parallel`): one bar cannot show them all,
+/// so each reports by plain lines.
+static BARS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns bars off (plain progress lines stay) for the rest of the process.
+pub fn no_bars() {
+    BARS.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// How often a plain progress line may be printed, by default. A test knob,
 /// `DBBACKUP_PROGRESS_INTERVAL_MS`, sets it (0: a line for each new whole percent).
 const LINE_INTERVAL: Duration = Duration::from_secs(10);
@@ -98,7 +107,8 @@ impl Progress {
     }
 
     fn start(label: &'static str, total: Option<Total>) -> Self {
-        let watched = std::io::stderr().is_terminal()
+        let watched = BARS.load(std::sync::atomic::Ordering::Relaxed)
+            && std::io::stderr().is_terminal()
             && std::env::var_os("CI").is_none()
             && tracing::enabled!(tracing::Level::INFO);
         let bar = watched.then(|| {

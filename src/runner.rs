@@ -37,6 +37,15 @@ impl Runner {
         }
     }
 
+    /// The same runner writing no step outputs: for one of several backups of one step, whose
+    /// outputs would overwrite each other (the step's outputs then come once, for them all).
+    pub fn without_outputs(&self) -> Self {
+        Self {
+            output_file: None,
+            ..self.clone()
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.active
     }

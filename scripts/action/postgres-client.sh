@@ -49,11 +49,30 @@ if [ "$choice" = auto ]; then
   if is_true "${INPUT_DOWNLOAD_LATEST:-false}" || [ "${INPUT_COMMAND:-backup}" = restore-test ]; then
     server=${INPUT_RESTORE_INTO:-}
   elif [ "${INPUT_COMMAND:-backup}" = backup ]; then
-    server=${INPUT_DATABASE:-}
+    # One database per line: with several PostgreSQL servers, the newest major among them
+    # (a client serves its own major and older ones). A server that does not answer is left
+    # to the backup, which reports it.
+    servers=()
+    while IFS= read -r line; do
+      line=${line#"${line%%[![:space:]]*}"}
+      line=${line%"${line##*[![:space:]]}"}
+      case "$line" in postgres://* | postgresql://*) servers+=("$line") ;; esac
+    done <<< "${INPUT_DATABASE:-}"
+    if [ "${#servers[@]}" -gt 1 ]; then
+      newest=0
+      for each in "${servers[@]}"; do
+        m=$(dbbackup pg-client "$each" 2>/dev/null | sed -n 's/^major=//p' | head -n 1) || true
+        [ -z "$m" ] || [ "$m" -le "$newest" ] || newest=$m
+      done
+      if [ "$newest" -gt 0 ]; then choice=$newest; fi
+    else
+      server=${servers[0]:-}
+    fi
   fi
   # The schemes dbbackup's PostgreSQL engine takes (is_postgres_url).
-  case "$server" in
-    postgres://* | postgresql://*) ask=("$server") ;;
+  case "$choice:$server" in
+    [0-9]*) ask=(--major "$choice") ;;
+    *:postgres://* | *:postgresql://*) ask=("$server") ;;
     *)
       echo "postgres-client: auto: no PostgreSQL server to ask for this step; nothing to install"
       exit 0

@@ -14,15 +14,20 @@ use dbbackup::util::parse_duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Database to back up: a SQLite path or `sqlite:` URL, or `postgres://USER@HOST:PORT/DB`
-    /// (missing parts from PG* variables and ~/.pgpass).
-    pub source: String,
-    /// Directory for backups (same as --out).
-    #[arg(value_name = "DIR", conflicts_with = "out")]
-    dir: Option<PathBuf>,
+    /// Databases to back up: a SQLite path or `sqlite:` URL, `postgres://USER@HOST:PORT/DB`
+    /// (missing parts from PG* variables and ~/.pgpass), `mysql://USER@HOST:PORT/DB`. Several
+    /// (with --out): each its own backup, restore test and rotation, one failing does not stop
+    /// the others, one combined report; the exit code is the highest of any that failed.
+    /// `backup SOURCE DIR` (one source, no --out) still names the directory.
+    #[arg(value_name = "SOURCE", required = true)]
+    pub sources: Vec<String>,
     /// Directory for backups.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// With several sources: back up this many at once (default one after another).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    parallel: u16,
     /// Which backups of this database to keep in DIR (and, with --upload or --to, in those
     /// stores); without any, every backup is kept.
     #[command(flatten)]
@@ -118,29 +123,222 @@ pub struct Args {
     token: super::TokenArgs,
 }
 
+/// How one source's backup reports: alone (its step outputs, as always), or as one of several,
+/// whose step outputs would overwrite each other: `passed` and `report-path` then cover all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Alone,
+    OneOfMany,
+}
+
+/// One source's backup: the backup, when it got that far, and how the run ended.
+struct Done {
+    /// The source without its password.
+    source: String,
+    made: Option<BackupOutcome>,
+    ended: anyhow::Result<u8>,
+}
+
+impl Done {
+    fn exit_code(&self) -> u8 {
+        self.ended
+            .as_ref()
+            .map_or_else(super::exit_code, |code| *code)
+    }
+
+    fn error(&self) -> Option<String> {
+        self.ended.as_ref().err().map(|e| format!("{e:#}"))
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    // `backup SOURCE DIR`, as before several sources: the second one names the directory.
+    let (sources, out) = match (&args.out, args.sources.as_slice()) {
+        (Some(out), sources) => (sources, out.clone()),
+        (None, [source, dir]) => (std::slice::from_ref(source), PathBuf::from(dir)),
+        (None, _) => {
+            return Err(dbbackup::Error::Usage(
+                "give the backup directory: --out DIR (dbbackup backup SOURCE... --out DIR)".into(),
+            )
+            .into());
+        }
+    };
+    match sources {
+        [source] => {
+            let done = back_up_reported(&args, source, &out, Part::Alone);
+            if let Some(path) = &args.junit {
+                write_junit(std::slice::from_ref(&done), path)?;
+            }
+            if args.json {
+                super::print_json(&json_of(&args, &done));
+            }
+            done.ended
+        }
+        many => run_many(&args, many, &out),
+    }
+}
+
+/// Several sources: each backed up as if alone (one after another, or `--parallel` at once),
+/// then one table, one JUnit report, one JSON document and the highest exit code of any.
+fn run_many(args: &Args, sources: &[String], out: &Path) -> anyhow::Result<u8> {
+    let refuse = |what: &str| -> anyhow::Result<u8> {
+        Err(dbbackup::Error::Usage(format!(
+            "{what} names one backup: give it with one source, or leave it out with several"
+        ))
+        .into())
+    };
+    if args.compare_to.is_some() {
+        return refuse("--compare-to");
+    }
+    if args.artifact_name.is_some() {
+        return refuse("--artifact-name (each artifact is named after its database)");
+    }
+    let workers = usize::from(args.parallel).min(sources.len());
+    if workers > 1 {
+        dbbackup::progress::no_bars();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<Option<Done>>> =
+        std::sync::Mutex::new(sources.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(source) = sources.get(i) else { break };
+                    // Each log line names its database: with --parallel they interleave.
+                    let span =
+                        tracing::info_span!("backup", db = %dbbackup::engine::redact(source));
+                    let done = span.in_scope(|| {
+                        let done = back_up_reported(args, source, out, Part::OneOfMany);
+                        if let Some(err) = done.error() {
+                            tracing::error!("{err}");
+                        }
+                        done
+                    });
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(done);
+                }
+            });
+        }
+    });
+    let done: Vec<Done> = results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect();
+    let reports: Vec<serde_json::Value> = done.iter().map(|d| json_of(args, d)).collect();
+    let rows: Vec<_> = reports
+        .iter()
+        .flat_map(dbbackup::summary::from_json)
+        .collect();
+    let code = dbbackup::summary::exit_code(&rows);
+    let runner = Runner::detect();
+    runner.append_summary(&dbbackup::summary::markdown(&rows))?;
+    runner.set_output("passed", &(code == exit::OK).to_string())?;
+    if let Some(path) = &args.junit {
+        write_junit(&done, path)?;
+        runner.set_output("report-path", &path.display().to_string())?;
+    }
+    if args.json {
+        super::print_json(&serde_json::json!({
+            "exit_code": code,
+            "passed": code == exit::OK,
+            "backups": reports,
+        }));
+    }
+    let failed: Vec<String> = done
+        .iter()
+        .filter(|d| d.ended.is_err())
+        .map(|d| format!("{} (exit {})", d.source, d.exit_code()))
+        .collect();
+    tracing::info!(
+        "{} of {} backups succeeded",
+        done.len() - failed.len(),
+        done.len()
+    );
+    // The highest exit code's error ends the run, said with every other that failed.
+    let count = done.len();
+    let worst = done
+        .into_iter()
+        .filter(|d| d.ended.is_err())
+        .max_by_key(Done::exit_code);
+    match worst.map(|d| d.ended) {
+        Some(Err(err)) => Err(err.context(format!(
+            "{} of {count} backups failed: {}; the others completed",
+            failed.len(),
+            failed.join(", ")
+        ))),
+        _ => Ok(exit::OK),
+    }
+}
+
 /// [`back_up`], and when it fails the error in the job summary too: a refused or failed upload
 /// leaves no step output to look at, only the log. A backup made and restore-tested before an
 /// upload failed has its own sections above the error.
-pub fn run(args: Args) -> anyhow::Result<u8> {
-    let ran = back_up(&args);
-    if let Err(err) = &ran {
-        let source = dbbackup::engine::redact(&args.source);
+fn back_up_reported(args: &Args, source: &str, out: &Path, part: Part) -> Done {
+    let mut made = None;
+    let mut ended = back_up(args, source, out, part, &mut made);
+    let shown = dbbackup::engine::redact(source);
+    if let Err(err) = &ended {
         let causes: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-        let summary = runner::failure_summary(&format!("backup of `{source}`"), &causes);
-        Runner::detect().append_summary(&summary)?;
+        let summary = runner::failure_summary(&format!("backup of `{shown}`"), &causes);
+        if let Err(e) = append_summary(&summary) {
+            ended = Err(e.into());
+        }
     }
-    ran
+    Done {
+        source: shown,
+        made,
+        ended,
+    }
 }
 
-fn back_up(args: &Args) -> anyhow::Result<u8> {
-    let out = args
-        .out
-        .clone()
-        .or(args.dir.clone())
-        .ok_or_else(|| dbbackup::Error::Usage("give the backup directory: --out DIR".into()))?;
+/// The job summary, one section at a time (see [`SUMMARY_TURN`]).
+fn append_summary(markdown: &str) -> dbbackup::Result<()> {
+    let _turn = SUMMARY_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    Runner::detect().append_summary(markdown)
+}
+
+/// The JUnit report of these backups: each made one's drift guard and restore test, each
+/// failed one's error.
+fn write_junit(done: &[Done], path: &Path) -> anyhow::Result<()> {
+    use dbbackup::drift::junit::Entry;
+    let errors: Vec<Option<String>> = done.iter().map(Done::error).collect();
+    let entries: Vec<Entry<'_>> = done
+        .iter()
+        .zip(&errors)
+        .map(|(d, error)| match (&d.made, error) {
+            (Some(o), _) => Entry::Made {
+                backup: &o.manifest.archive,
+                manifest: &o.manifest,
+                encrypted: o.sealed.is_some(),
+                seconds: o.seconds,
+                drift: &o.drift,
+                tests: o.restore_test.as_slice(),
+                failed: error.as_deref().map(|e| (e, d.exit_code())),
+            },
+            (None, error) => Entry::Failed {
+                source: &d.source,
+                error: error.as_deref().unwrap_or_default(),
+                exit_code: d.exit_code(),
+            },
+        })
+        .collect();
+    Ok(dbbackup::drift::junit::write_file(&entries, path)?)
+}
+
+fn back_up(
+    args: &Args,
+    source: &str,
+    out: &Path,
+    part: Part,
+    made_out: &mut Option<BackupOutcome>,
+) -> anyhow::Result<u8> {
+    let out = out.to_path_buf();
     let identity = args.identity.load()?;
     let opts = BackupOptions {
-        source: args.source.clone(),
+        source: source.to_string(),
         out,
         keep: args.keep.policy()?,
         format: args.format,
@@ -157,7 +355,7 @@ fn back_up(args: &Args) -> anyhow::Result<u8> {
                 restore_into: args
                     .restore_into
                     .clone()
-                    .or_else(|| dbbackup::engine::restore_server(&args.source)),
+                    .or_else(|| dbbackup::engine::restore_server(source)),
                 jobs: args.jobs,
                 ..restore_test::Options::default()
             }),
@@ -203,19 +401,16 @@ fn back_up(args: &Args) -> anyhow::Result<u8> {
         Err(backup::Failed { error, made }) => {
             // Made and verified, then not stored (or not pruned): the summary shows the backup
             // and its restore test before the error `run` adds.
-            if let Some(made) = made {
-                report(args, &made, notice.as_ref(), false)?;
+            if let Some(outcome) = made {
+                report(args, &outcome, notice.as_ref(), part)?;
+                *made_out = Some(*outcome);
             }
-            return Err(failed(
-                error,
-                &args.source,
-                &opts.out,
-                !destinations.is_empty(),
-            ));
+            return Err(failed(error, source, &opts.out, !destinations.is_empty()));
         }
     };
-    report(args, &outcome, notice.as_ref(), args.json)?;
-    let source = dbbackup::engine::redact(&args.source);
+    report(args, &outcome, notice.as_ref(), part)?;
+    let outcome = &*made_out.insert(outcome);
+    let source = dbbackup::engine::redact(source);
     if let Some(err) = outcome.drift.failure(&source, &outcome.path) {
         return Err(anyhow::Error::new(err).context(format!(
             "backup of {source} failed; nothing was rotated away"
@@ -286,23 +481,27 @@ fn failed(err: dbbackup::Error, source: &str, out: &Path, destinations: bool) ->
     anyhow::Error::new(err).context(context)
 }
 
-/// The JUnit report, GitHub Actions outputs and summary, and with `json` what `--json` prints.
+/// Sections of the job summary (one at a time: backups running at once would interleave them).
+static SUMMARY_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// GitHub Actions outputs (of a backup alone) and its job-summary sections; its JUnit report
+/// and JSON come once every source is done.
 fn report(
     args: &Args,
     outcome: &BackupOutcome,
     notice: Option<&guard::Notice>,
-    json: bool,
+    part: Part,
 ) -> anyhow::Result<()> {
-    let runner = Runner::detect();
+    let _turn = SUMMARY_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let runner = match part {
+        Part::Alone => Runner::detect(),
+        Part::OneOfMany => Runner::detect().without_outputs(),
+    };
     let artifact = outcome.replicas.first().filter(|_| args.upload);
-    let (file_bytes, file_sha256) = outcome.on_disk();
     // The backup first, then its restore test: the summary reads in the order things ran.
     report_to_runner(&runner, outcome, artifact.map(|r| &r.stored), notice)?;
     if outcome.drift.unchecked_previous() {
         runner.warning("drift not checked", &outcome.drift.line());
-    }
-    if let Some(path) = &args.junit {
-        dbbackup::drift::junit::write_file(&outcome.drift, outcome.restore_test.as_slice(), path)?;
     }
     if let Some(report) = &outcome.restore_test {
         super::restore_test::report_to_runner(
@@ -312,29 +511,46 @@ fn report(
             false,
         )?;
     }
-    if json {
-        super::print_json(&serde_json::json!({
-            "path": outcome.path,
-            "manifest_path": outcome.manifest_path,
-            "bytes": file_bytes,
-            "sha256": file_sha256,
-            "encrypted": outcome.sealed.is_some(),
-            "seconds": outcome.seconds,
-            "pruned": outcome.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
-            "restore_test": outcome.restore_test,
-            "artifact": artifact.map(|a| serde_json::json!({
-                "id": a.stored.id.parse::<u64>().ok(), "name": a.stored.name, "size": a.stored.bytes,
-            })),
-            "pruned_artifacts": artifact.iter().flat_map(|a| &a.pruned).map(|b| &b.name).collect::<Vec<_>>(),
-            "stored": outcome.replicas.iter().map(|r| serde_json::json!({
-                "store": r.store, "name": r.stored.name, "bytes": r.stored.bytes,
-                "pruned": r.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "manifest": outcome.manifest,
-            "drift": outcome.drift,
-        }));
-    }
     Ok(())
+}
+
+/// What `--json` prints for one source: the backup as made (when it got that far), its source,
+/// exit code and whether it passed, and the error when it did not.
+fn json_of(args: &Args, done: &Done) -> serde_json::Value {
+    let mut json = match &done.made {
+        Some(outcome) => {
+            let artifact = outcome.replicas.first().filter(|_| args.upload);
+            let (file_bytes, file_sha256) = outcome.on_disk();
+            serde_json::json!({
+                "path": outcome.path,
+                "manifest_path": outcome.manifest_path,
+                "bytes": file_bytes,
+                "sha256": file_sha256,
+                "encrypted": outcome.sealed.is_some(),
+                "seconds": outcome.seconds,
+                "pruned": outcome.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
+                "restore_test": outcome.restore_test,
+                "artifact": artifact.map(|a| serde_json::json!({
+                    "id": a.stored.id.parse::<u64>().ok(), "name": a.stored.name, "size": a.stored.bytes,
+                })),
+                "pruned_artifacts": artifact.iter().flat_map(|a| &a.pruned).map(|b| &b.name).collect::<Vec<_>>(),
+                "stored": outcome.replicas.iter().map(|r| serde_json::json!({
+                    "store": r.store, "name": r.stored.name, "bytes": r.stored.bytes,
+                    "pruned": r.pruned.iter().map(|b| &b.name).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "manifest": outcome.manifest,
+                "drift": outcome.drift,
+            })
+        }
+        None => serde_json::json!({}),
+    };
+    json["source"] = done.source.clone().into();
+    json["exit_code"] = done.exit_code().into();
+    json["passed"] = done.ended.is_ok().into();
+    if let Some(error) = done.error() {
+        json["error"] = error.into();
+    }
+    json
 }
 
 /// Step outputs and the job summary, when running in GitHub Actions.

@@ -12,6 +12,7 @@ mod prune;
 mod remote;
 mod restore;
 mod restore_test;
+mod summary;
 
 use clap::{Parser, Subcommand};
 use dbbackup::archive::encrypt::Identity;
@@ -79,13 +80,19 @@ enum Command {
     /// Which pg_dump dbbackup would run for a PostgreSQL server (or a major release): exit 7,
     /// with the command that installs one, when none fits.
     PgClient(pg_client::Args),
+    /// One table and one exit status (the highest) for many backups' reports: the JUnit
+    /// reports and `backup --json` outputs of a workflow's matrix jobs.
+    Summary(summary::Args),
 }
 
 /// Runs the parsed command; `Ok` carries the exit code for outcomes that are not errors.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Backup(args) => {
-            let source = dbbackup::engine::redact(&args.source);
+            let source = (args.sources.iter())
+                .map(|s| dbbackup::engine::redact(s))
+                .collect::<Vec<_>>()
+                .join(", ");
             args.notify
                 .clone()
                 .around("backup", source, || backup::run(*args))
@@ -110,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::List(args) => remote::list(args),
         Command::Fetch(args) => remote::fetch(args),
         Command::PgClient(args) => pg_client::run(args),
+        Command::Summary(args) => summary::run(args),
     }
 }
 

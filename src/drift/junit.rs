@@ -14,28 +14,61 @@ use crate::error::Result;
 use crate::restore_test;
 use crate::restore_test::junit::{suite, write_report, xml_safe};
 
-/// Writes the report to `path`, atomically.
-pub fn write_file(drift: &Report, tests: &[restore_test::Report], path: &Path) -> Result<()> {
-    write_report(path, |out| write(drift, tests, out))
+/// One backup's part of the report: what `summary` needs to show it without its `--json`
+/// (the drift suite's properties), its drift guard and its restore tests; or, for a backup that
+/// failed before it was made, the error (a suite `backup` with one failed case).
+pub enum Entry<'a> {
+    Made {
+        /// The new backup's archive name.
+        backup: &'a str,
+        manifest: &'a crate::archive::Manifest,
+        encrypted: bool,
+        seconds: f64,
+        drift: &'a Report,
+        tests: &'a [restore_test::Report],
+        /// The run's error and exit code when it failed after the backup was made (a failed
+        /// upload, or the drift guard or restore test itself).
+        failed: Option<(&'a str, u8)>,
+    },
+    Failed {
+        /// The source, its password removed.
+        source: &'a str,
+        error: &'a str,
+        exit_code: u8,
+    },
 }
 
-/// Writes the XML document.
-pub fn write(
-    drift: &Report,
-    tests: &[restore_test::Report],
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
+/// Writes the report to `path`, atomically.
+pub fn write_file(entries: &[Entry<'_>], path: &Path) -> Result<()> {
+    write_report(path, |out| write(entries, out))
+}
+
+/// Writes the XML document: for each backup its drift suite then its restore-test suites, so
+/// a reader ties each restore test to the drift suite before it.
+pub fn write(entries: &[Entry<'_>], out: &mut dyn Write) -> std::io::Result<()> {
     let mut w = Writer::new_with_indent(out, b' ', 2);
     w.get_mut()
         .write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")?;
-    let count: usize = 1 + tests.iter().map(|r| r.checks.len()).sum::<usize>();
-    let failures = usize::from(!drift.passed)
-        + tests
-            .iter()
-            .map(|r| r.failed_checks().count())
-            .sum::<usize>();
-    // A fold from 0.0: an empty f64 sum is -0.0, which the XSD's time pattern refuses.
-    let time = tests.iter().fold(0.0, |sum, r| sum + r.seconds);
+    let (mut count, mut failures, mut time) = (0, 0, 0.0);
+    for entry in entries {
+        match entry {
+            Entry::Made { drift, tests, .. } => {
+                count += 1 + tests.iter().map(|r| r.checks.len()).sum::<usize>();
+                failures += usize::from(!drift.passed)
+                    + tests
+                        .iter()
+                        .map(|r| r.failed_checks().count())
+                        .sum::<usize>();
+                // A fold from 0.0: an empty f64 sum is -0.0, which the XSD's time pattern
+                // refuses.
+                time = tests.iter().fold(time, |sum, r| sum + r.seconds);
+            }
+            Entry::Failed { .. } => {
+                count += 1;
+                failures += 1;
+            }
+        }
+    }
     w.create_element("testsuites")
         .with_attributes([
             ("name", "dbbackup backup"),
@@ -45,13 +78,96 @@ pub fn write(
             ("time", &format!("{time:.3}")),
         ])
         .write_inner_content(|w| {
-            drift_suite(w, drift)?;
-            tests.iter().try_for_each(|r| suite(w, r))
+            entries.iter().try_for_each(|entry| match entry {
+                Entry::Made {
+                    backup,
+                    manifest,
+                    encrypted,
+                    seconds,
+                    drift,
+                    tests,
+                    failed,
+                } => {
+                    let mut about = vec![
+                        ("backup", backup.to_string()),
+                        ("source", manifest.source.clone()),
+                        ("engine", manifest.engine.name.clone()),
+                        ("compressed_bytes", manifest.compressed_bytes.to_string()),
+                        ("rows", manifest.snapshot.total_rows().to_string()),
+                        ("encrypted", encrypted.to_string()),
+                        ("backup_seconds", format!("{seconds:.3}")),
+                    ];
+                    if let Some((error, code)) = failed {
+                        about.push(("exit_code", code.to_string()));
+                        about.push(("error", error.to_string()));
+                    }
+                    drift_suite(w, drift, &about)?;
+                    tests.iter().try_for_each(|r| suite(w, r))
+                }
+                Entry::Failed {
+                    source,
+                    error,
+                    exit_code,
+                } => failed_suite(w, source, error, *exit_code),
+            })
         })?;
     w.get_mut().write_all(b"\n")
 }
 
-fn drift_suite<W: Write>(w: &mut Writer<W>, drift: &Report) -> std::io::Result<()> {
+/// A backup that failed before there was one to test: suite `backup`, one failed case named
+/// after the source.
+fn failed_suite<W: Write>(
+    w: &mut Writer<W>,
+    source: &str,
+    error: &str,
+    exit_code: u8,
+) -> std::io::Result<()> {
+    w.create_element("testsuite")
+        .with_attributes([
+            ("name", "backup"),
+            ("tests", "1"),
+            ("failures", "1"),
+            ("errors", "0"),
+            ("skipped", "0"),
+            ("time", "0.000"),
+        ])
+        .write_inner_content(|w| {
+            w.create_element("properties").write_inner_content(|w| {
+                for (name, value) in [
+                    ("source", source.to_string()),
+                    ("exit_code", exit_code.to_string()),
+                ] {
+                    w.create_element("property")
+                        .with_attributes([("name", name), ("value", xml_safe(&value).as_ref())])
+                        .write_empty()?;
+                }
+                Ok(())
+            })?;
+            w.create_element("testcase")
+                .with_attributes([
+                    ("name", xml_safe(source).as_ref()),
+                    ("classname", "backup"),
+                    ("time", "0.000"),
+                ])
+                .write_inner_content(|w| {
+                    w.create_element("failure")
+                        .with_attributes([
+                            ("type", "backup"),
+                            ("message", xml_safe(error).as_ref()),
+                        ])
+                        .write_empty()
+                        .map(drop)
+                })
+                .map(drop)
+        })?;
+    Ok(())
+}
+
+fn drift_suite<W: Write>(
+    w: &mut Writer<W>,
+    drift: &Report,
+    about: &[(&str, String)],
+) -> std::io::Result<()> {
     let with = drift.compared_with.clone().unwrap_or_default();
     w.create_element("testsuite")
         .with_attributes([
@@ -70,9 +186,9 @@ fn drift_suite<W: Write>(w: &mut Writer<W>, drift: &Report) -> std::io::Result<(
                     ("max_shrink_percent", drift.max_shrink_percent.to_string()),
                     ("allow_shrink", drift.allow_shrink.to_string()),
                 ];
-                for (name, value) in props {
+                for (name, value) in props.iter().chain(about) {
                     w.create_element("property")
-                        .with_attributes([("name", name), ("value", xml_safe(&value).as_ref())])
+                        .with_attributes([("name", *name), ("value", xml_safe(value).as_ref())])
                         .write_empty()?;
                 }
                 Ok(())

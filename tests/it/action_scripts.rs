@@ -1700,6 +1700,18 @@ fn postgres_client_step_installs_a_client_only_when_none_fits() {
         let (code, log) = step(&[("INPUT_DATABASE", &url)]);
         assert_eq!(code, Some(0), "{log}");
         assert!(log.contains("(the server runs 15."), "{log}");
+        // Several databases, one per line: every PostgreSQL server is asked, the newest major
+        // wins (one that does not answer is left to the backup).
+        let lines = format!(
+            "{}\n {url} \npostgres://postgres@127.0.0.1:1/gone\n{url}\n",
+            sqlite.display()
+        );
+        let (code, log) = step(&[("INPUT_DATABASE", &lines)]);
+        assert_eq!(code, Some(0), "{log}");
+        assert!(
+            log.contains("(postgres-client: 15)") && log.contains("fits PostgreSQL 15"),
+            "{log}"
+        );
     }
     assert_eq!(runner.read("calls"), "", "nothing installed");
 
@@ -1904,4 +1916,120 @@ fn action_runs_dbbackup_after_a_failed_client_step() {
     assert_eq!(step(&result, "Run dbbackup")["outcome"], "success", "{log}");
     assert_eq!(result["outputs"]["passed"], "true", "{log}");
     assert_eq!(result["job_status"], "failure");
+}
+
+/// `examples/matrix-backup.yml`: one leg of its matrix (a database of the machine's PostgreSQL
+/// standing in for one of the server's) backs up under its own artifact name and leaves its
+/// JUnit report for the summary job; that job (its download step recorded, the report put where
+/// it would land) shows every report in one table and checks every database's backup is
+/// fresh: the other two databases of the matrix have none here, so that check fails.
+#[test]
+fn matrix_example_backs_up_one_database_per_job_and_gathers_them() {
+    if !support::pg::server_up() {
+        return;
+    }
+    let db = support::pg::TestDb::new("matrix");
+    support::pg::psql(
+        &db.name,
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);",
+    );
+    let fake = FakeGitHub::start();
+    let machine = FakeMachine::new();
+    let result = run_workflow_unreleased(
+        &machine,
+        &fake,
+        "examples/matrix-backup.yml",
+        "backup",
+        serde_json::json!({
+            "matrix": {"db": db.name},
+            "secrets": {"DATABASE_SERVER": "postgres://postgres@127.0.0.1:5432", "DB_PASSWORD": ""},
+        }),
+    );
+    let log = result["log"].as_str().unwrap();
+    assert_eq!(result["job_status"], "success", "{log}");
+    let keep = step(&result, "Keep the report for the summary");
+    assert_eq!(keep["with"]["name"], format!("report-{}", db.name));
+    let report = machine
+        .workspace()
+        .join(format!("dbbackup-{}.xml", db.name));
+    assert!(report.is_file(), "{log}");
+    let names: Vec<String> = fake.artifacts().into_iter().map(|a| a.name).collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with(&format!("{}-db-", db.name))),
+        "{names:?}"
+    );
+
+    // The summary job, on a machine of its own, with the report where download-artifact puts it.
+    let gather = FakeMachine::new();
+    let landed = gather
+        .workspace()
+        .join(format!("reports/report-{}", db.name));
+    fs::create_dir_all(&landed).unwrap();
+    fs::copy(&report, landed.join("dbbackup.xml")).unwrap();
+    let result = run_workflow_unreleased(
+        &gather,
+        &fake,
+        "examples/matrix-backup.yml",
+        "summary",
+        serde_json::json!({"needs": {"backup": {"result": "success"}}}),
+    );
+    let log = result["log"].as_str().unwrap();
+    assert_eq!(
+        step(&result, "One table of every database")["outcome"],
+        "success",
+        "{log}"
+    );
+    assert!(log.contains("1 backup(s), all passed"), "{log}");
+    assert!(
+        log.contains(&format!("/{}` | postgres |", db.name)),
+        "{log}"
+    );
+    assert_eq!(
+        step(&result, "Every database has a fresh backup")["outcome"],
+        "failure",
+        "{log}"
+    );
+    assert!(
+        ["app-db", "shop-db", "billing-db"]
+            .iter()
+            .all(|n| log.contains(n)),
+        "{log}"
+    );
+    assert_eq!(
+        step(&result, "Every backup job succeeded")["outcome"],
+        "skipped"
+    );
+    assert_eq!(result["job_status"], "failure");
+}
+
+/// `database` with one database per line: each backed up (two at once with `parallel`), one
+/// JUnit report of both, and each step output written once.
+#[test]
+fn several_database_lines_back_up_each_with_outputs_once() {
+    let runner = FakeRunner::new();
+    let a = runner.dir.path().join("a.db");
+    let b = runner.dir.path().join("b.db");
+    fs::copy(support::data("chinook.sqlite"), &a).unwrap();
+    fs::copy(support::data("chinook.sqlite"), &b).unwrap();
+    let lines = format!("  {}\n\n{}  \n", a.display(), b.display());
+    let out = backup_inputs(&runner, &lines, &[("INPUT_PARALLEL", "2")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outputs = runner.read("output");
+    assert_eq!(outputs.matches("passed<<").count(), 1, "{outputs}");
+    assert_eq!(outputs.matches("report-path<<").count(), 1, "{outputs}");
+    assert!(!outputs.contains("backup-path"), "{outputs}");
+    let junit = fs::read_to_string(runner.file("junit.xml")).unwrap();
+    assert_eq!(
+        junit.matches(r#"<testsuite name="drift""#).count(),
+        2,
+        "{junit}"
+    );
+    let summary = runner.read("summary");
+    assert!(summary.contains("2 backup(s), all passed"), "{summary}");
 }

@@ -22,6 +22,7 @@ mod gcs;
 mod hostile_names;
 mod interrupt;
 mod job_summary;
+mod many_dbs;
 mod messages;
 mod mysql;
 mod notify;

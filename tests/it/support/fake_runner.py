@@ -433,6 +433,8 @@ class Runner:
             # One combination of the job's matrix, chosen by the test; `services:` are not
             # started (the machine's own servers stand in for them).
             "matrix": self.cfg.get("matrix", {}),
+            # The results of the jobs this one `needs`, as the test gives them.
+            "needs": self.cfg.get("needs", {}),
             "env": {},
             "runner": {"os": "Linux", "arch": "X64", "temp": self.temp, "tool_cache": self.tool_cache},
             "steps": {},
