@@ -30,7 +30,7 @@ use clients::Client;
 use postgres::IsolationLevel;
 use postgres::error::SqlState;
 use std::cell::RefCell;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::scratch;
 use super::tool::{Finished, Running};
@@ -246,6 +246,38 @@ impl Postgres {
         ))
     }
 
+    /// Extra connections (one per core beyond the first, at most three) whose transactions
+    /// import the exported snapshot (`SET TRANSACTION SNAPSHOT`), so they see exactly the rows
+    /// `pg_dump` and our own transaction see: the per-table checksums are shared with them.
+    /// Fewer when the server refuses more connections (`max_connections`) or the import (a
+    /// standby before PostgreSQL 10): they only share work our own connection can do alone.
+    fn snapshot_helpers(&self, snapshot_id: &str) -> Vec<postgres::Client> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let import = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            quote_literal(snapshot_id)
+        );
+        let mut helpers = Vec::new();
+        for _ in 1..cores.min(4) {
+            let helper = self.connect_source().and_then(|mut helper| {
+                (helper.batch_execute(&import))
+                    .map_err(|e| self.source_error(e))
+                    .map(|()| helper)
+            });
+            match helper {
+                Ok(helper) => helpers.push(helper),
+                Err(e) => {
+                    debug!(
+                        "{} helper connection(s) describe the snapshot: {e}",
+                        helpers.len()
+                    );
+                    break;
+                }
+            }
+        }
+        helpers
+    }
+
     /// Starts `pg_dump` on our exported snapshot, writing to a pipe we read.
     fn spawn_pg_dump(
         &self,
@@ -292,10 +324,13 @@ impl Postgres {
             .query_one("SELECT pg_export_snapshot()", &[])
             .map_err(|e| self.source_error(e))?
             .get(0);
+        let mut helpers = self.snapshot_helpers(&snapshot_id);
         let mut child = self.spawn_pg_dump(pg_dump, format, &snapshot_id)?;
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let running = Running::watch(&PG_DUMP, child, deadline);
-        let cancel = tx.cancel_token();
+        let cancel: Vec<_> = std::iter::once(tx.cancel_token())
+            .chain(helpers.iter().map(|h| h.cancel_token()))
+            .collect();
         let tls = self.conn.tls()?.1;
         let (described, copied) = std::thread::scope(|s| {
             let (done, done_rx) = mpsc::channel::<()>();
@@ -304,11 +339,13 @@ impl Postgres {
                 let Some(deadline) = deadline else { return };
                 let left = deadline.saturating_duration_since(Instant::now());
                 if let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(left) {
-                    let _ = cancel.cancel_query(tls);
+                    for cancel in &cancel {
+                        let _ = cancel.cancel_query(tls.clone());
+                    }
                 }
             });
             let describing = s.spawn(move || {
-                let described = describe::describe(&mut tx);
+                let described = describe::describe(&mut tx, &mut helpers);
                 drop(done);
                 (described, tx)
             });
@@ -1067,6 +1104,32 @@ impl PostgresScratch {
         &self.db.name
     }
 
+    /// Extra connections to the scratch database, one per core beyond the first (at most
+    /// three), with the output settings the checksums depend on: the checks after the restore
+    /// are CPU-bound in one server process per query, and nothing else runs then.
+    /// Fewer when the server refuses more connections (`max_connections`): they only share
+    /// work our own connection can do alone.
+    fn helpers(&self) -> Vec<postgres::Client> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let target = self.db.admin.with_dbname(&self.db.name);
+        let mut helpers = Vec::new();
+        for _ in 1..cores.min(4) {
+            let helper = target.connect(None).and_then(|mut helper| {
+                (helper.batch_execute(describe::SESSION_SETTINGS))
+                    .map_err(|e| restore_error(&self.db.name, db_message(&e)))
+                    .map(|()| helper)
+            });
+            match helper {
+                Ok(helper) => helpers.push(helper),
+                Err(e) => {
+                    debug!("{} helper connection(s) check the copy: {e}", helpers.len());
+                    break;
+                }
+            }
+        }
+        helpers
+    }
+
     /// `bt_index_check` on every valid B-tree index (with `heapallindexed` unless `quick`).
     /// `None` when amcheck cannot be installed in the scratch database. It lives in a schema
     /// of its own for the duration, so the restored database is described as it was restored.
@@ -1082,7 +1145,7 @@ impl PostgresScratch {
             let _ = client.batch_execute("DROP SCHEMA IF EXISTS dbbackup_amcheck CASCADE");
             return Ok(None);
         }
-        let checked = check_btree_indexes(&mut client, quick);
+        let checked = check_btree_indexes(&mut client, &mut self.helpers(), quick);
         client
             .batch_execute("DROP SCHEMA dbbackup_amcheck CASCADE")
             .map_err(|e| restore_error(&self.db.name, db_message(&e)))?;
@@ -1090,7 +1153,12 @@ impl PostgresScratch {
     }
 }
 
-fn check_btree_indexes(client: &mut postgres::Client, quick: bool) -> Result<Vec<String>> {
+/// Shared with `helpers` index by index: `bt_index_check` takes only an `AccessShareLock`.
+fn check_btree_indexes(
+    client: &mut postgres::Client,
+    helpers: &mut [postgres::Client],
+    quick: bool,
+) -> Result<Vec<String>> {
     let indexes = client
         .query(
             "SELECT c.oid, c.oid::regclass::text FROM pg_index i \
@@ -1105,17 +1173,19 @@ fn check_btree_indexes(client: &mut postgres::Client, quick: bool) -> Result<Vec
                 format!("listing indexes for amcheck: {}", db_message(&e)),
             )
         })?;
-    let mut problems = Vec::new();
-    for row in indexes {
-        let (oid, name): (postgres::types::Oid, String) = (row.get(0), row.get(1));
-        if let Err(e) = client.execute(
+    let indexes: Vec<(postgres::types::Oid, String)> =
+        indexes.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let check = |client: &mut postgres::Client, (oid, name): &(postgres::types::Oid, String)| {
+        let checked = client.execute(
             "SELECT dbbackup_amcheck.bt_index_check($1::oid::regclass, $2)",
-            &[&oid, &!quick],
-        ) {
-            problems.push(format!("{name}: {}", db_message(&e)));
-        }
-    }
-    Ok(problems)
+            &[oid, &!quick],
+        );
+        Ok::<_, std::convert::Infallible>(
+            checked.err().map(|e| format!("{name}: {}", db_message(&e))),
+        )
+    };
+    let Ok(problems) = describe::share(client, helpers, &indexes, check, check);
+    Ok(problems.into_iter().flatten().collect())
 }
 
 impl Scratch for PostgresScratch {
@@ -1135,7 +1205,8 @@ impl Scratch for PostgresScratch {
     }
 
     fn describe(&self) -> Result<Snapshot> {
-        describe::describe(&mut *self.client.borrow_mut())
+        let mut helpers = self.helpers();
+        describe::describe(&mut *self.client.borrow_mut(), &mut helpers)
             .map_err(|e| restore_error(&self.db.name, db_message(&e)))
     }
 
