@@ -76,7 +76,7 @@ row() {
       t, r / 1024, (o > 0 ? o : "") }'
 }
 
-echo "## bench/compare.sh$([ "$runs" = 1 ] && echo " --quick")"
+echo "## bench/compare.sh${1:+ $1}$([ "$runs" = 5 ] || echo " (RUNS=$runs)")"
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit \`$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.lock || echo '+changes')\`," \
   "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
