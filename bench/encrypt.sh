@@ -16,22 +16,12 @@ work=bench/out
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 prepare_sqlite "$size"
-key="$work/bench-id_ed25519"
-rm -f "$key" "$key.pub"
-ssh-keygen -q -t ed25519 -N '' -C dbbackup-bench -f "$key"
-recipient=$(cat "$key.pub")
+bench_key
 
 results="$work/results-encrypt"
 : >"$results"
-keep="$work/keep"
 for _ in $(seq "$runs"); do
-  timed "backup (plain)" "$work/run/*.sqlite.gz" "$bin backup $db --out $work/run --level $level"
-  rm -rf "$keep-plain" && mv "$work/run" "$keep-plain"
-  timed "backup (encrypted)" "$work/run/*.sqlite.gz.age" \
-    "$bin backup $db --out $work/run --level $level --encrypt-to '$recipient'"
-  rm -rf "$keep-encrypted" && mv "$work/run" "$keep-encrypted"
-  timed "restore-test (plain)" - "$bin restore-test $keep-plain"
-  timed "restore-test (encrypted)" - "$bin restore-test $keep-encrypted --identity $key"
+  encrypt_round "" "$db" "$level"
 done
 
 echo "database: $(stat -c %s "$db") bytes, level $level, $(nproc) cores, median of $runs runs"

@@ -1,11 +1,30 @@
 #!/usr/bin/env bash
 # Generates a SQLite database of about SIZE_MB (default 200) that looks like an application's:
 # integer keys, short and long text, reals, timestamps, indexes. Deterministic for a given size.
-# Usage: bench/gen_sqlite.sh OUT.db [SIZE_MB]
+# SHAPE `indexed` (issue 19) is the shape the restore test is slowest on: a UNIQUE text index
+# (customers.email), the foreign-key index of orders, and a BLOB table (attachments, 0.4-4 KB
+# each, many on overflow pages, with its own foreign-key index), about a third of the bytes.
+# Usage: bench/gen_sqlite.sh OUT.db [SIZE_MB] [SHAPE=plain|indexed]
 set -euo pipefail
 out=$1
 size_mb=${2:-200}
-rows=$(( size_mb * 1000000 / 180 ))
+shape=${3:-plain}
+case $shape in
+  plain) rows=$(( size_mb * 1000000 / 180 )) blobs=0 ;;
+  indexed) rows=$(( size_mb * 1000000 / 300 )) blobs=$(( size_mb * 1000000 / 3 / 2300 )) ;;
+  *) echo "unknown shape $shape: plain or indexed" >&2; exit 2 ;;
+esac
+indexed=
+[ "$shape" = plain ] || indexed="
+CREATE TABLE attachments(id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders(id),
+  data BLOB NOT NULL);
+CREATE INDEX attachments_order ON attachments(order_id);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $blobs)
+INSERT INTO attachments SELECT i, 1 + (i * 104729) % $rows,
+  CAST(replace(printf('%.' || (50 + (i * 7) % 450) || 'c', '.'), '.', printf('%08x', (i * 2654435761) % 4294967296)) AS BLOB)
+FROM n;
+CREATE UNIQUE INDEX customers_email ON customers(email);
+"
 rm -f "$out"
 sqlite3 "$out" <<SQL
 PRAGMA journal_mode=wal;
@@ -33,6 +52,7 @@ INSERT INTO orders SELECT i,
     'order ' || i || ': ' || substr('lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua ut enim ad minim veniam quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat', 1 + (i * 31) % 120, 40 + i % 90)
     || ' ' || printf('%08x', (i * 2654435761) % 4294967296) END
 FROM n;
+$indexed
 PRAGMA wal_checkpoint(TRUNCATE);
 SQL
 ls -l "$out"

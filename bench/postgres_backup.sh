@@ -10,26 +10,18 @@ cd "$(dirname "$0")/.."
 size=${1:-250}
 runs=${2:-3}
 work=bench/out
-mkdir -p "$work"
-export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
-db=dbbackup_bench
-if [ "$(psql -qtA -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
-  bench/gen_postgres.sh "$db" "$size"
-fi
-cargo build --release --quiet
-bin=target/release/dbbackup
-url="postgres://$PGUSER@$PGHOST:$PGPORT/$db"
-
-results="$work/results-pg"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+prepare_postgres
+db=dbbackup_bench
+pg_exists "$db" || bench/gen_postgres.sh "$db" "$size"
+
+results="$work/results-pg"
 : >"$results"
 for _ in $(seq "$runs"); do
-  timed dbbackup "$work/run/*.gz" "$bin backup $url --out $work/run --level 6"
-  timed pg_dump+gzip "$work/run/x.sql.gz" "pg_dump $db | gzip -6 > $work/run/x.sql.gz"
-  timed pg_dump+pigz "$work/run/x.sql.gz" "pg_dump $db | pigz -6 > $work/run/x.sql.gz"
+  pg_backup_round "" "$db"
 done
 
 echo "database: $(psql -qtA -d "$db" -c "SELECT pg_database_size('$db')") bytes (pg_database_size), level 6, $(nproc) cores, median of $runs runs"
 echo
-table dbbackup pg_dump+gzip pg_dump+pigz
+table "dbbackup backup" "pg_dump + gzip -6" "pg_dump + pigz -6"

@@ -20,13 +20,7 @@ prepare_sqlite "$size"
 results="$work/results-sqlite"
 : >"$results"
 for _ in $(seq "$runs"); do
-  timed dbbackup "$work/run/*.gz" "$bin backup $db --out $work/run --level $level"
-  timed "dbbackup --quick" "$work/run/*.gz" "$bin backup $db --out $work/run --level $level --quick"
-  timed sqlite3+gzip "$work/run/x.gz" "sqlite3 $db '.backup $work/run/x' && gzip -$level $work/run/x"
-  timed sqlite3+pigz "$work/run/x.gz" "sqlite3 $db '.backup $work/run/x' && pigz -$level $work/run/x"
-  # The same pipeline with the check dbbackup makes before it keeps a backup.
-  timed sqlite3+check+pigz "$work/run/x.gz" \
-    "sqlite3 $db '.backup $work/run/x' && sqlite3 $work/run/x 'pragma integrity_check' | grep -qx ok && pigz -$level $work/run/x"
+  sqlite_backup_round "" "$db" "$level"
 done
 
 echo "database: $(stat -c %s "$db") bytes, level $level, $(nproc) cores, median of $runs runs"

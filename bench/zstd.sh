@@ -21,8 +21,7 @@ prepare_sqlite "$size"
 results="$work/results-zstd-backup"
 : >"$results"
 for _ in $(seq "$runs"); do
-  timed "dbbackup --compression zstd" "$work/run/*.zst" "$bin backup $db --out $work/run --compression zstd"
-  timed "sqlite3 .backup + zstd -T0 -3" "$work/run/x.zst" "sqlite3 $db '.backup $work/run/x' && zstd -q -T0 -3 $work/run/x"
+  zstd_backup_round "" "$db"
   timed "dbbackup (gzip -6)" "$work/run/*.gz" "$bin backup $db --out $work/run"
 done
 echo "database: $(stat -c %s "$db") bytes, $(nproc) cores, median of $runs runs"

@@ -657,6 +657,36 @@ fn awkward_schemas_restore_to_the_same_description() {
     assert_same(&scratch.describe().unwrap(), &m.snapshot);
 }
 
+/// The per-table counts and checksums shared with helper connections, tables cut into block
+/// ranges (the last one open: rows were added after the statistics), are those of one
+/// connection reading whole tables.
+#[test]
+fn describing_in_block_ranges_on_helpers_matches_one_connection() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("chunks");
+    psql(
+        &db.name,
+        "CREATE TABLE t(id int, s text); CREATE TABLE small(id int); \
+         INSERT INTO t SELECT i, repeat('x', i % 50) FROM generate_series(1, 3000) i; \
+         INSERT INTO small VALUES (1), (2); ANALYZE; \
+         INSERT INTO t SELECT i, 'late' FROM generate_series(3001, 3700) i; \
+         DELETE FROM t WHERE id BETWEEN 1000 AND 1200",
+    );
+    let connect = || {
+        let mut client = ConnInfo::parse(&db.url()).unwrap().connect(None).unwrap();
+        client.batch_execute(describe::SESSION_SETTINGS).unwrap();
+        client
+    };
+    let alone = describe::describe(&mut connect(), &mut []).unwrap();
+    let shared =
+        describe::describe_in_chunks(&mut connect(), &mut [connect(), connect()], 3).unwrap();
+    assert_eq!(shared, alone);
+    let t = alone.tables.iter().find(|t| t.name == "public.t").unwrap();
+    assert_eq!(t.rows, 3499);
+}
+
 /// `restore B TARGET_URL`: the verified scratch database is renamed into place; an existing
 /// target is replaced only when asked, and the scratch database is gone either way.
 #[test]
@@ -682,7 +712,10 @@ fn persist_renames_the_verified_copy_into_place() {
         .connect(None)
         .unwrap();
     client.batch_execute(describe::SESSION_SETTINGS).unwrap();
-    assert_same(&describe::describe(&mut client).unwrap(), &m.snapshot);
+    assert_same(
+        &describe::describe(&mut client, &mut []).unwrap(),
+        &m.snapshot,
+    );
 
     // An existing target needs overwrite; replacing it ends connections to it.
     let scratch = restore(&path, &m).unwrap();
@@ -1310,4 +1343,46 @@ fn xml_declarations_that_no_dump_carries_are_warned_of_and_listed() {
         .unwrap();
     assert!(!sql.contains("encoding=\"UTF-8\"?><a/>"), "{sql}");
     assert!(sql.contains("standalone=\"yes\"?><k/>"), "{sql}");
+}
+
+/// A role limited to two connections backs up: its own and pg_dump's. The snapshot's checksums
+/// are shared with extra connections only when neither the role nor the database has a limit
+/// (an extra one left pg_dump refused).
+#[test]
+fn a_role_limited_to_two_connections_backs_up() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("connlimit");
+    psql(
+        &db.name,
+        "CREATE TABLE a(id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 50);
+         CREATE TABLE b(id int PRIMARY KEY); INSERT INTO b SELECT generate_series(1, 50);",
+    );
+    let role = format!("dbb_connlimit_{}", std::process::id());
+    psql(
+        "postgres",
+        &format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN CONNECTION LIMIT 2"),
+    );
+    psql(
+        &db.name,
+        &format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let ran = dbbackup()
+        .args([
+            "backup",
+            &format!("postgres://{role}@{HOST}:{PORT}/{}", db.name),
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    psql(&db.name, &format!("DROP OWNED BY {role}"));
+    psql("postgres", &format!("DROP ROLE {role}"));
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
 }

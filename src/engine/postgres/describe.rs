@@ -20,6 +20,12 @@
 //!   encoding is reported as different. Row text depends on output settings, so both sides pin
 //!   them (`TimeZone`, `DateStyle`, `extra_float_digits`, ...). Sequence positions are not data of
 //!   the snapshot (sequences are not transactional) and are left out.
+//! - Speed: the row hashes are CPU-bound in one server process per query, so `describe` can
+//!   spread them over helper connections that see the same rows (on the source, transactions
+//!   that imported the dump's snapshot; on a restored copy, connections to it). A table of
+//!   more than [`CHUNK_PAGES`] pages is cut into ranges of blocks (`ctid` ranges, read by a
+//!   TID range scan on PostgreSQL 14+), whose counts and sums add up to the table's: every row
+//!   version lives in exactly one block, so each row is still hashed exactly once.
 
 use std::collections::BTreeMap;
 
@@ -111,13 +117,32 @@ WHERE (t.typtype IN ('e', 'd', 'r')
 /// Tables whose rows are data: ordinary tables and populated materialized views. Partitioned
 /// parents hold no rows of their own; their partitions are listed.
 const DATA_TABLES: &str = "
-SELECT ns.nspname, c.relname FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+SELECT ns.nspname, c.relname, c.relpages FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
 WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))
   AND c.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_class'::regclass)
 ORDER BY 1, 2";
 
-/// Describes the database `client` is connected to, in whatever transaction it is in.
-pub fn describe(client: &mut impl GenericClient) -> Result<Snapshot, postgres::Error> {
+/// Tables larger than this many pages (32 MiB of 8 KiB pages) are hashed in block ranges of
+/// this size when there are helper connections to share them.
+pub const CHUNK_PAGES: i64 = 4096;
+
+/// Describes the database `client` is connected to, in whatever transaction it is in. The
+/// per-table counts and checksums are shared with `helpers`, connections that must see exactly
+/// the rows `client` sees, with [`SESSION_SETTINGS`] set (none: all on `client`).
+pub fn describe(
+    client: &mut impl GenericClient,
+    helpers: &mut [postgres::Client],
+) -> Result<Snapshot, postgres::Error> {
+    describe_in_chunks(client, helpers, CHUNK_PAGES)
+}
+
+/// [`describe`], cutting tables of more than `chunk_pages` pages into ranges of that many
+/// blocks when there are helpers (the tests cut small tables).
+pub fn describe_in_chunks(
+    client: &mut impl GenericClient,
+    helpers: &mut [postgres::Client],
+    chunk_pages: i64,
+) -> Result<Snapshot, postgres::Error> {
     let mut objects = definitions(client)?;
     objects.sort();
     let mut hasher = Sha256::new();
@@ -131,10 +156,31 @@ pub fn describe(client: &mut impl GenericClient) -> Result<Snapshot, postgres::E
         .query_one("SELECT current_setting('server_version_num')::int", &[])?
         .get(0);
     let rerouted = rerouted_partitions(client, version)?;
+    let data_tables: Vec<(String, String, i32)> = client
+        .query(&format!("{USER_NAMESPACES}{DATA_TABLES}"), &[])?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    // TID range scans came with PostgreSQL 14: before, a ctid range would read the whole table.
+    let chunk_pages = (!helpers.is_empty() && version >= 140000).then_some(chunk_pages.max(1));
+    let work = work_list(&data_tables, chunk_pages);
+    let mut merged: Vec<Option<TableStats>> = vec![None; data_tables.len()];
+    let stats = share(
+        client,
+        helpers,
+        &work,
+        |c, p| part_stats(c, p),
+        |c, p| part_stats(c, p),
+    )?;
+    for (part, stats) in work.iter().zip(stats) {
+        match &mut merged[part.table] {
+            Some(whole) => add_stats(whole, &stats),
+            slot => *slot = Some(stats),
+        }
+    }
     let mut tables: Vec<TableStats> = Vec::new();
-    for row in client.query(&format!("{USER_NAMESPACES}{DATA_TABLES}"), &[])? {
-        let (schema, table): (String, String) = (row.get(0), row.get(1));
-        let stats = table_stats(client, &schema, &table)?;
+    for ((schema, table, _), stats) in data_tables.into_iter().zip(merged) {
+        let stats = stats.expect("every table has a part");
         match rerouted.get(&(schema, table)) {
             // Compared as the whole partitioned table: rows may land in other partitions.
             Some(root) => match tables.iter_mut().find(|t| &t.name == root) {
@@ -269,21 +315,113 @@ fn definitions(
         .collect())
 }
 
-fn table_stats(
-    client: &mut impl GenericClient,
-    schema: &str,
-    table: &str,
-) -> Result<TableStats, postgres::Error> {
+/// One query of the per-table description: a whole table, or its blocks `from..to` (`to`
+/// open on the last range, so rows in blocks added since the statistics were taken count).
+#[derive(Debug, PartialEq)]
+struct Part<'a> {
+    table: usize,
+    schema: &'a str,
+    name: &'a str,
+    blocks: Option<(i64, Option<i64>)>,
+}
+
+/// The queries for `tables` (schema, name, pages), in order; with `chunk_pages`, a table of
+/// more pages than that is cut into ranges of that many blocks.
+fn work_list(tables: &[(String, String, i32)], chunk_pages: Option<i64>) -> Vec<Part<'_>> {
+    let mut work = Vec::new();
+    for (table, (schema, name, pages)) in tables.iter().enumerate() {
+        let part = |blocks| Part {
+            table,
+            schema,
+            name,
+            blocks,
+        };
+        match chunk_pages.filter(|&chunk| i64::from(*pages) > chunk) {
+            None => work.push(part(None)),
+            Some(chunk) => {
+                let mut from = 0;
+                while from + chunk < i64::from(*pages) {
+                    work.push(part(Some((from, Some(from + chunk)))));
+                    from += chunk;
+                }
+                work.push(part(Some((from, None))));
+            }
+        }
+    }
+    work
+}
+
+/// `f` of every item, in order, computed on `client` and `helpers` side by side, each
+/// connection taking the next item when it is done with one. The first error wins (the others
+/// stop at their next item).
+pub fn share<C: GenericClient, T: Sync, R: Send, E: Send>(
+    client: &mut C,
+    helpers: &mut [postgres::Client],
+    items: &[T],
+    on_client: impl Fn(&mut C, &T) -> Result<R, E>,
+    on_helper: impl Fn(&mut postgres::Client, &T) -> Result<R, E> + Sync,
+) -> Result<Vec<R>, E> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let run = |f: &mut dyn FnMut(&T) -> Result<R, E>| {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Relaxed);
+            if i >= items.len() || failed.load(Relaxed) {
+                return Ok(done);
+            }
+            match f(&items[i]) {
+                Ok(r) => done.push((i, r)),
+                Err(e) => {
+                    failed.store(true, Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+    };
+    let results: Vec<Result<Vec<(usize, R)>, E>> = std::thread::scope(|s| {
+        let spawned: Vec<_> = (helpers.iter_mut())
+            .map(|h| s.spawn(|| run(&mut |item| on_helper(h, item))))
+            .collect();
+        let mut results = vec![run(&mut |item| on_client(client, item))];
+        results.extend(spawned.into_iter().map(|t| {
+            t.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }));
+        results
+    });
+    let mut all: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    for result in results {
+        for (i, r) in result? {
+            all[i] = Some(r);
+        }
+    }
+    Ok(all
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect())
+}
+
+fn part_stats(client: &mut impl GenericClient, part: &Part) -> Result<TableStats, postgres::Error> {
+    // Block numbers as tids: `(block,0)` sorts before every row of that block.
+    let range = match part.blocks {
+        None => String::new(),
+        Some((from, None)) => format!(" WHERE dbbackup_row.ctid >= '({from},0)'::pg_catalog.tid"),
+        Some((from, Some(to))) => format!(
+            " WHERE dbbackup_row.ctid >= '({from},0)'::pg_catalog.tid \
+             AND dbbackup_row.ctid < '({to},0)'::pg_catalog.tid"
+        ),
+    };
     let sql = format!(
         "SELECT count(*), coalesce(sum(hashtextextended(dbbackup_row::text, 0)), 0)::text \
-         FROM ONLY {}.{} AS dbbackup_row",
-        quote_ident(schema),
-        quote_ident(table)
+         FROM ONLY {}.{} AS dbbackup_row{range}",
+        quote_ident(part.schema),
+        quote_ident(part.name)
     );
     let row = client.query_one(&sql, &[])?;
     let rows: i64 = row.get(0);
     Ok(TableStats {
-        name: qualified(schema, table),
+        name: qualified(part.schema, part.name),
         rows: rows as u64,
         checksum: row.get(1),
     })
@@ -328,7 +466,13 @@ fn properties(
     }
     for row in client.query(EXTENSION_TABLES_SQL, &[])? {
         let (schema, table): (String, String) = (row.get(0), row.get(1));
-        let stats = table_stats(client, &schema, &table)?;
+        let whole = Part {
+            table: 0,
+            schema: &schema,
+            name: &table,
+            blocks: None,
+        };
+        let stats = part_stats(client, &whole)?;
         props.insert(
             format!("{EXTENSION_DATA}{}", stats.name),
             format!("{} rows, checksum {}", stats.rows, stats.checksum),

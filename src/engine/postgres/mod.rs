@@ -272,6 +272,38 @@ impl Postgres {
         ))
     }
 
+    /// Extra connections (one per core beyond the first, at most three) whose transactions
+    /// import the exported snapshot (`SET TRANSACTION SNAPSHOT`), so they see exactly the rows
+    /// `pg_dump` and our own transaction see: the per-table checksums are shared with them.
+    /// Fewer when the server refuses more connections (`max_connections`) or the import (a
+    /// standby before PostgreSQL 10): they only share work our own connection can do alone.
+    fn snapshot_helpers(&self, snapshot_id: &str) -> Vec<postgres::Client> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let import = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            quote_literal(snapshot_id)
+        );
+        let mut helpers = Vec::new();
+        for _ in 1..cores.min(4) {
+            let helper = self.connect_source().and_then(|mut helper| {
+                (helper.batch_execute(&import))
+                    .map_err(|e| self.source_error(e))
+                    .map(|()| helper)
+            });
+            match helper {
+                Ok(helper) => helpers.push(helper),
+                Err(e) => {
+                    debug!(
+                        "{} helper connection(s) describe the snapshot: {e}",
+                        helpers.len()
+                    );
+                    break;
+                }
+            }
+        }
+        helpers
+    }
+
     /// Starts `pg_dump` on our exported snapshot, writing to a pipe we read, or for the
     /// directory format into `dir` (which must not exist yet).
     fn spawn_pg_dump(
@@ -332,11 +364,27 @@ impl Postgres {
             .query_one("SELECT pg_export_snapshot()", &[])
             .map_err(|e| self.source_error(e))?
             .get(0);
+        // A role or database with a connection limit may have room for ours and pg_dump's
+        // only: more would leave pg_dump refused. It is described on ours alone then.
+        let limited: bool = tx
+            .query_one(
+                "SELECT (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user) <> -1 \
+                 OR (SELECT datconnlimit FROM pg_database WHERE datname = current_database()) \
+                 <> -1",
+                &[],
+            )
+            .map_or(true, |row| row.get(0));
+        let mut helpers = match limited {
+            true => Vec::new(),
+            false => self.snapshot_helpers(&snapshot_id),
+        };
         let dir = work_dir.join(directory::TOP);
         let mut child = self.spawn_pg_dump(pg_dump, format, &snapshot_id, &dir)?;
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let running = Running::watch(&PG_DUMP, child, deadline);
-        let cancel = tx.cancel_token();
+        let cancel: Vec<_> = std::iter::once(tx.cancel_token())
+            .chain(helpers.iter().map(|h| h.cancel_token()))
+            .collect();
         let tls = self.conn.tls()?.1;
         let (described, copied) = std::thread::scope(|s| {
             let (done, done_rx) = mpsc::channel::<()>();
@@ -345,12 +393,14 @@ impl Postgres {
                 let Some(deadline) = deadline else { return };
                 let left = deadline.saturating_duration_since(Instant::now());
                 if let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(left) {
-                    let _ = cancel.cancel_query(tls);
+                    for cancel in &cancel {
+                        let _ = cancel.cancel_query(tls.clone());
+                    }
                 }
             });
             let describing = s.spawn(move || {
                 let began = Instant::now();
-                let described = describe::describe(&mut tx);
+                let described = describe::describe(&mut tx, &mut helpers);
                 drop(done);
                 // How long the counts and checksums ran beside pg_dump (BENCHMARKS.md measures
                 // their share with this line).
@@ -1214,6 +1264,32 @@ impl PostgresScratch {
         &self.db.name
     }
 
+    /// Extra connections to the scratch database, one per core beyond the first (at most
+    /// three), with the output settings the checksums depend on: the checks after the restore
+    /// are CPU-bound in one server process per query, and nothing else runs then.
+    /// Fewer when the server refuses more connections (`max_connections`): they only share
+    /// work our own connection can do alone.
+    fn helpers(&self) -> Vec<postgres::Client> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let target = self.db.admin.with_dbname(&self.db.name);
+        let mut helpers = Vec::new();
+        for _ in 1..cores.min(4) {
+            let helper = target.connect(None).and_then(|mut helper| {
+                (helper.batch_execute(describe::SESSION_SETTINGS))
+                    .map_err(|e| restore_error(&self.db.name, db_message(&e)))
+                    .map(|()| helper)
+            });
+            match helper {
+                Ok(helper) => helpers.push(helper),
+                Err(e) => {
+                    debug!("{} helper connection(s) check the copy: {e}", helpers.len());
+                    break;
+                }
+            }
+        }
+        helpers
+    }
+
     /// `bt_index_check` on every valid B-tree index (with `heapallindexed` unless `quick`).
     /// `None` when amcheck cannot be installed in the scratch database. It lives in a schema
     /// of its own for the duration, so the restored database is described as it was restored.
@@ -1229,7 +1305,7 @@ impl PostgresScratch {
             let _ = client.batch_execute("DROP SCHEMA IF EXISTS dbbackup_amcheck CASCADE");
             return Ok(None);
         }
-        let checked = check_btree_indexes(&mut client, quick);
+        let checked = check_btree_indexes(&mut client, &mut self.helpers(), quick);
         client
             .batch_execute("DROP SCHEMA dbbackup_amcheck CASCADE")
             .map_err(|e| restore_error(&self.db.name, db_message(&e)))?;
@@ -1237,7 +1313,12 @@ impl PostgresScratch {
     }
 }
 
-fn check_btree_indexes(client: &mut postgres::Client, quick: bool) -> Result<Vec<String>> {
+/// Shared with `helpers` index by index: `bt_index_check` takes only an `AccessShareLock`.
+fn check_btree_indexes(
+    client: &mut postgres::Client,
+    helpers: &mut [postgres::Client],
+    quick: bool,
+) -> Result<Vec<String>> {
     let indexes = client
         .query(
             "SELECT c.oid, c.oid::regclass::text FROM pg_index i \
@@ -1252,17 +1333,19 @@ fn check_btree_indexes(client: &mut postgres::Client, quick: bool) -> Result<Vec
                 format!("listing indexes for amcheck: {}", db_message(&e)),
             )
         })?;
-    let mut problems = Vec::new();
-    for row in indexes {
-        let (oid, name): (postgres::types::Oid, String) = (row.get(0), row.get(1));
-        if let Err(e) = client.execute(
+    let indexes: Vec<(postgres::types::Oid, String)> =
+        indexes.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let check = |client: &mut postgres::Client, (oid, name): &(postgres::types::Oid, String)| {
+        let checked = client.execute(
             "SELECT dbbackup_amcheck.bt_index_check($1::oid::regclass, $2)",
-            &[&oid, &!quick],
-        ) {
-            problems.push(format!("{name}: {}", db_message(&e)));
-        }
-    }
-    Ok(problems)
+            &[oid, &!quick],
+        );
+        Ok::<_, std::convert::Infallible>(
+            checked.err().map(|e| format!("{name}: {}", db_message(&e))),
+        )
+    };
+    let Ok(problems) = describe::share(client, helpers, &indexes, check, check);
+    Ok(problems.into_iter().flatten().collect())
 }
 
 impl Scratch for PostgresScratch {
@@ -1282,7 +1365,8 @@ impl Scratch for PostgresScratch {
     }
 
     fn describe(&self) -> Result<Snapshot> {
-        describe::describe(&mut *self.client.borrow_mut())
+        let mut helpers = self.helpers();
+        describe::describe(&mut *self.client.borrow_mut(), &mut helpers)
             .map_err(|e| restore_error(&self.db.name, db_message(&e)))
     }
 

@@ -369,6 +369,7 @@ impl Restorer for SqliteRestorer {
             conn,
             path,
             tables: self.tables,
+            described: std::cell::RefCell::new(None),
         }))
     }
 }
@@ -469,6 +470,14 @@ pub struct SqliteScratch {
     conn: Connection,
     path: PathBuf,
     tables: describe::Tables,
+    /// The description, made on a second connection and thread while `integrity` runs: the
+    /// checks are CPU-bound in SQLite and read the file in sequence, so on two cores the
+    /// description costs next to nothing (issue 19). `describe` hands it out.
+    described: std::cell::RefCell<Option<Result<Snapshot>>>,
+}
+
+fn describe_restored(conn: &Connection, tables: describe::Tables) -> Result<Snapshot> {
+    describe::describe_as(conn, tables).map_err(|e| verify_error("restored database", e))
 }
 
 impl Scratch for SqliteScratch {
@@ -479,8 +488,18 @@ impl Scratch for SqliteScratch {
         } else {
             "integrity_check"
         };
-        let problems =
-            integrity_problems(&self.conn, quick).map_err(|e| verify_error(object, e))?;
+        let (problems, described) = std::thread::scope(|scope| {
+            let (path, tables) = (&self.path, self.tables);
+            let describing =
+                scope.spawn(move || describe_restored(&open_copy(path, object)?, tables));
+            let problems = integrity_problems(&self.conn, quick);
+            let described = describing
+                .join()
+                .map_err(|_| Error::Internal("the describing thread panicked".into()))?;
+            Ok::<_, Error>((problems, described))
+        })?;
+        *self.described.borrow_mut() = Some(described);
+        let problems = problems.map_err(|e| verify_error(object, e))?;
         // Foreign keys are not here: SQLite does not enforce them unless asked, so rows that
         // violate them are the source's state, not damage. The description records that state
         // (`describe::foreign_key_state`) and the schema check compares it with the source's.
@@ -491,8 +510,10 @@ impl Scratch for SqliteScratch {
     }
 
     fn describe(&self) -> Result<Snapshot> {
-        describe::describe_as(&self.conn, self.tables)
-            .map_err(|e| verify_error("restored database", e))
+        match self.described.borrow_mut().take() {
+            Some(described) => described,
+            None => describe_restored(&self.conn, self.tables),
+        }
     }
 
     /// A leftover `-wal` or `-journal` beside `target` would be replayed into the new file on
