@@ -1356,8 +1356,11 @@ fn a_role_limited_to_two_connections_backs_up() {
     let db = TestDb::new("connlimit");
     psql(
         &db.name,
-        "CREATE TABLE a(id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 50);
-         CREATE TABLE b(id int PRIMARY KEY); INSERT INTO b SELECT generate_series(1, 50);",
+        // Large enough that the checksums still run when pg_dump connects.
+        "CREATE TABLE a(id int PRIMARY KEY, t text);
+         INSERT INTO a SELECT i, md5(i::text) FROM generate_series(1, 300000) i;
+         CREATE TABLE b(id int PRIMARY KEY, t text);
+         INSERT INTO b SELECT i, md5(i::text) FROM generate_series(1, 300000) i;",
     );
     let role = format!("dbb_connlimit_{}", std::process::id());
     psql(
