@@ -66,6 +66,22 @@ pub struct BackupOptions {
     pub compare_to: Option<PathBuf>,
     /// Opens an encrypted previous manifest for the drift guard.
     pub identity: Option<Arc<Identity>>,
+    /// With several sources in one run: the series (backup names) the others took. A second
+    /// source of the same name is refused before it writes anything: in one DIR its rotation
+    /// would delete the first's new backup.
+    pub series_taken: Option<SeriesTaken>,
+}
+
+/// The series names one run's backups took, shared by its sources.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesTaken(Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>);
+
+impl SeriesTaken {
+    /// Takes `series`; `false` when another source of the run took it first.
+    fn take(&self, series: &str) -> bool {
+        let mut taken = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        taken.insert(series.to_string())
+    }
 }
 
 /// The new backup in one destination store, and what pruning deleted there.
@@ -219,6 +235,16 @@ pub fn run_keeping(
     let format = engine::format_for(source.engine(), opts.format)?;
     let extension = engine::extension(source.engine(), format)?;
     let stem = source.stem();
+    if let Some(taken) = &opts.series_taken
+        && !taken.take(&stem)
+    {
+        return Err(Failed::from(Error::Usage(format!(
+            "{}: another source of this run is also backed up as {stem}; in one directory \
+             their backups would be one series and rotate each other away: back them up \
+             with separate --out directories",
+            source.display()
+        ))));
+    }
     let store = LocalStore::open(&opts.out)?;
     let found = previous_sidecar(opts, &store, &stem, destinations)?;
     let work = store.temp_dir()?;

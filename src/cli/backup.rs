@@ -125,10 +125,13 @@ pub struct Args {
 
 /// How one source's backup reports: alone (its step outputs, as always), or as one of several,
 /// whose step outputs would overwrite each other: `passed` and `report-path` then cover all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
+/// One of several also names the series the run's other sources took: two sources with one
+/// database name would share a series in DIR, and the second's rotation would delete the
+/// first's new backup.
+#[derive(Debug, Clone, Copy)]
+enum Part<'a> {
     Alone,
-    OneOfMany,
+    OneOfMany(&'a dbbackup::backup::SeriesTaken),
 }
 
 /// One source's backup: the backup, when it got that far, and how the run ended.
@@ -200,6 +203,7 @@ fn run_many(args: &Args, sources: &[String], out: &Path) -> anyhow::Result<u8> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: std::sync::Mutex<Vec<Option<Done>>> =
         std::sync::Mutex::new(sources.iter().map(|_| None).collect());
+    let taken = dbbackup::backup::SeriesTaken::default();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -210,7 +214,7 @@ fn run_many(args: &Args, sources: &[String], out: &Path) -> anyhow::Result<u8> {
                     let span =
                         tracing::info_span!("backup", db = %dbbackup::engine::redact(source));
                     let done = span.in_scope(|| {
-                        let done = back_up_reported(args, source, out, Part::OneOfMany);
+                        let done = back_up_reported(args, source, out, Part::OneOfMany(&taken));
                         if let Some(err) = done.error() {
                             tracing::error!("{err}");
                         }
@@ -276,7 +280,7 @@ fn run_many(args: &Args, sources: &[String], out: &Path) -> anyhow::Result<u8> {
 /// [`back_up`], and when it fails the error in the job summary too: a refused or failed upload
 /// leaves no step output to look at, only the log. A backup made and restore-tested before an
 /// upload failed has its own sections above the error.
-fn back_up_reported(args: &Args, source: &str, out: &Path, part: Part) -> Done {
+fn back_up_reported(args: &Args, source: &str, out: &Path, part: Part<'_>) -> Done {
     let mut made = None;
     let mut ended = back_up(args, source, out, part, &mut made);
     let shown = dbbackup::engine::redact(source);
@@ -332,7 +336,7 @@ fn back_up(
     args: &Args,
     source: &str,
     out: &Path,
-    part: Part,
+    part: Part<'_>,
     made_out: &mut Option<BackupOutcome>,
 ) -> anyhow::Result<u8> {
     let out = out.to_path_buf();
@@ -370,6 +374,10 @@ fn back_up(
         },
         compare_to: args.compare_to.clone(),
         identity,
+        series_taken: match part {
+            Part::Alone => None,
+            Part::OneOfMany(taken) => Some(taken.clone()),
+        },
     };
     // Every destination is checked (credentials, names, the public-repository guard) before
     // time is spent on a backup that could not be stored.
@@ -490,12 +498,12 @@ fn report(
     args: &Args,
     outcome: &BackupOutcome,
     notice: Option<&guard::Notice>,
-    part: Part,
+    part: Part<'_>,
 ) -> anyhow::Result<()> {
     let _turn = SUMMARY_TURN.lock().unwrap_or_else(|e| e.into_inner());
     let runner = match part {
         Part::Alone => Runner::detect(),
-        Part::OneOfMany => Runner::detect().without_outputs(),
+        Part::OneOfMany(_) => Runner::detect().without_outputs(),
     };
     let artifact = outcome.replicas.first().filter(|_| args.upload);
     // The backup first, then its restore test: the summary reads in the order things ran.

@@ -168,3 +168,32 @@ fn several_sources_refuse_what_names_one_backup() {
         stderr(&run)
     );
 }
+
+/// Two sources backed up under one name (`app` from two directories): in one DIR they would be
+/// one series, and the second's `--keep 1` would delete the first's new backup. The second is
+/// refused (exit 2) before it writes anything; the first is backed up and kept.
+#[test]
+fn two_sources_of_one_name_are_refused_rather_than_rotating_each_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    for dir in [&one, &two] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::copy(data("chinook.sqlite"), dir.join("app.db")).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let run = dbbackup()
+        .arg("backup")
+        .arg(one.join("app.db"))
+        .arg(two.join("app.db"))
+        .args(["--keep", "1", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("another source of this run is also backed up as app"),
+        "{}",
+        stderr(&run)
+    );
+    assert_eq!(backups_of(&out, "app").len(), 1, "{}", stderr(&run));
+}
