@@ -158,6 +158,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // `backup SOURCE DIR`, as before several sources: the second one names the directory.
     let (sources, out) = match (&args.out, args.sources.as_slice()) {
         (Some(out), sources) => (sources, out.clone()),
+        // A URL is a second database, never a directory: without --out it would be backed up
+        // nowhere and a directory named after it (its password too) made.
+        (None, [_, dir]) if dir.contains("://") => {
+            return Err(dbbackup::Error::Usage(format!(
+                "{} is a database, not a directory: to back up several databases, give the \
+                 directory with --out DIR (dbbackup backup SOURCE... --out DIR)",
+                dbbackup::engine::redact(dir)
+            ))
+            .into());
+        }
         (None, [source, dir]) => (std::slice::from_ref(source), PathBuf::from(dir)),
         (None, _) => {
             return Err(dbbackup::Error::Usage(

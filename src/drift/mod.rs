@@ -15,6 +15,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::archive::codec::Codec;
 use crate::archive::encrypt::{self, Identity};
 use crate::archive::manifest::Manifest;
 use crate::error::Error;
@@ -334,9 +335,17 @@ pub fn losses(previous: &Manifest, new: &Manifest, limit: Limit) -> Vec<Loss> {
             after: Some(after),
         });
     }
-    // Sizes compare only within one format: a SQL dump is not a database file.
+    // Sizes compare only within one format: a SQL dump is not a database file. A stored tar
+    // (codec `none`) holds pg_dump's own gzip files, so its raw size is a compressed size: it
+    // compares only with one stored the same way at the same level, never with a tar
+    // compressed as a whole (whose raw size is the uncompressed tar).
     let same_format = previous.format == new.format && previous.engine.name == new.engine.name;
-    if same_format && too_much(previous.raw_bytes, new.raw_bytes) {
+    let stored = |m: &Manifest| m.compression.is_some_and(|c| c.codec == Codec::None);
+    let same_sizes = match stored(previous) || stored(new) {
+        true => previous.compression == new.compression,
+        false => true,
+    };
+    if same_format && same_sizes && too_much(previous.raw_bytes, new.raw_bytes) {
         found.push(Loss {
             what: "raw size".into(),
             message: format!(
@@ -375,6 +384,36 @@ mod tests {
         m.snapshot = snapshot;
         m.raw_bytes = raw_bytes;
         m
+    }
+
+    /// A stored tar's raw size is pg_dump's gzip output: a tar compressed as a whole (zstd),
+    /// or stored at another level, is not a smaller dump. Rows still compare.
+    #[test]
+    fn a_stored_tars_size_compares_only_with_one_stored_the_same_way() {
+        use crate::archive::codec::Compression;
+        let with = |codec, level, raw| {
+            let mut m = manifest(&[("a", 100)], raw);
+            m.compression = Some(Compression { codec, level });
+            m
+        };
+        let messages = |a: &Manifest, b: &Manifest| -> Vec<String> {
+            super::losses(a, b, Limit::default())
+                .into_iter()
+                .map(|l| l.message)
+                .collect()
+        };
+        let zstd_tar = with(Codec::Zstd, 3, 5000);
+        let stored = with(Codec::None, 6, 1000);
+        assert!(messages(&zstd_tar, &stored).is_empty());
+        assert!(messages(&with(Codec::None, 1, 2000), &stored).is_empty());
+        assert_eq!(
+            messages(&with(Codec::None, 6, 3000), &stored),
+            ["the dump shrank from 3000 to 1000 bytes"]
+        );
+        assert_eq!(
+            messages(&with(Codec::Gzip, 6, 3000), &with(Codec::Gzip, 9, 1000)),
+            ["the dump shrank from 3000 to 1000 bytes"]
+        );
     }
 
     #[test]

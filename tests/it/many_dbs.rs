@@ -155,6 +155,20 @@ fn several_sources_refuse_what_names_one_backup() {
         assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
         assert!(stderr(&run).contains(says), "{}", stderr(&run));
     }
+    // A URL second, without --out, is a database left out, not a directory to make.
+    let run = dbbackup()
+        .current_dir(tmp.path())
+        .args(["backup", &a, "postgres://app:Pw9secret@db.invalid/shop"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("is a database, not a directory"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(!stderr(&run).contains("Pw9secret"), "{}", stderr(&run));
+    assert!(!tmp.path().join("postgres:").exists());
     let run = dbbackup().args(["backup", &a, &b, &a]).output().unwrap();
     assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
     assert!(stderr(&run).contains("--out DIR"), "{}", stderr(&run));
