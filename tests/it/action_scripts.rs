@@ -1583,7 +1583,6 @@ const PGDG_FINGERPRINT: &str = "B97B0AFCAA1A47F044F244A07FCC7D46ACCC4CF8";
 /// Returns the environment the step gets: the fakes first on PATH, the sysroot, and the
 /// machine's own `/usr/lib/postgresql` out of dbbackup's sight (its PATH clients stay).
 fn apt_fakes(runner: &FakeRunner, fingerprint: &str, os: &str) -> Vec<(String, String)> {
-    use std::os::unix::fs::PermissionsExt;
     let (bin, sysroot) = (runner.file("aptbin"), runner.file("sysroot"));
     fs::create_dir_all(&bin).unwrap();
     fs::create_dir_all(sysroot.join("etc")).unwrap();
@@ -1621,8 +1620,7 @@ fn apt_fakes(runner: &FakeRunner, fingerprint: &str, os: &str) -> Vec<(String, S
             "#!/usr/bin/env bash\necho \"{name} $*\" >>'{}'\n{body}",
             calls.display()
         );
-        fs::write(&path, script).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        support::write_executable(&path, &script);
     }
     let dbbackup_dir = support::bin_path().parent().unwrap().to_path_buf();
     let path = format!(

@@ -108,3 +108,20 @@ pub fn backup_json(source: &str, out: &Path, extra: &[&str]) -> (PathBuf, Manife
     let manifest = Manifest::load(&manifest::path_for(&path)).unwrap();
     (path, manifest, stderr)
 }
+
+/// Writes an executable script at `path`, through a `sh` of its own rather than this process:
+/// a file this multi-threaded process has open for writing is inherited by every child that
+/// another test thread spawns at that moment, and executing the script then fails with "Text
+/// file busy" (ETXTBSY, rust-lang/rust#114554), which a step that hides its tools' stderr
+/// shows only as a wrong answer.
+pub fn write_executable(path: &Path, text: &str) {
+    use std::io::Write as _;
+    let mut sh = std::process::Command::new("sh")
+        .args(["-c", "cat >\"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    sh.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    assert!(sh.wait().unwrap().success(), "write {}", path.display());
+}
