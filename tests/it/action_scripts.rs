@@ -1526,9 +1526,9 @@ fn download_latest_never_restores_on_the_manifests_server() {
     let shim = runner.file("shim");
     fs::create_dir_all(&shim).unwrap();
     let script = shim.join("dbbackup");
-    fs::write(
+    support::write_executable(
         &script,
-        format!(
+        &format!(
             "#!/usr/bin/env bash\necho \"$*\" >> {log}\nif [ \"$1\" = artifact ]; then\n  \
              while [ \"$1\" != --out ]; do shift; done\n  mkdir -p \"$2\" && cp -a {made}/. \"$2\"/\n  \
              exit 0\nfi\nexec {real} \"$@\"\n",
@@ -1536,10 +1536,7 @@ fn download_latest_never_restores_on_the_manifests_server() {
             made = made.path().display(),
             real = support::bin_path().display(),
         ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
     let junit = runner.file("junit.xml");
     let common = [

@@ -347,19 +347,13 @@ fn a_tampered_backup_fails_the_restore_test() {
 fn recording_path(dir: &Path) -> String {
     let log = dir.join("argv.log");
     let script = dir.join("mariadb-dump");
-    std::fs::write(
+    crate::support::write_executable(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\n[ \"$1\" = --version ] && exec /usr/bin/mariadb-dump --version\nprintf '%s\\n' \"$@\" >> {log}\nenv >> {log}\ncat \"${{1#--defaults-extra-file=}}\" > /dev/null && stat -c '%a' \"${{1#--defaults-extra-file=}}\" >> {log}\nexec /usr/bin/mariadb-dump \"$@\"\n",
             log = log.display()
         ),
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    );
     format!("{}:{}", dir.display(), std::env::var("PATH").unwrap())
 }
 

@@ -335,12 +335,7 @@ fn pg_dump_older_than_the_server_exits_7_with_both_versions() {
     }
     let bin = tempfile::tempdir().unwrap();
     let fake = bin.path().join("pg_dump");
-    std::fs::write(&fake, "#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n").unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    crate::support::write_executable(&fake, "#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n");
     let out = tempfile::tempdir().unwrap();
     let output = dbbackup()
         .args([
