@@ -151,9 +151,12 @@ work=$(mktemp -d)
 curl -fsSL --retry 3 -o "$work/key.asc" "$key_url" ||
   fail "cannot download the PostgreSQL apt repository's key from $key_url" 1
 # --show-keys reads the file without importing it; the `fpr` record after `pub` is the primary
-# key's fingerprint (field 10 of gpg's --with-colons output, doc/DETAILS in GnuPG).
+# key's fingerprint (field 10 of gpg's --with-colons output, doc/DETAILS in GnuPG). awk reads
+# to the end rather than `exit` at the first match: gpg still writing the records after it
+# would die of SIGPIPE, and pipefail would turn a good key into "fingerprint none".
 got=$(GNUPGHOME="$work" gpg --batch --with-colons --show-keys "$work/key.asc" 2>/dev/null |
-  awk -F: '$1 == "pub" { p = 1; next } p && $1 == "fpr" { print $10; exit }') || got=""
+  awk -F: '$1 == "pub" { p = 1; next } p && $1 == "fpr" && got == "" { got = $10 }
+           END { print got }') || got=""
 if [ "$got" != "$fingerprint" ]; then
   fail "the key downloaded from $key_url has fingerprint ${got:-none}, not $fingerprint: refusing to trust it" 1
 fi

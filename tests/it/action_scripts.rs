@@ -1595,8 +1595,12 @@ fn apt_fakes(runner: &FakeRunner, fingerprint: &str, os: &str) -> Vec<(String, S
         (
             "gpg",
             format!(
+                // The records after the primary key's `fpr` come later, as a real gpg's
+                // subkeys may: a reader that stops at that `fpr` must not fail the step
+                // (SIGPIPE under pipefail, which CI saw as "fingerprint none").
                 "printf 'pub:-:4096:1:7FCC7D46ACCC4CF8:1:::-:::scSC::::::23::0:\\n\
-                 fpr:::::::::{fingerprint}:\\nuid:-::::1:::PostgreSQL Debian Repository::::::::::0:\\n'\n"
+                 fpr:::::::::{fingerprint}:\\n'\nsleep 0.3\n\
+                 printf 'uid:-::::1:::PostgreSQL Debian Repository::::::::::0:\\n'\n"
             ),
         ),
         ("sudo", "exec \"$@\"\n".to_string()),
