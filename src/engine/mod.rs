@@ -12,6 +12,7 @@
 
 pub mod mysql;
 pub mod postgres;
+pub mod rowsum;
 pub(crate) mod scratch;
 pub mod sqlite;
 pub mod tool;
