@@ -267,3 +267,58 @@ fn backups_of_13_and_15_restore_test_into_18_and_a_changed_row_still_fails() {
     assert!(failed.iter().any(|t| t == "table public.actor"), "{said}");
     assert!(said.contains("upgrade check"), "{said}");
 }
+
+/// Debian's `pg_wrapper` (what `/usr/bin/pg_dump` links to on Debian and Ubuntu, GitHub's
+/// runners included) is not run: it stands for the clients it would run, taken directly, and
+/// two links to one client are one client.
+#[test]
+fn debians_wrapper_stands_for_the_clients_behind_it_and_links_count_once() {
+    let wrapper = Path::new("/usr/share/postgresql-common/pg_wrapper");
+    if !wrapper.is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing: run scripts/ci/prepare.sh",
+            wrapper.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (usr_bin, bin, nothing) = (
+        dir.path().join("usr-bin"),
+        dir.path().join("bin"),
+        dir.path().join("nothing"),
+    );
+    for d in [&usr_bin, &bin, &nothing] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::os::unix::fs::symlink(wrapper, usr_bin.join("pg_dump")).unwrap();
+    std::os::unix::fs::symlink(&usr_bin, bin.join("usr")).unwrap();
+    std::os::unix::fs::symlink(usr_bin.join("pg_dump"), bin.join("pg_dump")).unwrap();
+    let path = std::env::join_paths([&usr_bin, &bin]).unwrap();
+    let run = |major: &str| {
+        dbbackup()
+            .args(["pg-client", "--major", major])
+            .env("PATH", &path)
+            .env("DBBACKUP_PG_SEARCH", &nothing)
+            .output()
+            .unwrap()
+    };
+    let output = run("15");
+    assert!(output.status.success(), "{}", text(&output));
+    let said = String::from_utf8_lossy(&output.stdout);
+    let direct = Path::new(DEBIAN_15).join("pg_dump");
+    assert!(
+        said.contains(&format!("pg_dump={}\n", direct.display())),
+        "{said}"
+    );
+    // None fits: the one client is listed once, under its own path.
+    let output = run("99");
+    assert_eq!(output.status.code(), Some(7), "{}", text(&output));
+    let said = text(&output);
+    assert_eq!(
+        said.matches("pg_dump (PostgreSQL) 15.").count(),
+        1,
+        "{said}"
+    );
+    assert!(!said.contains("usr-bin"), "{said}");
+}

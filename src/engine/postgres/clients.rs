@@ -12,7 +12,9 @@
 //!    entries may hold `*`), which exists so that tests can put the machine's own places out of
 //!    sight; it is documented as such.
 //!
-//! Each candidate is asked `--version` once per process. The newest major release that is at
+//! Debian's `pg_wrapper` (what `/usr/bin/pg_dump` is on Debian and Ubuntu) is not a candidate:
+//! the clients it would run are, taken directly (see [`through_wrapper`]). Each candidate is
+//! asked `--version` once per process. The newest major release that is at
 //! least the one needed wins (the server's for a dump; the `pg_dump` that made the backup for a
 //! restore, since `pg_restore` reads only archives of its own version or older and `psql`
 //! must understand the meta-commands a newer `pg_dump` writes); of equal versions the first
@@ -128,13 +130,26 @@ fn choose(tool: &Tool, need: u32) -> Option<Client> {
     best
 }
 
-/// Every `tool` in [`places`] (each path once), with its version or why it could not be
-/// asked.
+/// Every `tool` in [`places`] (each file once, however many links lead to it: `/bin` is
+/// `/usr/bin` on merged-/usr systems), with its version or why it could not be asked. Debian's
+/// wrapper stands for the clients it would run ([`through_wrapper`]).
 fn found(tool: &Tool) -> Vec<(PathBuf, std::result::Result<Client, String>)> {
     let mut seen: Vec<PathBuf> = Vec::new();
+    let mut canonical: Vec<PathBuf> = Vec::new();
     for path in places().into_iter().map(|dir| dir.join(tool.name)) {
-        if is_executable(&path) && !seen.contains(&path) {
-            seen.push(path);
+        if !is_executable(&path) {
+            continue;
+        }
+        let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let paths = match is_debian_wrapper(&real) {
+            true => through_wrapper(tool),
+            false => vec![(path, real)],
+        };
+        for (path, real) in paths {
+            if !canonical.contains(&real) {
+                canonical.push(real);
+                seen.push(path);
+            }
         }
     }
     seen.into_iter()
@@ -146,6 +161,36 @@ fn found(tool: &Tool) -> Vec<(PathBuf, std::result::Result<Client, String>)> {
             });
             (path, client)
         })
+        .collect()
+}
+
+/// Where Debian's `pg_wrapper` finds the clients it runs (`/usr/lib/postgresql/$version/bin`,
+/// written into the wrapper, postgresql-common's `PgCommon.pm`).
+const DEBIAN_CLIENTS: &str = "/usr/lib/postgresql/*/bin";
+
+/// Whether `real` (a canonical path) is Debian's `pg_wrapper`, which `/usr/bin/pg_dump`,
+/// `psql` and `pg_restore` link to on Debian and Ubuntu (GitHub's runners included).
+fn is_debian_wrapper(real: &Path) -> bool {
+    real.file_name().is_some_and(|n| n == "pg_wrapper")
+        && real
+            .parent()
+            .is_some_and(|d| d.ends_with("postgresql-common"))
+}
+
+/// The clients Debian's wrapper would run, taken directly. The wrapper is a Perl program that
+/// picks one of them by its own rules and then runs it: asking it `--version` cost about
+/// 0.1 s a time here (and twice, through `/bin` and `/usr/bin`), and running pg_dump through
+/// it as much again, a third of a small database's backup. Choosing among the real binaries by
+/// version is what dbbackup does anyway, and the manifest then names the binary that ran.
+fn through_wrapper(tool: &Tool) -> Vec<(PathBuf, PathBuf)> {
+    (expand(Path::new(DEBIAN_CLIENTS)).into_iter())
+        .map(|dir| dir.join(tool.name))
+        .filter(|path| is_executable(path))
+        .map(|path| {
+            let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            (path, real)
+        })
+        .filter(|(_, real)| !is_debian_wrapper(real))
         .collect()
 }
 
