@@ -652,6 +652,50 @@ fn awkward_schemas_restore_to_the_same_description() {
     assert_same(&scratch.describe().unwrap(), &m.snapshot);
 }
 
+/// An index whose function lies about being immutable holds values its table's rows no longer
+/// give: amcheck names it and goes on to the next index, while the copy is described on other
+/// connections, which never see amcheck's own schema (it is rolled back).
+#[test]
+fn amcheck_names_a_lying_index_and_goes_on_while_the_copy_is_described() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("amcheck");
+    psql(
+        &db.name,
+        "CREATE FUNCTION shifty(int) RETURNS int LANGUAGE plpgsql IMMUTABLE \
+           AS $$ BEGIN RETURN $1 + (random() * 1000000)::int; END $$; \
+         CREATE TABLE a (id int PRIMARY KEY, v int); \
+         INSERT INTO a SELECT g, g FROM generate_series(1, 2000) g; \
+         CREATE INDEX a_shifty ON a (shifty(v)); \
+         CREATE TABLE z (id int PRIMARY KEY); INSERT INTO z SELECT generate_series(1, 100);",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (path, m, _) = backup(&db.url(), out.path(), &[]);
+    let _restoring = RESTORES.read().unwrap();
+    let scratch = restore(&path, &m).unwrap();
+    let checks = scratch.integrity(false).unwrap();
+    let amcheck = checks.iter().find(|c| c.name == "amcheck").unwrap();
+    assert_eq!(amcheck.problems.len(), 1, "{:?}", amcheck.problems);
+    assert!(
+        amcheck.problems[0].starts_with("public.a_shifty: "),
+        "{:?}",
+        amcheck.problems
+    );
+    assert_same(&scratch.describe().unwrap(), &m.snapshot);
+    assert_eq!(
+        psql(
+            scratch.database(),
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'dbbackup_amcheck'"
+        ),
+        "0"
+    );
+    // --quick checks the index's structure only, which is sound.
+    let scratch = restore(&path, &m).unwrap();
+    let checks = scratch.integrity(true).unwrap();
+    assert!(checks.iter().all(|c| c.problems.is_empty()), "{checks:?}");
+}
+
 /// The per-table counts and checksums shared with helper connections, tables cut into block
 /// ranges (the last one open: rows were added after the statistics), are those of one
 /// connection reading whole tables.
