@@ -1374,10 +1374,10 @@ impl Scratch for PostgresScratch {
             name: "restore_ran_clean".into(),
             problems: Vec::new(),
         }];
-        // The description on connections of its own (one, and a helper per core beyond the
-        // second), amcheck on ours.
+        // The description on connections of its own, one per core (two to four): amcheck
+        // often ends first, and the description's big tables are cut into block ranges.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut describing = self.connections(cores.clamp(2, 4) - 1);
+        let mut describing = self.connections(cores.clamp(2, 4));
         let name = self.db.name.clone();
         let (amchecked, described) = std::thread::scope(|scope| {
             let described = scope.spawn(move || {
