@@ -190,7 +190,14 @@ impl Read for RangedBlob<'_> {
             self.pos += n as u64;
             return Ok(n);
         }
-        let block = &self.blocks[&index];
+        // A server that reported a size and then answers 416 within it: an error, not a read
+        // of a block that never came.
+        let Some(block) = self.blocks.get(&index) else {
+            return Err(io::Error::other(format!(
+                "{}: the storage reported {} bytes, then had none at offset {}",
+                self.what, self.len, self.pos
+            )));
+        };
         let offset = (self.pos - index * BLOCK) as usize;
         if offset >= block.len() {
             return Ok(0);
@@ -233,6 +240,46 @@ mod tests {
     fn open(url: String, size: u64) -> Result<RangedBlob<'static>> {
         let rt = Box::leak(Box::new(crate::store::artifacts::runtime().unwrap()));
         RangedBlob::open(rt, url, Some(size), RetryPolicy::default(), "test".into())
+    }
+
+    /// A blob server that answers the first block with a `Content-Range` total of `claimed`
+    /// bytes and every later range with 416.
+    fn claiming(body: Vec<u8>, claimed: u64) -> String {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/blob", server.server_addr().to_ip().unwrap());
+        std::thread::spawn(move || {
+            for request in server.incoming_requests() {
+                let range = (request.headers().iter())
+                    .find(|h| h.field.equiv("Range"))
+                    .map(|h| h.value.to_string())
+                    .unwrap_or_default();
+                let response = match range.starts_with("bytes=0-") {
+                    true => tiny_http::Response::from_data(body.clone())
+                        .with_status_code(206)
+                        .with_header(
+                            tiny_http::Header::from_bytes(
+                                "Content-Range",
+                                format!("bytes 0-{}/{claimed}", body.len() - 1),
+                            )
+                            .unwrap(),
+                        ),
+                    false => tiny_http::Response::from_data(Vec::new()).with_status_code(416),
+                };
+                let _ = request.respond(response);
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn a_server_that_claims_more_than_it_serves_is_an_error_not_a_panic() {
+        let first = vec![7u8; BLOCK as usize];
+        let mut blob = open(claiming(first, 3 * BLOCK), BLOCK / 2).unwrap();
+        assert_eq!(blob.size(), 3 * BLOCK);
+        let mut all = Vec::new();
+        let err = blob.read_to_end(&mut all).unwrap_err();
+        assert!(err.to_string().contains("then had none at offset"), "{err}");
+        assert_eq!(all.len(), BLOCK as usize);
     }
 
     #[test]
