@@ -1,6 +1,7 @@
 //! The backup's JUnit report: the drift guard as a `<testsuite name="drift">` holding one
 //! `<testcase name="drift">` (failed with expected and actual per table, skipped when nothing
-//! was compared), then the restore test's suites as `restore-test --junit` writes them. Valid
+//! was compared), then the restore test's suites as `restore-test --junit` writes them, then,
+//! when the run failed after all of them passed (an upload), a failed `<testsuite name="store">`. Valid
 //! against the Surefire/Jenkins XSD (`tests/data/junit-10.xsd`) like the other reports.
 
 use std::io::Write;
@@ -52,9 +53,16 @@ pub fn write(entries: &[Entry<'_>], out: &mut dyn Write) -> std::io::Result<()> 
     let (mut count, mut failures, mut time) = (0, 0, 0.0);
     for entry in entries {
         match entry {
-            Entry::Made { drift, tests, .. } => {
-                count += 1 + tests.iter().map(|r| r.checks.len()).sum::<usize>();
-                failures += usize::from(!drift.passed)
+            Entry::Made {
+                drift,
+                tests,
+                failed,
+                ..
+            } => {
+                let after = usize::from(failed_after_checks(failed, drift, tests));
+                count += 1 + after + tests.iter().map(|r| r.checks.len()).sum::<usize>();
+                failures += after
+                    + usize::from(!drift.passed)
                     + tests
                         .iter()
                         .map(|r| r.failed_checks().count())
@@ -102,7 +110,13 @@ pub fn write(entries: &[Entry<'_>], out: &mut dyn Write) -> std::io::Result<()> 
                         about.push(("error", error.to_string()));
                     }
                     drift_suite(w, drift, &about)?;
-                    tests.iter().try_for_each(|r| suite(w, r))
+                    tests.iter().try_for_each(|r| suite(w, r))?;
+                    match failed {
+                        Some((error, _)) if failed_after_checks(failed, drift, tests) => {
+                            store_suite(w, backup, error)
+                        }
+                        _ => Ok(()),
+                    }
                 }
                 Entry::Failed {
                     source,
@@ -112,6 +126,46 @@ pub fn write(entries: &[Entry<'_>], out: &mut dyn Write) -> std::io::Result<()> 
             })
         })?;
     w.get_mut().write_all(b"\n")
+}
+
+/// Whether the run failed after the drift guard and every restore test passed (an upload, a
+/// prune): without a case of its own, the report would show only passing cases for it.
+fn failed_after_checks(
+    failed: &Option<(&str, u8)>,
+    drift: &Report,
+    tests: &[restore_test::Report],
+) -> bool {
+    failed.is_some() && drift.passed && tests.iter().all(|r| r.failed_checks().count() == 0)
+}
+
+/// What failed after the checks passed: suite `store`, one failed case named after the
+/// backup (`summary` reads the error from the drift suite's properties).
+fn store_suite<W: Write>(w: &mut Writer<W>, backup: &str, error: &str) -> std::io::Result<()> {
+    w.create_element("testsuite")
+        .with_attributes([
+            ("name", "store"),
+            ("tests", "1"),
+            ("failures", "1"),
+            ("errors", "0"),
+            ("skipped", "0"),
+            ("time", "0.000"),
+        ])
+        .write_inner_content(|w| {
+            w.create_element("testcase")
+                .with_attributes([
+                    ("name", xml_safe(backup).as_ref()),
+                    ("classname", "store"),
+                    ("time", "0.000"),
+                ])
+                .write_inner_content(|w| {
+                    w.create_element("failure")
+                        .with_attributes([("type", "store"), ("message", xml_safe(error).as_ref())])
+                        .write_empty()
+                        .map(drop)
+                })
+                .map(drop)
+        })
+        .map(drop)
 }
 
 /// A backup that failed before there was one to test: suite `backup`, one failed case named

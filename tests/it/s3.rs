@@ -398,13 +398,33 @@ fn a_backup_whose_upload_is_cut_off_prunes_nothing() {
     let before = local_files(&out);
 
     let proxy = crate::support::s3::CutProxy::start(moto.port(), 12 << 20);
+    let junit = tmp.path().join("report.xml");
     let failed = backup_cmd(&db, &out, &["--to", "s3://backups/db", "--keep", "1"])
+        .arg("--junit")
+        .arg(&junit)
         .envs(moto.env())
         .env("AWS_ENDPOINT_URL", &proxy.endpoint)
         .output()
         .unwrap();
     assert_no_secret(&failed);
     assert_eq!(failed.status.code(), Some(8), "{failed:?}");
+    // The report fails too: the backup's checks passed, its upload did not.
+    crate::support::restore::validate_junit(&junit);
+    let report = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        report.contains("<testsuite name=\"store\" tests=\"1\" failures=\"1\""),
+        "{report}"
+    );
+    let failures: Vec<&str> = report.matches("<failure ").collect();
+    assert_eq!(failures.len(), 1, "{report}");
+    let summary = crate::support::dbbackup()
+        .args(["summary", "--json"])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert_eq!(summary.status.code(), Some(8), "{summary:?}");
+    let rows: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert_eq!(rows["backups"].as_array().unwrap().len(), 1, "{rows}");
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(stderr.contains("nothing was pruned"), "{stderr}");
     let after = local_files(&out);
