@@ -141,31 +141,7 @@ fn failed_after_checks(
 /// What failed after the checks passed: suite `store`, one failed case named after the
 /// backup (`summary` reads the error from the drift suite's properties).
 fn store_suite<W: Write>(w: &mut Writer<W>, backup: &str, error: &str) -> std::io::Result<()> {
-    w.create_element("testsuite")
-        .with_attributes([
-            ("name", "store"),
-            ("tests", "1"),
-            ("failures", "1"),
-            ("errors", "0"),
-            ("skipped", "0"),
-            ("time", "0.000"),
-        ])
-        .write_inner_content(|w| {
-            w.create_element("testcase")
-                .with_attributes([
-                    ("name", xml_safe(backup).as_ref()),
-                    ("classname", "store"),
-                    ("time", "0.000"),
-                ])
-                .write_inner_content(|w| {
-                    w.create_element("failure")
-                        .with_attributes([("type", "store"), ("message", xml_safe(error).as_ref())])
-                        .write_empty()
-                        .map(drop)
-                })
-                .map(drop)
-        })
-        .map(drop)
+    one_failed_case(w, "store", &[], backup, error)
 }
 
 /// A backup that failed before there was one to test: suite `backup`, one failed case named
@@ -176,9 +152,25 @@ fn failed_suite<W: Write>(
     error: &str,
     exit_code: u8,
 ) -> std::io::Result<()> {
+    let properties = [
+        ("source", source.to_string()),
+        ("exit_code", exit_code.to_string()),
+    ];
+    one_failed_case(w, "backup", &properties, source, error)
+}
+
+/// A suite `name` holding `properties` (none: no element) and one case `case`, failed with
+/// `error`; the case's class and the failure's type are the suite's name.
+fn one_failed_case<W: Write>(
+    w: &mut Writer<W>,
+    name: &str,
+    properties: &[(&str, String)],
+    case: &str,
+    error: &str,
+) -> std::io::Result<()> {
     w.create_element("testsuite")
         .with_attributes([
-            ("name", "backup"),
+            ("name", name),
             ("tests", "1"),
             ("failures", "1"),
             ("errors", "0"),
@@ -186,29 +178,25 @@ fn failed_suite<W: Write>(
             ("time", "0.000"),
         ])
         .write_inner_content(|w| {
-            w.create_element("properties").write_inner_content(|w| {
-                for (name, value) in [
-                    ("source", source.to_string()),
-                    ("exit_code", exit_code.to_string()),
-                ] {
-                    w.create_element("property")
-                        .with_attributes([("name", name), ("value", xml_safe(&value).as_ref())])
-                        .write_empty()?;
-                }
-                Ok(())
-            })?;
+            if !properties.is_empty() {
+                w.create_element("properties").write_inner_content(|w| {
+                    for (name, value) in properties {
+                        w.create_element("property")
+                            .with_attributes([("name", *name), ("value", xml_safe(value).as_ref())])
+                            .write_empty()?;
+                    }
+                    Ok(())
+                })?;
+            }
             w.create_element("testcase")
                 .with_attributes([
-                    ("name", xml_safe(source).as_ref()),
-                    ("classname", "backup"),
+                    ("name", xml_safe(case).as_ref()),
+                    ("classname", name),
                     ("time", "0.000"),
                 ])
                 .write_inner_content(|w| {
                     w.create_element("failure")
-                        .with_attributes([
-                            ("type", "backup"),
-                            ("message", xml_safe(error).as_ref()),
-                        ])
+                        .with_attributes([("type", name), ("message", xml_safe(error).as_ref())])
                         .write_empty()
                         .map(drop)
                 })
