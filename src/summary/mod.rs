@@ -89,12 +89,18 @@ pub fn exit_code(rows: &[Row]) -> u8 {
 }
 
 /// Rows from `backup --json` output: one backup's object (made, or failed with `error` and
-/// `exit_code`), or several sources' `{"backups": [...]}`.
+/// `exit_code`), or several sources' `{"backups": [...]}`; and from `restore-test --json`,
+/// whose `backups` are restore tests (a `verdict` and their `checks`).
 pub fn from_json(value: &serde_json::Value) -> Vec<Row> {
     if let Some(all) = value.get("backups").and_then(|b| b.as_array()) {
         return all.iter().flat_map(from_json).collect();
     }
     let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    if value.get("checks").is_some() {
+        if let Some(verdict) = text(&value["verdict"]) {
+            return vec![restore_test_row(value, verdict)];
+        }
+    }
     let manifest = &value["manifest"];
     let encrypted = value["encrypted"].as_bool().unwrap_or(false);
     let backup = text(&manifest["archive"]).or_else(|| {
@@ -130,6 +136,29 @@ pub fn from_json(value: &serde_json::Value) -> Vec<Row> {
         }
         .settle(),
     ]
+}
+
+/// One restore test of `restore-test --json`: what its manifest said (`info`, absent when the
+/// backup could not be read) and its verdict, which settles the exit code.
+fn restore_test_row(value: &serde_json::Value, verdict: String) -> Row {
+    let info = &value["info"];
+    let backup = value["backup"]
+        .as_str()
+        .map(|p| crate::util::file_name(Path::new(p)));
+    Row {
+        database: (info["source"].as_str().map(str::to_owned))
+            .or_else(|| backup.clone())
+            .unwrap_or_default(),
+        encrypted: backup.as_deref().is_some_and(|b| b.ends_with(".age")),
+        backup,
+        engine: info["engine"].as_str().map(str::to_owned),
+        bytes: info["compressed_bytes"].as_u64(),
+        rows: info["rows"].as_u64(),
+        seconds: value["seconds"].as_f64(),
+        restore_test: Some(verdict),
+        ..Row::default()
+    }
+    .settle()
 }
 
 /// One `<testsuite>` as read: its name, failure count and properties.
@@ -354,7 +383,9 @@ fn read_file(path: &Path) -> Result<Vec<Row>> {
                 serde_json::from_str(&text).map_err(|e| refused(format!("not JSON: {e}")))?;
             let rows = from_json(&value);
             match rows.iter().all(|r| r.backup.is_none() && r.error.is_none()) {
-                true => Err(refused("not the JSON of `backup --json`".into())),
+                true => Err(refused(
+                    "not the JSON of `backup --json` or `restore-test --json`".into(),
+                )),
                 false => Ok(rows),
             }
         }

@@ -211,3 +211,57 @@ fn two_sources_of_one_name_are_refused_rather_than_rotating_each_other() {
     );
     assert_eq!(backups_of(&out, "app").len(), 1, "{}", stderr(&run));
 }
+
+/// `summary` reads `restore-test --json` too: a row per restore test, its verdict settling the
+/// exit code as `restore-test` itself did.
+#[test]
+fn summary_reads_restore_test_json_and_keeps_its_verdicts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = two_databases(tmp.path());
+    let out = tmp.path().join("out");
+    let made = dbbackup()
+        .args(["backup", &a, &b, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    // b's manifest now expects one row more in a table than its backup holds.
+    let manifest = out.join(format!("{}.manifest.json", backups_of(&out, "b")[0]));
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let rows = &mut m["snapshot"]["tables"][0]["rows"];
+    *rows = serde_json::json!(rows.as_u64().unwrap() + 1);
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+
+    let tested = dbbackup()
+        .args(["restore-test", "--json"])
+        .arg(out.join(&backups_of(&out, "a")[0]))
+        .arg(out.join(&backups_of(&out, "b")[0]))
+        .output()
+        .unwrap();
+    let code = tested.status.code();
+    assert!(code.is_some_and(|c| c != 0), "{}", stderr(&tested));
+    let report = tmp.path().join("restore-test.json");
+    std::fs::write(&report, &tested.stdout).unwrap();
+    let merged = dbbackup()
+        .args(["summary", "--json"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(merged.status.code(), code, "{}", stderr(&merged));
+    let rows: serde_json::Value = serde_json::from_slice(&merged.stdout).unwrap();
+    let shown: Vec<(&str, &str, u64)> = (rows["backups"].as_array().unwrap().iter())
+        .map(|r| {
+            (
+                r["database"].as_str().unwrap(),
+                r["restore_test"].as_str().unwrap(),
+                r["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [(a.as_str(), "passed", 15607), (b.as_str(), "failed", 15608)],
+        "{rows}"
+    );
+}
