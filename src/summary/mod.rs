@@ -96,10 +96,8 @@ pub fn from_json(value: &serde_json::Value) -> Vec<Row> {
         return all.iter().flat_map(from_json).collect();
     }
     let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
-    if value.get("checks").is_some() {
-        if let Some(verdict) = text(&value["verdict"]) {
-            return vec![restore_test_row(value, verdict)];
-        }
+    if let (Some(_), Some(verdict)) = (value.get("checks"), text(&value["verdict"])) {
+        return vec![restore_test_row(value, verdict)];
     }
     let manifest = &value["manifest"];
     let encrypted = value["encrypted"].as_bool().unwrap_or(false);
