@@ -15,6 +15,7 @@
 
 pub(crate) mod clients;
 pub mod conn;
+pub mod copysum;
 pub mod describe;
 mod directory;
 pub(crate) mod tls;
