@@ -578,7 +578,11 @@ pub fn reconcile(
         .map(|(i, t)| ((t.schema.as_str(), t.table.as_str()), i))
         .collect();
     let mut sums: Vec<Option<RowSum>> = vec![None; expected.len()];
-    let shown = |s: &str, t: &str| super::describe::qualified(s, t);
+    // Quoted as pg_dump quotes them, which an error message shows unambiguously.
+    let shown = |s: &str, t: &str| {
+        let quoted = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+        format!("{}.{}", quoted(s), quoted(t))
+    };
     for block in blocks {
         let key = (block.schema.as_str(), block.table.as_str());
         match index.get(&key) {
@@ -770,7 +774,10 @@ COPY \"Odd\"\"S\".\"T.1\"  FROM stdin;\n\
         .unwrap();
         assert_eq!(ok, vec![sums(&["a"]), sums(&["b"])]);
         for (blocks, why) in [
-            (vec![block("a", &["x"])], "no COPY data for table public.b"),
+            (
+                vec![block("a", &["x"])],
+                "no COPY data for table \"public\".\"b\"",
+            ),
             (
                 vec![block("a", &["x"]), block("b", &[]), block("b", &[])],
                 "twice",
