@@ -22,6 +22,8 @@ use sha2::Digest;
 use crate::support::pg::{HOST, PORT, TestDb, pgbench, psql, server_up};
 use crate::support::{backup_json as backup, data, dbbackup};
 
+/// Row checksums from the dump's COPY text; a child module for the restore helpers.
+mod copysum;
 /// `--format directory --jobs N`: a child module, so it shares this module's Sakila fixture and
 /// restore helpers.
 mod directory;
