@@ -104,6 +104,17 @@ impl RowText {
             .join(" ")
     }
 
+    /// [`SESSION_SETTINGS`] and these, for a session of its own ([`CopyReader`]), in UTF-8
+    /// as our own connections read.
+    fn setup_sql(&self) -> String {
+        let mut sql = format!("SET client_encoding = 'UTF8'; {SESSION_SETTINGS}");
+        for (name, value) in &self.settings {
+            // Names from a fixed list (`from_properties`), values quoted.
+            sql.push_str(&format!("; SET {name} = {}", quote_literal(value)));
+        }
+        sql
+    }
+
     fn apply(&self, client: &mut impl GenericClient) -> Result<(), postgres::Error> {
         for (name, value) in &self.settings {
             client.execute(
@@ -119,16 +130,24 @@ impl RowText {
 const UNDO_ROW_TEXT: &str = "SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET lc_monetary = 'C'";
 
 /// Where the ordinary tables' counts and checksums come from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub enum Rows<'a> {
     /// `hashtextextended` computed by the server ([`CHECKSUM_ALGORITHM`]).
     Server,
     /// The dump's `COPY` data, summed by the caller ([`COPY_ALGORITHM`]): listed in
     /// [`Described::from_stream`], with empty stats until then.
     Stream(&'a RowText),
-    /// `COPY … TO STDOUT` on this connection (a restored copy), with these settings.
-    Copy(&'a RowText),
+    /// `COPY … TO STDOUT` (a restored copy), with these settings, through `CopyReader` when
+    /// there is one, else on the describing connection.
+    Copy(&'a RowText, Option<CopyReader<'a>>),
 }
+
+/// Runs `setup` then `copy` (a `COPY … TO STDOUT`) in a session of its own on the same
+/// database and sums the rows: `psql` (libpq) reads COPY data several times faster than the
+/// `postgres` crate, which handles each row as a message of its own. `None` when it failed:
+/// the same `COPY` then runs on the describing connection, which either reads the rows or
+/// returns the server's error.
+pub type CopyReader<'a> = &'a (dyn Fn(&str, &str) -> Option<RowSum> + Sync);
 
 /// A description, with what the dump stream must fill in for [`Rows::Stream`].
 #[derive(Debug)]
@@ -310,20 +329,20 @@ pub fn describe_with(
         .filter(|p| !streamed(p.table))
         .collect();
     let mut merged: Vec<Option<TableStats>> = vec![None; data_tables.len()];
-    let text = match rows {
-        Rows::Copy(text) => Some(text),
-        _ => None,
+    let (text, reader) = match rows {
+        Rows::Copy(text, reader) => (Some(text), reader),
+        _ => (None, None),
     };
     let stats = share(
         client,
         helpers,
         &work,
         |c, p| match (&copied[p.table], text) {
-            (Some(columns), Some(text)) => copy_stats(c, p, columns, text),
+            (Some(columns), Some(text)) => copy_stats(c, p, columns, text, reader),
             _ => part_stats(c, p),
         },
         |c, p| match (&copied[p.table], text) {
-            (Some(columns), Some(text)) => copy_stats(c, p, columns, text),
+            (Some(columns), Some(text)) => copy_stats(c, p, columns, text, reader),
             _ => part_stats(c, p),
         },
     )?;
@@ -375,7 +394,7 @@ pub fn describe_with(
     let mut properties = properties(client, version)?;
     let algorithm = match rows {
         Rows::Server => CHECKSUM_ALGORITHM,
-        Rows::Stream(text) | Rows::Copy(text) => {
+        Rows::Stream(text) | Rows::Copy(text, _) => {
             for row in client.query(EXTENSION_TABLES_SQL, &[])? {
                 tolerated.push((row.get(0), row.get(1)));
             }
@@ -635,8 +654,8 @@ fn copy_stats(
     part: &Part,
     columns: &[String],
     text: &RowText,
+    reader: Option<CopyReader>,
 ) -> Result<TableStats, postgres::Error> {
-    text.apply(client)?;
     let table = format!("{}.{}", quote_ident(part.schema), quote_ident(part.name));
     let list = columns
         .iter()
@@ -651,6 +670,15 @@ fn copy_stats(
             block_range(part)
         ),
     };
+    let stats = |sum: RowSum| TableStats {
+        name: qualified(part.schema, part.name),
+        rows: sum.rows,
+        checksum: sum.checksum(),
+    };
+    if let Some(sum) = reader.and_then(|read| read(&text.setup_sql(), &sql)) {
+        return Ok(stats(sum));
+    }
+    text.apply(client)?;
     let mut lines = RowLines::default();
     {
         use std::io::BufRead;
@@ -666,12 +694,7 @@ fn copy_stats(
         }
     }
     client.batch_execute(UNDO_ROW_TEXT)?;
-    let sum: RowSum = lines.sum;
-    Ok(TableStats {
-        name: qualified(part.schema, part.name),
-        rows: sum.rows,
-        checksum: sum.checksum(),
-    })
+    Ok(stats(lines.sum))
 }
 
 /// The error behind a failed read of `COPY` data: the crate's reader wraps its own.

@@ -717,6 +717,7 @@ impl PostgresRestorer {
             notes: RefCell::new(notes),
             upgrade,
             row_text: self.row_text.clone(),
+            psql: (format == Format::Sql).then(|| self.client.clone()),
             db,
         })
     }
@@ -1337,7 +1338,54 @@ pub struct PostgresScratch {
     upgrade: Option<Upgrade>,
     /// How the manifest's row checksums were taken (see [`PostgresRestorer`]).
     row_text: Option<describe::RowText>,
+    /// The `psql` that restored a plain dump, which reads the copy's rows for their checksums.
+    psql: Option<Client>,
     db: ScratchDb,
+}
+
+/// The rows `copy` prints after `setup`, summed, read by `psql` from `target` (see
+/// [`describe::CopyReader`]); `None` if anything failed.
+fn copy_with_psql(
+    target: &ConnInfo,
+    psql: &Client,
+    setup: &str,
+    copy: &str,
+) -> Option<crate::engine::rowsum::RowSum> {
+    let mut command = psql.command(&PSQL);
+    command
+        .args([
+            "--no-psqlrc",
+            "--quiet",
+            "--no-password",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .args(["-c", setup, "-c", copy])
+        .arg(format!("--dbname={}", target.libpq_conninfo()))
+        .envs(target.tool_env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().ok()?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = copysum::RowLines::default();
+    let mut buf = vec![0; 256 << 10];
+    let read = loop {
+        match stdout.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => {
+                lines.push(&buf[..n], false);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break false,
+        }
+    };
+    drop(stdout);
+    if !read {
+        let _ = child.kill();
+    }
+    let status = child.wait().ok()?;
+    (read && status.success() && !lines.mid_line()).then_some(lines.sum)
 }
 
 impl PostgresScratch {
@@ -1484,8 +1532,11 @@ impl Scratch for PostgresScratch {
             return described;
         }
         let mut helpers = self.helpers();
+        let target = self.db.admin.with_dbname(&self.db.name);
+        let psql = self.psql.as_ref();
+        let read = |setup: &str, copy: &str| copy_with_psql(&target, psql?, setup, copy);
         let rows = match &self.row_text {
-            Some(text) => describe::Rows::Copy(text),
+            Some(text) => describe::Rows::Copy(text, Some(&read)),
             None => describe::Rows::Server,
         };
         let client = &mut *self.client.borrow_mut();

@@ -234,7 +234,7 @@ fn copy_hashes_in_block_ranges_on_helpers_match_the_dump_stream() {
          DELETE FROM x WHERE a LIKE 'row 1%'",
     );
     let text = describe::RowText::of_session(&mut connect(&db)).unwrap();
-    let copy = describe::Rows::Copy(&text);
+    let copy = describe::Rows::Copy(&text, None);
     let alone = describe::describe_with(&mut connect(&db), &mut [], 3, copy).unwrap();
     let shared = describe::describe_with(
         &mut connect(&db),
