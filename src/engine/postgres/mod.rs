@@ -2,9 +2,11 @@
 //! snapshot.
 //!
 //! Our connection opens a `REPEATABLE READ READ ONLY` transaction and exports its snapshot;
-//! `pg_dump --snapshot` reads exactly that snapshot while we count and checksum every table in
-//! it, concurrently, so the manifest describes exactly the rows the dump holds however busy the
-//! writers are. The transaction stays open until `pg_dump` has finished.
+//! `pg_dump --snapshot` reads exactly that snapshot while we describe it, concurrently, so the
+//! manifest describes exactly the rows the dump holds however busy the writers are. The
+//! transaction stays open until `pg_dump` has finished. In the plain format (UTF8 databases)
+//! the tables' counts and checksums come from the dump's own `COPY` text as it passes
+//! ([`copysum`]); otherwise the server computes them in the snapshot ([`describe`]).
 //!
 //! Our connection uses the synchronous `postgres` crate: the work is a handful of sequential
 //! queries next to one subprocess, so an async runtime in our own code would add nothing, and
