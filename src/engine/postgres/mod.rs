@@ -718,8 +718,11 @@ impl PostgresRestorer {
             client: RefCell::new(client),
             notes: RefCell::new(notes),
             upgrade,
-            row_text: self.row_text.clone(),
-            psql: (format == Format::Sql).then(|| self.client.clone()),
+            rows: RowHashing {
+                text: self.row_text.clone(),
+                psql: (format == Format::Sql).then(|| self.client.clone()),
+                target: target.clone(),
+            },
             db,
         })
     }
@@ -1338,11 +1341,36 @@ pub struct PostgresScratch {
     described: RefCell<Option<Result<Snapshot>>>,
     /// Set when the copy runs on another major release than the source.
     upgrade: Option<Upgrade>,
-    /// How the manifest's row checksums were taken (see [`PostgresRestorer`]).
-    row_text: Option<describe::RowText>,
+    rows: RowHashing,
+    db: ScratchDb,
+}
+
+/// How a restored copy's rows are hashed: as its manifest's were.
+#[derive(Clone)]
+struct RowHashing {
+    /// For rows hashed from COPY text (see [`PostgresRestorer`]): the settings to print with.
+    text: Option<describe::RowText>,
     /// The `psql` that restored a plain dump, which reads the copy's rows for their checksums.
     psql: Option<Client>,
-    db: ScratchDb,
+    /// The scratch database.
+    target: ConnInfo,
+}
+
+impl RowHashing {
+    fn describe(
+        &self,
+        client: &mut postgres::Client,
+        helpers: &mut [postgres::Client],
+    ) -> std::result::Result<Snapshot, postgres::Error> {
+        let psql = self.psql.as_ref();
+        let read = |setup: &str, copy: &str| copy_with_psql(&self.target, psql?, setup, copy);
+        let rows = match &self.text {
+            Some(text) => describe::Rows::Copy(text, Some(&read)),
+            None => describe::Rows::Server,
+        };
+        describe::describe_with(client, helpers, describe::CHUNK_PAGES, rows)
+            .map(|described| described.snapshot)
+    }
 }
 
 /// The rows `copy` prints after `setup`, summed, read by `psql` from `target` (see
@@ -1504,11 +1532,12 @@ impl Scratch for PostgresScratch {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut describing = self.connections(cores.clamp(2, 4));
         let name = self.db.name.clone();
+        let rows = self.rows.clone();
         let (amchecked, described) = std::thread::scope(|scope| {
             let described = scope.spawn(move || {
                 let (first, helpers) = describing.split_first_mut()?;
                 Some(
-                    describe::describe(first, helpers)
+                    (rows.describe(first, helpers))
                         .map_err(|e| restore_error(&name, db_message(&e))),
                 )
             });
@@ -1534,16 +1563,8 @@ impl Scratch for PostgresScratch {
             return described;
         }
         let mut helpers = self.helpers();
-        let target = self.db.admin.with_dbname(&self.db.name);
-        let psql = self.psql.as_ref();
-        let read = |setup: &str, copy: &str| copy_with_psql(&target, psql?, setup, copy);
-        let rows = match &self.row_text {
-            Some(text) => describe::Rows::Copy(text, Some(&read)),
-            None => describe::Rows::Server,
-        };
         let client = &mut *self.client.borrow_mut();
-        describe::describe_with(client, &mut helpers, describe::CHUNK_PAGES, rows)
-            .map(|described| described.snapshot)
+        (self.rows.describe(client, &mut helpers))
             .map_err(|e| restore_error(&self.db.name, db_message(&e)))
     }
 
