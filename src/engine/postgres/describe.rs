@@ -83,16 +83,22 @@ impl RowText {
     }
 
     /// What the session `client` starts with (`reset_val`: server, database and role
-    /// defaults), which is what `pg_dump`'s own session would get.
+    /// defaults), which is what `pg_dump`'s own session would get. `lc_monetary` only when a
+    /// column holds `money` (see [`MONEY_SQL`]): a restore server may lack the locale, and
+    /// without `money` the setting changes no row's text.
     pub fn of_session(client: &mut impl GenericClient) -> Result<Self, postgres::Error> {
         let names: Vec<String> = ROW_TEXT_SETTINGS.iter().map(|s| s.to_string()).collect();
         let rows = client.query(
             "SELECT name, reset_val FROM pg_catalog.pg_settings WHERE name = ANY($1)",
             &[&names],
         )?;
-        Ok(Self {
-            settings: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
-        })
+        let mut settings: BTreeMap<String, String> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let money: bool = client.query_one(MONEY_SQL, &[])?.get(0);
+        if !money {
+            settings.remove("lc_monetary");
+        }
+        Ok(Self { settings })
     }
 
     /// `-c name=value` for libpq's `options`, spaces and backslashes escaped as it wants.
@@ -125,6 +131,24 @@ impl RowText {
         Ok(())
     }
 }
+
+/// Whether a column of a table holds `money`, directly or through arrays, domains, composite
+/// types or ranges of it. Should a way be missed, `pg_dump` prints such values in its
+/// session's `lc_monetary` and the restore test in `C`: the checksums differ and the restore
+/// test fails, loudly, rather than the dump changing.
+const MONEY_SQL: &str = "WITH RECURSIVE m(oid) AS ( \
+       SELECT 'pg_catalog.money'::pg_catalog.regtype::oid \
+       UNION SELECT t.oid FROM pg_catalog.pg_type t, m \
+       WHERE t.typelem = m.oid OR t.typbasetype = m.oid \
+          OR t.oid IN (SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngsubtype = m.oid) \
+          OR t.oid IN (SELECT (pg_catalog.to_jsonb(r) ->> 'rngmultitypid')::oid \
+                       FROM pg_catalog.pg_range r WHERE r.rngtypid = m.oid) \
+          OR (t.typrelid <> 0 AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a \
+              WHERE a.attrelid = t.typrelid AND a.atttypid = m.oid AND NOT a.attisdropped))) \
+     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a \
+       JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+       WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped \
+         AND a.atttypid IN (SELECT oid FROM m))";
 
 /// Back to [`SESSION_SETTINGS`]' values of [`ROW_TEXT_SETTINGS`] after a `COPY`.
 const UNDO_ROW_TEXT: &str = "SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET lc_monetary = 'C'";

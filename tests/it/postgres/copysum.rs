@@ -182,6 +182,25 @@ fn other_formats_encodings_and_old_manifests_keep_the_server_side_hash() {
             .any(|k| k.starts_with("row text"))
     );
 
+    // Without money anywhere, lc_monetary changes no row's text and is not pinned: a restore
+    // server may lack the source's locale.
+    let plain = TestDb::new("copysum_nomoney");
+    psql(
+        &plain.name,
+        "CREATE TYPE pair AS (a int, b text); CREATE TABLE t (v int, p pair)",
+    );
+    let (_, m, _) = backup(&plain.url(), out.path(), &[]);
+    let props = &m.snapshot.properties;
+    assert!(props.contains_key("row text TimeZone"), "{props:?}");
+    assert!(!props.contains_key("row text lc_monetary"), "{props:?}");
+    psql(
+        &plain.name,
+        "CREATE TYPE cash AS (c money[]); CREATE TABLE u (c cash)",
+    );
+    let (_, m, _) = backup(&plain.url(), out.path(), &[]);
+    let props = &m.snapshot.properties;
+    assert!(props.contains_key("row text lc_monetary"), "{props:?}");
+
     let latin = TestDb::reserve("copysum_latin1");
     psql(
         "postgres",
