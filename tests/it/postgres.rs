@@ -22,6 +22,8 @@ use sha2::Digest;
 use crate::support::pg::{HOST, PORT, TestDb, pgbench, psql, server_up};
 use crate::support::{backup_json as backup, data, dbbackup};
 
+/// Row checksums from the dump's COPY text; a child module for the restore helpers.
+mod copysum;
 /// `--format directory --jobs N`: a child module, so it shares this module's Sakila fixture and
 /// restore helpers.
 mod directory;
@@ -185,6 +187,11 @@ fn sakila_custom_format_restores_identically() {
     let out = tempfile::tempdir().unwrap();
     let (path, m, _) = backup(&db.url(), out.path(), &["--format", "custom"]);
     assert!(path.to_str().unwrap().ends_with(".dump.gz"), "{path:?}");
+    // No COPY text passes through dbbackup: the server hashes the rows.
+    assert_eq!(
+        m.snapshot.checksum_algorithm,
+        "postgres-hashtextextended-sum-v1"
+    );
     let mut magic = [0u8; 5];
     GzDecoder::new(File::open(&path).unwrap())
         .read_exact(&mut magic)
@@ -254,6 +261,8 @@ fn an_edited_or_broken_dump_is_caught() {
     let db = TestDb::sakila("edited");
     let out = tempfile::tempdir().unwrap();
     let (path, m, _) = backup(&db.url(), out.path(), &[]);
+    // The tables' checksums are the dump's COPY text's (see postgres/copysum.rs).
+    assert_eq!(m.snapshot.checksum_algorithm, "postgres-copy-xxh3-sum-v1");
     let mut sql = String::new();
     GzDecoder::new(File::open(&path).unwrap())
         .read_to_string(&mut sql)
@@ -1309,6 +1318,9 @@ fn extension_configuration_rows_are_compared() {
     let out = tempfile::tempdir().unwrap();
     let (_, m, stderr) = backup(&db.url(), out.path(), &["--restore-test"]);
     assert!(stderr.contains("restore OK"), "{stderr}");
+    // The configuration table's COPY block (the rows users added) is in the dump beside the
+    // tables whose checksums come from their COPY blocks, and is passed over there.
+    assert_eq!(m.snapshot.checksum_algorithm, "postgres-copy-xxh3-sum-v1");
     let key = "extension data public.cfg_refs";
     let recorded = &m.snapshot.properties[key];
     assert!(recorded.starts_with("4 rows, checksum "), "{recorded}");

@@ -20,6 +20,14 @@
 //!   encoding is reported as different. Row text depends on output settings, so both sides pin
 //!   them (`TimeZone`, `DateStyle`, `extra_float_digits`, ...). Sequence positions are not data of
 //!   the snapshot (sequences are not transactional) and are left out.
+//! - Data of a plain-format backup of a UTF8 database ([`COPY_ALGORITHM`]): the ordinary
+//!   tables' rows are not read a second time by the server; their counts and checksums are
+//!   taken from the `COPY` data `pg_dump` writes (see [`super::copysum`]), and on a restored
+//!   copy from the same `COPY … TO STDOUT` text (same columns, same output settings, which
+//!   `pg_dump` pins but for `TimeZone`, `bytea_output` and `lc_monetary`: those are pinned for
+//!   `pg_dump` to the session's own defaults and recorded as `row text <setting>`).
+//!   Materialized views, partitions loaded through their root and extension data keep the
+//!   server-side hash, on both sides alike.
 //! - Speed: the row hashes are CPU-bound in one server process per query, so `describe` can
 //!   spread them over helper connections that see the same rows (on the source, transactions
 //!   that imported the dump's snapshot; on a restored copy, connections to it). A table of
@@ -35,7 +43,146 @@ use sha2::{Digest, Sha256};
 use crate::archive::compress::hex;
 use crate::archive::manifest::{SchemaObject, Snapshot, TableStats};
 
+use super::copysum::{CopyTable, RowLines};
+use crate::engine::rowsum::RowSum;
+
 pub const CHECKSUM_ALGORITHM: &str = "postgres-hashtextextended-sum-v1";
+
+/// Ordinary tables' rows hashed from their `COPY` text (XXH3-128 per row, summed; see
+/// [`crate::engine::rowsum`]); materialized views, partitions loaded through their root and
+/// extension data as in [`CHECKSUM_ALGORITHM`].
+pub const COPY_ALGORITHM: &str = "postgres-copy-xxh3-sum-v1";
+
+/// `row text <setting>`: an output setting `pg_dump` leaves to the session's default, pinned
+/// for it and for the restore test's `COPY` so both print rows alike.
+pub const ROW_TEXT: &str = "row text ";
+/// The settings [`ROW_TEXT`] pins: `pg_dump` itself sets `DateStyle`, `IntervalStyle`,
+/// `extra_float_digits`, `search_path` and `client_encoding`.
+pub const ROW_TEXT_SETTINGS: [&str; 3] = ["TimeZone", "bytea_output", "lc_monetary"];
+
+/// The values of [`ROW_TEXT_SETTINGS`] both sides print rows with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowText {
+    pub settings: BTreeMap<String, String>,
+}
+
+impl RowText {
+    /// The settings a manifest recorded (only those named in [`ROW_TEXT_SETTINGS`]: a
+    /// manifest is input).
+    pub fn from_properties(properties: &BTreeMap<String, String>) -> Self {
+        let settings = properties
+            .iter()
+            .filter_map(|(k, v)| {
+                let name = k.strip_prefix(ROW_TEXT)?;
+                ROW_TEXT_SETTINGS
+                    .contains(&name)
+                    .then(|| (name.to_string(), v.clone()))
+            })
+            .collect();
+        Self { settings }
+    }
+
+    /// What the session `client` starts with (`reset_val`: server, database and role
+    /// defaults), which is what `pg_dump`'s own session would get. `lc_monetary` only when a
+    /// column holds `money` (see [`MONEY_SQL`]): a restore server may lack the locale, and
+    /// without `money` the setting changes no row's text.
+    pub fn of_session(client: &mut impl GenericClient) -> Result<Self, postgres::Error> {
+        let names: Vec<String> = ROW_TEXT_SETTINGS.iter().map(|s| s.to_string()).collect();
+        let rows = client.query(
+            "SELECT name, reset_val FROM pg_catalog.pg_settings WHERE name = ANY($1)",
+            &[&names],
+        )?;
+        let mut settings: BTreeMap<String, String> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let money: bool = client.query_one(MONEY_SQL, &[])?.get(0);
+        if !money {
+            settings.remove("lc_monetary");
+        }
+        Ok(Self { settings })
+    }
+
+    /// `-c name=value` for libpq's `options`, spaces and backslashes escaped as it wants.
+    pub fn pg_options(&self) -> String {
+        self.settings
+            .iter()
+            .map(|(k, v)| format!("-c {k}={}", v.replace('\\', "\\\\").replace(' ', "\\ ")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// [`SESSION_SETTINGS`] and these, for a session of its own ([`CopyReader`]), in UTF-8
+    /// as our own connections read.
+    fn setup_sql(&self) -> String {
+        let mut sql = format!("SET client_encoding = 'UTF8'; {SESSION_SETTINGS}");
+        for (name, value) in &self.settings {
+            // Names from a fixed list (`from_properties`), values quoted.
+            sql.push_str(&format!("; SET {name} = {}", quote_literal(value)));
+        }
+        sql
+    }
+
+    fn apply(&self, client: &mut impl GenericClient) -> Result<(), postgres::Error> {
+        for (name, value) in &self.settings {
+            client.execute(
+                "SELECT pg_catalog.set_config($1, $2, false)",
+                &[name, value],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a column of a table holds `money`, directly or through arrays, domains, composite
+/// types or ranges of it. Should a way be missed, `pg_dump` prints such values in its
+/// session's `lc_monetary` and the restore test in `C`: the checksums differ and the restore
+/// test fails, loudly, rather than the dump changing.
+const MONEY_SQL: &str = "WITH RECURSIVE m(oid) AS ( \
+       SELECT 'pg_catalog.money'::pg_catalog.regtype::oid \
+       UNION SELECT t.oid FROM pg_catalog.pg_type t, m \
+       WHERE t.typelem = m.oid OR t.typbasetype = m.oid \
+          OR t.oid IN (SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngsubtype = m.oid) \
+          OR t.oid IN (SELECT (pg_catalog.to_jsonb(r) ->> 'rngmultitypid')::oid \
+                       FROM pg_catalog.pg_range r WHERE r.rngtypid = m.oid) \
+          OR (t.typrelid <> 0 AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a \
+              WHERE a.attrelid = t.typrelid AND a.atttypid = m.oid AND NOT a.attisdropped))) \
+     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a \
+       JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+       WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped \
+         AND a.atttypid IN (SELECT oid FROM m))";
+
+/// Back to [`SESSION_SETTINGS`]' values of [`ROW_TEXT_SETTINGS`] after a `COPY`.
+const UNDO_ROW_TEXT: &str = "SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET lc_monetary = 'C'";
+
+/// Where the ordinary tables' counts and checksums come from.
+#[derive(Clone, Copy)]
+pub enum Rows<'a> {
+    /// `hashtextextended` computed by the server ([`CHECKSUM_ALGORITHM`]).
+    Server,
+    /// The dump's `COPY` data, summed by the caller ([`COPY_ALGORITHM`]): listed in
+    /// [`Described::from_stream`], with empty stats until then.
+    Stream(&'a RowText),
+    /// `COPY … TO STDOUT` (a restored copy), with these settings, through `CopyReader` when
+    /// there is one, else on the describing connection.
+    Copy(&'a RowText, Option<CopyReader<'a>>),
+}
+
+/// Runs `setup` then `copy` (a `COPY … TO STDOUT`) in a session of its own on the same
+/// database and sums the rows: `psql` (libpq) reads COPY data several times faster than the
+/// `postgres` crate, which handles each row as a message of its own. `None` when it failed:
+/// the same `COPY` then runs on the describing connection, which either reads the rows or
+/// returns the server's error.
+pub type CopyReader<'a> = &'a (dyn Fn(&str, &str) -> Option<RowSum> + Sync);
+
+/// A description, with what the dump stream must fill in for [`Rows::Stream`].
+#[derive(Debug)]
+pub struct Described {
+    pub snapshot: Snapshot,
+    /// Index in `snapshot.tables` and the table whose COPY block gives its stats.
+    pub from_stream: Vec<(usize, CopyTable)>,
+    /// Tables whose COPY blocks the dump holds but the stats do not come from: extension
+    /// configuration tables, partitions loaded through their root, and those roots.
+    pub tolerated: Vec<(String, String)>,
+}
 
 /// Output settings that row text depends on, pinned on both sides.
 pub const SESSION_SETTINGS: &str = "SET search_path = ''; SET TimeZone = 'UTC'; \
@@ -116,11 +263,25 @@ WHERE (t.typtype IN ('e', 'd', 'r')
 
 /// Tables whose rows are data: ordinary tables and populated materialized views. Partitioned
 /// parents hold no rows of their own; their partitions are listed.
-const DATA_TABLES: &str = "
-SELECT ns.nspname, c.relname, c.relpages FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+/// With each its kind and the columns `pg_dump` copies: not dropped, not generated
+/// (PostgreSQL 12+), in order.
+fn data_tables_sql(version: i32) -> String {
+    let generated = match version >= 120000 {
+        true => "AND a.attgenerated = ''",
+        false => "",
+    };
+    format!(
+        "{USER_NAMESPACES}
+SELECT ns.nspname, c.relname, c.relpages, c.relkind::text,
+  coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped {generated}),
+           '{{}}'::text[])
+FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
 WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))
   AND c.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_class'::regclass)
-ORDER BY 1, 2";
+ORDER BY 1, 2"
+    )
+}
 
 /// Tables larger than this many pages (32 MiB of 8 KiB pages) are hashed in block ranges of
 /// this size when there are helper connections to share them.
@@ -143,6 +304,16 @@ pub fn describe_in_chunks(
     helpers: &mut [postgres::Client],
     chunk_pages: i64,
 ) -> Result<Snapshot, postgres::Error> {
+    Ok(describe_with(client, helpers, chunk_pages, Rows::Server)?.snapshot)
+}
+
+/// [`describe_in_chunks`], with the ordinary tables' rows hashed as `rows` says.
+pub fn describe_with(
+    client: &mut impl GenericClient,
+    helpers: &mut [postgres::Client],
+    chunk_pages: i64,
+    rows: Rows,
+) -> Result<Described, postgres::Error> {
     let mut objects = definitions(client)?;
     objects.sort();
     let mut hasher = Sha256::new();
@@ -156,57 +327,126 @@ pub fn describe_in_chunks(
         .query_one("SELECT current_setting('server_version_num')::int", &[])?
         .get(0);
     let rerouted = rerouted_partitions(client, version)?;
-    let data_tables: Vec<(String, String, i32)> = client
-        .query(&format!("{USER_NAMESPACES}{DATA_TABLES}"), &[])?
+    let listed = client.query(&data_tables_sql(version), &[])?;
+    let data_tables: Vec<(String, String, i32)> = listed
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
+    // Which tables' rows come from COPY text: ordinary tables, unless their rows may land in
+    // another partition on restore (pg_dump then loads them through the root).
+    let copied: Vec<Option<Vec<String>>> = listed
+        .iter()
+        .zip(&data_tables)
+        .map(|(r, (schema, table, _))| {
+            let ordinary = r.get::<_, String>(3) == "r";
+            let by_copy = !matches!(rows, Rows::Server)
+                && ordinary
+                && !rerouted.contains_key(&(schema.clone(), table.clone()));
+            by_copy.then(|| r.get(4))
+        })
+        .collect();
+    let streamed = |table: usize| matches!(rows, Rows::Stream(_)) && copied[table].is_some();
     // TID range scans came with PostgreSQL 14: before, a ctid range would read the whole table.
     let chunk_pages = (!helpers.is_empty() && version >= 140000).then_some(chunk_pages.max(1));
-    let work = work_list(&data_tables, chunk_pages);
+    let work: Vec<Part> = work_list(&data_tables, chunk_pages)
+        .into_iter()
+        .filter(|p| !streamed(p.table))
+        .collect();
     let mut merged: Vec<Option<TableStats>> = vec![None; data_tables.len()];
+    let (text, reader) = match rows {
+        Rows::Copy(text, reader) => (Some(text), reader),
+        _ => (None, None),
+    };
     let stats = share(
         client,
         helpers,
         &work,
-        |c, p| part_stats(c, p),
-        |c, p| part_stats(c, p),
+        |c, p| match (&copied[p.table], text) {
+            (Some(columns), Some(text)) => copy_stats(c, p, columns, text, reader),
+            _ => part_stats(c, p),
+        },
+        |c, p| match (&copied[p.table], text) {
+            (Some(columns), Some(text)) => copy_stats(c, p, columns, text, reader),
+            _ => part_stats(c, p),
+        },
     )?;
     for (part, stats) in work.iter().zip(stats) {
+        let by_copy = copied[part.table].is_some();
         match &mut merged[part.table] {
+            Some(whole) if by_copy => add_copy_stats(whole, &stats),
             Some(whole) => add_stats(whole, &stats),
             slot => *slot = Some(stats),
         }
     }
     let mut tables: Vec<TableStats> = Vec::new();
-    for ((schema, table, _), stats) in data_tables.into_iter().zip(merged) {
+    let mut from_stream = Vec::new();
+    let mut tolerated = Vec::new();
+    for (i, ((schema, table, _), stats)) in data_tables.into_iter().zip(merged).enumerate() {
+        if streamed(i) {
+            from_stream.push((
+                tables.len(),
+                CopyTable {
+                    schema: schema.clone(),
+                    table: table.clone(),
+                    columns: copied[i].clone().unwrap_or_default(),
+                },
+            ));
+            tables.push(TableStats {
+                name: qualified(&schema, &table),
+                rows: 0,
+                checksum: String::new(),
+            });
+            continue;
+        }
         let stats = stats.expect("every table has a part");
-        match rerouted.get(&(schema, table)) {
+        match rerouted.get(&(schema.clone(), table.clone())) {
             // Compared as the whole partitioned table: rows may land in other partitions.
-            Some(root) => match tables.iter_mut().find(|t| &t.name == root) {
-                Some(whole) => add_stats(whole, &stats),
-                None => tables.push(TableStats {
-                    name: root.clone(),
-                    ..stats
-                }),
-            },
+            Some((root, root_key)) => {
+                tolerated.push((schema, table));
+                tolerated.push(root_key.clone());
+                match tables.iter_mut().find(|t| &t.name == root) {
+                    Some(whole) => add_stats(whole, &stats),
+                    None => tables.push(TableStats {
+                        name: root.clone(),
+                        ..stats
+                    }),
+                }
+            }
             None => tables.push(stats),
         }
     }
-    Ok(Snapshot {
-        checksum_algorithm: CHECKSUM_ALGORITHM.into(),
+    let mut properties = properties(client, version)?;
+    let algorithm = match rows {
+        Rows::Server => CHECKSUM_ALGORITHM,
+        Rows::Stream(text) | Rows::Copy(text, _) => {
+            for row in client.query(EXTENSION_TABLES_SQL, &[])? {
+                tolerated.push((row.get(0), row.get(1)));
+            }
+            for (name, value) in &text.settings {
+                properties.insert(format!("{ROW_TEXT}{name}"), value.clone());
+            }
+            COPY_ALGORITHM
+        }
+    };
+    let snapshot = Snapshot {
+        checksum_algorithm: algorithm.into(),
         schema_checksum: hex(&hasher.finalize()),
         objects: objects
             .into_iter()
             .map(|(kind, name, _)| SchemaObject { kind, name })
             .collect(),
         tables,
-        properties: properties(client, version)?,
+        properties,
         not_compared: NOT_COMPARED
             .iter()
             .map(|s| s.to_string())
             .chain(xml_declarations(client)?)
             .collect(),
+    };
+    Ok(Described {
+        snapshot,
+        from_stream,
+        tolerated,
     })
 }
 
@@ -266,7 +506,7 @@ fn xml_declarations(client: &mut impl GenericClient) -> Result<Vec<String>, post
 fn rerouted_partitions(
     client: &mut impl GenericClient,
     version: i32,
-) -> Result<BTreeMap<(String, String), String>, postgres::Error> {
+) -> Result<Rerouted, postgres::Error> {
     if version < 120000 {
         return Ok(BTreeMap::new());
     }
@@ -287,10 +527,26 @@ fn rerouted_partitions(
     Ok(rows
         .iter()
         .map(|r| {
-            let root = qualified(&r.get::<_, String>(2), &r.get::<_, String>(3));
-            ((r.get(0), r.get(1)), root)
+            let (schema, name): (String, String) = (r.get(2), r.get(3));
+            (
+                (r.get(0), r.get(1)),
+                (qualified(&schema, &name), (schema, name)),
+            )
         })
         .collect())
+}
+
+/// Partition (schema, name) → its root, qualified and as (schema, name).
+type Rerouted = BTreeMap<(String, String), (String, (String, String))>;
+
+/// [`add_stats`] for [`COPY_ALGORITHM`]'s checksums, sums of 128-bit hashes in hex.
+fn add_copy_stats(whole: &mut TableStats, part: &TableStats) {
+    whole.rows += part.rows;
+    let sum = |s: &str| u128::from_str_radix(s, 16).unwrap_or_default();
+    whole.checksum = format!(
+        "{:032x}",
+        sum(&whole.checksum).wrapping_add(sum(&part.checksum))
+    );
 }
 
 /// Adds a partition's rows and checksum to its table's: the checksum is a sum over rows, so
@@ -402,16 +658,79 @@ pub fn share<C: GenericClient, T: Sync, R: Send, E: Send>(
         .collect())
 }
 
-fn part_stats(client: &mut impl GenericClient, part: &Part) -> Result<TableStats, postgres::Error> {
+/// The `WHERE` clause of a part's block range, if any.
+fn block_range(part: &Part) -> String {
     // Block numbers as tids: `(block,0)` sorts before every row of that block.
-    let range = match part.blocks {
+    match part.blocks {
         None => String::new(),
         Some((from, None)) => format!(" WHERE dbbackup_row.ctid >= '({from},0)'::pg_catalog.tid"),
         Some((from, Some(to))) => format!(
             " WHERE dbbackup_row.ctid >= '({from},0)'::pg_catalog.tid \
              AND dbbackup_row.ctid < '({to},0)'::pg_catalog.tid"
         ),
+    }
+}
+
+/// A part's rows as `pg_dump` prints them (`COPY t (columns) TO STDOUT`, or the same columns
+/// of a block range), hashed as the dump's COPY lines are, with `text`'s settings.
+fn copy_stats(
+    client: &mut impl GenericClient,
+    part: &Part,
+    columns: &[String],
+    text: &RowText,
+    reader: Option<CopyReader>,
+) -> Result<TableStats, postgres::Error> {
+    let table = format!("{}.{}", quote_ident(part.schema), quote_ident(part.name));
+    let list = columns
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = match (part.blocks, columns.is_empty()) {
+        (None, true) => format!("COPY {table} TO STDOUT"),
+        (None, false) => format!("COPY {table} ({list}) TO STDOUT"),
+        (Some(_), _) => format!(
+            "COPY (SELECT {list} FROM ONLY {table} AS dbbackup_row{}) TO STDOUT",
+            block_range(part)
+        ),
     };
+    let stats = |sum: RowSum| TableStats {
+        name: qualified(part.schema, part.name),
+        rows: sum.rows,
+        checksum: sum.checksum(),
+    };
+    if let Some(sum) = reader.and_then(|read| read(&text.setup_sql(), &sql)) {
+        return Ok(stats(sum));
+    }
+    text.apply(client)?;
+    let mut lines = RowLines::default();
+    {
+        use std::io::BufRead;
+        let mut reader = client.copy_out(&sql)?;
+        loop {
+            let buf = reader.fill_buf().map_err(copy_error)?;
+            if buf.is_empty() {
+                break;
+            }
+            let n = buf.len();
+            lines.push(buf, false);
+            reader.consume(n);
+        }
+    }
+    client.batch_execute(UNDO_ROW_TEXT)?;
+    Ok(stats(lines.sum))
+}
+
+/// The error behind a failed read of `COPY` data: the crate's reader wraps its own.
+fn copy_error(e: std::io::Error) -> postgres::Error {
+    let inner = e
+        .into_inner()
+        .and_then(|e| e.downcast::<postgres::Error>().ok());
+    *inner.expect("the COPY reader fails with the postgres crate's errors only")
+}
+
+fn part_stats(client: &mut impl GenericClient, part: &Part) -> Result<TableStats, postgres::Error> {
+    let range = block_range(part);
     let sql = format!(
         "SELECT count(*), coalesce(sum(hashtextextended(dbbackup_row::text, 0)), 0)::text \
          FROM ONLY {}.{} AS dbbackup_row{range}",

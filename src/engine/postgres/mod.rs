@@ -2,9 +2,11 @@
 //! snapshot.
 //!
 //! Our connection opens a `REPEATABLE READ READ ONLY` transaction and exports its snapshot;
-//! `pg_dump --snapshot` reads exactly that snapshot while we count and checksum every table in
-//! it, concurrently, so the manifest describes exactly the rows the dump holds however busy the
-//! writers are. The transaction stays open until `pg_dump` has finished.
+//! `pg_dump --snapshot` reads exactly that snapshot while we describe it, concurrently, so the
+//! manifest describes exactly the rows the dump holds however busy the writers are. The
+//! transaction stays open until `pg_dump` has finished. In the plain format (UTF8 databases)
+//! the tables' counts and checksums come from the dump's own `COPY` text as it passes
+//! ([`copysum`]); otherwise the server computes them in the snapshot ([`describe`]).
 //!
 //! Our connection uses the synchronous `postgres` crate: the work is a handful of sequential
 //! queries next to one subprocess, so an async runtime in our own code would add nothing, and
@@ -15,6 +17,7 @@
 
 pub(crate) mod clients;
 pub mod conn;
+pub mod copysum;
 pub mod describe;
 mod directory;
 pub(crate) mod tls;
@@ -181,6 +184,8 @@ impl PostgresRestorer {
             jobs: target.jobs.unwrap_or_else(default_restore_jobs),
             properties: target.manifest.snapshot.properties.clone(),
             not_in_source,
+            row_text: (manifest.snapshot.checksum_algorithm == describe::COPY_ALGORITHM)
+                .then(|| describe::RowText::from_properties(&manifest.snapshot.properties)),
         })
     }
 }
@@ -219,6 +224,9 @@ pub struct PostgresRestorer {
     /// the `public` schema or `plpgsql`): removed from the scratch database before the
     /// restore, so that the copy is the source's state, not the template's.
     not_in_source: Vec<&'static str>,
+    /// For a manifest whose row checksums came from pg_dump's COPY text: the settings the
+    /// restored rows are printed with to be hashed the same way.
+    row_text: Option<describe::RowText>,
 }
 
 /// What a database made from `template0` has without being asked, as (kind, name) in the
@@ -312,8 +320,24 @@ impl Postgres {
         format: Format,
         snapshot_id: &str,
         dir: &Path,
+        row_text: Option<&describe::RowText>,
     ) -> Result<std::process::Child> {
         let mut command = pg_dump.command(&PG_DUMP);
+        let mut conn = self.conn.clone();
+        if let Some(text) = row_text {
+            // The settings the COPY text depends on that pg_dump leaves to its session, set to
+            // what that session would have had (see `RowText::of_session`), explicitly: a
+            // `PGTZ` or `PGOPTIONS` of this process must not make pg_dump print rows otherwise
+            // than the manifest says. `options` in the connection string replaces `PGOPTIONS`,
+            // so both are carried there, ours last (the last `-c` wins).
+            let given = (conn.params.get("options").cloned())
+                .or_else(|| std::env::var("PGOPTIONS").ok())
+                .unwrap_or_default();
+            let options = format!("{given} {}", text.pg_options());
+            conn.params
+                .insert("options".into(), options.trim().to_string());
+            command.env_remove("PGTZ");
+        }
         match format {
             // Uncompressed (`--compress=0`, accepted with -Fc since PostgreSQL 9): our gzip
             // stream compresses it once. pg_dump's own compression left gzip nothing to gain
@@ -336,7 +360,7 @@ impl Postgres {
         command
             .arg(format!("--snapshot={snapshot_id}"))
             .arg("--no-password")
-            .arg(format!("--dbname={}", self.conn.libpq_conninfo()))
+            .arg(format!("--dbname={}", conn.libpq_conninfo()))
             .envs(self.conn.tool_env())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -378,14 +402,30 @@ impl Postgres {
             true => Vec::new(),
             false => self.snapshot_helpers(&snapshot_id),
         };
+        // Row checksums from the dump's own COPY text need the plain format, and the text in
+        // UTF-8 as our connection reads it (pg_dump writes in the database's encoding).
+        let encoding: String = tx
+            .query_one(
+                "SELECT pg_encoding_to_char(encoding) FROM pg_database \
+                 WHERE datname = current_database()",
+                &[],
+            )
+            .map_err(|e| self.source_error(e))?
+            .get(0);
+        let row_text = match format == Format::Sql && encoding == "UTF8" {
+            true => Some(describe::RowText::of_session(&mut tx).map_err(|e| self.source_error(e))?),
+            false => None,
+        };
         let dir = work_dir.join(directory::TOP);
-        let mut child = self.spawn_pg_dump(pg_dump, format, &snapshot_id, &dir)?;
+        let mut child =
+            self.spawn_pg_dump(pg_dump, format, &snapshot_id, &dir, row_text.as_ref())?;
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let running = Running::watch(&PG_DUMP, child, deadline);
         let cancel: Vec<_> = std::iter::once(tx.cancel_token())
             .chain(helpers.iter().map(|h| h.cancel_token()))
             .collect();
         let tls = self.conn.tls()?.1;
+        let mut sums = copysum::CopySums::default();
         let (described, copied) = std::thread::scope(|s| {
             let (done, done_rx) = mpsc::channel::<()>();
             // At the deadline, cancel whatever snapshot query is running.
@@ -398,9 +438,14 @@ impl Postgres {
                     }
                 }
             });
+            let rows = match &row_text {
+                Some(text) => describe::Rows::Stream(text),
+                None => describe::Rows::Server,
+            };
             let describing = s.spawn(move || {
                 let began = Instant::now();
-                let described = describe::describe(&mut tx, &mut helpers);
+                let described =
+                    describe::describe_with(&mut tx, &mut helpers, describe::CHUNK_PAGES, rows);
                 drop(done);
                 // How long the counts and checksums ran beside pg_dump (BENCHMARKS.md measures
                 // their share with this line).
@@ -412,7 +457,16 @@ impl Postgres {
             });
             // The directory format prints nothing on stdout: this returns when pg_dump ends.
             let began = Instant::now();
-            let copied = std::io::copy(&mut stdout, out);
+            let copied = match row_text {
+                Some(_) => std::io::copy(
+                    &mut stdout,
+                    &mut copysum::Tee {
+                        out: &mut *out,
+                        sums: &mut sums,
+                    },
+                ),
+                None => std::io::copy(&mut stdout, out),
+            };
             debug!("pg_dump ran {:.2}s", began.elapsed().as_secs_f64());
             // Closing our end stops pg_dump at once if writing failed.
             drop(stdout);
@@ -431,9 +485,9 @@ impl Postgres {
         copied.map_err(|e| Error::output("write backup into", work_dir, e))?;
         // A failed snapshot query ends the exporting transaction, which fails pg_dump too:
         // the query's error is the cause.
-        let snapshot = described.map_err(|e| self.describe_error(e))?;
-        for lost in
-            (snapshot.not_compared.iter()).filter(|n| n.starts_with(describe::XML_DECLARATIONS))
+        let described = described.map_err(|e| self.describe_error(e))?;
+        for lost in (described.snapshot.not_compared.iter())
+            .filter(|n| n.starts_with(describe::XML_DECLARATIONS))
         {
             warn!("{lost}: no dump format can carry it, so the restored copy will lack it");
         }
@@ -445,6 +499,26 @@ impl Postgres {
             return Err(self
                 .conn
                 .error(format!("pg_dump failed ({}): {stderr}", finished.status)));
+        }
+        let describe::Described {
+            mut snapshot,
+            from_stream,
+            tolerated,
+        } = described;
+        if row_text.is_some() {
+            let expected: Vec<_> = from_stream.iter().map(|(_, t)| t.clone()).collect();
+            let sums = sums
+                .finish()
+                .and_then(|blocks| copysum::reconcile(blocks, &expected, &tolerated))
+                .map_err(|e| {
+                    self.conn.error(format!(
+                        "cannot take the table checksums from pg_dump's output: {e}"
+                    ))
+                })?;
+            for ((at, _), sum) in from_stream.iter().zip(sums) {
+                snapshot.tables[*at].rows = sum.rows;
+                snapshot.tables[*at].checksum = sum.checksum();
+            }
         }
         if format == Format::Directory {
             let began = Instant::now();
@@ -644,6 +718,11 @@ impl PostgresRestorer {
             client: RefCell::new(client),
             notes: RefCell::new(notes),
             upgrade,
+            rows: RowHashing {
+                text: self.row_text.clone(),
+                psql: (format == Format::Sql).then(|| self.client.clone()),
+                target: target.clone(),
+            },
             db,
         })
     }
@@ -1262,7 +1341,81 @@ pub struct PostgresScratch {
     described: RefCell<Option<Result<Snapshot>>>,
     /// Set when the copy runs on another major release than the source.
     upgrade: Option<Upgrade>,
+    rows: RowHashing,
     db: ScratchDb,
+}
+
+/// How a restored copy's rows are hashed: as its manifest's were.
+#[derive(Clone)]
+struct RowHashing {
+    /// For rows hashed from COPY text (see [`PostgresRestorer`]): the settings to print with.
+    text: Option<describe::RowText>,
+    /// The `psql` that restored a plain dump, which reads the copy's rows for their checksums.
+    psql: Option<Client>,
+    /// The scratch database.
+    target: ConnInfo,
+}
+
+impl RowHashing {
+    fn describe(
+        &self,
+        client: &mut postgres::Client,
+        helpers: &mut [postgres::Client],
+    ) -> std::result::Result<Snapshot, postgres::Error> {
+        let psql = self.psql.as_ref();
+        let read = |setup: &str, copy: &str| copy_with_psql(&self.target, psql?, setup, copy);
+        let rows = match &self.text {
+            Some(text) => describe::Rows::Copy(text, Some(&read)),
+            None => describe::Rows::Server,
+        };
+        describe::describe_with(client, helpers, describe::CHUNK_PAGES, rows)
+            .map(|described| described.snapshot)
+    }
+}
+
+/// The rows `copy` prints after `setup`, summed, read by `psql` from `target` (see
+/// [`describe::CopyReader`]); `None` if anything failed.
+fn copy_with_psql(
+    target: &ConnInfo,
+    psql: &Client,
+    setup: &str,
+    copy: &str,
+) -> Option<crate::engine::rowsum::RowSum> {
+    let mut command = psql.command(&PSQL);
+    command
+        .args([
+            "--no-psqlrc",
+            "--quiet",
+            "--no-password",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .args(["-c", setup, "-c", copy])
+        .arg(format!("--dbname={}", target.libpq_conninfo()))
+        .envs(target.tool_env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().ok()?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = copysum::RowLines::default();
+    let mut buf = vec![0; 256 << 10];
+    let read = loop {
+        match stdout.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => {
+                lines.push(&buf[..n], false);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break false,
+        }
+    };
+    drop(stdout);
+    if !read {
+        let _ = child.kill();
+    }
+    let status = child.wait().ok()?;
+    (read && status.success() && !lines.mid_line()).then_some(lines.sum)
 }
 
 impl PostgresScratch {
@@ -1379,11 +1532,12 @@ impl Scratch for PostgresScratch {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut describing = self.connections(cores.clamp(2, 4));
         let name = self.db.name.clone();
+        let rows = self.rows.clone();
         let (amchecked, described) = std::thread::scope(|scope| {
             let described = scope.spawn(move || {
                 let (first, helpers) = describing.split_first_mut()?;
                 Some(
-                    describe::describe(first, helpers)
+                    (rows.describe(first, helpers))
                         .map_err(|e| restore_error(&name, db_message(&e))),
                 )
             });
@@ -1409,7 +1563,8 @@ impl Scratch for PostgresScratch {
             return described;
         }
         let mut helpers = self.helpers();
-        describe::describe(&mut *self.client.borrow_mut(), &mut helpers)
+        let client = &mut *self.client.borrow_mut();
+        (self.rows.describe(client, &mut helpers))
             .map_err(|e| restore_error(&self.db.name, db_message(&e)))
     }
 
