@@ -398,10 +398,6 @@ impl Postgres {
                 &[],
             )
             .map_or(true, |row| row.get(0));
-        let mut helpers = match limited {
-            true => Vec::new(),
-            false => self.snapshot_helpers(&snapshot_id),
-        };
         // Row checksums from the dump's own COPY text need the plain format, and the text in
         // UTF-8 as our connection reads it (pg_dump writes in the database's encoding).
         let encoding: String = tx
@@ -415,6 +411,13 @@ impl Postgres {
         let row_text = match format == Format::Sql && encoding == "UTF8" {
             true => Some(describe::RowText::of_session(&mut tx).map_err(|e| self.source_error(e))?),
             false => None,
+        };
+        // Helpers share the server-side row hashing; with the rows hashed from the dump's
+        // text, what is left (the schema, materialized views) is quick on ours, and no extra
+        // connection competes with pg_dump's for the server's `max_connections`.
+        let mut helpers = match limited || row_text.is_some() {
+            true => Vec::new(),
+            false => self.snapshot_helpers(&snapshot_id),
         };
         let dir = work_dir.join(directory::TOP);
         let mut child =
