@@ -1384,6 +1384,18 @@ fn copy_with_psql(
     setup: &str,
     copy: &str,
 ) -> Option<crate::engine::rowsum::RowSum> {
+    // Every row crosses this connection once more: over the loopback, where `prefer` (libpq's
+    // default) would encrypt it on both ends for no one to read, it goes in the clear. An
+    // sslmode asked for explicitly (`require`, `verify-*`) is kept.
+    let mut target = target.clone();
+    if target
+        .sslmode
+        .as_deref()
+        .is_none_or(|m| m == "prefer" || m == "allow")
+        && is_loopback(&target.host)
+    {
+        target.sslmode = Some("disable".into());
+    }
     let mut command = psql.command(&PSQL);
     command
         .args([
@@ -1419,6 +1431,16 @@ fn copy_with_psql(
     }
     let status = child.wait().ok()?;
     (read && status.success() && !lines.mid_line()).then_some(lines.sum)
+}
+
+/// A Unix socket directory, `localhost`, or a loopback address: traffic that never leaves
+/// the machine.
+fn is_loopback(host: &str) -> bool {
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || (host.trim_start_matches('[').trim_end_matches(']'))
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl PostgresScratch {
@@ -1616,6 +1638,29 @@ impl Scratch for PostgresScratch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_machine_itself_is_loopback() {
+        for host in [
+            "127.0.0.1",
+            "127.8.9.10",
+            "::1",
+            "[::1]",
+            "localhost",
+            "/run/postgresql",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "10.0.0.1",
+            "db.example.com",
+            "localhost.example.com",
+            "::2",
+            "",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
 
     #[test]
     fn a_setting_the_target_lacks_is_skipped_only_there() {
