@@ -11,6 +11,7 @@
 
 pub mod conn;
 pub mod describe;
+pub mod dumpsum;
 mod feed;
 mod scratch;
 mod sync;
