@@ -29,9 +29,9 @@
 //!   `MD5` twice more, in `LENGTH` and the value, which doubled the server's work); the NULL
 //!   rows are counted by a marker added into the same `SUM` ([`NULL_MARKER`]). The values are
 //!   the same as the first version's, so the algorithm's name did not change. Tables are
-//!   checksummed on several connections at once ([`CHECKSUM_CONNECTIONS`]): on the source,
-//!   each opens its snapshot under the same global read lock as the dump's (see `sync`), so
-//!   all read the same rows; on a restored copy nothing else writes the scratch database.
+//!   checksummed on several connections at once ([`CHECKSUM_CONNECTIONS`]): on a restored
+//!   copy nothing else writes the scratch database. (Backups with these checksums took them
+//!   on the source on connections whose snapshots opened under the dump's global read lock.)
 
 use std::collections::BTreeMap;
 

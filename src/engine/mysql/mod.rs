@@ -274,13 +274,8 @@ impl Source for Mysql {
         let options = self.conn.option_file()?;
         // The rows are counted and checksummed from the dump's own text (`dumpsum`): no
         // connection reads them a second time.
-        let mut helpers = Vec::new();
-        let before = sync::lock_and_snapshot(
-            &mut conn,
-            &mut helpers,
-            &self.conn,
-            self.timeout.unwrap_or(LOCK_WAIT),
-        )?;
+        let before =
+            sync::lock_and_snapshot(&mut conn, &self.conn, self.timeout.unwrap_or(LOCK_WAIT))?;
         let mut child = match self.spawn_dump(&tool, mariadb, &options) {
             Ok(child) => child,
             Err(e) => {
@@ -307,7 +302,7 @@ impl Source for Mysql {
                 let running = Running::watch(tool_ref, child, deadline);
                 let described = synced.map(|()| {
                     let described =
-                        describe::describe(&mut conn, &mut helpers, &db, describe::Rows::FromDump)
+                        describe::describe(&mut conn, &mut [], &db, describe::Rows::FromDump)
                             .and_then(|snapshot| {
                                 describe::dumped_tables(&mut conn, &db)
                                     .map(|listed| (snapshot, listed))

@@ -113,6 +113,8 @@ pub struct MysqlScratch {
     rows: Rows,
     /// The target server's `VERSION()`.
     version: String,
+    /// The copy's rows summed from its dump while `CHECK TABLE` ran, for `describe`.
+    sums: RefCell<Option<Result<Sections>>>,
     db: ScratchDb,
 }
 
@@ -202,6 +204,7 @@ impl MysqlScratch {
             notes,
             rows,
             version,
+            sums: RefCell::new(None),
             db,
         })
     }
@@ -251,7 +254,34 @@ impl MysqlScratch {
 }
 
 impl Scratch for MysqlScratch {
+    /// The rows are dumped and summed for [`Scratch::describe`] while `CHECK TABLE` runs: both
+    /// only read the copy, and the server's cores are not all busy with the checks (the largest
+    /// table's is one statement on one connection). Not for an account with a connection limit
+    /// (`MAX_USER_CONNECTIONS`), whose checks could leave the dump tool refused: it is then
+    /// dumped afterwards, by `describe`.
     fn integrity(&self, quick: bool) -> Result<Vec<IntegrityCheck>> {
+        let target = self.db.admin.with_dbname(&self.db.name);
+        let version = self.version.clone();
+        let limited = self
+            .conn
+            .borrow_mut()
+            .query_first::<u64, _>("SELECT @@max_user_connections")
+            .ok()
+            .flatten()
+            .is_none_or(|n| n > 0);
+        let (problems, sums) = std::thread::scope(|s| {
+            let dumping = (self.rows == Rows::FromDump && !limited)
+                .then(|| s.spawn(move || dump_sums(&target, &version)));
+            let problems = self.check_tables(quick);
+            (problems, dumping.map(|d| d.join()))
+        });
+        if let Some(sums) = sums {
+            let sums = sums.map_err(|_| {
+                Error::Internal("the thread summing the copy's rows panicked".into())
+            })?;
+            *self.sums.borrow_mut() = Some(sums);
+        }
+        let problems = problems?;
         // Reaching here means the client ran the whole dump, stopping at any error.
         Ok(vec![
             IntegrityCheck {
@@ -260,7 +290,7 @@ impl Scratch for MysqlScratch {
             },
             IntegrityCheck {
                 name: "check_table".into(),
-                problems: self.check_tables(quick)?,
+                problems,
             },
         ])
     }
@@ -276,7 +306,15 @@ impl Scratch for MysqlScratch {
             Rows::FromDump => Vec::new(),
         };
         let target = self.db.admin.with_dbname(&self.db.name);
-        describe_db(&mut conn, &mut helpers, &target, self.rows, &self.version)
+        let sums = self.sums.borrow_mut().take();
+        describe_db(
+            &mut conn,
+            &mut helpers,
+            &target,
+            self.rows,
+            &self.version,
+            sums,
+        )
     }
 
     fn notes(&self) -> Vec<String> {
@@ -403,6 +441,7 @@ impl Scratch for MysqlScratch {
             &admin.with_dbname(&wanted.dbname),
             self.rows,
             &self.version,
+            None,
         )?;
         if landed.schema_checksum != verified.schema_checksum || landed.tables != verified.tables {
             return Err(Error::Verify {
@@ -414,23 +453,30 @@ impl Scratch for MysqlScratch {
     }
 }
 
+/// Each table's rows, summed from a dump's data sections.
+type Sections = BTreeMap<String, crate::engine::rowsum::RowSum>;
+
 /// Describes database `target.dbname` (through `conn`, connected to it, and `helpers`) with
 /// its rows counted as `rows` says: by the server, or from a data-only dump of it by the same
 /// tool and data options as a backup's (`dumpsum`), whose rows hash the same as the backup's
-/// when they are the same.
+/// when they are the same; `sums`: that dump's sums, when they were taken already.
 fn describe_db(
     conn: &mut mysql::Conn,
     helpers: &mut [mysql::Conn],
     target: &ConnInfo,
     rows: Rows,
     version: &str,
+    sums: Option<Result<Sections>>,
 ) -> Result<Snapshot> {
     let db = &target.dbname;
     let fail = |e: String| restore_error(db, e);
     let mut snapshot = describe::describe(conn, helpers, db, rows).map_err(fail)?;
     if rows == Rows::FromDump {
         let listed = describe::dumped_tables(conn, db).map_err(|e| fail(db_message(&e)))?;
-        let sections = dump_sums(target, version)?;
+        let sections = match sums {
+            Some(sums) => sums?,
+            None => dump_sums(target, version)?,
+        };
         describe::fill_from_dump(&mut snapshot, &listed, sections).map_err(fail)?;
     }
     Ok(snapshot)
@@ -438,10 +484,7 @@ fn describe_db(
 
 /// Dumps the rows of `target.dbname` (data only: no definitions, triggers, routines or events)
 /// and sums them per table.
-fn dump_sums(
-    target: &ConnInfo,
-    version: &str,
-) -> Result<BTreeMap<String, crate::engine::rowsum::RowSum>> {
+fn dump_sums(target: &ConnInfo, version: &str) -> Result<Sections> {
     let mariadb = version.contains("MariaDB");
     let tool = if mariadb { MARIADB_DUMP } else { MYSQLDUMP };
     let options = target.option_file()?;
