@@ -307,39 +307,142 @@ fn a_tampered_backup_fails_the_restore_test() {
     );
     let out = tempfile::tempdir().unwrap();
     let (path, mut m, _) = backup(&db.url(), out.path(), &[]);
-    // Four tables, checksummed on four connections at once: the values are those the first,
-    // serial version computed for the same rows (commit 34fd3f6), so the manifests it wrote
-    // still verify under the same algorithm name.
-    assert_eq!(m.snapshot.checksum_algorithm, "mysql-md5-64-sum-v1");
-    let sums: Vec<(String, u64, String)> = (m.snapshot.tables.iter())
-        .map(|t| (t.name.clone(), t.rows, t.checksum.clone()))
+    // Counted and checksummed from the dump's own rows as it streamed by.
+    assert_eq!(m.snapshot.checksum_algorithm, "mysql-dump-xxh3-sum-v1");
+    let rows: Vec<(&str, u64)> = (m.snapshot.tables.iter())
+        .map(|t| (t.name.as_str(), t.rows))
         .collect();
+    assert_eq!(rows, [("docs", 3), ("empty_t", 0), ("nums", 300), ("t", 2)]);
+    assert_eq!(m.snapshot.tables[1].checksum, "0".repeat(32));
+    let original = dump_text(&path);
+    let fresh = m.clone();
+    // One changed row in one of the four tables fails that table's check, and only its.
+    let tampered = original.replace("(2,'two')", "(2,'tw0')");
+    assert_ne!(tampered, original);
+    let only_t_fails = |path: &Path| {
+        let rt = dbbackup().arg("restore-test").arg(path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&rt.stderr).into_owned();
+        assert_eq!(rt.status.code(), Some(5), "{stderr}");
+        assert!(stderr.contains("table t"), "{stderr}");
+        for other in ["table docs", "table nums", "table empty_t"] {
+            assert!(!stderr.contains(other), "{other}: {stderr}");
+        }
+    };
+    rewrite_archive(&path, &mut m, &tampered);
+    only_t_fails(&path);
+    // A manifest of the server-side checksums (`mysql-md5-64-sum-v1`, written before the
+    // dump's rows were summed) still restore-tests as it did: the values are those commit
+    // 34fd3f6 computed for the same rows, which the restored copy's server must compute again.
+    let mut old = fresh.clone();
+    old.snapshot.checksum_algorithm = "mysql-md5-64-sum-v1".into();
     let want = [
         ("docs", 3, "18889761323326694084"),
         ("empty_t", 0, "0"),
         ("nums", 300, "2751699319432128627826"),
         ("t", 2, "2617810628939989805"),
     ];
-    let want: Vec<(String, u64, String)> = (want.iter())
-        .map(|(n, r, c)| (n.to_string(), *r, c.to_string()))
-        .collect();
-    assert_eq!(sums, want);
-    // One changed row in one of the four tables fails that table's check, and only its.
-    let text = dump_text(&path).replace("(2,'two')", "(2,'tw0')");
-    rewrite_archive(&path, &mut m, &text);
-    let rt = dbbackup().arg("restore-test").arg(&path).output().unwrap();
-    let stderr = String::from_utf8_lossy(&rt.stderr);
-    assert_eq!(rt.status.code(), Some(5), "{stderr}");
-    assert!(stderr.contains("table t"), "{stderr}");
-    for other in ["table docs", "table nums", "table empty_t"] {
-        assert!(!stderr.contains(other), "{other}: {stderr}");
+    for (table, (name, rows, sum)) in old.snapshot.tables.iter_mut().zip(want) {
+        assert_eq!((table.name.as_str(), table.rows), (name, rows));
+        table.checksum = sum.into();
     }
+    rewrite_archive(&path, &mut old, &original);
+    let rt = dbbackup().arg("restore-test").arg(&path).output().unwrap();
+    assert!(
+        rt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rt.stderr)
+    );
+    rewrite_archive(&path, &mut old, &tampered);
+    only_t_fails(&path);
+    m = fresh;
     // A dump that switches database is refused before it can touch another one.
-    let text = format!("USE `{}`;\nDROP TABLE t;\n{}", db.name, dump_text(&path));
+    let text = format!("USE `{}`;\nDROP TABLE t;\n{original}", db.name);
     rewrite_archive(&path, &mut m, &text);
     let rt = dbbackup().arg("restore-test").arg(&path).output().unwrap();
     assert_eq!(rt.status.code(), Some(5));
     assert_eq!(sql(&db.name, "SELECT COUNT(*) FROM t"), "2");
+}
+
+/// The rows are summed from the dump's own `INSERT` tuples: text that looks like data in a
+/// routine, a trigger, a view, a comment or a string is not counted, and values with quotes,
+/// backslashes, newlines, `),(`, NULLs, emoji, hex blobs, a row of several MiB, generated and
+/// invisible columns and a name needing backquotes sum the same on the restored copy; a MERGE
+/// table, whose rows no dump carries, is said not to be compared; one changed byte in the large
+/// row fails its table.
+#[test]
+fn rows_are_summed_from_the_dump_text_and_nothing_else() {
+    let _one_at_a_time = one_at_a_time();
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("dumpsum");
+    let fake = "INSERT INTO `t` VALUES (1);";
+    let schema = format!(
+        r#"CREATE TABLE `we``ird ),( name` (id INT PRIMARY KEY, s LONGTEXT, b LONGBLOB, n INT NULL,
+           e VARCHAR(20) CHARACTER SET utf8mb4, g INT AS (id * 2) VIRTUAL,
+           hid INT INVISIBLE DEFAULT 4);
+         INSERT INTO `we``ird ),( name` (id, s, b, n, e) VALUES
+           (1, 'it''s \\ back\\slash\nnew line),(\'x', 0x0001022703, NULL, '😀𝄞'),
+           (2, CONCAT('),(', REPEAT('\\''', 400000)), REPEAT(0x27, 1500000), 5, ''),
+           (3, NULL, NULL, NULL, NULL);
+         CREATE TABLE t (id INT) COMMENT '{fake}';
+         INSERT INTO t VALUES (7);
+         DELIMITER ;;
+         CREATE PROCEDURE p()
+         BEGIN
+{fake}
+         SELECT '{fake}';
+         END;;
+         CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW BEGIN
+{fake}
+         END;;
+         DELIMITER ;
+         CREATE VIEW v AS SELECT '{fake}' AS x;
+         CREATE TABLE m1 (id INT) ENGINE=MyISAM; INSERT INTO m1 VALUES (5), (6);
+         CREATE TABLE mm (id INT) ENGINE=MERGE UNION=(m1);"#
+    );
+    let mut load = client()
+        .arg("--default-character-set=utf8mb4")
+        .arg(format!("--database={}", db.name))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    load.stdin
+        .take()
+        .unwrap()
+        .write_all(schema.as_bytes())
+        .unwrap();
+    assert!(load.wait().unwrap().success());
+    let out = tempfile::tempdir().unwrap();
+    let (path, mut m, stderr) = backup(&db.url(), out.path(), &["--restore-test"]);
+    assert!(stderr.contains("restore OK"), "{stderr}");
+    assert_eq!(m.snapshot.checksum_algorithm, "mysql-dump-xxh3-sum-v1");
+    let rows: Vec<(&str, u64)> = (m.snapshot.tables.iter())
+        .map(|t| (t.name.as_str(), t.rows))
+        .collect();
+    assert_eq!(rows, [("m1", 2), ("t", 1), ("we`ird ),( name", 3)]);
+    // A MERGE table's rows are its underlying tables': no dump carries them twice.
+    assert!(
+        (m.snapshot.not_compared.iter()).any(|n| n.starts_with("rows of mm (MERGE")),
+        "{:?}",
+        m.snapshot.not_compared
+    );
+    let text = dump_text(&path);
+    // The bait is in the dump, at the start of a line, in the routine's and the trigger's body.
+    assert!(
+        text.matches(&format!("\n{fake}\n")).count() >= 2,
+        "the test's bait is not where it should be"
+    );
+    // One byte of the large row changed: its table fails, the other passes.
+    let big = "2727".repeat(1000);
+    assert!(text.contains(&big));
+    let tampered = text.replacen(&big, &format!("2728{}", &big[4..]), 1);
+    rewrite_archive(&path, &mut m, &tampered);
+    let rt = dbbackup().arg("restore-test").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&rt.stderr);
+    assert_eq!(rt.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("table we`ird ),( name"), "{stderr}");
+    assert!(!stderr.contains("table t:"), "{stderr}");
 }
 
 /// A `mariadb-dump` first on PATH that records its arguments and environment, then runs the
@@ -522,7 +625,24 @@ fn a_user_without_reload_process_or_lock_tables_is_told_the_grant_it_lacks() {
     sql("", &format!("GRANT PROCESS ON *.* TO {who}"));
     let (enough, enough_err) = run();
     let grants = sql("", &format!("SHOW GRANTS FOR {who}"));
+    // Its restore test, limited to 2 connections too: the copy's rows are dumped after the
+    // CHECK TABLEs (whose extra connections would leave the dump tool refused), not beside them.
+    sql(
+        "",
+        &format!("GRANT ALL ON `dbbackup\\_scratch\\_%`.* TO {who}"),
+    );
+    let tested = dbbackup()
+        .arg("restore-test")
+        .arg(out.path())
+        .env("MYSQL_PWD", "grants-pw")
+        .output()
+        .unwrap();
     sql("", &format!("DROP USER {who}"));
+    assert!(
+        tested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
 
     assert_eq!(none, Some(3), "{none_err}");
     assert!(
@@ -574,8 +694,8 @@ fn backups_under_a_writer_hold_the_invariant_in_every_restored_copy() {
          INSERT INTO savings SELECT seq, 1000 FROM seq_1_to_200;",
     );
     // Transfers between random accounts, committed one after another without pause, from one
-    // table to the other: the two tables' checksums are computed on two connections, whose
-    // snapshots must be the dump's.
+    // table to the other: the rows are counted from the dump's own text, and the schema is
+    // described on a connection whose snapshot must be the dump's.
     let script = format!(
         "for i in $(seq 1 100000); do a=$((i % 200 + 1)); b=$(((i * 7) % 200 + 1)); \
          echo \"START TRANSACTION; UPDATE accounts SET balance = balance - 3 WHERE id = $a; \

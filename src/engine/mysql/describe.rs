@@ -9,8 +9,13 @@
 //!   rewrites them to the current user), and so are `AUTO_INCREMENT` positions: they are not
 //!   transactional (a rolled-back insert advances them), so no snapshot can pin them. The
 //!   database's own name is removed from view definitions, which the server qualifies with it.
-//! - Data: per table `COUNT(*)` and the sum of a 64-bit hash of each row, computed by the
-//!   server: the first 16 hex digits of `MD5` over the row's canonical bytes, where each column
+//! - Data, for backups since `mysql-dump-xxh3-sum-v1`: per table the count and sum of the
+//!   row hashes of the dump's own `INSERT` tuples, summed as the dump streams by (`dumpsum`),
+//!   so the server reads each row once, for the dump; this module describes the rest
+//!   ([`Rows::FromDump`]) and fills the tables in from the stream ([`fill_from_dump`]).
+//! - Data, for older backups (`mysql-md5-64-sum-v1`, still restore-tested the way they were
+//!   written, [`Rows::ServerMd5`]): per table `COUNT(*)` and the sum of a 64-bit hash of each
+//!   row, computed by the server: the first 16 hex digits of `MD5` over the row's canonical bytes, where each column
 //!   is `length:bytes` of `CAST(col AS BINARY)` (the text of numbers and dates, the raw bytes of
 //!   strings in their column's character set, of BIT and binary) or `-` for NULL; BLOB, TEXT,
 //!   JSON and spatial columns enter by their own MD5, which bounds the row's size however large
@@ -24,9 +29,9 @@
 //!   `MD5` twice more, in `LENGTH` and the value, which doubled the server's work); the NULL
 //!   rows are counted by a marker added into the same `SUM` ([`NULL_MARKER`]). The values are
 //!   the same as the first version's, so the algorithm's name did not change. Tables are
-//!   checksummed on several connections at once ([`CHECKSUM_CONNECTIONS`]): on the source,
-//!   each opens its snapshot under the same global read lock as the dump's (see `sync`), so
-//!   all read the same rows; on a restored copy nothing else writes the scratch database.
+//!   checksummed on several connections at once ([`CHECKSUM_CONNECTIONS`]): on a restored
+//!   copy nothing else writes the scratch database. (Backups with these checksums took them
+//!   on the source on connections whose snapshots opened under the dump's global read lock.)
 
 use std::collections::BTreeMap;
 
@@ -36,7 +41,29 @@ use sha2::{Digest, Sha256};
 use crate::archive::compress::hex;
 use crate::archive::manifest::{SchemaObject, Snapshot, TableStats};
 
-pub const CHECKSUM_ALGORITHM: &str = "mysql-md5-64-sum-v1";
+/// The server-side checksums of backups before `dumpsum`'s.
+pub const MD5_ALGORITHM: &str = "mysql-md5-64-sum-v1";
+
+/// Where a description's per-table rows come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// Counted and hashed by the server ([`MD5_ALGORITHM`]).
+    ServerMd5,
+    /// Summed from a dump of the same rows ([`super::dumpsum::ALGORITHM`]): left empty here,
+    /// filled in by [`fill_from_dump`].
+    FromDump,
+}
+
+impl Rows {
+    /// The kind a manifest's `checksum_algorithm` names: the server's for old backups, the
+    /// dump's otherwise.
+    pub fn of(algorithm: &str) -> Self {
+        match algorithm {
+            MD5_ALGORITHM => Rows::ServerMd5,
+            _ => Rows::FromDump,
+        }
+    }
+}
 
 /// Settings that row text depends on (and no server-wide statement limit), pinned on both
 /// sides.
@@ -86,6 +113,7 @@ pub fn describe(
     conn: &mut mysql::Conn,
     helpers: &mut [mysql::Conn],
     db: &str,
+    data: Rows,
 ) -> Result<Snapshot, String> {
     let q = |e: mysql::Error| super::conn::db_message(&e);
     let mut objects = definitions(conn, db).map_err(q)?;
@@ -97,16 +125,21 @@ pub fn describe(
             hasher.update(field.as_bytes());
         }
     }
-    let names = data_tables(conn, db).map_err(q)?;
-    let order = largest_first(conn, db, &names).map_err(q)?;
-    let tables = {
-        let mut conns: Vec<&mut mysql::Conn> = std::iter::once(&mut *conn).chain(helpers).collect();
-        in_parallel(&mut conns, &names, &order, |conn, table| {
-            table_stats(conn, db, table)
-        })?
+    let (tables, algorithm) = match data {
+        Rows::FromDump => (Vec::new(), super::dumpsum::ALGORITHM),
+        Rows::ServerMd5 => {
+            let names = data_tables(conn, db).map_err(q)?;
+            let order = largest_first(conn, db, &names).map_err(q)?;
+            let mut conns: Vec<&mut mysql::Conn> =
+                std::iter::once(&mut *conn).chain(helpers).collect();
+            let tables = in_parallel(&mut conns, &names, &order, |conn, table| {
+                table_stats(conn, db, table)
+            })?;
+            (tables, MD5_ALGORITHM)
+        }
     };
     Ok(Snapshot {
-        checksum_algorithm: CHECKSUM_ALGORITHM.into(),
+        checksum_algorithm: algorithm.into(),
         schema_checksum: hex(&hasher.finalize()),
         objects: objects
             .into_iter()
@@ -124,6 +157,48 @@ const NOT_COMPARED: [&str; 3] = [
     "definers (the restore test rewrites them to its own user)",
     "users and grants (a database's dump carries none)",
 ];
+
+/// The tables a dump writes rows of (base tables, MariaDB's system-versioned ones too), each
+/// with its engine, by name.
+pub fn dumped_tables(
+    conn: &mut impl Queryable,
+    db: &str,
+) -> Result<Vec<(String, String)>, mysql::Error> {
+    rows(
+        conn,
+        &format!(
+            "SELECT TABLE_NAME, IFNULL(ENGINE, '') FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = {} AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
+             ORDER BY 1",
+            literal(db)
+        ),
+    )
+    .map(|r| {
+        r.into_iter()
+            .map(|mut r| (r.remove(0), r.remove(0)))
+            .collect()
+    })
+}
+
+/// Fills a [`Rows::FromDump`] description's tables in: `listed` (from [`dumped_tables`], read
+/// in the same snapshot as the dump) with the rows summed from the dump's data sections. Tables
+/// whose rows no dump carries (MERGE, FEDERATED) are named in `not_compared`.
+pub fn fill_from_dump(
+    snapshot: &mut Snapshot,
+    listed: &[(String, String)],
+    sections: BTreeMap<String, crate::engine::rowsum::RowSum>,
+) -> Result<(), String> {
+    let (tables, not_dumped) = super::dumpsum::table_stats(listed, sections)?;
+    snapshot.tables = tables;
+    if !not_dumped.is_empty() {
+        snapshot.not_compared.push(format!(
+            "rows of {} (MERGE or FEDERATED: the dump carries no rows of theirs; a MERGE \
+             table's rows are its underlying tables')",
+            not_dumped.join(", ")
+        ));
+    }
+    Ok(())
+}
 
 /// Base tables whose engine is not transactional (MyISAM, Aria, MEMORY, ...): a consistent
 /// snapshot cannot cover them.

@@ -11,6 +11,7 @@
 
 pub mod conn;
 pub mod describe;
+pub mod dumpsum;
 mod feed;
 mod scratch;
 mod sync;
@@ -57,6 +58,25 @@ pub const MYSQL: Tool = Tool {
     name: "mysql",
     install_hint: MYSQL_HINT,
 };
+
+/// The options of every dump whose rows are summed, the backup's and the restore test's dump of
+/// its copy: each decides how a row's text is printed (blobs in hex, text in utf8mb4, TIMESTAMP
+/// values in UTC) or the form the parser relies on (quoted names, `LOCK TABLES` around each
+/// table's rows). All are the tools' defaults or were always passed; they are named so that an
+/// option file (`[mysqldump]` in `~/.my.cnf`) cannot make the two sides print rows apart.
+pub const DATA_OPTIONS: [&str; 7] = [
+    "--single-transaction",
+    "--hex-blob",
+    "--default-character-set=utf8mb4",
+    "--tz-utc",
+    "--quote-names",
+    "--add-locks",
+    "--skip-dump-date",
+];
+
+/// MySQL's mysqldump: no GTID state, and no column statistics (which a MariaDB server lacks,
+/// and a restore does not need).
+pub const MYSQLDUMP_OPTIONS: [&str; 2] = ["--set-gtid-purged=OFF", "--column-statistics=0"];
 
 /// How long we wait for the global read lock when no `--timeout` bounds the backup: long
 /// enough for a busy server, short enough that a stuck one does not stall writers for long
@@ -138,6 +158,7 @@ impl Engine for MysqlEngine {
         Ok(Box::new(MysqlRestorer {
             conn,
             properties: target.manifest.snapshot.properties.clone(),
+            rows: describe::Rows::of(&target.manifest.snapshot.checksum_algorithm),
         }))
     }
 }
@@ -179,20 +200,10 @@ impl Mysql {
             .env_remove("MYSQL_PWD")
             .arg(options.arg())
             .args(self.conn.tool_args())
-            .args([
-                "--single-transaction",
-                "--routines",
-                "--triggers",
-                "--events",
-                "--hex-blob",
-                "--default-character-set=utf8mb4",
-                "--no-tablespaces",
-                "--skip-dump-date",
-            ]);
+            .args(DATA_OPTIONS)
+            .args(["--routines", "--triggers", "--events", "--no-tablespaces"]);
         if !mariadb {
-            // MySQL's mysqldump: no GTID state, and no column statistics (which a MariaDB
-            // server lacks, and a restore does not need).
-            command.args(["--set-gtid-purged=OFF", "--column-statistics=0"]);
+            command.args(MYSQLDUMP_OPTIONS);
         }
         command
             .arg("--")
@@ -261,25 +272,10 @@ impl Source for Mysql {
             );
         }
         let options = self.conn.option_file()?;
-        // Connections that checksum tables beside ours, opened before the lock to hold it for
-        // no longer than it takes to start their snapshots.
-        let tables = describe::data_tables(&mut conn, &self.conn.dbname).map_err(fail)?;
-        // An account with a connection limit (`MAX_USER_CONNECTIONS`; the session value is the
-        // account's own) may have room for ours and the dump tool's only: more would leave
-        // the dump tool refused. It checksums on ours alone, as before the parallel checksums.
-        let per_user: u64 = conn
-            .query_first("SELECT @@max_user_connections")
-            .ok()
-            .flatten()
-            .unwrap_or(0);
-        let spread = if per_user > 0 { 1 } else { tables.len() };
-        let mut helpers = helpers(&self.conn, self.timeout, spread);
-        let before = sync::lock_and_snapshot(
-            &mut conn,
-            &mut helpers,
-            &self.conn,
-            self.timeout.unwrap_or(LOCK_WAIT),
-        )?;
+        // The rows are counted and checksummed from the dump's own text (`dumpsum`): no
+        // connection reads them a second time.
+        let before =
+            sync::lock_and_snapshot(&mut conn, &self.conn, self.timeout.unwrap_or(LOCK_WAIT))?;
         let mut child = match self.spawn_dump(&tool, mariadb, &options) {
             Ok(child) => child,
             Err(e) => {
@@ -305,19 +301,26 @@ impl Source for Mysql {
                 }
                 let running = Running::watch(tool_ref, child, deadline);
                 let described = synced.map(|()| {
-                    let described = describe::describe(&mut conn, &mut helpers, &db);
+                    let described =
+                        describe::describe(&mut conn, &mut [], &db, describe::Rows::FromDump)
+                            .and_then(|snapshot| {
+                                describe::dumped_tables(&mut conn, &db)
+                                    .map(|listed| (snapshot, listed))
+                                    .map_err(|e| db_message(&e))
+                            });
                     let _ = conn.query_drop("ROLLBACK");
-                    drop(helpers);
                     described
                 });
                 (described, running)
             });
-            let copied = std::io::copy(&mut stdout, out);
+            let mut sums = dumpsum::DumpSums::new();
+            let copied = dumpsum::copy_summing(&mut stdout, out, &mut sums);
             drop(stdout);
-            (describing.join(), copied)
+            (describing.join(), (copied, sums))
         });
         let (described, running) = outcome
             .map_err(|_| Error::Internal("the thread describing the snapshot panicked".into()))?;
+        let (copied, sums) = copied;
         let finished = running.finish()?;
         // The synchronisation's failure comes first: the dump's own failure after it (killed,
         // or "Got errno 32 on write") must not hide it.
@@ -336,7 +339,19 @@ impl Source for Mysql {
                 tool.name, finished.status
             )));
         }
-        let snapshot: Snapshot = described.map_err(|e| self.conn.error(e))?;
+        let (mut snapshot, listed): (Snapshot, _) = described.map_err(|e| self.conn.error(e))?;
+        let sections = sums.finish().map_err(|e| {
+            self.conn.error(format!(
+                "cannot count and checksum the rows of {}'s output: {e}",
+                tool.name
+            ))
+        })?;
+        describe::fill_from_dump(&mut snapshot, &listed, sections).map_err(|e| {
+            self.conn.error(format!(
+                "{}'s output does not hold the tables of its snapshot: {e}",
+                tool.name
+            ))
+        })?;
         Ok(Dumped {
             engine: EngineInfo {
                 name: "mysql".into(),
@@ -378,6 +393,8 @@ pub struct MysqlRestorer {
     conn: ConnInfo,
     /// The source's character set and collation, from the manifest.
     properties: std::collections::BTreeMap<String, String>,
+    /// How the manifest's rows were counted.
+    rows: describe::Rows,
 }
 
 impl MysqlRestorer {
@@ -388,7 +405,7 @@ impl MysqlRestorer {
                 "a MySQL backup is sql, never {format}"
             )));
         }
-        MysqlScratch::restore(&self.conn, &self.properties, dump)
+        MysqlScratch::restore(&self.conn, &self.properties, self.rows, dump)
     }
 }
 

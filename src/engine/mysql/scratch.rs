@@ -12,9 +12,10 @@ use mysql::prelude::Queryable;
 use tracing::{info, warn};
 
 use super::conn::{ConnInfo, db_message, error_code};
-use super::describe::{self, literal, quote_ident, rows};
+use super::describe::{self, Rows, literal, quote_ident, rows};
+use super::dumpsum::{self, DumpSums};
 use super::feed::{Feed, feed};
-use super::{MARIADB, MYSQL};
+use super::{DATA_OPTIONS, MARIADB, MARIADB_DUMP, MYSQL, MYSQLDUMP, MYSQLDUMP_OPTIONS};
 use crate::archive::manifest::Snapshot;
 use crate::cleanup;
 use crate::engine::scratch;
@@ -108,6 +109,12 @@ fn drop_database(admin: &ConnInfo, name: &str) {
 pub struct MysqlScratch {
     conn: RefCell<mysql::Conn>,
     notes: Vec<String>,
+    /// How the manifest's rows were counted, so the copy's are counted the same way.
+    rows: Rows,
+    /// The target server's `VERSION()`.
+    version: String,
+    /// The copy's rows summed from its dump while `CHECK TABLE` ran, for `describe`.
+    sums: RefCell<Option<Result<Sections>>>,
     db: ScratchDb,
 }
 
@@ -115,6 +122,7 @@ impl MysqlScratch {
     pub(super) fn restore(
         admin: &ConnInfo,
         properties: &BTreeMap<String, String>,
+        rows: Rows,
         dump: &mut dyn Read,
     ) -> Result<Self> {
         let db = ScratchDb::create(admin, properties)?;
@@ -194,6 +202,9 @@ impl MysqlScratch {
         Ok(Self {
             conn: RefCell::new(conn),
             notes,
+            rows,
+            version,
+            sums: RefCell::new(None),
             db,
         })
     }
@@ -243,7 +254,34 @@ impl MysqlScratch {
 }
 
 impl Scratch for MysqlScratch {
+    /// The rows are dumped and summed for [`Scratch::describe`] while `CHECK TABLE` runs: both
+    /// only read the copy, and the server's cores are not all busy with the checks (the largest
+    /// table's is one statement on one connection). Not for an account with a connection limit
+    /// (`MAX_USER_CONNECTIONS`), whose checks could leave the dump tool refused: it is then
+    /// dumped afterwards, by `describe`.
     fn integrity(&self, quick: bool) -> Result<Vec<IntegrityCheck>> {
+        let target = self.db.admin.with_dbname(&self.db.name);
+        let version = self.version.clone();
+        let limited = self
+            .conn
+            .borrow_mut()
+            .query_first::<u64, _>("SELECT @@max_user_connections")
+            .ok()
+            .flatten()
+            .is_none_or(|n| n > 0);
+        let (problems, sums) = std::thread::scope(|s| {
+            let dumping = (self.rows == Rows::FromDump && !limited)
+                .then(|| s.spawn(move || dump_sums(&target, &version)));
+            let problems = self.check_tables(quick);
+            (problems, dumping.map(|d| d.join()))
+        });
+        if let Some(sums) = sums {
+            let sums = sums.map_err(|_| {
+                Error::Internal("the thread summing the copy's rows panicked".into())
+            })?;
+            *self.sums.borrow_mut() = Some(sums);
+        }
+        let problems = problems?;
         // Reaching here means the client ran the whole dump, stopping at any error.
         Ok(vec![
             IntegrityCheck {
@@ -252,18 +290,31 @@ impl Scratch for MysqlScratch {
             },
             IntegrityCheck {
                 name: "check_table".into(),
-                problems: self.check_tables(quick)?,
+                problems,
             },
         ])
     }
 
     fn describe(&self) -> Result<Snapshot> {
         let mut conn = self.conn.borrow_mut();
-        let tables = describe::data_tables(&mut *conn, &self.db.name)
-            .map_err(|e| restore_error(&self.db.name, db_message(&e)))?;
-        let mut helpers = self.helpers(tables.len());
-        describe::describe(&mut conn, &mut helpers, &self.db.name)
-            .map_err(|e| restore_error(&self.db.name, e))
+        let mut helpers = match self.rows {
+            Rows::ServerMd5 => {
+                let tables = describe::data_tables(&mut *conn, &self.db.name)
+                    .map_err(|e| restore_error(&self.db.name, db_message(&e)))?;
+                self.helpers(tables.len())
+            }
+            Rows::FromDump => Vec::new(),
+        };
+        let target = self.db.admin.with_dbname(&self.db.name);
+        let sums = self.sums.borrow_mut().take();
+        describe_db(
+            &mut conn,
+            &mut helpers,
+            &target,
+            self.rows,
+            &self.version,
+            sums,
+        )
     }
 
     fn notes(&self) -> Vec<String> {
@@ -384,8 +435,14 @@ impl Scratch for MysqlScratch {
             }
         }
         conn.query_drop(describe::SESSION_SETTINGS).map_err(fail)?;
-        let landed =
-            describe::describe(&mut conn, &mut [], &wanted.dbname).map_err(|e| admin.error(e))?;
+        let landed = describe_db(
+            &mut conn,
+            &mut [],
+            &admin.with_dbname(&wanted.dbname),
+            self.rows,
+            &self.version,
+            None,
+        )?;
         if landed.schema_checksum != verified.schema_checksum || landed.tables != verified.tables {
             return Err(Error::Verify {
                 object: format!("restore into database {}", wanted.dbname),
@@ -394,6 +451,87 @@ impl Scratch for MysqlScratch {
         }
         Ok(())
     }
+}
+
+/// Each table's rows, summed from a dump's data sections.
+type Sections = BTreeMap<String, crate::engine::rowsum::RowSum>;
+
+/// Describes database `target.dbname` (through `conn`, connected to it, and `helpers`) with
+/// its rows counted as `rows` says: by the server, or from a data-only dump of it by the same
+/// tool and data options as a backup's (`dumpsum`), whose rows hash the same as the backup's
+/// when they are the same; `sums`: that dump's sums, when they were taken already.
+fn describe_db(
+    conn: &mut mysql::Conn,
+    helpers: &mut [mysql::Conn],
+    target: &ConnInfo,
+    rows: Rows,
+    version: &str,
+    sums: Option<Result<Sections>>,
+) -> Result<Snapshot> {
+    let db = &target.dbname;
+    let fail = |e: String| restore_error(db, e);
+    let mut snapshot = describe::describe(conn, helpers, db, rows).map_err(fail)?;
+    if rows == Rows::FromDump {
+        let listed = describe::dumped_tables(conn, db).map_err(|e| fail(db_message(&e)))?;
+        let sections = match sums {
+            Some(sums) => sums?,
+            None => dump_sums(target, version)?,
+        };
+        describe::fill_from_dump(&mut snapshot, &listed, sections).map_err(fail)?;
+    }
+    Ok(snapshot)
+}
+
+/// Dumps the rows of `target.dbname` (data only: no definitions, triggers, routines or events)
+/// and sums them per table.
+fn dump_sums(target: &ConnInfo, version: &str) -> Result<Sections> {
+    let mariadb = version.contains("MariaDB");
+    let tool = if mariadb { MARIADB_DUMP } else { MYSQLDUMP };
+    let options = target.option_file()?;
+    let mut command = tool.command();
+    // The password reaches it through the option file only, never its environment.
+    command
+        .env_remove("MYSQL_PWD")
+        .arg(options.arg())
+        .args(target.tool_args())
+        .args(DATA_OPTIONS)
+        .args(["--no-create-info", "--skip-triggers", "--no-tablespaces"]);
+    if !mariadb {
+        command.args(MYSQLDUMP_OPTIONS);
+    }
+    command
+        .arg("--")
+        .arg(&target.dbname)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = tool.spawn(&mut command)?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let running = Running::watch(&tool, child, None);
+    let mut sums = DumpSums::new();
+    let copied = dumpsum::copy_summing(&mut stdout, &mut std::io::sink(), &mut sums);
+    drop(stdout);
+    let finished = running.finish()?;
+    let db = &target.dbname;
+    if !finished.status.success() {
+        return Err(restore_error(
+            db,
+            format!(
+                "{} of the restored copy failed ({}): {}",
+                tool.name, finished.status, finished.stderr
+            ),
+        ));
+    }
+    copied.map_err(|e| restore_error(db, format!("reading {}'s output: {e}", tool.name)))?;
+    sums.finish().map_err(|e| {
+        restore_error(
+            db,
+            format!(
+                "cannot count and checksum the rows of {}'s output: {e}",
+                tool.name
+            ),
+        )
+    })
 }
 
 /// (kind, name, the session settings it was created under, CREATE statement) of every view, routine, trigger and event, from

@@ -17,10 +17,8 @@
 //! our user opened after we started the tool is in such a transaction, which can only be
 //! fooled by another client of the same user opening a transaction in those milliseconds.
 //!
-//! The manifest's checksums are computed on several connections at once (`describe`): each of
-//! the others starts its snapshot in the same way, while our connection holds the lock, before
-//! the dump tool is started; so all of them, and the dump's, hold the same rows. A helper whose
-//! snapshot did not start under the lock is dropped, never used.
+//! The rows themselves are counted and checksummed from the dump's own output (`dumpsum`), so
+//! no other connection needs the snapshot; ours describes the schema in it.
 //!
 //! Privileges: `RELOAD` (the read lock) and `PROCESS` (`INNODB_TRX`). Without them the backup
 //! fails and says which one is missing: a manifest that might not describe the dump would make
@@ -41,12 +39,10 @@ const DUMP_START_LIMIT: Duration = Duration::from_secs(60);
 const START_SNAPSHOT: &str = "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; \
      START TRANSACTION WITH CONSISTENT SNAPSHOT";
 
-/// Takes the global read lock and starts our snapshot, then each of `helpers`' (a helper whose
-/// start fails is removed); returns the highest connection id that existed then (the dump's
-/// will be higher).
+/// Takes the global read lock and starts our snapshot; returns the highest connection id that
+/// existed then (the dump's will be higher).
 pub fn lock_and_snapshot(
     conn: &mut mysql::Conn,
-    helpers: &mut Vec<mysql::Conn>,
     info: &ConnInfo,
     lock_wait: Duration,
 ) -> Result<u64> {
@@ -73,23 +69,9 @@ pub fn lock_and_snapshot(
             _ => db_message(&e),
         }));
     }
-    let started = conn
-        .query_drop(START_SNAPSHOT)
-        .map(|()| {
-            // Still under the lock: nothing has committed since ours started.
-            helpers.retain_mut(|h| match h.query_drop(START_SNAPSHOT) {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::debug!("a checksum connection is left out: {}", db_message(&e));
-                    false
-                }
-            });
-        })
-        .and_then(|()| {
-            conn.query_first::<u64, _>(
-                "SELECT IFNULL(MAX(ID), 0) FROM information_schema.PROCESSLIST",
-            )
-        });
+    let started = conn.query_drop(START_SNAPSHOT).and_then(|()| {
+        conn.query_first::<u64, _>("SELECT IFNULL(MAX(ID), 0) FROM information_schema.PROCESSLIST")
+    });
     match started {
         Ok(max) => Ok(max.unwrap_or(0)),
         Err(e) => {
