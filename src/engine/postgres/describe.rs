@@ -135,16 +135,21 @@ impl RowText {
 /// Whether a column of a table holds `money`, directly or through arrays, domains, composite
 /// types or ranges of it. Should a way be missed, `pg_dump` prints such values in its
 /// session's `lc_monetary` and the restore test in `C`: the checksums differ and the restore
-/// test fails, loudly, rather than the dump changing.
-const MONEY_SQL: &str = "WITH RECURSIVE m(oid) AS ( \
-       SELECT 'pg_catalog.money'::pg_catalog.regtype::oid \
-       UNION SELECT t.oid FROM pg_catalog.pg_type t, m \
-       WHERE t.typelem = m.oid OR t.typbasetype = m.oid \
-          OR t.oid IN (SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngsubtype = m.oid) \
-          OR t.oid IN (SELECT (pg_catalog.to_jsonb(r) ->> 'rngmultitypid')::oid \
-                       FROM pg_catalog.pg_range r WHERE r.rngtypid = m.oid) \
-          OR (t.typrelid <> 0 AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a \
-              WHERE a.attrelid = t.typrelid AND a.atttypid = m.oid AND NOT a.attisdropped))) \
+/// test fails, loudly, rather than the dump changing. The type graph is listed once as edges
+/// (a type and what it is made of) and walked from `money`: the same walk written as one join
+/// condition of ORs re-ran its subqueries for every pair of types, 1-1.6 s on an empty
+/// database, more than Sakila's whole dump.
+const MONEY_SQL: &str = "WITH RECURSIVE edges(child, parent) AS ( \
+       SELECT t.oid, t.typelem FROM pg_catalog.pg_type t WHERE t.typelem <> 0 \
+       UNION ALL SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t WHERE t.typbasetype <> 0 \
+       UNION ALL SELECT r.rngtypid, r.rngsubtype FROM pg_catalog.pg_range r \
+       UNION ALL SELECT (pg_catalog.to_jsonb(r) ->> 'rngmultitypid')::oid, r.rngtypid \
+         FROM pg_catalog.pg_range r WHERE pg_catalog.to_jsonb(r) ? 'rngmultitypid' \
+       UNION ALL SELECT t.oid, a.atttypid FROM pg_catalog.pg_type t \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = t.typrelid \
+         WHERE t.typrelid <> 0 AND a.attnum > 0 AND NOT a.attisdropped), \
+     m(oid) AS (SELECT 'pg_catalog.money'::pg_catalog.regtype::oid \
+       UNION SELECT e.child FROM edges e JOIN m ON e.parent = m.oid) \
      SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a \
        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
        WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped \

@@ -193,13 +193,21 @@ fn other_formats_encodings_and_old_manifests_keep_the_server_side_hash() {
     let props = &m.snapshot.properties;
     assert!(props.contains_key("row text TimeZone"), "{props:?}");
     assert!(!props.contains_key("row text lc_monetary"), "{props:?}");
-    psql(
-        &plain.name,
+    // Money through a domain, through a range, and through an array inside a composite type.
+    for (i, holds_money) in [
+        "CREATE DOMAIN price AS money; CREATE TABLE u (c price)",
+        "CREATE TYPE cashrange AS RANGE (subtype = money); CREATE TABLE u (c cashrange)",
         "CREATE TYPE cash AS (c money[]); CREATE TABLE u (c cash)",
-    );
-    let (_, m, _) = backup(&plain.url(), out.path(), &[]);
-    let props = &m.snapshot.properties;
-    assert!(props.contains_key("row text lc_monetary"), "{props:?}");
+    ]
+    .iter()
+    .enumerate()
+    {
+        psql(&plain.name, holds_money);
+        let (_, m, _) = backup(&plain.url(), out.path(), &[]);
+        let props = &m.snapshot.properties;
+        assert!(props.contains_key("row text lc_monetary"), "{i}: {props:?}");
+        psql(&plain.name, "DROP TABLE u");
+    }
 
     let latin = TestDb::reserve("copysum_latin1");
     psql(
