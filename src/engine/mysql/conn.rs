@@ -162,6 +162,21 @@ impl ConnInfo {
         }
     }
 
+    /// `tool` (the client or dump tool) for this server, its password only through `options`
+    /// (the private option file), never its environment or command line.
+    pub fn command(
+        &self,
+        tool: &crate::engine::tool::Tool,
+        options: &OptionFile,
+    ) -> std::process::Command {
+        let mut command = tool.command();
+        command
+            .env_remove("MYSQL_PWD")
+            .arg(options.arg())
+            .args(self.tool_args());
+        command
+    }
+
     /// Arguments for a client tool, after its `--defaults-extra-file`: where and who, never
     /// the password.
     pub fn tool_args(&self) -> Vec<String> {

@@ -78,6 +78,24 @@ pub const DATA_OPTIONS: [&str; 7] = [
 /// and a restore does not need).
 pub const MYSQLDUMP_OPTIONS: [&str; 2] = ["--set-gtid-purged=OFF", "--column-statistics=0"];
 
+/// The dump tool (`mariadb-dump` for MariaDB, else `mysqldump`) for `conn`, with the options
+/// every dump whose rows are summed shares ([`DATA_OPTIONS`], [`MYSQLDUMP_OPTIONS`]) and
+/// `what` (what to dump besides the rows); the database name is the caller's to add.
+pub(crate) fn dump_command(
+    conn: &ConnInfo,
+    options: &conn::OptionFile,
+    mariadb: bool,
+    what: &[&str],
+) -> std::process::Command {
+    let tool = if mariadb { &MARIADB_DUMP } else { &MYSQLDUMP };
+    let mut command = conn.command(tool, options);
+    command.args(DATA_OPTIONS).args(what);
+    if !mariadb {
+        command.args(MYSQLDUMP_OPTIONS);
+    }
+    command
+}
+
 /// How long we wait for the global read lock when no `--timeout` bounds the backup: long
 /// enough for a busy server, short enough that a stuck one does not stall writers for long
 /// (writers queue behind a waiting FLUSH TABLES WITH READ LOCK).
@@ -194,17 +212,12 @@ impl Mysql {
         mariadb: bool,
         options: &conn::OptionFile,
     ) -> Result<std::process::Child> {
-        let mut command = tool.command();
-        // The password reaches it through the option file only, never its environment.
-        command
-            .env_remove("MYSQL_PWD")
-            .arg(options.arg())
-            .args(self.conn.tool_args())
-            .args(DATA_OPTIONS)
-            .args(["--routines", "--triggers", "--events", "--no-tablespaces"]);
-        if !mariadb {
-            command.args(MYSQLDUMP_OPTIONS);
-        }
+        let mut command = dump_command(
+            &self.conn,
+            options,
+            mariadb,
+            &["--routines", "--triggers", "--events", "--no-tablespaces"],
+        );
         command
             .arg("--")
             .arg(&self.conn.dbname)

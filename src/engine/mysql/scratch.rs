@@ -15,7 +15,7 @@ use super::conn::{ConnInfo, db_message, error_code};
 use super::describe::{self, Rows, literal, quote_ident, rows};
 use super::dumpsum::{self, DumpSums};
 use super::feed::{Feed, feed};
-use super::{DATA_OPTIONS, MARIADB, MARIADB_DUMP, MYSQL, MYSQLDUMP, MYSQLDUMP_OPTIONS};
+use super::{MARIADB, MARIADB_DUMP, MYSQL, MYSQLDUMP};
 use crate::archive::manifest::Snapshot;
 use crate::cleanup;
 use crate::engine::scratch;
@@ -138,12 +138,8 @@ impl MysqlScratch {
             MYSQL
         };
         let options = target.option_file()?;
-        let mut command = tool.command();
-        // The password reaches it through the option file only, never its environment.
+        let mut command = target.command(&tool, &options);
         command
-            .env_remove("MYSQL_PWD")
-            .arg(options.arg())
-            .args(target.tool_args())
             .arg("--default-character-set=utf8mb4")
             .arg("--batch")
             .arg(format!("--database={}", db.name))
@@ -488,17 +484,12 @@ fn dump_sums(target: &ConnInfo, version: &str) -> Result<Sections> {
     let mariadb = version.contains("MariaDB");
     let tool = if mariadb { MARIADB_DUMP } else { MYSQLDUMP };
     let options = target.option_file()?;
-    let mut command = tool.command();
-    // The password reaches it through the option file only, never its environment.
-    command
-        .env_remove("MYSQL_PWD")
-        .arg(options.arg())
-        .args(target.tool_args())
-        .args(DATA_OPTIONS)
-        .args(["--no-create-info", "--skip-triggers", "--no-tablespaces"]);
-    if !mariadb {
-        command.args(MYSQLDUMP_OPTIONS);
-    }
+    let mut command = super::dump_command(
+        target,
+        &options,
+        mariadb,
+        &["--no-create-info", "--skip-triggers", "--no-tablespaces"],
+    );
     command
         .arg("--")
         .arg(&target.dbname)

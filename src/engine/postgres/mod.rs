@@ -724,7 +724,7 @@ impl PostgresRestorer {
             rows: RowHashing {
                 text: self.row_text.clone(),
                 psql: (format == Format::Sql).then(|| self.client.clone()),
-                target: target.clone(),
+                target: readers_target(&target),
             },
             db,
         })
@@ -854,14 +854,9 @@ fn refuse_native(format: Format) -> Result<()> {
     Ok(())
 }
 
-/// Feeds a plain SQL dump to `psql`, stopping at the first error. `ALTER ... OWNER TO` lines
-/// outside `COPY` data are left out (`pg_restore --no-owner` semantics); returns how many.
-fn restore_plain(
-    target: &ConnInfo,
-    psql: &Client,
-    dump: &mut dyn Read,
-    unknown: &[&str],
-) -> Result<Skipped> {
+/// `psql` on `target`: no `.psqlrc`, never a password prompt (the password is in its
+/// environment), stopping at the first error.
+fn psql_command(psql: &Client, target: &ConnInfo) -> std::process::Command {
     let mut command = psql.command(&PSQL);
     command
         .args([
@@ -872,7 +867,20 @@ fn restore_plain(
             "ON_ERROR_STOP=1",
         ])
         .arg(format!("--dbname={}", target.libpq_conninfo()))
-        .envs(target.tool_env())
+        .envs(target.tool_env());
+    command
+}
+
+/// Feeds a plain SQL dump to `psql`, stopping at the first error. `ALTER ... OWNER TO` lines
+/// outside `COPY` data are left out (`pg_restore --no-owner` semantics); returns how many.
+fn restore_plain(
+    target: &ConnInfo,
+    psql: &Client,
+    dump: &mut dyn Read,
+    unknown: &[&str],
+) -> Result<Skipped> {
+    let mut command = psql_command(psql, target);
+    command
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -1355,7 +1363,7 @@ struct RowHashing {
     text: Option<describe::RowText>,
     /// The `psql` that restored a plain dump, which reads the copy's rows for their checksums.
     psql: Option<Client>,
-    /// The scratch database.
+    /// The scratch database, as the `psql` readers connect to it ([`readers_target`]).
     target: ConnInfo,
 }
 
@@ -1384,30 +1392,9 @@ fn copy_with_psql(
     setup: &str,
     copy: &str,
 ) -> Option<crate::engine::rowsum::RowSum> {
-    // Every row crosses this connection once more: over the loopback, where `prefer` (libpq's
-    // default) would encrypt it on both ends for no one to read, it goes in the clear. An
-    // sslmode asked for explicitly (`require`, `verify-*`) is kept.
-    let mut target = target.clone();
-    if target
-        .sslmode
-        .as_deref()
-        .is_none_or(|m| m == "prefer" || m == "allow")
-        && is_loopback(&target.host)
-    {
-        target.sslmode = Some("disable".into());
-    }
-    let mut command = psql.command(&PSQL);
+    let mut command = psql_command(psql, target);
     command
-        .args([
-            "--no-psqlrc",
-            "--quiet",
-            "--no-password",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
         .args(["-c", setup, "-c", copy])
-        .arg(format!("--dbname={}", target.libpq_conninfo()))
-        .envs(target.tool_env())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -1431,6 +1418,20 @@ fn copy_with_psql(
     }
     let status = child.wait().ok()?;
     (read && status.success() && !lines.mid_line()).then_some(lines.sum)
+}
+
+/// `target` for the `psql` sessions that read the copy's rows back. Every row crosses their
+/// connection once more: over the loopback, where `prefer` (libpq's default) would encrypt it
+/// on both ends for no one to read, it goes in the clear. An sslmode asked for explicitly
+/// (`require`, `verify-*`) is kept.
+fn readers_target(target: &ConnInfo) -> ConnInfo {
+    let mut target = target.clone();
+    if (target.sslmode.as_deref()).is_none_or(|m| m == "prefer" || m == "allow")
+        && is_loopback(&target.host)
+    {
+        target.sslmode = Some("disable".into());
+    }
+    target
 }
 
 /// A Unix socket directory, `localhost`, or a loopback address: traffic that never leaves
