@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
+use tracing::debug;
 
 use super::{
     Dumped, Engine, IntegrityCheck, RestoreTarget, Restorer, Scratch, SnapshotCheck, Source,
@@ -299,7 +300,9 @@ impl Source for Sqlite {
     ) -> Result<Dumped> {
         super::extension(&ENGINE, format)?;
         let snap_path = work_dir.join("snapshot.sqlite");
+        let began = Instant::now();
         self.snapshot_to(&snap_path)?;
+        debug!("snapshot taken in {:.2}s", began.elapsed().as_secs_f64());
         // The native dump is the snapshot file itself; SQL text is usually larger than the
         // pages it comes from (or smaller, with free pages), so their size is an estimate.
         if let Ok(meta) = std::fs::metadata(&snap_path) {
@@ -311,7 +314,9 @@ impl Source for Sqlite {
         let object = format!("snapshot of {}", self.display());
         let snapshot = std::thread::scope(|scope| {
             let verifier = scope.spawn(|| verify_snapshot(&snap_path, check, &object));
+            let began = Instant::now();
             let written = write_dump(format, &snap_path, out);
+            debug!("dump written in {:.2}s", began.elapsed().as_secs_f64());
             let verified = verifier
                 .join()
                 .map_err(|_| Error::Internal("the verification thread panicked".into()))?;
@@ -382,11 +387,19 @@ impl Restorer for SqliteRestorer {
 fn verify_snapshot(path: &Path, check: SnapshotCheck, object: &str) -> Result<Snapshot> {
     std::thread::scope(|scope| {
         let integrity = scope.spawn(|| {
+            let began = Instant::now();
             let conn = open_copy(path, "snapshot")?;
-            check_integrity(&conn, check == SnapshotCheck::Quick, object)
+            let checked = check_integrity(&conn, check == SnapshotCheck::Quick, object);
+            debug!("integrity checked in {:.2}s", began.elapsed().as_secs_f64());
+            checked
         });
+        let began = Instant::now();
         let described = open_copy(path, "snapshot")
             .and_then(|conn| describe::describe(&conn).map_err(|e| verify_error(object, e)));
+        debug!(
+            "snapshot described in {:.2}s",
+            began.elapsed().as_secs_f64()
+        );
         let checked = integrity
             .join()
             .map_err(|_| Error::Internal("the integrity check thread panicked".into()))?;
@@ -463,8 +476,13 @@ fn write_dump(format: Format, snapshot: &Path, out: &mut dyn Write) -> Result<()
     }
     let mut file =
         std::fs::File::open(snapshot).map_err(|e| Error::output("read snapshot", snapshot, e))?;
-    std::io::copy(&mut file, out).map_err(|e| Error::output("write backup", snapshot, e))?;
-    Ok(())
+    // 64 KiB reads, not `io::copy`'s 8 KiB: a 200 MB snapshot is 25,600 fewer syscalls, on
+    // the cores the checks and the compressor share. Each side's failure is named as its own.
+    match crate::util::copy_telling_sides(&mut file, out) {
+        Ok(_) => Ok(()),
+        Err(crate::util::CopyError::Read(e)) => Err(Error::output("read snapshot", snapshot, e)),
+        Err(crate::util::CopyError::Write(e)) => Err(Error::output("write backup", snapshot, e)),
+    }
 }
 
 /// A restored SQLite database in the restore test's private directory.
@@ -667,8 +685,10 @@ fn check_integrity(conn: &Connection, quick: bool, object: &str) -> Result<()> {
 /// `quick_check`, then unless `quick` the index checks that make it as strong as
 /// `integrity_check` in linear time (see [`index_check`]). Empty when all is well.
 fn integrity_problems(conn: &Connection, quick: bool) -> rusqlite::Result<Vec<String>> {
+    let began = Instant::now();
     let mut problems = collect_strings(conn, "PRAGMA quick_check")?;
     problems.retain(|line| line != "ok");
+    debug!("quick_check ran {:.2}s", began.elapsed().as_secs_f64());
     // Index scans over damaged b-trees would only report the same damage again, worse.
     if !quick && problems.is_empty() {
         problems = index_check::check(conn)?;
