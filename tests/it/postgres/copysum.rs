@@ -50,7 +50,7 @@ INSERT INTO only_generated DEFAULT VALUES;
 CREATE MATERIALIZED VIEW mv AS SELECT id FROM "Odd ""S"."T.1";
 "#;
 
-fn tricky_db(tag: &str) -> TestDb {
+pub(super) fn tricky_db(tag: &str) -> TestDb {
     let db = TestDb::new(tag);
     psql(&db.name, SETUP);
     // The database's own TimeZone, which pg_dump's session takes and ours must follow.
