@@ -4,9 +4,10 @@
 //! Our connection opens a `REPEATABLE READ READ ONLY` transaction and exports its snapshot;
 //! `pg_dump --snapshot` reads exactly that snapshot while we describe it, concurrently, so the
 //! manifest describes exactly the rows the dump holds however busy the writers are. The
-//! transaction stays open until `pg_dump` has finished. In the plain format (UTF8 databases)
-//! the tables' counts and checksums come from the dump's own `COPY` text as it passes
-//! ([`copysum`]); otherwise the server computes them in the snapshot ([`describe`]).
+//! transaction stays open until `pg_dump` has finished. In the plain and directory formats
+//! (UTF8 databases) the tables' counts and checksums come from the dump's own `COPY` text: the
+//! plain stream as it passes ([`copysum`]), the directory's data files as they are written
+//! ([`dirsum`]); otherwise the server computes them in the snapshot ([`describe`]).
 //!
 //! Our connection uses the synchronous `postgres` crate: the work is a handful of sequential
 //! queries next to one subprocess, so an async runtime in our own code would add nothing, and

@@ -10,7 +10,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use std::io::Write;
 
-use super::copysum::tricky_db;
+use super::copysum::{latin1_db, tricky_db};
 use super::{RESTORES, differing_tables, restore_bytes};
 use crate::support::pg::{TestDb, psql, server_up};
 use crate::support::{backup_json as backup, dbbackup, write_executable};
@@ -241,6 +241,20 @@ fn directory_checksums_are_the_plain_formats() {
             "{extra:?}"
         );
     }
+
+    // pg_dump writes the files in the database's encoding: not UTF8, the server sums the rows
+    // as before, and the restore test compares those.
+    let latin = latin1_db("pgdir_latin1");
+    let (_, m, log) = backup(
+        &latin.url(),
+        out.path(),
+        &["--format", "directory", "--jobs", "2", "--restore-test"],
+    );
+    assert_eq!(
+        m.snapshot.checksum_algorithm,
+        "postgres-hashtextextended-sum-v1"
+    );
+    assert!(log.contains("restore OK"), "{log}");
 }
 
 /// Many tables (more than the follower keeps open at once), some empty, one large enough to
