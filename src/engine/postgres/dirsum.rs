@@ -30,8 +30,12 @@ use super::copysum::{Block, RowLines, parse_header};
 use super::toc;
 use crate::engine::rowsum::RowSum;
 
-/// How long the follower sleeps when no file grew.
+/// How long the follower sleeps when the files grew by less than [`BUSY`]: following a file
+/// that grows a few KiB at a time in a tight loop would spend the CPU `pg_dump`'s workers need
+/// on system calls.
 const POLL: Duration = Duration::from_millis(10);
+/// Bytes read in one pass over the files above which the next pass follows without sleeping.
+const BUSY: usize = 1 << 20;
 /// Files open at once at most: only `--jobs` are written at a time, the rest wait their turn.
 const MAX_OPEN: usize = 64;
 /// Read from one file at most this much before turning to the others.
@@ -50,7 +54,10 @@ impl Follower {
         let exited = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new().name("dirsum".into()).spawn({
             let (dir, exited) = (dir.to_path_buf(), exited.clone());
-            move || follow(&dir, &exited)
+            move || {
+                yield_to_pg_dump();
+                follow(&dir, &exited)
+            }
         })?;
         Ok(Self {
             exited,
@@ -110,6 +117,17 @@ impl Drop for Follower {
     }
 }
 
+/// Lowers this thread's priority (nice 10, Linux): on a machine whose cores `pg_dump`'s
+/// workers and their server backends keep busy, the hashing takes the time they leave and
+/// catches up after, rather than slowing the dump. Best effort: without it, the same work.
+fn yield_to_pg_dump() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take no pointers; a failure leaves the priority as it was.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+    }
+}
+
 /// `NNNN` of a data file's name (`NNNN.dat` or `NNNN.dat.gz`), and whether it is gzipped.
 fn data_file(name: &str) -> Option<(&str, bool)> {
     let (stem, gzip) = match name.strip_suffix(".dat.gz") {
@@ -161,11 +179,11 @@ fn follow(dir: &Path, exited: &AtomicBool) -> Result<BTreeMap<String, RowSum>, S
                 File::open(dir.join(&name)).map_err(|e| format!("cannot open {name}: {e}"))?;
             open.push((stem, DataFile::new(file, name, gzip)));
         }
-        let mut grew = false;
+        let mut read = 0;
         let mut i = 0;
         while i < open.len() {
             // Once pg_dump has exited, each file is read to its end at once.
-            grew |= open[i]
+            read += open[i]
                 .1
                 .pump(&mut buf, if last { usize::MAX } else { TURN })?;
             if open[i].1.done() {
@@ -183,7 +201,7 @@ fn follow(dir: &Path, exited: &AtomicBool) -> Result<BTreeMap<String, RowSum>, S
                 .map(|(stem, (_, sum))| (stem, sum.expect("every seen file was read")))
                 .collect());
         }
-        if !grew && !last {
+        if read < BUSY && !last {
             std::thread::sleep(POLL);
         }
     }
@@ -231,8 +249,8 @@ impl DataFile {
         }
     }
 
-    /// Reads what the file has now (up to `limit` bytes); whether anything was read.
-    fn pump(&mut self, buf: &mut [u8], limit: usize) -> Result<bool, String> {
+    /// Reads what the file has now (up to `limit` bytes); how much was read.
+    fn pump(&mut self, buf: &mut [u8], limit: usize) -> Result<usize, String> {
         let mut read = 0;
         while read < limit && !self.done() {
             let n = match self.file.read(buf) {
@@ -244,7 +262,7 @@ impl DataFile {
             read += n;
             self.bytes(&buf[..n])?;
         }
-        Ok(read > 0)
+        Ok(read)
     }
 
     fn bytes(&mut self, mut input: &[u8]) -> Result<(), String> {
