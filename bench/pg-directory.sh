@@ -3,14 +3,16 @@
 # same server, same run, runs interleaved so every command sees the same load; median of RUNS:
 #   dbbackup --format directory --jobs 2   (pg_dump -Fd -j 2 --compress=6 in dbbackup's
 #                                           snapshot, each worker gzipping its files, the tar
-#                                           stored as it is, plus the manifest)
+#                                           stored as it is, plus the manifest, its checksums
+#                                           from the data files as they are written)
 #   dbbackup ... --compression zstd        (pg_dump -Fd -j 2 --compress=0, the tar through zstd:
 #                                           the way every format took before)
 #   pg_dump -Fd -j 2 + tar                 (pg_dump's own gzip per file, tar stored as is: the
 #                                           target)
 #   pg_dump -Fd -j 2 -Z0 + tar + pigz -6   (compressing once over the tar, without the manifest)
-# The gzip row runs with -v: its "described the snapshot in" and "pg_dump ran" lines (the
-# manifest's counts and checksums beside pg_dump) are printed per round after the table.
+# The gzip row runs with -v: its "described the snapshot in", "pg_dump ran" and "summed the data
+# files … after pg_dump" lines (the manifest's queries beside pg_dump, and what hashing pg_dump's
+# data files added after it ended) are printed per round after the table.
 # Prints a Markdown table (wall time, peak RSS, output bytes) for BENCHMARKS.md.
 #
 # Usage: [BIN=...] bench/pg-directory.sh [SCALE=70] [RUNS=3]   (scale 70 is about 1 GB; needs a server
@@ -42,7 +44,7 @@ shares="$work/shares-pg-directory"
 for _ in $(seq "$runs"); do
   timed "dbbackup --format directory --jobs 2" "$work/run/*.tar" \
     "$bin -v backup $url --out $work/run --format directory --jobs 2"
-  grep -oE "described the snapshot in [0-9.]+s|pg_dump ran [0-9.]+s|tarred the directory in [0-9.]+s" \
+  grep -oE "described the snapshot in [0-9.]+s|pg_dump ran [0-9.]+s|summed the data files [0-9.]+s|tarred the directory in [0-9.]+s" \
     "$work/stderr" | paste -sd ' ' >>"$shares"
   timed "dbbackup --format directory --jobs 2 --compression zstd" "$work/run/*.tar.zst" \
     "$bin backup $url --out $work/run --format directory --jobs 2 --compression zstd"

@@ -477,7 +477,7 @@ impl CopySums {
 
 /// `COPY schema.table (a, "B") FROM stdin;` as (schema, table, columns), names unquoted as
 /// pg_dump's `fmtId` quoted them (bare names are lowercase letters, digits and `_`).
-fn parse_header(line: &[u8]) -> Result<(String, String, Vec<String>), String> {
+pub(super) fn parse_header(line: &[u8]) -> Result<(String, String, Vec<String>), String> {
     let mut rest = &line[COPY.len()..];
     let schema = ident(&mut rest)?;
     rest = rest

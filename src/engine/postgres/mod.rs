@@ -4,9 +4,10 @@
 //! Our connection opens a `REPEATABLE READ READ ONLY` transaction and exports its snapshot;
 //! `pg_dump --snapshot` reads exactly that snapshot while we describe it, concurrently, so the
 //! manifest describes exactly the rows the dump holds however busy the writers are. The
-//! transaction stays open until `pg_dump` has finished. In the plain format (UTF8 databases)
-//! the tables' counts and checksums come from the dump's own `COPY` text as it passes
-//! ([`copysum`]); otherwise the server computes them in the snapshot ([`describe`]).
+//! transaction stays open until `pg_dump` has finished. In the plain and directory formats
+//! (UTF8 databases) the tables' counts and checksums come from the dump's own `COPY` text: the
+//! plain stream as it passes ([`copysum`]), the directory's data files as they are written
+//! ([`dirsum`]); otherwise the server computes them in the snapshot ([`describe`]).
 //!
 //! Our connection uses the synchronous `postgres` crate: the work is a handful of sequential
 //! queries next to one subprocess, so an async runtime in our own code would add nothing, and
@@ -20,7 +21,9 @@ pub mod conn;
 pub mod copysum;
 pub mod describe;
 mod directory;
+mod dirsum;
 pub(crate) mod tls;
+mod toc;
 pub(crate) mod version;
 
 use std::collections::BTreeMap;
@@ -398,8 +401,10 @@ impl Postgres {
                 &[],
             )
             .map_or(true, |row| row.get(0));
-        // Row checksums from the dump's own COPY text need the plain format, and the text in
-        // UTF-8 as our connection reads it (pg_dump writes in the database's encoding).
+        // Row checksums from the dump's own COPY text (the plain format's stream, the
+        // directory format's data files) need the text in UTF-8 as our connection reads it
+        // (pg_dump writes in the database's encoding); the custom format's data blocks are
+        // not followed, so the server sums its rows.
         let encoding: String = tx
             .query_one(
                 "SELECT pg_encoding_to_char(encoding) FROM pg_database \
@@ -408,7 +413,8 @@ impl Postgres {
             )
             .map_err(|e| self.source_error(e))?
             .get(0);
-        let row_text = match format == Format::Sql && encoding == "UTF8" {
+        let by_text = matches!(format, Format::Sql | Format::Directory);
+        let row_text = match by_text && encoding == "UTF8" {
             true => Some(describe::RowText::of_session(&mut tx).map_err(|e| self.source_error(e))?),
             false => None,
         };
@@ -420,6 +426,14 @@ impl Postgres {
             false => self.snapshot_helpers(&snapshot_id),
         };
         let dir = work_dir.join(directory::TOP);
+        // Follows the data files as pg_dump's workers write them (stopped when dropped).
+        let follower = match (format, &row_text) {
+            (Format::Directory, Some(_)) => Some(
+                dirsum::Follower::start(&dir)
+                    .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?,
+            ),
+            _ => None,
+        };
         let mut child =
             self.spawn_pg_dump(pg_dump, format, &snapshot_id, &dir, row_text.as_ref())?;
         let mut stdout = child.stdout.take().expect("stdout is piped");
@@ -510,8 +524,20 @@ impl Postgres {
         } = described;
         if row_text.is_some() {
             let expected: Vec<_> = from_stream.iter().map(|(_, t)| t.clone()).collect();
-            let sums = sums
-                .finish()
+            let blocks = match follower {
+                Some(follower) => {
+                    let began = Instant::now();
+                    let blocks = follower.finish();
+                    // What hashing the files added after pg_dump ended (BENCHMARKS.md).
+                    debug!(
+                        "summed the data files {:.2}s after pg_dump",
+                        began.elapsed().as_secs_f64()
+                    );
+                    blocks
+                }
+                None => sums.finish(),
+            };
+            let sums = blocks
                 .and_then(|blocks| copysum::reconcile(blocks, &expected, &tolerated))
                 .map_err(|e| {
                     self.conn.error(format!(

@@ -50,7 +50,7 @@ INSERT INTO only_generated DEFAULT VALUES;
 CREATE MATERIALIZED VIEW mv AS SELECT id FROM "Odd ""S"."T.1";
 "#;
 
-fn tricky_db(tag: &str) -> TestDb {
+pub(super) fn tricky_db(tag: &str) -> TestDb {
     let db = TestDb::new(tag);
     psql(&db.name, SETUP);
     // The database's own TimeZone, which pg_dump's session takes and ours must follow.
@@ -209,18 +209,7 @@ fn other_formats_encodings_and_old_manifests_keep_the_server_side_hash() {
         psql(&plain.name, "DROP TABLE u");
     }
 
-    let latin = TestDb::reserve("copysum_latin1");
-    psql(
-        "postgres",
-        &format!(
-            "CREATE DATABASE {} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
-            latin.name
-        ),
-    );
-    psql(
-        &latin.name,
-        "CREATE TABLE t (v text); INSERT INTO t VALUES ('caf\u{e9}')",
-    );
+    let latin = latin1_db("copysum_latin1");
     let (_, m, stderr) = backup(&latin.url(), out.path(), &["--restore-test"]);
     assert_eq!(m.snapshot.checksum_algorithm, SERVER_ALGORITHM);
     assert!(stderr.contains("restore OK"), "{stderr}");
@@ -238,6 +227,23 @@ fn other_formats_encodings_and_old_manifests_keep_the_server_side_hash() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "{stdout}");
+}
+
+/// A LATIN1 database (pg_dump writes its COPY text in LATIN1) with one non-ASCII row.
+pub(super) fn latin1_db(tag: &str) -> TestDb {
+    let latin = TestDb::reserve(tag);
+    psql(
+        "postgres",
+        &format!(
+            "CREATE DATABASE {} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+            latin.name
+        ),
+    );
+    psql(
+        &latin.name,
+        "CREATE TABLE t (v text); INSERT INTO t VALUES ('caf\u{e9}')",
+    );
+    latin
 }
 
 fn connect(db: &TestDb) -> postgres::Client {

@@ -10,12 +10,16 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use std::io::Write;
 
+use super::copysum::{latin1_db, tricky_db};
 use super::{RESTORES, differing_tables, restore_bytes};
 use crate::support::pg::{TestDb, psql, server_up};
-use crate::support::{backup_json as backup, dbbackup};
+use crate::support::{backup_json as backup, dbbackup, write_executable};
 use dbbackup::archive::Format;
 use dbbackup::archive::codec::Codec;
+use dbbackup::archive::manifest::Manifest;
 use dbbackup::engine::Scratch;
+
+const COPY_ALGORITHM: &str = "postgres-copy-xxh3-sum-v1";
 
 #[test]
 fn directory_format_dumps_and_restores_in_parallel() {
@@ -38,6 +42,9 @@ fn directory_format_dumps_and_restores_in_parallel() {
     );
     // The restore test passed (backup_json asserts success), and both sides ran in parallel.
     assert_eq!(m.format, Format::Directory);
+    // The counts and checksums came from the data files, as the tampering below is checked
+    // against.
+    assert_eq!(m.snapshot.checksum_algorithm, COPY_ALGORITHM);
     // pg_dump compressed the files; the tar is stored as it is and measured as stored.
     assert!(path.to_string_lossy().ends_with(".tar"), "{path:?}");
     let stored = std::fs::read(&path).unwrap();
@@ -199,4 +206,142 @@ fn jobs_without_the_directory_format_or_zero_is_a_usage_error() {
         .unwrap();
     assert_eq!(ran.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&ran.stderr).contains("--jobs 0"));
+}
+
+/// Each table's name, rows and checksum, in the manifest's order.
+fn table_sums(m: &Manifest) -> Vec<(String, u64, String)> {
+    (m.snapshot.tables.iter())
+        .map(|t| (t.name.clone(), t.rows, t.checksum.clone()))
+        .collect()
+}
+
+/// The directory format's counts and checksums come from pg_dump's data files as they are
+/// written, with the plain format's algorithm and values (the plain format hashes the same
+/// COPY text from its stream): on a database of traps for row text (generated columns, a row
+/// over 1 MiB, names that need quoting, money, the database's own TimeZone), gzipped by
+/// pg_dump and uncompressed under zstd, and the restore test passes on both.
+#[test]
+fn directory_checksums_are_the_plain_formats() {
+    if !server_up() {
+        return;
+    }
+    let db = tricky_db("pgdir_sums");
+    let out = tempfile::tempdir().unwrap();
+    let (_, plain, _) = backup(&db.url(), out.path(), &[]);
+    assert_eq!(plain.snapshot.checksum_algorithm, COPY_ALGORITHM);
+    for extra in [&[][..], &["--compression", "zstd"][..]] {
+        let mut args = vec!["--format", "directory", "--jobs", "2", "--restore-test"];
+        args.extend_from_slice(extra);
+        let (_, m, log) = backup(&db.url(), out.path(), &args);
+        assert!(log.contains("restore OK"), "{extra:?}: {log}");
+        assert_eq!(m.snapshot.checksum_algorithm, COPY_ALGORITHM, "{extra:?}");
+        assert_eq!(table_sums(&m), table_sums(&plain), "{extra:?}");
+        assert_eq!(
+            m.snapshot.properties, plain.snapshot.properties,
+            "{extra:?}"
+        );
+    }
+
+    // pg_dump writes the files in the database's encoding: not UTF8, the server sums the rows
+    // as before, and the restore test compares those.
+    let latin = latin1_db("pgdir_latin1");
+    let (_, m, log) = backup(
+        &latin.url(),
+        out.path(),
+        &["--format", "directory", "--jobs", "2", "--restore-test"],
+    );
+    assert_eq!(
+        m.snapshot.checksum_algorithm,
+        "postgres-hashtextextended-sum-v1"
+    );
+    assert!(log.contains("restore OK"), "{log}");
+}
+
+/// Many tables (more than the follower keeps open at once), some empty, one large enough to
+/// be read while pg_dump still writes it, dumped by two workers: the same sums as the plain
+/// format, and the restore test with `pg_restore -j 2` passes.
+#[test]
+fn many_tables_with_two_workers_sum_as_the_plain_format() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("pgdir_many");
+    psql(
+        &db.name,
+        "DO $$ BEGIN FOR i IN 1..150 LOOP \
+           EXECUTE format('CREATE TABLE t%s (id int, v text)', i); \
+           EXECUTE format('INSERT INTO t%s SELECT g, md5(g::text) FROM generate_series(1, %s) g', \
+                          i, (i % 7) * 13); \
+         END LOOP; END $$; \
+         CREATE TABLE large (id int, v text); \
+         INSERT INTO large SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 300000) g;",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (_, plain, _) = backup(&db.url(), out.path(), &[]);
+    let (_, m, log) = backup(
+        &db.url(),
+        out.path(),
+        &["--format", "directory", "--jobs", "2", "--restore-test"],
+    );
+    assert!(log.contains("restore OK"), "{log}");
+    assert_eq!(m.snapshot.checksum_algorithm, COPY_ALGORITHM);
+    assert_eq!(m.snapshot.tables.len(), 151);
+    assert_eq!(table_sums(&m), table_sums(&plain));
+    let large = m.snapshot.tables.iter().find(|t| t.name == "public.large");
+    assert_eq!(large.unwrap().rows, 300000);
+}
+
+/// A data file that pg_dump's TOC lists but the directory lacks, or one the TOC does not
+/// list, fails the backup loudly, naming the file (a `pg_dump` that runs the real one into a
+/// directory of its own, changes it, and moves it into place whole).
+#[test]
+fn a_missing_or_unknown_data_file_fails_the_backup() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("pgdir_files");
+    psql(
+        &db.name,
+        "CREATE TABLE a (v int); INSERT INTO a VALUES (1); CREATE TABLE b (v int);",
+    );
+    for (change, says) in [
+        (
+            "rm \"$tmp\"/$(ls \"$tmp\" | grep -E '^[0-9]+[.]dat' | head -1)",
+            "pg_dump wrote no data file",
+        ),
+        (
+            "printf '\\\\.\\n\\n\\n' | gzip > \"$tmp\"/99999.dat.gz",
+            "pg_dump wrote the data file 99999.dat, which its toc.dat does not list",
+        ),
+    ] {
+        let bin = tempfile::tempdir().unwrap();
+        write_executable(
+            &bin.path().join("pg_dump"),
+            &format!(
+                "#!/bin/sh\n\
+                 dir=; prev=; for a in \"$@\"; do [ \"$prev\" = --file ] && dir=$a; prev=$a; done\n\
+                 [ -z \"$dir\" ] && exec pg_dump \"$@\"\n\
+                 tmp=$dir.tmp\n\
+                 for a in \"$@\"; do [ \"$a\" = \"$dir\" ] && a=$tmp; set -- \"$@\" \"$a\"; shift; done\n\
+                 pg_dump \"$@\" || exit $?\n\
+                 {change}\n\
+                 mv \"$tmp\" \"$dir\"\n"
+            ),
+        );
+        let out = tempfile::tempdir().unwrap();
+        let ran = dbbackup()
+            .args(["backup", &db.url(), "--format", "directory", "--jobs", "2"])
+            .arg("--out")
+            .arg(out.path())
+            .env("DBBACKUP_PG_BIN", bin.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&ran.stderr);
+        assert!(!ran.status.success(), "{change}: {stderr}");
+        assert!(stderr.contains(says), "{change}: {stderr}");
+        assert!(
+            stderr.contains("cannot take the table checksums"),
+            "{stderr}"
+        );
+    }
 }
