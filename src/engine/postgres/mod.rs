@@ -413,7 +413,14 @@ impl Postgres {
             )
             .map_err(|e| self.source_error(e))?
             .get(0);
-        let by_text = matches!(format, Format::Sql | Format::Directory);
+        // The directory format's files are mapped to tables through `toc.dat`, whose layout
+        // `toc` reads as the pg_dump releases it knows write it: a newer pg_dump's archive
+        // could be one it refuses after the dump, so the server sums that one's rows.
+        let by_text = match format {
+            Format::Sql => true,
+            Format::Directory => version::major(pg_dump.num) <= toc::NEWEST_PG_DUMP,
+            _ => false,
+        };
         let row_text = match by_text && encoding == "UTF8" {
             true => Some(describe::RowText::of_session(&mut tx).map_err(|e| self.source_error(e))?),
             false => None,

@@ -18,6 +18,10 @@ pub(super) struct TableData {
     pub file: String,
 }
 
+/// The newest `pg_dump` major (as `version::major` gives it) whose archive version (1.16) this
+/// reader knows; a newer one's directory dumps are summed by the server instead.
+pub(super) const NEWEST_PG_DUMP: u32 = 180000;
+
 const fn version(major: u32, minor: u32) -> u32 {
     (major * 256 + minor) * 256
 }

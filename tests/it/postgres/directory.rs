@@ -345,3 +345,55 @@ fn a_missing_or_unknown_data_file_fails_the_backup() {
         );
     }
 }
+
+/// A `pg_dump` newer than the releases whose `toc.dat` dbbackup reads: its directory dump's
+/// rows are summed by the server, so the backup succeeds rather than failing after the dump on
+/// an archive version it cannot map to tables (the real pg_dump behind one that calls itself
+/// 19).
+#[test]
+fn a_pg_dump_newer_than_the_toc_reader_knows_has_the_server_sum_the_rows() {
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("pgdir_newer");
+    psql(
+        &db.name,
+        "CREATE TABLE a (v int); INSERT INTO a VALUES (1), (2);",
+    );
+    let bin = tempfile::tempdir().unwrap();
+    write_executable(
+        &bin.path().join("pg_dump"),
+        "#!/bin/sh\n\
+         [ \"$1\" = --version ] && { echo 'pg_dump (PostgreSQL) 19.0'; exit 0; }\n\
+         exec pg_dump \"$@\"\n",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let ran = dbbackup()
+        .args(["backup", &db.url(), "--format", "directory", "--jobs", "2"])
+        .arg("--out")
+        .arg(out.path())
+        .env("DBBACKUP_PG_BIN", bin.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(ran.status.success(), "{stderr}");
+    let m: Manifest = std::fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".manifest.json"))
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+        .expect("a manifest");
+    assert!(
+        m.engine
+            .dump_tool
+            .as_deref()
+            .is_some_and(|t| t.contains("19.0")),
+        "{:?}",
+        m.engine
+    );
+    assert_eq!(
+        m.snapshot.checksum_algorithm,
+        "postgres-hashtextextended-sum-v1"
+    );
+    assert_eq!(m.snapshot.tables[0].rows, 2);
+}
