@@ -12,6 +12,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 
+use super::early::Boundaries;
+
 /// How feeding a dump ended.
 pub enum Feed {
     /// Fed whole; how many DEFINER clauses were rewritten.
@@ -22,7 +24,12 @@ pub enum Feed {
     Refused(usize, String),
 }
 
-pub fn feed(dump: &mut dyn Read, to: &mut dyn Write) -> Feed {
+/// With `boundaries`, a marker statement follows each table's rows (see [`super::early`]).
+pub fn feed(
+    dump: &mut dyn Read,
+    to: &mut dyn Write,
+    mut boundaries: Option<&mut Boundaries>,
+) -> Feed {
     let mut reader = BufReader::with_capacity(1 << 20, dump);
     let mut to = std::io::BufWriter::with_capacity(1 << 20, to);
     let mut line = Vec::new();
@@ -50,6 +57,11 @@ pub fn feed(dump: &mut dyn Read, to: &mut dyn Write) -> Feed {
             }
         };
         if let Err(e) = to.write_all(&out) {
+            return Feed::WriteFailed(e);
+        }
+        if let Some(marker) = boundaries.as_mut().and_then(|b| b.after(&line))
+            && let Err(e) = to.write_all(marker.as_bytes())
+        {
             return Feed::WriteFailed(e);
         }
     }
@@ -152,7 +164,7 @@ mod tests {
 
     fn run(dump: &str) -> (String, Feed) {
         let mut out = Vec::new();
-        let fed = feed(&mut dump.as_bytes(), &mut out);
+        let fed = feed(&mut dump.as_bytes(), &mut out, None);
         (String::from_utf8(out).unwrap(), fed)
     }
 

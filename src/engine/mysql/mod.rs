@@ -10,8 +10,10 @@
 //! is dropped, on failure and on Ctrl-C/SIGTERM as well.
 
 pub mod conn;
+mod copysum;
 pub mod describe;
 pub mod dumpsum;
+mod early;
 mod feed;
 mod scratch;
 mod sync;

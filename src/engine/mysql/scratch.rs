@@ -2,20 +2,21 @@
 //! the verified copy into the user's database.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use mysql::prelude::Queryable;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::conn::{ConnInfo, db_message, error_code};
+use super::copysum::{Sections, dump_sums, restore_error};
 use super::describe::{self, Rows, literal, quote_ident, rows};
-use super::dumpsum::{self, DumpSums};
+use super::early::{self, Boundaries, Early};
 use super::feed::{Feed, feed};
-use super::{MARIADB, MARIADB_DUMP, MYSQL, MYSQLDUMP};
+use super::{MARIADB, MYSQL};
 use crate::archive::manifest::Snapshot;
 use crate::cleanup;
 use crate::engine::scratch;
@@ -94,6 +95,7 @@ fn sweep_abandoned(admin: &ConnInfo, conn: &mut mysql::Conn) {
 }
 
 fn drop_database(admin: &ConnInfo, name: &str) {
+    let began = std::time::Instant::now();
     let sql = format!("DROP DATABASE IF EXISTS {}", quote_ident(name));
     // Bounded: this also runs in the Ctrl-C handler, which must not hang on a dead server.
     let dropped = admin
@@ -102,11 +104,33 @@ fn drop_database(admin: &ConnInfo, name: &str) {
     if let Err(e) = dropped {
         warn!("could not drop scratch database {name} ({e}): drop it by hand with {sql}");
     }
+    debug!("dropped scratch database {name} in {:.2?}", began.elapsed());
 }
 
-/// A backup restored into a scratch database. Fields drop in order: our connection closes
-/// before the database is dropped.
+/// The thread checking tables while the restore runs ([`early`]), joined when dropped: it is
+/// done before the scratch database is dropped, on every path.
+struct Worker(Option<std::thread::JoinHandle<Option<Early>>>);
+
+impl Worker {
+    /// What it checked; `None` when it checked nothing that counts.
+    fn join(&mut self) -> Option<Early> {
+        self.0.take().and_then(|h| h.join().ok()).flatten()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.join();
+    }
+}
+
+/// A backup restored into a scratch database. Fields drop in order: the early checks end and
+/// our connection closes before the database is dropped.
 pub struct MysqlScratch {
+    early: RefCell<Worker>,
+    /// The account may open only so many connections (`MAX_USER_CONNECTIONS`): no checks
+    /// beside the restore or beside each other, which could leave the dump tool refused.
+    limited: bool,
     conn: RefCell<mysql::Conn>,
     notes: Vec<String>,
     /// How the manifest's rows were counted, so the copy's are counted the same way.
@@ -125,7 +149,13 @@ impl MysqlScratch {
         rows: Rows,
         dump: &mut dyn Read,
     ) -> Result<Self> {
+        let began = std::time::Instant::now();
         let db = ScratchDb::create(admin, properties)?;
+        debug!(
+            "created scratch database {} in {:.2?}",
+            db.name,
+            began.elapsed()
+        );
         let target = admin.with_dbname(&db.name);
         let mut conn = target.connect(None)?;
         let version: String = conn
@@ -137,6 +167,12 @@ impl MysqlScratch {
         } else {
             MYSQL
         };
+        let limited = conn
+            .query_first::<u64, _>("SELECT @@max_user_connections")
+            .ok()
+            .flatten()
+            .is_none_or(|n| n > 0);
+        let checking_early = rows == Rows::FromDump && !limited;
         let options = target.option_file()?;
         let mut command = target.command(&tool, &options);
         command
@@ -146,12 +182,35 @@ impl MysqlScratch {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if checking_early {
+            // Each marker's result printed as soon as it is known, as the bare value.
+            command
+                .arg("--unbuffered")
+                .arg("--skip-column-names")
+                .stdout(Stdio::piped());
+        }
         let mut child = tool.spawn(&mut command)?;
         let mut stdin = child.stdin.take().expect("stdin is piped");
+        let (mut worker, mut boundaries) = (Worker(None), None);
+        if let Some(output) = child.stdout.take() {
+            let nonce = format!("loaded into {}", db.name);
+            let (events, received) = std::sync::mpsc::channel();
+            let watching = (nonce.clone(), events.clone());
+            std::thread::spawn(move || early::watch_output(output, watching.0, watching.1));
+            let (target, version) = (target.clone(), version.clone());
+            worker = Worker(Some(std::thread::spawn(move || {
+                early::check_while_loading(&target, &version, received)
+            })));
+            boundaries = Some(Boundaries::new(&nonce, events));
+        }
         let running = Running::watch(&tool, child, None);
-        let fed = feed(dump, &mut stdin);
+        let began = std::time::Instant::now();
+        let fed = feed(dump, &mut stdin, boundaries.as_mut());
+        drop(boundaries);
         drop(stdin);
+        debug!("fed the dump to {} in {:.2?}", tool.name, began.elapsed());
         let finished = running.finish()?;
+        debug!("{} finished in {:.2?}", tool.name, began.elapsed());
         let rewritten = match fed {
             Feed::ReadFailed(e) => {
                 return Err(Error::unreadable(
@@ -196,6 +255,8 @@ impl MysqlScratch {
             target.user
         )];
         Ok(Self {
+            early: RefCell::new(worker),
+            limited,
             conn: RefCell::new(conn),
             notes,
             rows,
@@ -216,10 +277,13 @@ impl MysqlScratch {
         super::helpers(&self.db.admin.with_dbname(&self.db.name), None, tables)
     }
 
-    fn check_tables(&self, quick: bool) -> Result<Vec<String>> {
+    /// `CHECK TABLE` of every table but those in `checked` (already checked, EXTENDED).
+    fn check_tables(&self, quick: bool, checked: &BTreeSet<String>) -> Result<Vec<String>> {
+        let began = std::time::Instant::now();
         let mut conn = self.conn.borrow_mut();
         let fail = |e: mysql::Error| restore_error(&self.db.name, db_message(&e));
-        let tables = describe::data_tables(&mut *conn, &self.db.name).map_err(fail)?;
+        let mut tables = describe::data_tables(&mut *conn, &self.db.name).map_err(fail)?;
+        tables.retain(|t| !checked.contains(t));
         let mut helpers = self.helpers(tables.len());
         let mut conns: Vec<&mut mysql::Conn> =
             std::iter::once(&mut *conn).chain(&mut helpers).collect();
@@ -233,19 +297,12 @@ impl MysqlScratch {
             rows(conn, &sql).map_err(|e| db_message(&e))
         })
         .map_err(|e| restore_error(&self.db.name, e))?;
-        let mut problems = Vec::new();
-        // Table, Op, Msg_type, Msg_text
-        for r in checked.into_iter().flatten() {
-            let (kind, text) = (r[2].to_ascii_lowercase(), &r[3]);
-            let bad = kind == "error"
-                || kind == "warning"
-                || (kind == "status" && !text.eq_ignore_ascii_case("OK"));
-            if bad {
-                let table = r[0].rsplit('.').next().unwrap_or(&r[0]).to_string();
-                problems.push(format!("{table}: {kind}: {text}"));
-            }
-        }
-        Ok(problems)
+        debug!(
+            "CHECK TABLE {mode} of {} tables in {:.2?}",
+            tables.len(),
+            began.elapsed()
+        );
+        Ok(early::problems(checked))
     }
 }
 
@@ -258,26 +315,40 @@ impl Scratch for MysqlScratch {
     fn integrity(&self, quick: bool) -> Result<Vec<IntegrityCheck>> {
         let target = self.db.admin.with_dbname(&self.db.name);
         let version = self.version.clone();
-        let limited = self
-            .conn
-            .borrow_mut()
-            .query_first::<u64, _>("SELECT @@max_user_connections")
-            .ok()
-            .flatten()
-            .is_none_or(|n| n > 0);
+        let early = self.early.borrow_mut().join().unwrap_or_default();
+        // The tables left to dump (none: all were checked early, or nothing was and the whole
+        // database is dumped).
+        let mut left = Vec::new();
+        if !early.checked.is_empty() {
+            let mut conn = self.conn.borrow_mut();
+            left = describe::dumped_tables(&mut *conn, &self.db.name)
+                .map_err(|e| restore_error(&self.db.name, db_message(&e)))?
+                .into_iter()
+                .map(|(name, _)| name)
+                .filter(|name| !early.checked.contains(name))
+                .collect();
+        }
+        let dump_left = early.checked.is_empty() || !left.is_empty();
         let (problems, sums) = std::thread::scope(|s| {
-            let dumping = (self.rows == Rows::FromDump && !limited)
-                .then(|| s.spawn(move || dump_sums(&target, &version)));
-            let problems = self.check_tables(quick);
+            let dumping = (self.rows == Rows::FromDump && !self.limited && dump_left)
+                .then(|| s.spawn(|| dump_sums(&target, &version, &left)));
+            let problems = self.check_tables(quick, &early.checked);
             (problems, dumping.map(|d| d.join()))
         });
-        if let Some(sums) = sums {
-            let sums = sums.map_err(|_| {
+        let sums = match sums {
+            Some(sums) => Some(sums.map_err(|_| {
                 Error::Internal("the thread summing the copy's rows panicked".into())
-            })?;
-            *self.sums.borrow_mut() = Some(sums);
+            })?),
+            None => (!early.checked.is_empty()).then(|| Ok(BTreeMap::new())),
+        };
+        if let Some(sums) = sums {
+            *self.sums.borrow_mut() = Some(sums.map(|mut s| {
+                s.extend(early.sums);
+                s
+            }));
         }
-        let problems = problems?;
+        let mut problems = problems?;
+        problems.extend(early.problems);
         // Reaching here means the client ran the whole dump, stopping at any error.
         Ok(vec![
             IntegrityCheck {
@@ -449,9 +520,6 @@ impl Scratch for MysqlScratch {
     }
 }
 
-/// Each table's rows, summed from a dump's data sections.
-type Sections = BTreeMap<String, crate::engine::rowsum::RowSum>;
-
 /// Describes database `target.dbname` (through `conn`, connected to it, and `helpers`) with
 /// its rows counted as `rows` says: by the server, or from a data-only dump of it by the same
 /// tool and data options as a backup's (`dumpsum`), whose rows hash the same as the backup's
@@ -466,63 +534,18 @@ fn describe_db(
 ) -> Result<Snapshot> {
     let db = &target.dbname;
     let fail = |e: String| restore_error(db, e);
+    let began = std::time::Instant::now();
     let mut snapshot = describe::describe(conn, helpers, db, rows).map_err(fail)?;
+    debug!("described the schema of {db} in {:.2?}", began.elapsed());
     if rows == Rows::FromDump {
         let listed = describe::dumped_tables(conn, db).map_err(|e| fail(db_message(&e)))?;
         let sections = match sums {
             Some(sums) => sums?,
-            None => dump_sums(target, version)?,
+            None => dump_sums(target, version, &[])?,
         };
         describe::fill_from_dump(&mut snapshot, &listed, sections).map_err(fail)?;
     }
     Ok(snapshot)
-}
-
-/// Dumps the rows of `target.dbname` (data only: no definitions, triggers, routines or events)
-/// and sums them per table.
-fn dump_sums(target: &ConnInfo, version: &str) -> Result<Sections> {
-    let mariadb = version.contains("MariaDB");
-    let tool = if mariadb { MARIADB_DUMP } else { MYSQLDUMP };
-    let options = target.option_file()?;
-    let mut command = super::dump_command(
-        target,
-        &options,
-        mariadb,
-        &["--no-create-info", "--skip-triggers", "--no-tablespaces"],
-    );
-    command
-        .arg("--")
-        .arg(&target.dbname)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = tool.spawn(&mut command)?;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let running = Running::watch(&tool, child, None);
-    let mut sums = DumpSums::new();
-    let copied = dumpsum::copy_summing(&mut stdout, &mut std::io::sink(), &mut sums);
-    drop(stdout);
-    let finished = running.finish()?;
-    let db = &target.dbname;
-    if !finished.status.success() {
-        return Err(restore_error(
-            db,
-            format!(
-                "{} of the restored copy failed ({}): {}",
-                tool.name, finished.status, finished.stderr
-            ),
-        ));
-    }
-    copied.map_err(|e| restore_error(db, format!("reading {}'s output: {e}", tool.name)))?;
-    sums.finish().map_err(|e| {
-        restore_error(
-            db,
-            format!(
-                "cannot count and checksum the rows of {}'s output: {e}",
-                tool.name
-            ),
-        )
-    })
 }
 
 /// (kind, name, the session settings it was created under, CREATE statement) of every view, routine, trigger and event, from
@@ -613,11 +636,4 @@ fn context(sql_mode: &str, time_zone: Option<&String>, client: &str, collation: 
         sql.push_str(&format!(", time_zone = {}", literal(tz)));
     }
     sql
-}
-
-fn restore_error(database: &str, reason: String) -> Error {
-    Error::Verify {
-        object: format!("restore into database {database}"),
-        reason,
-    }
 }
