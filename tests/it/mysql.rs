@@ -289,6 +289,47 @@ fn awkward_types_and_names_round_trip() {
     );
 }
 
+/// Comments inside a routine, trigger or event body are part of its definition: the client
+/// that restores strips them unless told not to, and the schema check then failed a faithful
+/// backup of such a database.
+#[test]
+fn comments_in_routine_trigger_and_event_bodies_survive_the_restore() {
+    let _one_at_a_time = one_at_a_time();
+    if !server_up() {
+        return;
+    }
+    let db = TestDb::new("comments");
+    sql(
+        &db.name,
+        "CREATE TABLE t (v INT);
+         INSERT INTO t VALUES (1);
+         DELIMITER //
+         CREATE PROCEDURE p() BEGIN
+           -- a line comment
+           /* a block comment */
+           SELECT v FROM t; # a hash comment
+         END//
+         CREATE TRIGGER t_ins BEFORE INSERT ON t FOR EACH ROW BEGIN
+           /* clamp */ SET NEW.v = GREATEST(NEW.v, 0); -- never negative
+         END//
+         CREATE EVENT e ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE DO BEGIN
+           DELETE FROM t WHERE v < 0; -- tidy
+         END//
+         DELIMITER ;",
+    );
+    let body = sql(
+        &db.name,
+        "SELECT ROUTINE_DEFINITION FROM information_schema.ROUTINES WHERE ROUTINE_NAME = 'p'",
+    );
+    assert!(
+        body.contains("a block comment"),
+        "the source keeps its comments: {body}"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let (_, _, stderr) = backup(&db.url(), out.path(), &["--restore-test"]);
+    assert!(stderr.contains("restore OK"), "{stderr}");
+}
+
 #[test]
 fn a_tampered_backup_fails_the_restore_test() {
     let _one_at_a_time = one_at_a_time();

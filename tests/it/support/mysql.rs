@@ -63,6 +63,8 @@ pub fn client() -> Command {
         "--protocol=TCP",
         "-N",
         "-B",
+        // Sent as written: the tests' routines keep their comments, as a user's do.
+        "--comments",
     ])
     .env_remove("MYSQL_PWD");
     cmd
