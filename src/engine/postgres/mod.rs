@@ -436,8 +436,9 @@ impl Postgres {
         // Follows the data files as pg_dump's workers write them (stopped when dropped).
         let follower = match (format, &row_text) {
             (Format::Directory, Some(_)) => Some(
+                // Out of threads is this machine's limit, not a bug.
                 dirsum::Follower::start(&dir)
-                    .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?,
+                    .map_err(|e| Error::output("start the thread that reads", &dir, e))?,
             ),
             _ => None,
         };
