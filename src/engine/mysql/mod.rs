@@ -179,6 +179,7 @@ impl Engine for MysqlEngine {
             conn,
             properties: target.manifest.snapshot.properties.clone(),
             rows: describe::Rows::of(&target.manifest.snapshot.checksum_algorithm),
+            definitions: has_definitions(&target.manifest.snapshot.objects),
         }))
     }
 }
@@ -410,6 +411,22 @@ pub struct MysqlRestorer {
     properties: std::collections::BTreeMap<String, String>,
     /// How the manifest's rows were counted.
     rows: describe::Rows,
+    /// The manifest lists views, triggers, routines or events ([`has_definitions`]).
+    definitions: bool,
+}
+
+/// Whether the source had views, triggers, routines or events. Their definitions in the dump
+/// are not the plain data dump whose tables can be checked while the restore loads the next
+/// ones ([`early`]): the first of them would throw away every early result and have all
+/// tables checked again after the restore, so such a restore checks after it from the start
+/// rather than checking twice on the cores the restore needs.
+fn has_definitions(objects: &[crate::archive::manifest::SchemaObject]) -> bool {
+    objects.iter().any(|o| {
+        matches!(
+            o.kind.as_str(),
+            "view" | "view columns" | "trigger" | "procedure" | "function" | "event"
+        )
+    })
 }
 
 impl MysqlRestorer {
@@ -420,7 +437,13 @@ impl MysqlRestorer {
                 "a MySQL backup is sql, never {format}"
             )));
         }
-        MysqlScratch::restore(&self.conn, &self.properties, self.rows, dump)
+        MysqlScratch::restore(
+            &self.conn,
+            &self.properties,
+            self.rows,
+            self.definitions,
+            dump,
+        )
     }
 }
 

@@ -147,6 +147,7 @@ impl MysqlScratch {
         admin: &ConnInfo,
         properties: &BTreeMap<String, String>,
         rows: Rows,
+        definitions: bool,
         dump: &mut dyn Read,
     ) -> Result<Self> {
         let began = std::time::Instant::now();
@@ -172,7 +173,13 @@ impl MysqlScratch {
             .ok()
             .flatten()
             .is_none_or(|n| n > 0);
-        let checking_early = rows == Rows::FromDump && !limited;
+        let checking_early = rows == Rows::FromDump && !limited && !definitions;
+        if definitions {
+            debug!(
+                "tables checked after the restore: the backup has views, triggers, routines or \
+                 events, whose definitions end a plain data dump"
+            );
+        }
         let options = target.option_file()?;
         let mut command = target.command(&tool, &options);
         command
