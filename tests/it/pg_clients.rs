@@ -87,12 +87,13 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// The one backup in `out` (whatever its format), not its manifest.
 fn archive_in(out: &Path) -> PathBuf {
     std::fs::read_dir(out)
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".sql.gz"))
+        .find(|p| !p.to_string_lossy().ends_with(".manifest.json"))
         .unwrap()
 }
 
@@ -181,48 +182,18 @@ fn the_18_clients_back_up_and_restore_test_every_major() {
         );
     }
     // pg_restore 18 sets transaction_timeout itself, which 16 lacks: the custom format too.
-    let out = tempfile::tempdir().unwrap();
-    let url = cluster(16).unwrap().url("sakila");
-    let dir = out.path().to_str().unwrap();
-    let args = [
-        "backup",
-        &url,
-        "--out",
-        dir,
-        "--format",
-        "custom",
-        "--restore-test",
-    ];
-    let output = places.run(&args, Some(&pg_bin));
+    let (output, _) = restore_tested_with(&places, &pg_bin, 16, &["--format", "custom"]);
     assert!(output.status.success(), "custom on 16: {}", text(&output));
     // pg_dump 18's directory format: its toc.dat (archive 1.16) maps the data files to their
     // tables, whose rows are then summed from the files, and the restore test agrees.
-    let out = tempfile::tempdir().unwrap();
-    let url = cluster(18).unwrap().url("sakila");
-    let dir = out.path().to_str().unwrap();
-    let args = [
-        "backup",
-        &url,
-        "--out",
-        dir,
-        "--format",
-        "directory",
-        "--jobs",
-        "2",
-        "--restore-test",
-    ];
-    let output = places.run(&args, Some(&pg_bin));
+    let directory = ["--format", "directory", "--jobs", "2"];
+    let (output, out) = restore_tested_with(&places, &pg_bin, 18, &directory);
     assert!(
         output.status.success(),
         "directory on 18: {}",
         text(&output)
     );
-    let archive = std::fs::read_dir(out.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "tar"))
-        .expect("a .tar archive");
+    let archive = archive_in(out.path());
     let m: serde_json::Value = serde_json::from_slice(
         &std::fs::read(format!("{}.manifest.json", archive.display())).unwrap(),
     )
@@ -231,6 +202,22 @@ fn the_18_clients_back_up_and_restore_test_every_major() {
         m["snapshot"]["checksum_algorithm"], "postgres-copy-xxh3-sum-v1",
         "the rows were summed from pg_dump 18's data files"
     );
+}
+
+/// `backup --restore-test` of the `major` cluster's Sakila with the clients in `pg_bin` and
+/// `format` options; what it printed, and the directory the backup is in.
+fn restore_tested_with(
+    places: &Places,
+    pg_bin: &Path,
+    major: u32,
+    format: &[&str],
+) -> (Output, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap();
+    let url = cluster(major).unwrap().url("sakila");
+    let mut args = vec!["backup", &url, "--out", out.path().to_str().unwrap()];
+    args.extend_from_slice(format);
+    args.push("--restore-test");
+    (places.run(&args, Some(pg_bin)), out)
 }
 
 #[test]

@@ -75,7 +75,7 @@ impl Boundaries {
         if self.tainted {
             return None;
         }
-        match self.step(trim_end(line)) {
+        match self.step(line.trim_ascii_end()) {
             Ok(marker) => marker.then_some(self.marker.as_str()),
             Err(why) => {
                 self.tainted = true;
@@ -176,14 +176,6 @@ impl Boundaries {
     }
 }
 
-fn trim_end(line: &[u8]) -> &[u8] {
-    let mut end = line.len();
-    while end > 0 && line[end - 1].is_ascii_whitespace() {
-        end -= 1;
-    }
-    &line[..end]
-}
-
 /// A `SET` of session or user variables to plain values (`/*!40101 SET NAMES utf8mb4 */;`,
 /// `SET @OLD_X=@@X, X=0`): no parenthesis, so no function is called.
 fn plain_set(line: &[u8]) -> bool {
@@ -239,7 +231,7 @@ pub(super) fn watch_output(output: impl Read, nonce: String, events: Sender<Even
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        if trim_end(&line) == nonce.as_bytes() {
+        if line.trim_ascii_end() == nonce.as_bytes() {
             // Gone when the checking thread gave up: the output is still read to its end, so
             // the client never blocks on it.
             let _ = events.send(Event::Loaded);

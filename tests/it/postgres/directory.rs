@@ -13,7 +13,7 @@ use std::io::Write;
 use super::copysum::{latin1_db, tricky_db};
 use super::{RESTORES, differing_tables, restore_bytes};
 use crate::support::pg::{TestDb, psql, server_up};
-use crate::support::{backup_json as backup, dbbackup, write_executable};
+use crate::support::{backup_json as backup, backup_json_env, dbbackup, write_executable};
 use dbbackup::archive::Format;
 use dbbackup::archive::codec::Codec;
 use dbbackup::archive::manifest::Manifest;
@@ -368,21 +368,12 @@ fn a_pg_dump_newer_than_the_toc_reader_knows_has_the_server_sum_the_rows() {
          exec pg_dump \"$@\"\n",
     );
     let out = tempfile::tempdir().unwrap();
-    let ran = dbbackup()
-        .args(["backup", &db.url(), "--format", "directory", "--jobs", "2"])
-        .arg("--out")
-        .arg(out.path())
-        .env("DBBACKUP_PG_BIN", bin.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&ran.stderr);
-    assert!(ran.status.success(), "{stderr}");
-    let m: Manifest = std::fs::read_dir(out.path())
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().ends_with(".manifest.json"))
-        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
-        .expect("a manifest");
+    let (_, m, _) = backup_json_env(
+        &db.url(),
+        out.path(),
+        &["--format", "directory", "--jobs", "2"],
+        &[("DBBACKUP_PG_BIN", bin.path())],
+    );
     assert!(
         m.engine
             .dump_tool

@@ -95,10 +95,21 @@ pub fn data_copy(name: &str, dir: &Path) -> PathBuf {
 /// Backs up `source` into `out` with the real binary (`--json`, plus `extra`), asserting it
 /// succeeds; the archive, its manifest and what was logged.
 pub fn backup_json(source: &str, out: &Path, extra: &[&str]) -> (PathBuf, Manifest, String) {
+    backup_json_env(source, out, extra, &[])
+}
+
+/// [`backup_json`] with these variables in the binary's environment.
+pub fn backup_json_env(
+    source: &str,
+    out: &Path,
+    extra: &[&str],
+    env: &[(&str, &Path)],
+) -> (PathBuf, Manifest, String) {
     let output = dbbackup()
         .args(["backup", source, "--json", "--out"])
         .arg(out)
         .args(extra)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
