@@ -33,7 +33,8 @@
 //!   that imported the dump's snapshot; on a restored copy, connections to it). A table of
 //!   more than [`CHUNK_PAGES`] pages is cut into ranges of blocks (`ctid` ranges, read by a
 //!   TID range scan on PostgreSQL 14+), whose counts and sums add up to the table's: every row
-//!   version lives in exactly one block, so each row is still hashed exactly once.
+//!   version lives in exactly one block, so each row is still hashed exactly once. The restore
+//!   test cuts ranges only with three cores or more (`range_pages` in the engine).
 
 use std::collections::BTreeMap;
 
@@ -309,14 +310,15 @@ pub fn describe_in_chunks(
     helpers: &mut [postgres::Client],
     chunk_pages: i64,
 ) -> Result<Snapshot, postgres::Error> {
-    Ok(describe_with(client, helpers, chunk_pages, Rows::Server)?.snapshot)
+    Ok(describe_with(client, helpers, Some(chunk_pages), Rows::Server)?.snapshot)
 }
 
-/// [`describe_in_chunks`], with the ordinary tables' rows hashed as `rows` says.
+/// [`describe_in_chunks`], with the ordinary tables' rows hashed as `rows` says; with
+/// `chunk_pages` `None`, every table is read whole, on one connection.
 pub fn describe_with(
     client: &mut impl GenericClient,
     helpers: &mut [postgres::Client],
-    chunk_pages: i64,
+    chunk_pages: Option<i64>,
     rows: Rows,
 ) -> Result<Described, postgres::Error> {
     let mut objects = definitions(client)?;
@@ -352,7 +354,9 @@ pub fn describe_with(
         .collect();
     let streamed = |table: usize| matches!(rows, Rows::Stream(_)) && copied[table].is_some();
     // TID range scans came with PostgreSQL 14: before, a ctid range would read the whole table.
-    let chunk_pages = (!helpers.is_empty() && version >= 140000).then_some(chunk_pages.max(1));
+    let chunk_pages = chunk_pages
+        .filter(|_| !helpers.is_empty() && version >= 140000)
+        .map(|pages| pages.max(1));
     let work: Vec<Part> = work_list(&data_tables, chunk_pages)
         .into_iter()
         .filter(|p| !streamed(p.table))

@@ -469,8 +469,12 @@ impl Postgres {
             };
             let describing = s.spawn(move || {
                 let began = Instant::now();
-                let described =
-                    describe::describe_with(&mut tx, &mut helpers, describe::CHUNK_PAGES, rows);
+                let described = describe::describe_with(
+                    &mut tx,
+                    &mut helpers,
+                    Some(describe::CHUNK_PAGES),
+                    rows,
+                );
                 drop(done);
                 // How long the counts and checksums ran beside pg_dump (BENCHMARKS.md measures
                 // their share with this line).
@@ -1413,9 +1417,19 @@ impl RowHashing {
             Some(text) => describe::Rows::Copy(text, Some(&read)),
             None => describe::Rows::Server,
         };
-        describe::describe_with(client, helpers, describe::CHUNK_PAGES, rows)
+        describe::describe_with(client, helpers, range_pages(), rows)
             .map(|described| described.snapshot)
     }
+}
+
+/// Whether the restore test cuts big tables into block ranges: only with a core to spare for
+/// them. amcheck's server process takes one core; on two, a whole-table `COPY` and the `psql`
+/// relaying it already fill the other, while ranges are read by the slower
+/// `COPY (SELECT … WHERE ctid …)` form, one `psql` each, and take cores from amcheck, the
+/// longest check (BENCHMARKS.md, "Block ranges on two cores").
+fn range_pages() -> Option<i64> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores > 2).then_some(describe::CHUNK_PAGES)
 }
 
 /// The rows `copy` prints after `setup`, summed, read by `psql` from `target` (see
@@ -1595,13 +1609,16 @@ impl Scratch for PostgresScratch {
         let rows = self.rows.clone();
         let (amchecked, described) = std::thread::scope(|scope| {
             let described = scope.spawn(move || {
+                let began = Instant::now();
                 let (first, helpers) = describing.split_first_mut()?;
-                Some(
-                    (rows.describe(first, helpers))
-                        .map_err(|e| restore_error(&name, db_message(&e))),
-                )
+                let described = (rows.describe(first, helpers))
+                    .map_err(|e| restore_error(&name, db_message(&e)));
+                debug!("copy described in {:.2}s", began.elapsed().as_secs_f64());
+                Some(described)
             });
+            let began = Instant::now();
             let amchecked = self.amcheck(quick);
+            debug!("amcheck ran {:.2}s", began.elapsed().as_secs_f64());
             let described = described
                 .join()
                 .map_err(|_| Error::Internal("the describing thread panicked".into()));

@@ -268,11 +268,11 @@ fn copy_hashes_in_block_ranges_on_helpers_match_the_dump_stream() {
     );
     let text = describe::RowText::of_session(&mut connect(&db)).unwrap();
     let copy = describe::Rows::Copy(&text, None);
-    let alone = describe::describe_with(&mut connect(&db), &mut [], 3, copy).unwrap();
+    let alone = describe::describe_with(&mut connect(&db), &mut [], Some(3), copy).unwrap();
     let shared = describe::describe_with(
         &mut connect(&db),
         &mut [connect(&db), connect(&db)],
-        3,
+        Some(3),
         copy,
     )
     .unwrap();
