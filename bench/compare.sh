@@ -3,6 +3,7 @@
 # the same load, median of RUNS, printed as ONE Markdown table for BENCHMARKS.md (with the date,
 # the machine, its load and the commit):
 #   SQLite backup         dbbackup (gzip -6, zstd)  vs  sqlite3 .backup + gzip -6 / pigz -6 / zstd -T0 -3
+#                         (and pigz / zstd after the integrity check dbbackup also makes)
 #   SQLite restore-test   dbbackup restore-test     vs  gunzip -c (zstd -d -c) + PRAGMA integrity_check
 #   PostgreSQL backup     dbbackup backup           vs  pg_dump | pigz -6
 #   PostgreSQL restore    dbbackup restore-test     vs  createdb + gunzip -c | psql + count(*) of every table
@@ -94,6 +95,7 @@ row "sqlite backup: " "dbbackup" "sqlite3+pigz" "≤ 1.0x pigz"
 row "sqlite backup: " "dbbackup --quick" "sqlite3+pigz" ""
 row "sqlite backup: " "sqlite3 .backup + zstd -T0 -3" "sqlite3 .backup + zstd -T0 -3" ""
 row "sqlite backup: " "dbbackup --compression zstd" "sqlite3 .backup + zstd -T0 -3" "≤ 1.0x, size ≤ +2%"
+row "sqlite backup: " "sqlite3+check+zstd" "sqlite3 .backup + zstd -T0 -3" ""
 row "sqlite restore gz: " "gunzip + integrity_check" "gunzip + integrity_check" ""
 row "sqlite restore gz: " "dbbackup restore-test" "gunzip + integrity_check" "≤ 1.2x"
 row "sqlite restore zst: " "zstd + integrity_check" "zstd + integrity_check" ""

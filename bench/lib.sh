@@ -66,11 +66,14 @@ sqlite_backup_round() {
     "sqlite3 $db '.backup $work/run/x' && sqlite3 $work/run/x 'pragma integrity_check' | grep -qx ok && pigz -$level $work/run/x"
 }
 
-# zstd_backup_round PREFIX DB: dbbackup --compression zstd against `sqlite3 .backup` + zstd -T0 -3.
+# zstd_backup_round PREFIX DB: dbbackup --compression zstd against `sqlite3 .backup` + zstd -T0 -3
+# (and zstd after the integrity check dbbackup also makes).
 zstd_backup_round() {
   local p=$1 db=$2
   timed "${p}dbbackup --compression zstd" "$work/run/*.zst" "$bin backup $db --out $work/run --compression zstd"
   timed "${p}sqlite3 .backup + zstd -T0 -3" "$work/run/x.zst" "sqlite3 $db '.backup $work/run/x' && zstd -q -T0 -3 $work/run/x"
+  timed "${p}sqlite3+check+zstd" "$work/run/x.zst" \
+    "sqlite3 $db '.backup $work/run/x' && sqlite3 $work/run/x 'pragma integrity_check' | grep -qx ok && zstd -q -T0 -3 $work/run/x"
 }
 
 # restore_test_round PREFIX ARCHIVE: dbbackup restore-test of a SQLite backup against its
