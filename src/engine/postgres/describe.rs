@@ -314,7 +314,7 @@ pub fn describe_in_chunks(
 }
 
 /// [`describe_in_chunks`], with the ordinary tables' rows hashed as `rows` says; with
-/// `chunk_pages` `None`, every table is read whole, on one connection.
+/// `chunk_pages` `None`, no table is cut: the connections share whole tables.
 pub fn describe_with(
     client: &mut impl GenericClient,
     helpers: &mut [postgres::Client],
