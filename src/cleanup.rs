@@ -83,6 +83,27 @@ pub fn register(removal: impl Fn() + Send + Sync + 'static) -> Guard {
     Guard { id }
 }
 
+/// Makes a resource with `make` and registers the removal it returns in one step, under the
+/// registry's lock, which the signal handler takes before it removes anything: an interrupt
+/// finds the resource registered or not yet made, never made and unregistered (a directory
+/// created a moment before its registration outlived a SIGINT landing in between). Once an
+/// interrupt is being handled nothing more is made: the thread parks, as at [`checkpoint`].
+pub fn make_registered<T, R: Fn() + Send + Sync + 'static>(
+    make: impl FnOnce() -> Result<(T, R)>,
+) -> Result<(T, Guard)> {
+    let mut live = lock();
+    if HANDLING.load(Ordering::SeqCst) {
+        drop(live);
+        loop {
+            std::thread::park();
+        }
+    }
+    let (made, removal) = make()?;
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    live.push((id, Arc::new(removal)));
+    Ok((made, Guard { id }))
+}
+
 impl Guard {
     /// Unregisters without running the removal. Returns whether it was still registered (false
     /// when a signal handler already took it).
@@ -125,14 +146,16 @@ impl TempDir {
         builder.prefix(&named);
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
-        let dir = builder
-            .tempdir_in(parent)
-            .map_err(|e| Error::output("create a temporary directory in", parent, e))?;
-        let path = dir.keep();
-        let removed = path.clone();
-        let _removal = register(move || {
-            let _ = std::fs::remove_dir_all(&removed);
-        });
+        let (path, _removal) = make_registered(|| {
+            let dir = builder
+                .tempdir_in(parent)
+                .map_err(|e| Error::output("create a temporary directory in", parent, e))?;
+            let path = dir.keep();
+            let removed = path.clone();
+            Ok((path, move || {
+                let _ = std::fs::remove_dir_all(&removed);
+            }))
+        })?;
         Ok(Self { path, _removal })
     }
 
@@ -180,6 +203,32 @@ mod tests {
         });
         assert!(kept.disarm());
         assert_eq!(removed.load(Ordering::SeqCst), 1);
+    }
+
+    /// What the signal handler must never see, a resource made and not registered, cannot be
+    /// seen: `make` runs while the registry's lock (the handler's way in) is held.
+    #[test]
+    fn a_resource_is_made_under_the_registry_lock() {
+        let removed = Arc::new(AtomicUsize::new(0));
+        let count = removed.clone();
+        let (made, guard) = make_registered(|| {
+            assert!(
+                LIVE.try_lock().is_err(),
+                "the handler could take the registry while the resource is made"
+            );
+            Ok((7, move || {
+                count.fetch_add(1, Ordering::SeqCst);
+            }))
+        })
+        .unwrap();
+        assert_eq!(made, 7);
+        let id = guard.id;
+        assert!(lock().iter().any(|(i, _)| *i == id));
+        drop(guard);
+        assert_eq!(removed.load(Ordering::SeqCst), 1);
+
+        let failed = make_registered::<(), fn()>(|| Err(Error::Internal("no".into())));
+        assert!(failed.is_err());
     }
 
     #[test]
