@@ -152,15 +152,24 @@ impl TempDir {
                 .map_err(|e| Error::output("create a temporary directory in", parent, e))?;
             let path = dir.keep();
             let removed = path.clone();
-            Ok((path, move || {
-                let _ = std::fs::remove_dir_all(&removed);
-            }))
+            Ok((path, move || remove_dir_while_written(&removed)))
         })?;
         Ok(Self { path, _removal })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Removes `dir` and everything in it. On interrupt the work using it goes on until the
+/// process exits, and a file it creates between `remove_dir_all`'s listing and its final
+/// `rmdir` fails the removal (not empty): a few more tries catch it.
+fn remove_dir_while_written(dir: &Path) {
+    for _ in 0..5 {
+        if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+            return;
+        }
     }
 }
 
