@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::archive::compress::hex;
 use crate::archive::manifest::{SchemaObject, Snapshot, TableStats};
 
+use super::sql::{column_names, quote_ident, rowid_alias};
+
 /// What a manifest's table list covers. v2 lists the shadow tables of virtual tables (FTS5,
 /// R*Tree) as the data they are; v1 left them out, so an edited R*Tree coordinate or FTS
 /// document passed. A copy is described as its manifest's version describes the source.
@@ -229,20 +231,6 @@ pub fn in_lockstep<E>(
     }
 }
 
-/// A name that reads a rowid table's rowid: the first of its three aliases that no column of
-/// the table takes for itself; `None` when columns shadow all three.
-pub fn rowid_alias<'a>(columns: impl Iterator<Item = &'a str> + Clone) -> Option<&'static str> {
-    ["rowid", "_rowid_", "oid"]
-        .into_iter()
-        .find(|a| !columns.clone().any(|c| c.eq_ignore_ascii_case(a)))
-}
-
-pub fn column_names(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_xinfo(?1) ORDER BY cid")?;
-    let rows = stmt.query_map([table], |r| r.get(0))?;
-    rows.collect()
-}
-
 fn primary_key(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     let mut stmt =
         conn.prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
@@ -285,130 +273,9 @@ fn properties(conn: &Connection) -> rusqlite::Result<BTreeMap<String, String>> {
     }
     let encoding: String = conn.query_row("PRAGMA encoding", [], |r| r.get(0))?;
     props.insert("encoding".into(), encoding);
-    props.insert("foreign_key_check".into(), foreign_key_state(conn)?);
+    props.insert(
+        "foreign_key_check".into(),
+        super::foreign_keys::state(conn)?,
+    );
     Ok(props)
-}
-
-/// The rows that violate a foreign key, as `PRAGMA foreign_key_check` finds them: `none`, or
-/// how many per table and a hash of exactly which. SQLite enforces foreign keys only when a
-/// connection asks, so orphan rows are common in real databases and are not damage; a copy
-/// must show exactly the source's violations, no fewer and no more.
-fn foreign_key_state(conn: &Connection) -> rusqlite::Result<String> {
-    let mut violations = with_cache_of_at_least(conn, FOREIGN_KEY_CHECK_CACHE_KIB, || {
-        let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<rusqlite::Result<Vec<(String, Option<i64>, String, i64)>>>()
-    })?;
-    if violations.is_empty() {
-        return Ok("none".into());
-    }
-    violations.sort();
-    let mut hasher = Sha256::new();
-    let mut per_table: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    for (table, rowid, parent, fk) in &violations {
-        for field in [table.as_str(), parent.as_str()] {
-            hasher.update((field.len() as u64).to_le_bytes());
-            hasher.update(field.as_bytes());
-        }
-        hasher.update(rowid.unwrap_or(i64::MIN).to_le_bytes());
-        hasher.update(fk.to_le_bytes());
-        *per_table.entry((table, parent)).or_default() += 1;
-    }
-    let tables: Vec<String> = per_table
-        .iter()
-        .map(|((table, parent), n)| format!("{table} → {parent}: {n}"))
-        .collect();
-    Ok(format!(
-        "{} row(s) violate foreign keys ({}), sha256 {}",
-        violations.len(),
-        tables.join(", "),
-        &hex(&hasher.finalize())[..16]
-    ))
-}
-
-/// The page cache `PRAGMA foreign_key_check` gets, in KiB. It looks every child row's parent
-/// up: seeks scattered over the parent table, which SQLite's default cache (about 2 MB)
-/// reads from the file again and again once the parent outgrows it, while every other pass
-/// here reads pages in order and needs no more (BENCHMARKS.md, "Design decisions").
-const FOREIGN_KEY_CHECK_CACHE_KIB: i64 = 8 * 1024;
-
-/// Runs `f` with `conn`'s page cache raised to `kib` KiB if it is smaller, and puts it back
-/// after: SQLite frees the pages beyond the old size, so the memory is held only meanwhile.
-fn with_cache_of_at_least<T>(
-    conn: &Connection,
-    kib: i64,
-    f: impl FnOnce() -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    // Negative: KiB; positive: pages.
-    let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
-    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    let cache_kib = if cache < 0 {
-        -cache
-    } else {
-        cache * page_size / 1024
-    };
-    if cache_kib >= kib {
-        return f();
-    }
-    conn.pragma_update(None, "cache_size", -kib)?;
-    let result = f();
-    conn.pragma_update(None, "cache_size", cache)?;
-    result
-}
-
-/// Quotes an identifier for SQL: `"` doubled inside double quotes, which is right for any name,
-/// keywords and odd characters included.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The foreign-key check's larger cache is the check's alone: the connection's own size
-    /// is back afterwards, whether it was smaller (raised, then restored) or larger (kept).
-    #[test]
-    fn the_foreign_key_check_gives_the_cache_back() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "PRAGMA foreign_keys = OFF; CREATE TABLE p(id INTEGER PRIMARY KEY); \
-             CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id)); \
-             INSERT INTO p VALUES (1); INSERT INTO c VALUES (1, 1), (2, 7);",
-        )
-        .unwrap();
-        let cache = |conn: &Connection| -> i64 {
-            conn.query_row("PRAGMA cache_size", [], |r| r.get(0))
-                .unwrap()
-        };
-        for before in [-2000, 100, -(FOREIGN_KEY_CHECK_CACHE_KIB * 2)] {
-            conn.pragma_update(None, "cache_size", before).unwrap();
-            let mut seen = None;
-            with_cache_of_at_least(&conn, FOREIGN_KEY_CHECK_CACHE_KIB, || {
-                seen = Some(cache(&conn));
-                Ok(())
-            })
-            .unwrap();
-            let during = seen.unwrap();
-            assert!(
-                during == -FOREIGN_KEY_CHECK_CACHE_KIB || during == before,
-                "{during} during, {before} before"
-            );
-            assert_eq!(cache(&conn), before);
-            let state = foreign_key_state(&conn).unwrap();
-            assert!(state.starts_with("1 row(s) violate"), "{state}");
-            assert_eq!(cache(&conn), before);
-        }
-        conn.pragma_update(None, "cache_size", -2000).unwrap();
-        let mut seen = 0;
-        with_cache_of_at_least(&conn, FOREIGN_KEY_CHECK_CACHE_KIB, || {
-            seen = cache(&conn);
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(
-            seen, -FOREIGN_KEY_CHECK_CACHE_KIB,
-            "a small cache is raised"
-        );
-    }
 }

@@ -44,7 +44,8 @@ use std::path::PathBuf;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-use super::describe::{Cell, quote_ident};
+use super::describe::Cell;
+use super::sql::quote_ident;
 use crate::error::{Error, Result};
 
 /// Writes the whole database as a SQL script to `out`, one row at a time.
@@ -358,7 +359,7 @@ fn rowid_handling(conn: &Connection, table: &str, columns: &[Column]) -> rusqlit
     if without_rowid || has_rowid_alias(conn, table, columns)? {
         return Ok(Rowid::Implicit);
     }
-    let free = super::describe::rowid_alias(columns.iter().map(|c| c.name.as_str()));
+    let free = super::sql::rowid_alias(columns.iter().map(|c| c.name.as_str()));
     Ok(free.map_or(Rowid::Unnameable, Rowid::Explicit))
 }
 

@@ -26,7 +26,8 @@ use std::hash::{BuildHasher, Hasher};
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-use super::describe::{DataTable as Table, column_names, data_tables, quote_ident, rowid_alias};
+use super::describe::{DataTable as Table, data_tables};
+use super::sql::{column_names, quote_ident, rowid_alias};
 
 /// Problems found, in `integrity_check`'s words where it has them; empty when all is well.
 pub fn check(conn: &Connection) -> rusqlite::Result<Vec<String>> {

@@ -10,8 +10,10 @@
 
 pub mod describe;
 pub mod dump;
+mod foreign_keys;
 mod index_check;
 pub mod script;
+mod sql;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
