@@ -524,7 +524,7 @@ impl Scratch for SqliteScratch {
         let problems = problems.map_err(|e| verify_error(object, e))?;
         // Foreign keys are not here: SQLite does not enforce them unless asked, so rows that
         // violate them are the source's state, not damage. The description records that state
-        // (`describe::foreign_key_state`) and the schema check compares it with the source's.
+        // (`foreign_keys::state`) and the schema check compares it with the source's.
         Ok(vec![IntegrityCheck {
             name: name.into(),
             problems,
