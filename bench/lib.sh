@@ -149,6 +149,6 @@ table() {
   echo "| --- | ---: | ---: | ---: |"
   local name
   for name in "$@"; do
-    median "$name" | awk -v n="$name" '{ printf "| %s | %.2f | %.1f | %s |\n", n, $1, $2 / 1024, $3 }'
+    median "$name" | awk -v n="$name" '{ printf "| %s | %.2f | %.1f | %s |\n", n, $1, $2 / 1024, ($3 > 0 ? $3 : "") }'
   done
 }
