@@ -26,7 +26,7 @@ use crate::archive::compress::hex;
 
 /// One row the pragma lists: child table, its rowid (none for WITHOUT ROWID), the parent as
 /// the key names it, and the key's number among the child's keys.
-pub type Violation = (String, Option<i64>, String, i64);
+type Violation = (String, Option<i64>, String, i64);
 
 /// `none`, or how many rows violate foreign keys per table and a hash of exactly which.
 pub fn state(conn: &Connection) -> rusqlite::Result<String> {
@@ -59,7 +59,7 @@ pub fn state(conn: &Connection) -> rusqlite::Result<String> {
 }
 
 /// The rows `PRAGMA foreign_key_check` lists, in no particular order.
-pub fn violations(conn: &Connection) -> rusqlite::Result<Vec<Violation>> {
+fn violations(conn: &Connection) -> rusqlite::Result<Vec<Violation>> {
     let mut found = Vec::new();
     let children = {
         let mut stmt = conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")?;
@@ -217,7 +217,7 @@ fn seeks_rowid(conn: &Connection, sql: &str) -> rusqlite::Result<bool> {
 /// The page cache the check gets, in KiB: the pragma's seeks, for the tables it still checks,
 /// read the file again and again once the parent outgrows SQLite's default cache (about
 /// 2 MB), while every other pass of a description reads pages in order and needs no more.
-pub(super) const CACHE_KIB: i64 = 8 * 1024;
+const CACHE_KIB: i64 = 8 * 1024;
 
 /// Runs `f` with `conn`'s page cache raised to `kib` KiB if it is smaller, and puts it back
 /// after: SQLite frees the pages beyond the old size, so the memory is held only meanwhile.
