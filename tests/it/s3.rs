@@ -187,7 +187,15 @@ fn backup_to_s3_keeps_the_newest_and_nothing_else_is_touched() {
     assert_eq!(after.len(), keys.len() - 2);
 
     // A new runner (an empty --out) compares with the newest backup in the bucket: its
-    // manifest is an object of its own.
+    // manifest is an object of its own. It starts in a second of its own: within the second
+    // of the backups above, its empty directory would give it the name the bucket's newest
+    // already has, and the store refuses to overwrite a backup (a fast machine got there).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_nanos(
+        1_000_000_000 - u64::from(now.subsec_nanos()) + 20_000_000,
+    ));
     let fresh = backup(
         &moto,
         &db,
