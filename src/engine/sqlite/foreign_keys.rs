@@ -61,17 +61,32 @@ pub fn state(conn: &Connection) -> rusqlite::Result<String> {
 /// The rows `PRAGMA foreign_key_check` lists, in no particular order.
 fn violations(conn: &Connection) -> rusqlite::Result<Vec<Violation>> {
     let mut found = Vec::new();
+    // Whether each table is WITHOUT ROWID, read once: `pragma_table_list` lists the whole
+    // schema each time it is asked (joined to the schema, too), which made a schema of 3,000
+    // tables with keys take 3.4-3.9 s instead of 0.4 s. A table it does not list goes to the
+    // pragma.
+    let rowid_tables: std::collections::HashSet<String> = {
+        let mut stmt =
+            conn.prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND wr = 0")?;
+        stmt.query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
     let children = {
         let mut stmt = conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")?;
         stmt.query_map([], |r| r.get::<_, String>(0))?
+            .map(|name| name.map(|name| (!rowid_tables.contains(&name), name)))
             .collect::<rusqlite::Result<Vec<_>>>()?
     };
-    for child in children {
+    for (without_rowid, child) in children {
         let keys = keys_of(conn, &child)?;
         if keys.is_empty() {
             continue;
         }
-        match lookups(conn, &child, &keys)? {
+        let lookups = match without_rowid {
+            true => None,
+            false => lookups(conn, &child, &keys)?,
+        };
+        match lookups {
             Some(lookups) => {
                 for lookup in lookups {
                     let mut stmt = conn.prepare(&lookup.sql)?;
@@ -108,8 +123,9 @@ struct Key {
 }
 
 fn keys_of(conn: &Connection, child: &str) -> rusqlite::Result<Vec<Key>> {
-    let mut stmt =
-        conn.prepare("SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1)")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1)",
+    )?;
     let mut keys: Vec<Key> = Vec::new();
     let mut rows = stmt.query([child])?;
     while let Some(row) = rows.next()? {
@@ -134,18 +150,13 @@ struct Lookup {
     sql: String,
 }
 
-/// The queries that list `child`'s violations, one per key, or `None` when one of its keys is
-/// not a single column pointing at the INTEGER PRIMARY KEY of an existing rowid table (or
-/// the child's own rowid cannot be named): the pragma then checks the whole table.
+/// The queries that list the violations of `child` (a rowid table), one per key, or `None`
+/// when one of its keys is not a single column pointing at the INTEGER PRIMARY KEY of an
+/// existing rowid table (or the child's own rowid cannot be named): the pragma then checks
+/// the whole table.
 fn lookups(conn: &Connection, child: &str, keys: &[Key]) -> rusqlite::Result<Option<Vec<Lookup>>> {
-    let without_rowid: bool = conn.query_row(
-        "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
-        [child],
-        |r| r.get(0),
-    )?;
     let columns = column_names(conn, child)?;
-    let Some(rowid) = rowid_alias(columns.iter().map(String::as_str)).filter(|_| !without_rowid)
-    else {
+    let Some(rowid) = rowid_alias(columns.iter().map(String::as_str)) else {
         return Ok(None);
     };
     let mut lookups = Vec::new();
@@ -194,7 +205,7 @@ fn is_column(conn: &Connection, table: &str, name: &str) -> rusqlite::Result<boo
 /// The columns of `table`'s primary key; none when there is no such table.
 fn primary_key(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     let mut stmt =
-        conn.prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
+        conn.prepare_cached("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
     let rows = stmt.query_map([table], |r| r.get(0))?;
     rows.collect()
 }

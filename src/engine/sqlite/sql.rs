@@ -12,7 +12,7 @@ pub fn quote_ident(name: &str) -> String {
 
 /// The columns of `table`, hidden and generated ones included, in declaration order.
 pub fn column_names(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_xinfo(?1) ORDER BY cid")?;
+    let mut stmt = conn.prepare_cached("SELECT name FROM pragma_table_xinfo(?1) ORDER BY cid")?;
     let rows = stmt.query_map([table], |r| r.get(0))?;
     rows.collect()
 }
