@@ -63,9 +63,14 @@ pub fn install() -> Result<()> {
 /// caused.
 pub fn checkpoint() {
     if HANDLING.load(Ordering::SeqCst) {
-        loop {
-            std::thread::park();
-        }
+        park_for_good();
+    }
+}
+
+/// The handler ends the process; until then this thread does nothing more.
+fn park_for_good() -> ! {
+    loop {
+        std::thread::park();
     }
 }
 
@@ -78,8 +83,12 @@ pub struct Guard {
 
 /// Registers `removal` until the returned guard is dropped or disarmed.
 pub fn register(removal: impl Fn() + Send + Sync + 'static) -> Guard {
+    push(&mut lock(), Arc::new(removal))
+}
+
+fn push(live: &mut Vec<(u64, Removal)>, removal: Removal) -> Guard {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    lock().push((id, Arc::new(removal)));
+    live.push((id, removal));
     Guard { id }
 }
 
@@ -94,14 +103,10 @@ pub fn make_registered<T, R: Fn() + Send + Sync + 'static>(
     let mut live = lock();
     if HANDLING.load(Ordering::SeqCst) {
         drop(live);
-        loop {
-            std::thread::park();
-        }
+        park_for_good();
     }
     let (made, removal) = make()?;
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    live.push((id, Arc::new(removal)));
-    Ok((made, Guard { id }))
+    Ok((made, push(&mut live, Arc::new(removal))))
 }
 
 impl Guard {

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::archive::compress::hex;
 use crate::archive::manifest::{SchemaObject, Snapshot, TableStats};
 
-use super::sql::{column_names, quote_ident, rowid_alias};
+use super::sql::{column_names, primary_key, quote_ident, rowid_alias};
 
 /// What a manifest's table list covers. v2 lists the shadow tables of virtual tables (FTS5,
 /// R*Tree) as the data they are; v1 left them out, so an edited R*Tree coordinate or FTS
@@ -229,13 +229,6 @@ pub fn in_lockstep<E>(
         }
         each(Cell::RowEnd)?;
     }
-}
-
-fn primary_key(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
-    let rows = stmt.query_map([table], |r| r.get(0))?;
-    rows.collect()
 }
 
 /// Storage class tag, then the value's bytes (length-prefixed where variable), so that no two

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use super::sql::{column_names, quote_ident, rowid_alias};
+use super::sql::{column_names, primary_key, quote_ident, rowid_alias};
 use crate::archive::compress::hex;
 
 /// One row the pragma lists: child table, its rowid (none for WITHOUT ROWID), the parent as
@@ -200,14 +200,6 @@ fn is_column(conn: &Connection, table: &str, name: &str) -> rusqlite::Result<boo
     Ok(column_names(conn, table)?
         .iter()
         .any(|c| c.eq_ignore_ascii_case(name)))
-}
-
-/// The columns of `table`'s primary key; none when there is no such table.
-fn primary_key(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
-    let rows = stmt.query_map([table], |r| r.get(0))?;
-    rows.collect()
 }
 
 /// Whether SQLite looks the parent up by rowid (`SeekRowid`), as the pragma does for a key on

@@ -661,7 +661,7 @@ fn open_copy(path: &Path, what: &str) -> Result<Connection> {
     // Every check reads pages in sequence (quick_check, the index scans, the description), so
     // SQLite's default cache of about 2 MB is enough for a backup's two connections, and a
     // larger one would only raise the memory bound (BENCHMARKS.md, "Design decisions"). The
-    // one pass that seeks, the foreign-key check, raises it for itself (`describe`).
+    // one pass that seeks, the foreign-key check, raises it for itself (`foreign_keys`).
     // Any read error on a copy we just wrote means the copy itself is damaged.
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
         .map_err(|e| verify_error(what, e))?;
